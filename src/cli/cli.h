@@ -1,0 +1,16 @@
+/* The vkanchor command: one function per subcommand. Only src/cli prints and exits. */
+#ifndef VKA_CLI_H
+#define VKA_CLI_H
+
+#include "vkanchor.h"
+
+/* Exit codes: 0 success, 1 runtime failure, 2 bad usage. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Prints library diagnostics to stderr: errors and warnings always, info with --verbose. */
+void cli_log(void *user, vka_log_level level, const char *message);
+extern int cli_verbose;
+
+int cli_devices(int argc, char **argv);
+
+#endif

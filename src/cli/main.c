@@ -1,0 +1,48 @@
+/* vkanchor: anchored training and evaluation of vision models on any Vulkan device. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cli_verbose = 0;
+
+void cli_log(void *user, vka_log_level level, const char *message)
+{
+    (void)user;
+    static const char *const tags[] = {"debug", "info", "warning", "error", "validation"};
+    if (level < VKA_LOG_WARNING && !cli_verbose) return;
+    fprintf(stderr, "vkanchor: %s: %s\n", tags[level], message);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vkanchor <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  devices [--json]   list the Vulkan devices, their limits and optional features\n"
+            "\n"
+            "Run 'vkanchor <command> --help' for a command's options.\n"
+            "Environment: VKANCHOR_VALIDATION=1 turns the Vulkan validation layers on;\n"
+            "VKANCHOR_LIMITS=min plans kernels with the Vulkan spec minimum limits.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(command, "--version") == 0) {
+        printf("vkanchor 0.1.0\n");
+        return CLI_OK;
+    }
+    if (strcmp(command, "devices") == 0) return cli_devices(argc - 1, argv + 1);
+    fprintf(stderr, "vkanchor: unknown command '%s' (see 'vkanchor --help')\n", command);
+    return CLI_USAGE;
+}

@@ -1,0 +1,300 @@
+/* The Vulkan runtime: device selection, arenas, transfers, kernels' interface
+ * checks, command buffers, timestamps and the planned limits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "vk/vk_internal.h"
+#include "probe_axpy.h"
+
+static char last_error[1024];
+static void keep_error(void *user, vka_log_level level, const char *message)
+{
+    (void)user;
+    if (level == VKA_LOG_ERROR) snprintf(last_error, sizeof last_error, "%s", message);
+}
+
+static void default_device_is_the_highest_ranked_type(void **state)
+{
+    (void)state;
+    vka_device_info *list;
+    uint32_t n;
+    TEST_OK(vka_device_list(NULL, NULL, &list, &n));
+    assert_true(n >= 1);
+    vka_context *ctx;
+    TEST_OK(vka_context_create(&(vka_context_desc){.validation = VKA_VALIDATION_ON}, &ctx));
+    const vka_device_info *chosen = vka_context_device(ctx);
+    static const int rank[] = {[VKA_DEVICE_OTHER] = 0, [VKA_DEVICE_CPU] = 1, [VKA_DEVICE_VIRTUAL_GPU] = 2,
+                               [VKA_DEVICE_INTEGRATED_GPU] = 3, [VKA_DEVICE_DISCRETE_GPU] = 4};
+    for (uint32_t i = 0; i < n; i++) assert_true(rank[list[i].type] <= rank[chosen->type]);
+    assert_true(strlen(chosen->name) > 0);
+    vka_device_list_free(list);
+    test_context_finish(ctx);
+}
+
+static void device_is_selected_by_index_and_by_name_substring(void **state)
+{
+    (void)state;
+    vka_device_info *list;
+    uint32_t n;
+    TEST_OK(vka_device_list(NULL, NULL, &list, &n));
+    vka_context *ctx;
+    TEST_OK(vka_context_create(&(vka_context_desc){.device = "0", .validation = VKA_VALIDATION_ON}, &ctx));
+    assert_string_equal(vka_context_device(ctx)->name, list[0].name);
+    test_context_finish(ctx);
+    /* Three letters from the middle of the name, in upper case: a case-blind substring. */
+    char part[4] = {0};
+    size_t len = strlen(list[0].name);
+    memcpy(part, list[0].name + (len > 3 ? len / 2 - 1 : 0), len >= 3 ? 3 : len);
+    for (char *p = part; *p; p++) *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    TEST_OK(vka_context_create(&(vka_context_desc){.device = part, .validation = VKA_VALIDATION_ON}, &ctx));
+    assert_non_null(strstr(list[0].name, vka_context_device(ctx)->name) ? "" : NULL);
+    test_context_finish(ctx);
+    vka_device_list_free(list);
+}
+
+static void unknown_device_name_fails_and_lists_the_devices(void **state)
+{
+    (void)state;
+    vka_context *ctx = NULL;
+    last_error[0] = 0;
+    vka_result rc = vka_context_create(&(vka_context_desc){.device = "no-such-gpu-xyz", .log = keep_error}, &ctx);
+    assert_int_equal(rc, VKA_ERROR_DEVICE_NOT_FOUND);
+    assert_null(ctx);
+    assert_non_null(strstr(last_error, "no-such-gpu-xyz"));
+    assert_non_null(strstr(last_error, "0: "));
+    rc = vka_context_create(&(vka_context_desc){.device = "4096", .log = keep_error}, &ctx);
+    assert_int_equal(rc, VKA_ERROR_DEVICE_NOT_FOUND);
+}
+
+static void arena_rejects_a_zero_size_tensor(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "zero"}, &arena));
+    vka_tensor t;
+    assert_int_equal(vka_arena_alloc(arena, 0, &t), VKA_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vka_context_last_error(ctx), "0 bytes"));
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+static void arena_reports_a_tensor_over_the_allocation_limit_with_its_size(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "huge"}, &arena));
+    vka_tensor t;
+    uint64_t too_big = vka_context_limits(ctx)->max_memory_allocation_size + 1;
+    assert_int_equal(vka_arena_alloc(arena, too_big, &t), VKA_ERROR_OUT_OF_DEVICE_MEMORY);
+    assert_non_null(strstr(vka_context_last_error(ctx), "'huge'"));
+    assert_non_null(strstr(vka_context_last_error(ctx), "MiB"));
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+static void arena_aligns_tensors_and_spans_blocks(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "small", .block_size = 4096}, &arena));
+    const vka_limits *l = &vka_context_device(ctx)->limits;
+    vka_tensor t[10];
+    for (int i = 0; i < 10; i++) {
+        TEST_OK(vka_arena_alloc(arena, 1000 + 4 * i, &t[i]));
+        assert_int_equal(t[i].offset % l->min_storage_buffer_offset_alignment, 0);
+        assert_int_equal(t[i].offset % l->min_texel_buffer_offset_alignment, 0);
+        assert_true(t[i].offset + t[i].size <= 4096);
+    }
+    assert_true(vka_arena_bytes(arena) >= 3 * 4096); /* 10 x ~1 KiB cannot fit one 4 KiB block */
+    /* Every tensor keeps its own bytes. */
+    for (int i = 0; i < 10; i++) {
+        uint32_t words[250];
+        for (int j = 0; j < 250; j++) words[j] = (uint32_t)(i * 1000 + j);
+        TEST_OK(vka_upload(ctx, t[i], 0, words, sizeof words));
+    }
+    for (int i = 0; i < 10; i++) {
+        uint32_t words[250];
+        TEST_OK(vka_download(ctx, t[i], 0, words, sizeof words));
+        for (int j = 0; j < 250; j++) assert_int_equal(words[j], (uint32_t)(i * 1000 + j));
+    }
+    /* A tensor larger than a block gets a block of its own. */
+    vka_tensor big;
+    TEST_OK(vka_arena_alloc(arena, 10000, &big));
+    assert_int_equal(big.offset, 0);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+static void upload_and_download_respect_offsets_and_guards(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "io"}, &arena));
+    test_guarded g = test_alloc_guarded(ctx, arena, 4000);
+    TEST_OK(vka_fill(ctx, g.t, 0));
+    uint8_t src[100], dst[4000];
+    for (int i = 0; i < 100; i++) src[i] = (uint8_t)(i + 1);
+    TEST_OK(vka_upload(ctx, g.t, 1234, src, 100));
+    TEST_OK(vka_download(ctx, g.t, 0, dst, 4000));
+    for (int i = 0; i < 4000; i++) assert_int_equal(dst[i], i >= 1234 && i < 1334 ? i - 1233 : 0);
+    assert_int_equal(vka_upload(ctx, g.t, 3990, src, 100), VKA_ERROR_INVALID_ARGUMENT);
+    test_check_guard(ctx, g);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+static vka_kernel_desc axpy_desc(void)
+{
+    return (vka_kernel_desc){
+        .name = "axpy_probe", .spirv = vka_spv_probe_axpy, .spirv_bytes = sizeof vka_spv_probe_axpy, .num_bindings = 2,
+        .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE}, .push_bytes = 8, .local_size = {64},
+    };
+}
+
+static void kernel_rejects_push_constants_over_the_device_limit(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_kernel *k = NULL;
+    vka_kernel_desc d = axpy_desc();
+    d.push_bytes = vka_context_limits(ctx)->max_push_constants_bytes + 4;
+    assert_int_equal(vka_kernel_create(ctx, &d, &k), VKA_ERROR_LIMIT_EXCEEDED);
+    assert_null(k);
+    assert_non_null(strstr(vka_context_last_error(ctx), "push constants"));
+    test_context_finish(ctx);
+}
+
+static void kernel_rejects_a_c_struct_that_differs_from_the_shader(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_kernel *k = NULL;
+    vka_kernel_desc d = axpy_desc();
+    d.push_bytes = 12;
+    assert_int_equal(vka_kernel_create(ctx, &d, &k), VKA_ERROR_SHADER_MISMATCH);
+    d = axpy_desc();
+    d.num_bindings = 3;
+    assert_int_equal(vka_kernel_create(ctx, &d, &k), VKA_ERROR_SHADER_MISMATCH);
+    d = axpy_desc();
+    d.bindings[0] = VKA_BIND_TEXEL_R32F;
+    assert_int_equal(vka_kernel_create(ctx, &d, &k), VKA_ERROR_SHADER_MISMATCH);
+    d = axpy_desc();
+    TEST_OK(vka_kernel_create(ctx, &d, &k));
+    vka_kernel_destroy(ctx, k);
+    test_context_finish(ctx);
+}
+
+static void kernel_rejects_a_workgroup_over_the_planned_limit(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_kernel *k = NULL;
+    vka_kernel_desc d = axpy_desc();
+    d.local_size[0] = vka_context_limits(ctx)->max_workgroup_invocations * 2;
+    assert_int_equal(vka_kernel_create(ctx, &d, &k), VKA_ERROR_LIMIT_EXCEEDED);
+    d = axpy_desc();
+    d.shared_bytes = vka_context_limits(ctx)->max_shared_memory_bytes + 1;
+    assert_int_equal(vka_kernel_create(ctx, &d, &k), VKA_ERROR_LIMIT_EXCEEDED);
+    test_context_finish(ctx);
+}
+
+static void limits_min_plans_with_the_spec_minimums(void **state)
+{
+    (void)state;
+    const char *old = getenv("VKANCHOR_LIMITS");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("VKANCHOR_LIMITS", "min", 1);
+    vka_context *ctx = test_context();
+    if (saved) setenv("VKANCHOR_LIMITS", saved, 1); else unsetenv("VKANCHOR_LIMITS");
+    free(saved);
+    const vka_limits *l = vka_context_limits(ctx);
+    assert_true(l->max_workgroup_invocations <= 128);
+    assert_true(l->max_shared_memory_bytes <= 16384);
+    assert_true(l->max_push_constants_bytes <= 128);
+    assert_true(l->max_storage_buffer_range <= (1u << 27));
+    /* The device itself still reports its own limits. */
+    assert_true(vka_context_device(ctx)->limits.max_workgroup_invocations >= l->max_workgroup_invocations);
+    test_context_finish(ctx);
+}
+
+static void recorded_buffer_can_be_submitted_again_and_is_timed(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "resubmit"}, &arena));
+    vka_tensor x, y;
+    TEST_OK(vka_arena_alloc(arena, 64 * 4, &x));
+    TEST_OK(vka_arena_alloc(arena, 64 * 4, &y));
+    float ones[64], out[64];
+    for (int i = 0; i < 64; i++) ones[i] = 1.0f;
+    TEST_OK(vka_upload(ctx, x, 0, ones, sizeof ones));
+    TEST_OK(vka_fill(ctx, y, 0));
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){.timing = 1}, &cmd));
+    TEST_OK(vka_axpy(cmd, 2.0f, x, y, 64));
+    for (int i = 0; i < 3; i++) {
+        TEST_OK(vka_cmd_submit(cmd));
+        TEST_OK(vka_cmd_wait(cmd));
+    }
+    TEST_OK(vka_download(ctx, y, 0, out, sizeof out));
+    for (int i = 0; i < 64; i++) assert_true(out[i] == 6.0f);
+    vka_timing t[4];
+    uint32_t n = vka_cmd_timings(cmd, t, 4);
+    if (vka_context_device(ctx)->features.timestamps) {
+        assert_int_equal(n, 1);
+        assert_string_equal(t[0].label, "axpy");
+        assert_true(t[0].ms >= 0.0 && t[0].ms < 10000.0);
+    } else {
+        assert_int_equal(n, 0);
+    }
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+static void an_op_error_stops_the_submit(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bad"}, &arena));
+    vka_tensor a;
+    TEST_OK(vka_arena_alloc(arena, 16, &a));
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    vka_matmul_desc d = {.m = 4, .n = 4, .k = 4};
+    assert_int_equal(vka_matmul(cmd, a, a, a, &d), VKA_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(vka_context_last_error(ctx), "matmul"));
+    assert_int_equal(vka_cmd_submit(cmd), VKA_ERROR_INVALID_ARGUMENT);
+    TEST_OK(vka_cmd_reset(cmd));
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(default_device_is_the_highest_ranked_type),
+        cmocka_unit_test(device_is_selected_by_index_and_by_name_substring),
+        cmocka_unit_test(unknown_device_name_fails_and_lists_the_devices),
+        cmocka_unit_test(arena_rejects_a_zero_size_tensor),
+        cmocka_unit_test(arena_reports_a_tensor_over_the_allocation_limit_with_its_size),
+        cmocka_unit_test(arena_aligns_tensors_and_spans_blocks),
+        cmocka_unit_test(upload_and_download_respect_offsets_and_guards),
+        cmocka_unit_test(kernel_rejects_push_constants_over_the_device_limit),
+        cmocka_unit_test(kernel_rejects_a_c_struct_that_differs_from_the_shader),
+        cmocka_unit_test(kernel_rejects_a_workgroup_over_the_planned_limit),
+        cmocka_unit_test(limits_min_plans_with_the_spec_minimums),
+        cmocka_unit_test(recorded_buffer_can_be_submitted_again_and_is_timed),
+        cmocka_unit_test(an_op_error_stops_the_submit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,84 @@
+#include "test_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_log(void *user, vka_log_level level, const char *message)
+{
+    (void)user;
+    /* Validation messages and errors are shown so a failing test explains itself. */
+    if (level >= VKA_LOG_WARNING) fprintf(stderr, "  [vkanchor %s] %s\n", level == VKA_LOG_VALIDATION ? "validation" : level == VKA_LOG_ERROR ? "error" : "warning", message);
+}
+
+vka_context *test_context(void)
+{
+    vka_context *ctx = NULL;
+    vka_result rc = vka_context_create(&(vka_context_desc){.device = getenv("VKANCHOR_TEST_DEVICE"),
+                                                           .validation = VKA_VALIDATION_ON,
+                                                           .log = test_log},
+                                       &ctx);
+    if (rc != VKA_SUCCESS) fail_msg("no Vulkan context (%s): the GPU tests need a device, lavapipe at least",
+                                    vka_result_string(rc));
+    return ctx;
+}
+
+void test_context_finish(vka_context *ctx)
+{
+    uint32_t n = vka_context_validation_messages(ctx);
+    vka_context_destroy(ctx);
+    if (n) fail_msg("the validation layers reported %u message(s) (printed above)", n);
+}
+
+static uint64_t next(test_rng *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 0x2545F4914F6CDD1DULL;
+}
+
+float test_uniform(test_rng *r, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((next(r) >> 40) * (1.0 / 16777216.0));
+}
+
+void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) x[i] = test_uniform(r, lo, hi);
+}
+
+#define GUARD_WORD 0xC0FFEE11u
+
+test_guarded test_alloc_guarded(vka_context *ctx, vka_arena *arena, uint64_t bytes)
+{
+    vka_tensor all;
+    TEST_OK(vka_arena_alloc(arena, bytes + TEST_GUARD_BYTES, &all));
+    test_guarded g = {vka_tensor_slice(all, 0, bytes), vka_tensor_slice(all, bytes, TEST_GUARD_BYTES)};
+    uint32_t words[TEST_GUARD_BYTES / 4];
+    for (size_t i = 0; i < TEST_GUARD_BYTES / 4; i++) words[i] = GUARD_WORD;
+    TEST_OK(vka_upload(ctx, g.guard, 0, words, TEST_GUARD_BYTES));
+    return g;
+}
+
+void test_check_guard(vka_context *ctx, test_guarded g)
+{
+    uint32_t words[TEST_GUARD_BYTES / 4];
+    TEST_OK(vka_download(ctx, g.guard, 0, words, TEST_GUARD_BYTES));
+    for (size_t i = 0; i < TEST_GUARD_BYTES / 4; i++)
+        if (words[i] != GUARD_WORD) fail_msg("guard word %zu after the output was overwritten (0x%08x)", i, words[i]);
+}
+
+double test_normalized_error(const float *a, const double *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        if (isnan(a[i])) return INFINITY;
+        num += d * d;
+        den += b[i] * b[i];
+    }
+    if (den == 0) return num;
+    return num / den;
+}

@@ -1,0 +1,44 @@
+/* Helpers shared by the GPU tests: a validated context, random data, canaries,
+ * and the normalized error sum (a-b)^2 / sum b^2. */
+#ifndef VKA_TEST_UTIL_H
+#define VKA_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "vkanchor.h"
+
+/* Creates a context on the default (or VKANCHOR_TEST_DEVICE) device with the
+ * validation layers on. Fails the test, never skips, when there is none. */
+vka_context *test_context(void);
+/* Fails the test if the validation layers said anything, then destroys. */
+void test_context_finish(vka_context *ctx);
+
+/* Deterministic xorshift64* stream. */
+typedef struct test_rng { uint64_t s; } test_rng;
+float test_uniform(test_rng *r, float lo, float hi);
+void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi);
+
+/* A tensor followed by guard words: kernels must never write past `bytes`. */
+typedef struct test_guarded {
+    vka_tensor t;       /* the usable range */
+    vka_tensor guard;   /* TEST_GUARD_BYTES after it */
+} test_guarded;
+#define TEST_GUARD_BYTES 256
+test_guarded test_alloc_guarded(vka_context *ctx, vka_arena *arena, uint64_t bytes);
+void test_check_guard(vka_context *ctx, test_guarded g);
+
+/* sum (a-b)^2 / sum b^2 over n values (b is the reference); 0 when both are 0. */
+double test_normalized_error(const float *a, const double *b, size_t n);
+
+#define TEST_OK(expr)                                                                        \
+    do {                                                                                     \
+        vka_result r_ = (expr);                                                              \
+        if (r_ != VKA_SUCCESS) fail_msg("%s -> %s", #expr, vka_result_string(r_));           \
+    } while (0)
+
+#endif
