@@ -1,10 +1,7 @@
 # Every shader variant the library embeds: one vka_add_shader per variant.
-vka_add_shader(NAME axpy SOURCE axpy.comp)
-vka_add_shader(NAME reduce_sum_max SOURCE reduce_sum_max.comp)
-vka_add_shader(NAME matmul_tiled SOURCE matmul_tiled.comp)
-vka_add_shader(NAME matmul_texel SOURCE matmul_texel.comp)
-vka_add_shader(NAME matmul_texel_vec4 SOURCE matmul_texel.comp DEFINES VEC4)
-
-# Test-only copies: each generated header defines its array, so it may be
-# included by one translation unit; the runtime tests include these.
-vka_add_shader(NAME probe_axpy SOURCE axpy.comp)
+# Each op family keeps its list in shaders/lists/<family>.cmake.
+file(GLOB VKA_SHADER_LISTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/lists/*.cmake)
+list(SORT VKA_SHADER_LISTS)
+foreach(l ${VKA_SHADER_LISTS})
+  include(${l})
+endforeach()

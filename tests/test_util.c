@@ -82,3 +82,55 @@ double test_normalized_error(const float *a, const double *b, size_t n)
     if (den == 0) return num;
     return num / den;
 }
+
+vka_tensor test_tensor(vka_context *ctx, vka_arena *arena, const float *data, size_t n)
+{
+    vka_tensor t;
+    TEST_OK(vka_arena_alloc(arena, n * 4, &t));
+    if (data) TEST_OK(vka_upload(ctx, t, 0, data, n * 4));
+    else TEST_OK(vka_fill(ctx, t, 0));
+    return t;
+}
+
+vka_tensor test_tensor_i32(vka_context *ctx, vka_arena *arena, const int32_t *data, size_t n)
+{
+    vka_tensor t;
+    TEST_OK(vka_arena_alloc(arena, n * 4, &t));
+    TEST_OK(vka_upload(ctx, t, 0, data, n * 4));
+    return t;
+}
+
+float *test_read(vka_context *ctx, vka_tensor t, size_t n)
+{
+    float *x = malloc(n * 4);
+    TEST_OK(vka_download(ctx, t, 0, x, n * 4));
+    return x;
+}
+
+double *test_to_double(const float *x, size_t n)
+{
+    double *d = malloc(n * sizeof *d);
+    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+void test_run(vka_cmd *cmd)
+{
+    TEST_OK(vka_cmd_submit(cmd));
+    TEST_OK(vka_cmd_wait(cmd));
+}
+
+void test_expect_close(const char *what, const float *gpu, const double *ref, size_t n, double tol)
+{
+    double e = test_normalized_error(gpu, ref, n);
+    if (!(e <= tol)) {
+        size_t worst = 0;
+        double wd = -1;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs((double)gpu[i] - ref[i]);
+            if (d > wd || isnan(gpu[i])) wd = d, worst = i;
+        }
+        fail_msg("%s: normalized error %.3g > %.3g (worst at %zu: gpu %.9g, ref %.9g)", what, e, tol, worst,
+                 gpu[worst], ref[worst]);
+    }
+}

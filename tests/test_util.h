@@ -42,3 +42,18 @@ double test_normalized_error(const float *a, const double *b, size_t n);
     } while (0)
 
 #endif
+
+/* ---- op-test helpers -------------------------------------------------------- */
+
+/* A new tensor of n floats holding `data` (NULL: zeros). */
+vka_tensor test_tensor(vka_context *ctx, vka_arena *arena, const float *data, size_t n);
+/* A new tensor of n int32 values. */
+vka_tensor test_tensor_i32(vka_context *ctx, vka_arena *arena, const int32_t *data, size_t n);
+/* Downloads n floats into a malloc'd array. */
+float *test_read(vka_context *ctx, vka_tensor t, size_t n);
+/* A malloc'd double copy of n floats. */
+double *test_to_double(const float *x, size_t n);
+/* Submits, waits, and fails the test on any error. */
+void test_run(vka_cmd *cmd);
+/* Fails with `what` and the error unless sum (gpu-ref)^2 / sum ref^2 <= tol. */
+void test_expect_close(const char *what, const float *gpu, const double *ref, size_t n, double tol);

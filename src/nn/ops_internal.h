@@ -4,16 +4,34 @@
 
 #include "vk/vk_internal.h"
 
-/* One cache slot per kernel variant (see vka_kernel_cached). */
+/* One cache slot per kernel variant (see vka_kernel_cached). Each op family
+ * owns a range and numbers its variants from its base in its own .c file. */
+enum vka_kernel_slot_base {
+    VKA_SLOT_BASE_FIRST = 0,      /* axpy, reduce, matmul */
+    VKA_SLOT_BASE_CONV = 16,      /* conv2d: 16..47 */
+    VKA_SLOT_BASE_NORM = 48,      /* batchnorm, relu, add, pooling: 48..79 */
+    VKA_SLOT_BASE_HEAD = 80,      /* linear, anchoring, losses, optimizers: 80..111 */
+    VKA_SLOT_BASE_DATA = 112,     /* data: augmentation, corruptions: 112..127 */
+};
 enum vka_kernel_slot {
-    VKA_SLOT_AXPY,
+    VKA_SLOT_AXPY = VKA_SLOT_BASE_FIRST,
     VKA_SLOT_REDUCE_SUM_MAX,
     VKA_SLOT_MATMUL_TILED,
     VKA_SLOT_MATMUL_TEXEL,
     VKA_SLOT_MATMUL_TEXEL_VEC4,
-    VKA_SLOT_COUNT
 };
-_Static_assert(VKA_SLOT_COUNT <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
+_Static_assert(VKA_SLOT_BASE_DATA + 16 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
+
+/* Ends an op: records its error on the cmd, or the barrier after its writes. */
+static inline vka_result vka_op_done(vka_cmd *cmd, vka_result rc)
+{
+    if (rc) return vka_cmd_keep(cmd, rc);
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* op outputs written -> later ops read them */
+    return VKA_SUCCESS;
+}
+
+/* A tensor argument that may be absent (an optional bias, say). */
+static inline int vka_tensor_present(vka_tensor t) { return t.block != NULL && t.size > 0; }
 
 /* The largest power of two <= `wanted` that the planned limits allow for a 1D workgroup. */
 static inline uint32_t vka_plan_workgroup_1d(const vka_context *ctx, uint32_t wanted)
