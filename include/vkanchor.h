@@ -278,6 +278,39 @@ vka_result vka_matmul(vka_cmd *cmd, vka_tensor c, vka_tensor a, vka_tensor b,
 vka_matmul_variant vka_matmul_choose(const vka_context *ctx, const vka_matmul_desc *desc,
                                      vka_tensor a, vka_tensor b);
 
+/* ---- datasets ----------------------------------------------------------------- */
+
+#define VKA_MAX_CHANNELS 4
+
+/* Images held on the host as uint8 (count, C, H, W), planar per image, with
+ * labels (count,). Only whole, validated files become a dataset. */
+typedef struct vka_dataset {
+    char name[64];                /* "fashion-mnist", "cifar10", ... or the directory */
+    uint32_t count, channels, height, width, classes;
+    uint8_t *images;              /* (count, C, H, W) */
+    uint8_t *labels;              /* (count,) each < classes */
+    float mean[VKA_MAX_CHANNELS]; /* per-channel normalization, on the [0, 1] scale */
+    float std[VKA_MAX_CHANNELS];
+    int digits;                   /* 1: no horizontal flip in augmentation (digits, letters) */
+} vka_dataset;
+
+typedef enum vka_split { VKA_SPLIT_TRAIN = 0, VKA_SPLIT_TEST } vka_split;
+
+/* Opens a dataset by name ("fashion-mnist", "mnist", "cifar10", "cifar100") or by
+ * directory (IDX or CIFAR binary, detected from its files). Names are looked up
+ * under $VKANCHOR_DATA/<name>, then the Debian location for fashion-mnist
+ * (/usr/share/datasets/fashion-mnist), then ./data/<name>. Every file is
+ * validated; an error names the file and what is wrong. */
+vka_result vka_dataset_open(const char *name_or_dir, vka_split split, vka_log_fn log, void *log_user,
+                            vka_dataset *out);
+/* IDX image + label files (gzip or raw; MNIST format). */
+vka_result vka_dataset_load_idx(const char *images_path, const char *labels_path, vka_log_fn log,
+                                void *log_user, vka_dataset *out);
+/* CIFAR binary files: 1 label byte (CIFAR-10) or 2 (CIFAR-100: coarse, fine) + 3072 pixels per record. */
+vka_result vka_dataset_load_cifar(const char *const *paths, uint32_t path_count, int cifar100, vka_log_fn log,
+                                  void *log_user, vka_dataset *out);
+void vka_dataset_free(vka_dataset *ds);
+
 #ifdef __cplusplus
 }
 #endif
