@@ -2,14 +2,14 @@
 #
 # Compiles one variant of a compute shader with glslangValidator into
 #   ${VKA_SHADER_OUT}/<symbol>.spv  (validated by spirv-val in the tests)
-#   ${VKA_SHADER_OUT}/<symbol>.h    (const uint32_t vka_spv_<symbol>[])
+#   ${VKA_SHADER_OUT}/<symbol>.spv.h (const uint32_t vka_spv_<symbol>[])
 # glslang writes a depfile, so editing a shared include rebuilds exactly the
 # shaders that include it.
 function(vka_add_shader)
   cmake_parse_arguments(S "" "NAME;SOURCE" "DEFINES" ${ARGN})
   set(src ${VKA_SHADER_DIR}/${S_SOURCE})
   set(spv ${VKA_SHADER_OUT}/${S_NAME}.spv)
-  set(hdr ${VKA_SHADER_OUT}/${S_NAME}.h)
+  set(hdr ${VKA_SHADER_OUT}/${S_NAME}.spv.h)
   set(dep ${VKA_SHADER_OUT}/${S_NAME}.d)
   set(defs "")
   foreach(d ${S_DEFINES})

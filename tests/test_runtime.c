@@ -6,7 +6,7 @@
 
 #include "test_util.h"
 #include "vk/vk_internal.h"
-#include "probe_axpy.h"
+#include "probe_axpy.spv.h"
 
 static char last_error[1024];
 static void keep_error(void *user, vka_log_level level, const char *message)

@@ -1,7 +1,7 @@
 /* y = a*x + y: the element-wise op, chunked to the storage-buffer range. */
 #include "nn/ops_internal.h"
 
-#include "axpy.h"
+#include "axpy.spv.h"
 
 struct axpy_push {
     uint32_t n;

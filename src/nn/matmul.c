@@ -5,9 +5,9 @@
 
 #include "nn/ops_internal.h"
 
-#include "matmul_texel.h"
-#include "matmul_texel_vec4.h"
-#include "matmul_tiled.h"
+#include "matmul_texel.spv.h"
+#include "matmul_texel_vec4.spv.h"
+#include "matmul_tiled.spv.h"
 
 struct matmul_push {
     uint32_t M, N, K;

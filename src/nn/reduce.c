@@ -1,7 +1,7 @@
 /* Sum and max of a vector by a fixed-order tree: no atomics, same bits every run. */
 #include "nn/ops_internal.h"
 
-#include "reduce_sum_max.h"
+#include "reduce_sum_max.spv.h"
 
 #define MAX_PARTIALS 1024u  /* groups of the first pass; later passes shrink by the workgroup size */
 

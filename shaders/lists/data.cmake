@@ -1,0 +1,1 @@
+vka_add_shader(NAME augment SOURCE augment.comp)
