@@ -1,0 +1,155 @@
+/* Atomic, checksummed checkpoint files (format in checkpoint.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "train/checkpoint.h"
+
+static const char MAGIC[8] = "VKACKPT";
+
+static int write_all(int fd, const void *data, uint64_t bytes, uLong *crc)
+{
+    const unsigned char *p = data;
+    if (crc) {
+        /* crc32 takes a uInt length: feed it in pieces. */
+        for (uint64_t done = 0; done < bytes;) {
+            uInt n = (uInt)(bytes - done > (1u << 30) ? (1u << 30) : bytes - done);
+            *crc = crc32(*crc, p + done, n);
+            done += n;
+        }
+    }
+    while (bytes) {
+        ssize_t w = write(fd, p, bytes > (1u << 30) ? (1u << 30) : bytes);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        bytes -= (uint64_t)w;
+    }
+    return 0;
+}
+
+vka_result vka_checkpoint_write(vka_logger *lg, const char *path, const vka_ckpt_section *sections, uint32_t count)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "checkpoint path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return vka_fail(lg, VKA_ERROR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
+    uLong crc = crc32(0, Z_NULL, 0);
+    uint32_t header[2] = {VKA_CKPT_VERSION, count};
+    int bad = write_all(fd, MAGIC, sizeof MAGIC, &crc) || write_all(fd, header, sizeof header, &crc);
+    for (uint32_t i = 0; i < count && !bad; i++) {
+        char tag[VKA_CKPT_TAG_BYTES] = {0};
+        strncpy(tag, sections[i].tag, VKA_CKPT_TAG_BYTES - 1);
+        uint64_t bytes = sections[i].bytes;
+        bad = write_all(fd, tag, sizeof tag, &crc) || write_all(fd, &bytes, 8, &crc) ||
+              write_all(fd, sections[i].data, bytes, &crc);
+    }
+    uint32_t crc32v = (uint32_t)crc;
+    if (!bad) bad = write_all(fd, &crc32v, 4, NULL);
+    if (!bad) bad = fsync(fd);
+    int err = errno;
+    if (close(fd) && !bad) bad = 1, err = errno;
+    if (bad) {
+        unlink(tmp);
+        return vka_fail(lg, VKA_ERROR_IO, "%s: write failed (%s); the previous checkpoint is untouched", tmp,
+                        strerror(err));
+    }
+    if (rename(tmp, path)) {
+        err = errno;
+        unlink(tmp);
+        return vka_fail(lg, VKA_ERROR_IO, "%s: cannot rename into place (%s)", path, strerror(err));
+    }
+    /* Make the rename itself durable. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return VKA_SUCCESS;
+}
+
+vka_result vka_checkpoint_read(vka_logger *lg, const char *path, vka_checkpoint *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return vka_fail(lg, VKA_ERROR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *d = size > 0 ? malloc((size_t)size) : NULL;
+    if (size <= 0 || !d || fread(d, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        free(d);
+        return vka_fail(lg, VKA_ERROR_FORMAT, "%s: empty or unreadable checkpoint", path);
+    }
+    fclose(f);
+    vka_result rc = VKA_SUCCESS;
+    const uint64_t n = (uint64_t)size;
+    if (n < sizeof MAGIC + 12 || memcmp(d, MAGIC, sizeof MAGIC) != 0) {
+        rc = vka_fail(lg, VKA_ERROR_FORMAT, "%s: not a vkanchor checkpoint (bad magic)", path);
+        goto done;
+    }
+    uint32_t stored_crc;
+    memcpy(&stored_crc, d + n - 4, 4);
+    if ((uint32_t)crc32(crc32(0, Z_NULL, 0), d, (uInt)(n - 4)) != stored_crc) {
+        rc = vka_fail(lg, VKA_ERROR_FORMAT, "%s: checksum mismatch: the file is truncated or corrupted", path);
+        goto done;
+    }
+    memcpy(&out->version, d + 8, 4);
+    memcpy(&out->count, d + 12, 4);
+    if (out->version != VKA_CKPT_VERSION) {
+        rc = vka_fail(lg, VKA_ERROR_FORMAT, "%s: checkpoint version %u, this build reads version %d", path,
+                      out->version, VKA_CKPT_VERSION);
+        goto done;
+    }
+    if (out->count > sizeof out->sections / sizeof *out->sections) {
+        rc = vka_fail(lg, VKA_ERROR_FORMAT, "%s: %u sections is more than a checkpoint has", path, out->count);
+        goto done;
+    }
+    uint64_t pos = 16;
+    for (uint32_t i = 0; i < out->count; i++) {
+        uint64_t bytes;
+        if (pos + VKA_CKPT_TAG_BYTES + 8 > n - 4) goto truncated;
+        char *tag = (char *)d + pos;
+        if (tag[VKA_CKPT_TAG_BYTES - 1] != 0) goto truncated;
+        memcpy(&bytes, d + pos + VKA_CKPT_TAG_BYTES, 8);
+        pos += VKA_CKPT_TAG_BYTES + 8;
+        if (bytes > n - 4 - pos) goto truncated;
+        out->sections[i] = (vka_ckpt_section){tag, d + pos, bytes};
+        pos += bytes;
+    }
+    if (pos != n - 4) goto truncated;
+    out->file = d;
+    out->size = n;
+    return VKA_SUCCESS;
+truncated:
+    rc = vka_fail(lg, VKA_ERROR_FORMAT, "%s: malformed section table", path);
+done:
+    free(d);
+    memset(out, 0, sizeof *out);
+    return rc;
+}
+
+const vka_ckpt_section *vka_checkpoint_find(const vka_checkpoint *ck, const char *tag)
+{
+    for (uint32_t i = 0; i < ck->count; i++)
+        if (strcmp(ck->sections[i].tag, tag) == 0) return &ck->sections[i];
+    return NULL;
+}
+
+void vka_checkpoint_free(vka_checkpoint *ck)
+{
+    if (!ck) return;
+    free(ck->file);
+    memset(ck, 0, sizeof *ck);
+}
