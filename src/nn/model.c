@@ -1,0 +1,521 @@
+/* The model graph: building cnn / resnet20 / resnet18, laying out parameters,
+ * and recording forward and backward passes from the op library. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/model.h"
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/ops_internal.h"
+#include "nn/pointwise.h"
+#include "nn/pool.h"
+
+#define PARAM_ALIGN_FLOATS 64 /* 256 bytes: every parameter slice can be bound on its own */
+
+const char *vka_model_kind_name(vka_model_kind kind)
+{
+    static const char *const names[] = {"cnn", "resnet20", "resnet18"};
+    return (unsigned)kind < 3 ? names[kind] : "unknown";
+}
+
+int vka_model_kind_parse(const char *name, vka_model_kind *out)
+{
+    for (int k = 0; k < 3; k++)
+        if (strcmp(name, vka_model_kind_name((vka_model_kind)k)) == 0) {
+            *out = (vka_model_kind)k;
+            return 1;
+        }
+    return 0;
+}
+
+/* ---- graph building ------------------------------------------------------------ */
+
+typedef struct builder {
+    vka_model *m;
+    int failed;
+} builder;
+
+static int add_param(builder *b, const char *name, const uint32_t *shape, uint32_t dims, uint32_t fan_in, int gamma)
+{
+    vka_model *m = b->m;
+    if (m->param_count == m->param_cap) {
+        uint32_t cap = m->param_cap ? 2 * m->param_cap : 32;
+        vka_param *p = realloc(m->params, cap * sizeof *p);
+        if (!p) return b->failed = 1, -1;
+        m->params = p;
+        m->param_cap = cap;
+    }
+    vka_param *p = &m->params[m->param_count];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->count = 1;
+    for (uint32_t i = 0; i < dims; i++) p->shape[i] = shape[i], p->count *= shape[i];
+    p->dims = dims;
+    p->offset = m->param_floats;
+    p->fan_in = fan_in;
+    p->is_gamma = gamma;
+    m->param_floats += (p->count + PARAM_ALIGN_FLOATS - 1) / PARAM_ALIGN_FLOATS * PARAM_ALIGN_FLOATS;
+    return (int)m->param_count++;
+}
+
+static int add_node(builder *b, vka_node_op op, int in0, int in1, uint32_t c, uint32_t h, uint32_t w)
+{
+    vka_model *m = b->m;
+    if (m->node_count == m->node_cap) {
+        uint32_t cap = m->node_cap ? 2 * m->node_cap : 64;
+        vka_node *n = realloc(m->nodes, cap * sizeof *n);
+        if (!n) return b->failed = 1, -1;
+        m->nodes = n;
+        m->node_cap = cap;
+    }
+    vka_node *n = &m->nodes[m->node_count];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->in[0] = in0;
+    n->in[1] = in1;
+    n->c = c, n->h = h, n->w = w;
+    n->weight = n->bias = n->bn_index = n->grad_alias = -1;
+    if (in0 >= 0) m->nodes[in0].consumers++;
+    if (in1 >= 0) m->nodes[in1].consumers++;
+    return (int)m->node_count++;
+}
+
+static int conv(builder *b, int in, uint32_t k, uint32_t kernel, uint32_t stride, uint32_t pad, const char *name)
+{
+    const vka_node *x = &b->m->nodes[in];
+    uint32_t h = (x->h + 2 * pad - kernel) / stride + 1, w = (x->w + 2 * pad - kernel) / stride + 1;
+    uint32_t cin = x->c;
+    int id = add_node(b, VKA_NODE_CONV, in, -1, k, h, w);
+    if (id < 0) return -1;
+    vka_node *n = &b->m->nodes[id];
+    n->k = kernel, n->stride = stride, n->pad = pad;
+    n->weight = add_param(b, name, (uint32_t[]){k, cin, kernel, kernel}, 4, cin * kernel * kernel, 0);
+    return id;
+}
+
+static int bn(builder *b, int in, int relu, const char *name)
+{
+    const vka_node *x = &b->m->nodes[in];
+    int id = add_node(b, VKA_NODE_BN, in, -1, x->c, x->h, x->w);
+    if (id < 0) return -1;
+    vka_node *n = &b->m->nodes[id];
+    char pname[32];
+    snprintf(pname, sizeof pname, "%s.weight", name);
+    n->weight = add_param(b, pname, &n->c, 1, 0, 1);
+    snprintf(pname, sizeof pname, "%s.bias", name);
+    n->bias = add_param(b, pname, &n->c, 1, 0, 0);
+    n->relu = relu;
+    n->bn_index = (int)b->m->bn_count++;
+    b->m->bn_floats += 2 * (uint64_t)n->c;
+    return id;
+}
+
+static int simple(builder *b, vka_node_op op, int in0, int in1)
+{
+    const vka_node *x = &b->m->nodes[in0];
+    return add_node(b, op, in0, in1, x->c, x->h, x->w);
+}
+
+static int maxpool2(builder *b, int in)
+{
+    const vka_node *x = &b->m->nodes[in];
+    int id = add_node(b, VKA_NODE_MAXPOOL, in, -1, x->c, x->h / 2, x->w / 2);
+    if (id >= 0) b->m->nodes[id].k = 2, b->m->nodes[id].stride = 2;
+    return id;
+}
+
+static int head(builder *b, int in, uint32_t classes)
+{
+    const vka_node *x = &b->m->nodes[in];
+    uint32_t c = x->c;
+    int g = add_node(b, VKA_NODE_GAP, in, -1, c, 1, 1);
+    int id = add_node(b, VKA_NODE_LINEAR, g, -1, classes, 1, 1);
+    if (id < 0) return -1;
+    b->m->nodes[id].weight = add_param(b, "fc.weight", (uint32_t[]){classes, c}, 2, c, 0);
+    b->m->nodes[id].bias = add_param(b, "fc.bias", &classes, 1, c, 0);
+    return id;
+}
+
+/* conv-bn-relu, conv-bn, (1x1 conv-bn projection), add, relu: PyTorch's parameter order. */
+static int basic_block(builder *b, int in, uint32_t width, uint32_t stride, const char *name)
+{
+    char n1[64], n2[64];
+    snprintf(n1, sizeof n1, "%s.conv1.weight", name);
+    int y = bn(b, conv(b, in, width, 3, stride, 1, n1), 1, (snprintf(n2, sizeof n2, "%s.bn1", name), n2));
+    snprintf(n1, sizeof n1, "%s.conv2.weight", name);
+    y = bn(b, conv(b, y, width, 3, 1, 1, n1), 0, (snprintf(n2, sizeof n2, "%s.bn2", name), n2));
+    int shortcut = in;
+    if (stride != 1 || b->m->nodes[in].c != width) {
+        snprintf(n1, sizeof n1, "%s.shortcut.0.weight", name);
+        snprintf(n2, sizeof n2, "%s.shortcut.1", name);
+        shortcut = bn(b, conv(b, in, width, 1, stride, 0, n1), 0, n2);
+    }
+    return simple(b, VKA_NODE_RELU, simple(b, VKA_NODE_ADD, y, shortcut), -1);
+}
+
+static void build_graph(builder *b)
+{
+    const vka_model_desc *d = &b->m->desc;
+    int x = add_node(b, VKA_NODE_INPUT, -1, -1, d->in_channels, d->height, d->width);
+    if (d->kind == VKA_MODEL_CNN) {
+        static const uint32_t chans[4] = {32, 32, 64, 64};
+        for (int i = 0; i < 4; i++) {
+            char cn[48], bnn[48];
+            snprintf(cn, sizeof cn, "features.%d.weight", 3 * i + (i >= 2));
+            snprintf(bnn, sizeof bnn, "features.%d", 3 * i + 1 + (i >= 2));
+            x = bn(b, conv(b, x, chans[i], 3, 1, 1, cn), 1, bnn);
+            if (i == 1 || i == 3) x = maxpool2(b, x);
+        }
+    } else {
+        int r18 = d->kind == VKA_MODEL_RESNET18;
+        uint32_t stem = r18 ? 64 : 16, stages = r18 ? 4 : 3, blocks = r18 ? 2 : 3;
+        x = bn(b, conv(b, x, stem, 3, 1, 1, "conv1.weight"), 1, "bn1");
+        uint32_t width = stem;
+        int index = 0;
+        for (uint32_t s = 0; s < stages; s++, width *= 2)
+            for (uint32_t i = 0; i < blocks; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "layers.%d", index++);
+                x = basic_block(b, x, width, i == 0 && s > 0 ? 2 : 1, name);
+            }
+    }
+    head(b, x, d->classes);
+}
+
+/* ---- allocation ----------------------------------------------------------------- */
+
+static uint64_t node_floats(const vka_model *m, const vka_node *n)
+{
+    return (uint64_t)m->desc.batch * n->c * n->h * n->w;
+}
+
+static vka_conv2d_shape conv_shape(const vka_model *m, const vka_node *n, uint32_t batch)
+{
+    const vka_node *x = &m->nodes[n->in[0]];
+    return (vka_conv2d_shape){.n = batch, .c = x->c, .h = x->h, .w = x->w, .k = n->c, .r = n->k, .s = n->k,
+                              .stride = n->stride, .pad = n->pad};
+}
+
+static vka_batchnorm_desc bn_desc(const vka_node *n, uint32_t batch)
+{
+    return (vka_batchnorm_desc){.n = batch, .c = n->c, .hw = n->h * n->w, .relu = n->relu};
+}
+
+static vka_result allocate(vka_model *m)
+{
+    vka_context *ctx = m->ctx;
+    vka_result rc = VKA_SUCCESS;
+    VKA_CHECK(vka_arena_create(ctx, &(vka_arena_desc){.name = "parameters"}, &m->param_arena));
+    VKA_CHECK(vka_arena_create(ctx, &(vka_arena_desc){.name = "activations"}, &m->act_arena));
+    VKA_CHECK(vka_arena_alloc(m->param_arena, m->param_floats * 4, &m->params));
+    VKA_CHECK(vka_arena_alloc(m->param_arena, m->param_floats * 4, &m->grads));
+    VKA_CHECK(vka_arena_alloc(m->param_arena, m->bn_floats * 4, &m->bn_stats));
+    uint64_t largest = 0;
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        vka_node *n = &m->nodes[i];
+        uint64_t bytes = node_floats(m, n) * 4;
+        if (bytes > largest) largest = bytes;
+        /* The first conv's input is the data: no gradient wanted there. */
+        n->needs_dx = n->in[0] > 0;
+        if (n->op != VKA_NODE_INPUT) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->y));
+        if (n->op == VKA_NODE_BN) {
+            VKA_CHECK(vka_arena_alloc(m->act_arena, n->c * 4, &n->save_mean));
+            VKA_CHECK(vka_arena_alloc(m->act_arena, n->c * 4, &n->save_invstd));
+            vka_batchnorm_desc d = bn_desc(n, m->desc.batch);
+            VKA_CHECK(vka_arena_alloc(m->act_arena, vka_batchnorm_scratch_bytes(ctx, &d), &n->scratch));
+        }
+        if (n->op == VKA_NODE_MAXPOOL) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->argmax));
+        if (n->op == VKA_NODE_CONV) {
+            vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
+            VKA_CHECK(vka_arena_alloc(m->act_arena, vka_conv2d_weight_scratch_bytes(ctx, &s), &n->scratch));
+        }
+    }
+    /* Gradients: inputs of an add with no other consumer share the add's dy. */
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        vka_node *n = &m->nodes[i];
+        if (n->op != VKA_NODE_ADD) continue;
+        for (int j = 0; j < 2; j++)
+            if (m->nodes[n->in[j]].consumers == 1) m->nodes[n->in[j]].grad_alias = (int)i;
+    }
+    for (int i = (int)m->node_count - 1; i > 0; i--) {
+        vka_node *n = &m->nodes[i];
+        if (n->grad_alias >= 0) n->dy = m->nodes[n->grad_alias].dy; /* aliases point later: already set */
+        else VKA_CHECK(vka_arena_alloc(m->act_arena, node_floats(m, n) * 4, &n->dy));
+    }
+    VKA_CHECK(vka_arena_alloc(m->act_arena, largest, &m->grad_tmp));
+done:
+    return rc;
+}
+
+vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_model **out)
+{
+    *out = NULL;
+    if (desc->in_channels == 0 || desc->height < 4 || desc->width < 4 || desc->classes < 2 || desc->batch == 0)
+        return vka_fail(&ctx->logger, VKA_ERROR_INVALID_ARGUMENT,
+                        "model %s: input (%u, %u, %u), %u classes, batch %u is not a shape it can take",
+                        vka_model_kind_name(desc->kind), desc->in_channels, desc->height, desc->width, desc->classes,
+                        desc->batch);
+    vka_model *m = calloc(1, sizeof *m);
+    if (!m) return vka_fail(&ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    m->ctx = ctx;
+    m->desc = *desc;
+    builder b = {m, 0};
+    build_graph(&b);
+    vka_result rc = b.failed ? vka_fail(&ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory") : allocate(m);
+    if (rc) {
+        vka_model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return VKA_SUCCESS;
+}
+
+void vka_model_destroy(vka_model *m)
+{
+    if (!m) return;
+    vka_arena_destroy(m->act_arena);
+    vka_arena_destroy(m->param_arena);
+    free(m->nodes);
+    free(m->params);
+    free(m);
+}
+
+vka_tensor vka_model_param(const vka_model *m, vka_tensor all, uint32_t index)
+{
+    const vka_param *p = &m->params[index];
+    return vka_tensor_slice(all, p->offset * 4, p->count * 4);
+}
+
+vka_tensor vka_model_logits(const vka_model *m, uint32_t n)
+{
+    return vka_tensor_slice(m->nodes[m->node_count - 1].y, 0, (uint64_t)n * m->desc.classes * 4);
+}
+
+/* ---- initialization ----------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+vka_result vka_model_init(vka_model *m, uint64_t seed)
+{
+    float *host = calloc(m->param_floats, sizeof *host);
+    float *stats = malloc((m->bn_floats ? m->bn_floats : 1) * sizeof *stats);
+    if (!host || !stats) {
+        free(host);
+        free(stats);
+        return vka_fail(&m->ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    uint64_t s = seed ^ 0x5EEDull;
+    for (uint32_t i = 0; i < m->param_count; i++) {
+        const vka_param *p = &m->params[i];
+        for (uint64_t j = 0; j < p->count; j++) {
+            float v;
+            if (p->fan_in == 0) {
+                v = p->is_gamma ? 1.0f : 0.0f;
+            } else {
+                double u = (double)(splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+                v = (float)((2 * u - 1) / sqrt((double)p->fan_in));
+            }
+            host[p->offset + j] = v;
+        }
+    }
+    /* Running statistics: mean 0, var 1, laid out (mean, var) per layer. */
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        const vka_node *n = &m->nodes[i];
+        if (n->op != VKA_NODE_BN) continue;
+        for (uint32_t c = 0; c < n->c; c++) stats[at + c] = 0.0f, stats[at + n->c + c] = 1.0f;
+        at += 2 * n->c;
+    }
+    vka_result rc = vka_upload(m->ctx, m->params, 0, host, m->param_floats * 4);
+    if (!rc && m->bn_floats) rc = vka_upload(m->ctx, m->bn_stats, 0, stats, m->bn_floats * 4);
+    if (!rc) rc = vka_fill(m->ctx, m->grads, 0);
+    free(host);
+    free(stats);
+    return rc;
+}
+
+/* ---- forward and backward ---------------------------------------------------------- */
+
+static vka_tensor slice_n(vka_tensor t, const vka_node *n, uint32_t batch)
+{
+    return vka_tensor_slice(t, 0, (uint64_t)batch * n->c * n->h * n->w * 4);
+}
+
+static void bn_running(const vka_model *m, const vka_node *n, vka_tensor *mean, vka_tensor *var)
+{
+    uint64_t at = 0;
+    for (int i = 0; i < (int)m->node_count; i++)
+        if (m->nodes[i].op == VKA_NODE_BN && m->nodes[i].bn_index < n->bn_index) at += 2 * m->nodes[i].c;
+    *mean = vka_tensor_slice(m->bn_stats, at * 4, n->c * 4);
+    *var = vka_tensor_slice(m->bn_stats, (at + n->c) * 4, n->c * 4);
+}
+
+vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc *f, vka_tensor input)
+{
+    uint32_t B = f->n;
+    if (B == 0 || B > m->desc.batch)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "model forward: batch %u (the model holds 1..%u)", B,
+                            m->desc.batch);
+    m->nodes[0].y = input;
+    vka_result rc = VKA_SUCCESS;
+    for (uint32_t i = 1; i < m->node_count && !rc; i++) {
+        vka_node *n = &m->nodes[i];
+        const vka_node *x = &m->nodes[n->in[0]];
+        vka_tensor y = slice_n(n->y, n, B), xin = slice_n(x->y, x, B);
+        switch (n->op) {
+        case VKA_NODE_CONV: {
+            vka_conv2d_shape s = conv_shape(m, n, B);
+            rc = vka_conv2d_forward(cmd, &s, y, xin, vka_model_param(m, m->params, (uint32_t)n->weight),
+                                    (vka_tensor){0});
+            break;
+        }
+        case VKA_NODE_BN: {
+            vka_batchnorm_desc d = bn_desc(n, B);
+            vka_tensor mean, var;
+            bn_running(m, n, &mean, &var);
+            vka_tensor gamma = vka_model_param(m, m->params, (uint32_t)n->weight);
+            vka_tensor beta = vka_model_param(m, m->params, (uint32_t)n->bias);
+            rc = f->training ? vka_batchnorm_forward_train(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin,
+                                                           gamma, beta, n->scratch, f->update_bn_stats)
+                             : vka_batchnorm_forward_eval(cmd, &d, y, xin, gamma, beta, mean, var);
+            break;
+        }
+        case VKA_NODE_RELU: rc = vka_relu_forward(cmd, (uint64_t)B * n->c * n->h * n->w, y, xin); break;
+        case VKA_NODE_ADD: {
+            const vka_node *x2 = &m->nodes[n->in[1]];
+            rc = vka_add_forward(cmd, (uint64_t)B * n->c * n->h * n->w, y, xin, slice_n(x2->y, x2, B));
+            break;
+        }
+        case VKA_NODE_MAXPOOL: {
+            vka_maxpool_desc d = {.n = B, .c = x->c, .h = x->h, .w = x->w, .k = n->k, .stride = n->stride};
+            rc = vka_maxpool_forward(cmd, &d, y, slice_n(n->argmax, n, B), xin);
+            break;
+        }
+        case VKA_NODE_GAP: rc = vka_global_avgpool_forward(cmd, B, x->c, x->h * x->w, y, xin); break;
+        case VKA_NODE_LINEAR: {
+            vka_linear_shape s = {.n = B, .in = x->c, .out = n->c};
+            rc = vka_linear_forward(cmd, &s, y, xin, vka_model_param(m, m->params, (uint32_t)n->weight),
+                                    vka_model_param(m, m->params, (uint32_t)n->bias));
+            break;
+        }
+        case VKA_NODE_INPUT: break;
+        }
+    }
+    return rc;
+}
+
+/* Where node j's input gradient goes: straight into its dy if this is the
+ * first contribution this pass, else into grad_tmp to be added afterwards. */
+static vka_tensor grad_target(vka_model *m, int j, uint32_t B, const uint8_t *written)
+{
+    const vka_node *x = &m->nodes[j];
+    return written[j] ? slice_n(m->grad_tmp, x, B) : slice_n(x->dy, x, B);
+}
+
+static vka_result grad_commit(vka_cmd *cmd, vka_model *m, int j, uint32_t B, uint8_t *written)
+{
+    const vka_node *x = &m->nodes[j];
+    vka_result rc = VKA_SUCCESS;
+    if (written[j]) rc = vka_add_inplace(cmd, (uint64_t)B * x->c * x->h * x->w, slice_n(x->dy, x, B),
+                                         slice_n(m->grad_tmp, x, B));
+    written[j] = 1;
+    return rc;
+}
+
+vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_tensor dlogits)
+{
+    const uint32_t B = n_batch;
+    uint8_t *written = calloc(m->node_count, 1);
+    if (!written) return vka_cmd_fail(cmd, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    vka_node *last = &m->nodes[m->node_count - 1];
+    vka_result rc = VKA_SUCCESS;
+    /* The loss writes dlogits; the last node reads it as its dy. */
+    vka_tensor last_dy = last->dy;
+    last->dy = dlogits;
+    for (int i = (int)m->node_count - 1; i > 0 && !rc; i--) {
+        vka_node *n = &m->nodes[i];
+        int j = n->in[0];
+        const vka_node *x = &m->nodes[j];
+        vka_tensor dy = slice_n(n->dy, n, B), xin = slice_n(x->y, x, B);
+        int want_dx = x->op != VKA_NODE_INPUT;
+        switch (n->op) {
+        case VKA_NODE_CONV: {
+            vka_conv2d_shape s = conv_shape(m, n, B);
+            rc = vka_conv2d_backward_weight(cmd, &s, vka_model_param(m, m->grads, (uint32_t)n->weight),
+                                            (vka_tensor){0}, dy, xin, n->scratch);
+            if (!rc && want_dx) {
+                rc = vka_conv2d_backward_data(cmd, &s, grad_target(m, j, B, written), dy,
+                                              vka_model_param(m, m->params, (uint32_t)n->weight));
+                if (!rc) rc = grad_commit(cmd, m, j, B, written);
+            }
+            break;
+        }
+        case VKA_NODE_BN: {
+            vka_batchnorm_desc d = bn_desc(n, B);
+            rc = vka_batchnorm_backward(cmd, &d, grad_target(m, j, B, written),
+                                        vka_model_param(m, m->grads, (uint32_t)n->weight),
+                                        vka_model_param(m, m->grads, (uint32_t)n->bias), dy, xin, n->save_mean,
+                                        n->save_invstd, vka_model_param(m, m->params, (uint32_t)n->weight),
+                                        vka_model_param(m, m->params, (uint32_t)n->bias), n->scratch);
+            if (!rc) rc = grad_commit(cmd, m, j, B, written);
+            break;
+        }
+        case VKA_NODE_RELU:
+            rc = vka_relu_backward(cmd, (uint64_t)B * n->c * n->h * n->w, grad_target(m, j, B, written), dy, xin);
+            if (!rc) rc = grad_commit(cmd, m, j, B, written);
+            break;
+        case VKA_NODE_ADD:
+            /* dy flows unchanged to both inputs: aliased inputs already see it;
+             * a shared input (identity shortcut) gets a copy or an add. */
+            for (int k = 0; k < 2 && !rc; k++) {
+                int in = n->in[k];
+                vka_node *xk = &m->nodes[in];
+                if (xk->grad_alias == i) {
+                    written[in] = 1;
+                    continue;
+                }
+                if (written[in]) {
+                    rc = vka_add_inplace(cmd, (uint64_t)B * n->c * n->h * n->w, slice_n(xk->dy, xk, B), dy);
+                } else {
+                    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_TRANSFER); /* dy written -> copied */
+                    rc = vka_cmd_copy(cmd, slice_n(xk->dy, xk, B), dy);
+                    vka_cmd_barrier(cmd, VKA_HAZARD_TRANSFER_TO_SHADER); /* copy -> later kernels */
+                    written[in] = 1;
+                }
+            }
+            break;
+        case VKA_NODE_MAXPOOL: {
+            vka_maxpool_desc d = {.n = B, .c = x->c, .h = x->h, .w = x->w, .k = n->k, .stride = n->stride};
+            rc = vka_maxpool_backward(cmd, &d, grad_target(m, j, B, written), dy, slice_n(n->argmax, n, B));
+            if (!rc) rc = grad_commit(cmd, m, j, B, written);
+            break;
+        }
+        case VKA_NODE_GAP:
+            rc = vka_global_avgpool_backward(cmd, B, x->c, x->h * x->w, grad_target(m, j, B, written), dy);
+            if (!rc) rc = grad_commit(cmd, m, j, B, written);
+            break;
+        case VKA_NODE_LINEAR: {
+            vka_linear_shape s = {.n = B, .in = x->c, .out = n->c};
+            rc = vka_linear_backward(cmd, &s, grad_target(m, j, B, written),
+                                     vka_model_param(m, m->grads, (uint32_t)n->weight),
+                                     vka_model_param(m, m->grads, (uint32_t)n->bias), dy, xin,
+                                     vka_model_param(m, m->params, (uint32_t)n->weight));
+            if (!rc) rc = grad_commit(cmd, m, j, B, written);
+            break;
+        }
+        case VKA_NODE_INPUT: break;
+        }
+    }
+    last->dy = last_dy;
+    free(written);
+    return rc;
+}

@@ -1,0 +1,102 @@
+/* Models as a list of nodes (sequential with residual adds): the built-in
+ * `cnn`, `resnet20` and `resnet18` of DESIGN.md section 5, their parameters in
+ * one contiguous tensor (PyTorch's parameter order), and the forward and
+ * backward passes recorded into a command buffer. */
+#ifndef VKA_NN_MODEL_H
+#define VKA_NN_MODEL_H
+
+#include "vk/vk_internal.h"
+
+typedef enum vka_model_kind { VKA_MODEL_CNN = 0, VKA_MODEL_RESNET20, VKA_MODEL_RESNET18 } vka_model_kind;
+
+typedef enum vka_node_op {
+    VKA_NODE_INPUT,
+    VKA_NODE_CONV,                /* no bias in the built-in models */
+    VKA_NODE_BN,                  /* with `relu` set: BN followed by a fused ReLU */
+    VKA_NODE_RELU,
+    VKA_NODE_MAXPOOL,
+    VKA_NODE_GAP,                 /* global average pool: (N, C, H, W) -> (N, C, 1, 1) */
+    VKA_NODE_LINEAR,
+    VKA_NODE_ADD,                 /* residual: y = in[0] + in[1] */
+} vka_node_op;
+
+typedef struct vka_node {
+    vka_node_op op;
+    int in[2];                    /* producer nodes, -1 if none */
+    uint32_t c, h, w;             /* output shape per sample */
+    uint32_t k, stride, pad;      /* conv: kernel k x k; maxpool: window k */
+    int weight, bias;             /* parameter indices (conv/linear weight, bn gamma/beta), -1 none */
+    int bn_index;                 /* which BN layer: its running stats in bn_stats */
+    int relu;                     /* bn: ReLU fused into the output */
+    uint32_t consumers;           /* nodes that read this output */
+    int grad_alias;               /* dy is the dy of this node (single-consumer add inputs), -1 none */
+
+    vka_tensor y, dy;             /* (N, C, H, W) at the model's batch */
+    vka_tensor save_mean, save_invstd; /* bn: (C) */
+    vka_tensor argmax;            /* maxpool: (N, C, H, W) int32 */
+    vka_tensor scratch;           /* conv: weight-gradient partials; bn: reduction partials */
+    int needs_dx;                 /* input gradient wanted (not for the first layer) */
+} vka_node;
+
+typedef struct vka_param {
+    char name[32];
+    uint32_t shape[4], dims;
+    uint64_t offset, count;       /* floats, in the parameter tensor */
+    uint32_t fan_in;              /* PyTorch default init bound 1/sqrt(fan_in); 0: BN (1 / 0) */
+    int is_gamma;
+} vka_param;
+
+typedef struct vka_model_desc {
+    vka_model_kind kind;
+    uint32_t in_channels, height, width; /* the network's input (2C when anchoring) */
+    uint32_t classes;
+    uint32_t batch;               /* largest batch run through it (K*B at inference) */
+} vka_model_desc;
+
+typedef struct vka_model {
+    vka_context *ctx;
+    vka_model_desc desc;
+    vka_node *nodes;
+    uint32_t node_count, node_cap;
+    vka_param *params;
+    uint32_t param_count, param_cap;
+    uint32_t bn_count;
+    uint64_t param_floats;        /* with alignment padding between parameters */
+    uint64_t bn_floats;           /* running mean and var of every BN layer */
+
+    vka_arena *param_arena;       /* parameters, gradients, optimizer state */
+    vka_arena *act_arena;         /* activations and their gradients */
+    vka_tensor params, grads;     /* (param_floats,) each; padding stays zero */
+    vka_tensor bn_stats;          /* per BN layer: mean (C), var (C) */
+    vka_tensor grad_tmp;          /* a second input-gradient buffer for multi-consumer nodes */
+} vka_model;
+
+/* Builds the graph and allocates parameters and activations (uninitialized). */
+vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_model **out);
+void vka_model_destroy(vka_model *m);
+const char *vka_model_kind_name(vka_model_kind kind);
+int vka_model_kind_parse(const char *name, vka_model_kind *out);
+
+/* PyTorch's default initialization, drawn on the host from `seed` and uploaded:
+ * conv/linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BN gamma 1,
+ * beta 0, running mean 0, var 1. Also zeroes the gradients. */
+vka_result vka_model_init(vka_model *m, uint64_t seed);
+
+/* A parameter's slice of the parameter (or gradient) tensor. */
+vka_tensor vka_model_param(const vka_model *m, vka_tensor all, uint32_t index);
+/* The logits (n, classes) of the last forward pass. */
+vka_tensor vka_model_logits(const vka_model *m, uint32_t n);
+
+typedef struct vka_forward_desc {
+    uint32_t n;                   /* batch of this pass, <= desc.batch */
+    int training;                 /* batch statistics (1) or running statistics (0) */
+    int update_bn_stats;          /* training only: update running stats (0 for masked batches) */
+} vka_forward_desc;
+
+/* Records the forward pass of `input` (n, in_channels, H, W). */
+vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc *f, vka_tensor input);
+/* Records the backward pass from dlogits (n, classes) into the gradient tensor
+ * (overwritten) after a training forward pass with the same n. */
+vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n, vka_tensor dlogits);
+
+#endif
