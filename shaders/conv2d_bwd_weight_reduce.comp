@@ -1,0 +1,23 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// Second pass of the weight and bias gradients: out (rows, cols) = sum over the slices, in
+// slice order, of the partials part[j*slice_stride + r*ld + col0 + c]. Fixed order, no
+// atomics: the same bits every run. dw: rows K, cols C*R*S, col0 0; db: rows K, cols 1,
+// col0 C*R*S (the ones column); ld = C*R*S + 1.
+layout(local_size_x_id = 0) in;
+layout(push_constant) uniform Push {
+    uint rows, cols, ld, col0, slices, slice_stride;
+} p;
+layout(std430, binding = 0) readonly buffer Part { float part[]; };
+layout(std430, binding = 1) writeonly buffer Out { float o[]; };
+
+void main()
+{
+    uint id = flat_invocation_index();
+    if (id >= p.rows * p.cols) return;
+    uint r = id / p.cols, src = r * p.ld + p.col0 + (id - r * p.cols);
+    float sum = 0.0;
+    for (uint j = 0; j < p.slices; j++) sum += part[j * p.slice_stride + src];
+    o[id] = sum;
+}

@@ -1,0 +1,58 @@
+/* conv2d: 2-D convolution (cross-correlation, as PyTorch's Conv2d) of dense NCHW
+ * float32 tensors with zero padding, any kernel R x S, one stride and one
+ * padding for both axes, optional bias. Implicit GEMM (no im2col buffer):
+ *
+ *   forward      y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + b (K)
+ *   backward     dx (N,C,H,W) by gathering over k, r, s and the dy positions
+ *                that touch each input element (no atomics);
+ *                dw (K,C,R,S), db (K) by a split reduction over N*P*Q: a fixed
+ *                number of slices write partials into a scratch tensor and a
+ *                second pass sums them in slice order (bit-identical run to run).
+ *
+ * P = (H + 2*pad - R) / stride + 1, Q = (W + 2*pad - S) / stride + 1 (floor).
+ * Every backward OVERWRITES its outputs. Internal: tests include "nn/conv2d.h". */
+#ifndef VKA_NN_CONV2D_H
+#define VKA_NN_CONV2D_H
+
+#include "vkanchor.h"
+
+typedef enum vka_conv2d_variant {
+    VKA_CONV2D_AUTO = 0,          /* from device properties; VKANCHOR_CONV=tiled|texel overrides */
+    VKA_CONV2D_TILED,             /* shared-memory tiles + register blocks: real GPUs */
+    VKA_CONV2D_TEXEL,             /* texel-buffer loads, workgroups of 8, register blocks: lavapipe */
+} vka_conv2d_variant;
+
+typedef struct vka_conv2d_shape {
+    uint32_t n, c, h, w;          /* input x (N,C,H,W) */
+    uint32_t k, r, s;             /* weights w (K,C,R,S); output y (N,K,P,Q) */
+    uint32_t stride, pad;         /* stride >= 1; zero padding on all four sides */
+    vka_conv2d_variant variant;   /* 0: AUTO */
+} vka_conv2d_shape;
+
+/* Output height P / width Q by floor; 0 when the kernel exceeds the padded input or stride is 0. */
+uint32_t vka_conv2d_out_h(const vka_conv2d_shape *sh);
+uint32_t vka_conv2d_out_w(const vka_conv2d_shape *sh);
+
+/* The variant the ops would run for this shape on this context (never AUTO):
+ * sh->variant if set, else VKANCHOR_CONV, else TEXEL on CPU devices and TILED
+ * elsewhere; AUTO falls back to TILED where the texel inputs cannot be bound
+ * (texel-buffer element limit, no R32F texel buffers). */
+vka_conv2d_variant vka_conv2d_choose(const vka_context *ctx, const vka_conv2d_shape *sh);
+
+/* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + b (K). b may be (vka_tensor){0}: no bias. */
+vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
+                              vka_tensor w, vka_tensor b);
+
+/* dx (N,C,H,W) = d(sum y*dy)/dx from dy (N,K,P,Q) and w (K,C,R,S). Overwrites dx. */
+vka_result vka_conv2d_backward_data(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor dy,
+                                    vka_tensor w);
+
+/* Bytes of scratch vka_conv2d_backward_weight needs for this shape (a multiple of 256). */
+uint64_t vka_conv2d_weight_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
+
+/* dw (K,C,R,S) and db (K) from dy (N,K,P,Q) and x (N,C,H,W); db may be (vka_tensor){0}.
+ * Overwrites dw and db; scratch: vka_conv2d_weight_scratch_bytes bytes, clobbered. */
+vka_result vka_conv2d_backward_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dw, vka_tensor db,
+                                      vka_tensor dy, vka_tensor x, vka_tensor scratch);
+
+#endif

@@ -1,0 +1,350 @@
+/* conv2d (src/nn/conv2d.c) against the double-precision reference (tests/ref/ref_conv2d.c):
+ * forward y, input gradient dx, weight gradient dw and bias gradient db, for BOTH variants
+ * (tiled, texel) explicitly on every shape, with canaries after every output, outputs
+ * pre-filled with NaN (the ops overwrite), a second submit that must give the same bits,
+ * and bad calls that must fail naming conv2d and the shape without dispatching.
+ *
+ * Tolerance: normalized error e = sum (gpu-ref)^2 / sum ref^2 <= 1e-10 for y, dx, dw, db.
+ * Expected in fp32: each output is a sum of L products of values in [-1, 1]; rounding
+ * errors add up like a random walk, e ~ L * 2^-48 / 3 ~ 1e-15 * L, so at most ~2e-12 for
+ * the longest sums here (dw over N*P*Q = 1568 positions; dx over K*R*S = 630; y over
+ * C*R*S = 594); observed 2e-15 .. 2e-13. The bound leaves room for any summation order. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/conv2d.h"
+#include "ref_ops.h"
+#include "test_util.h"
+
+#define TOL 1e-10
+#define NAN_WORD 0x7fc00000u
+
+typedef struct conv_case {
+    const char *name;
+    vka_conv2d_shape sh;  /* variant set per test */
+    int bias;             /* forward with b, backward with db */
+} conv_case;
+
+static const conv_case cases[] = {
+    {"1 -> 1 channel at 5x6, 3x3 pad 1, batch 1", {1, 1, 5, 6, 1, 3, 3, 1, 1, 0}, 0},
+    {"3 -> 5 at 7x9, 3x3 stride 2 pad 1, bias", {1, 3, 7, 9, 5, 3, 3, 2, 1, 0}, 1},
+    {"projection shortcut 5 -> 7 at 9x7, 1x1 stride 2 pad 0", {2, 5, 9, 7, 7, 1, 1, 2, 0, 0}, 0},
+    {"cnn first layer (anchored: 2C = 2) -> 32 at 28x28, 3x3 pad 1, batch 2", {2, 2, 28, 28, 32, 3, 3, 1, 1, 0}, 0},
+    /* Larger than one workgroup tile in every dimension: tiled tiles are at most 64 x 64 x 16
+     * (K = 70 and C = 66 rows, N*P*Q = 286 and C*R*S + 1 = 595 columns, C*R*S = 594 and
+     * K*R*S = 630 reduced); texel blocks are 8 x 8. */
+    {"larger than a tile: 66 -> 70 at 13x11, 3x3 pad 1, batch 2, bias", {2, 66, 13, 11, 70, 3, 3, 1, 1, 0}, 1},
+    {"5x5 kernel pad 2: 3 -> 4 at 11x10, bias", {1, 3, 11, 10, 4, 5, 5, 1, 2, 0}, 1},
+    {"3x3 stride 2 pad 0 with a dropped last column: 4 -> 3 at 8x8", {1, 4, 8, 8, 3, 3, 3, 2, 0, 0}, 1},
+};
+#define NUM_CASES (sizeof cases / sizeof *cases)
+
+static const char *variant_name(vka_conv2d_variant v) { return v == VKA_CONV2D_TILED ? "tiled" : "texel"; }
+
+/* Host data of one case: inputs in float, references in double. */
+typedef struct host_case {
+    size_t nx, nw, ny, nb;
+    int P, Q;
+    float *x, *w, *b, *dy;
+    double *y_ref, *dx_ref, *dw_ref, *db_ref;
+} host_case;
+
+static host_case make_host(const conv_case *cs, uint64_t seed)
+{
+    const vka_conv2d_shape *sh = &cs->sh;
+    host_case h = {0};
+    h.P = ref_conv2d_out_size((int)sh->h, (int)sh->r, (int)sh->stride, (int)sh->pad);
+    h.Q = ref_conv2d_out_size((int)sh->w, (int)sh->s, (int)sh->stride, (int)sh->pad);
+    assert_int_equal(h.P, vka_conv2d_out_h(sh));
+    assert_int_equal(h.Q, vka_conv2d_out_w(sh));
+    h.nx = (size_t)sh->n * sh->c * sh->h * sh->w;
+    h.nw = (size_t)sh->k * sh->c * sh->r * sh->s;
+    h.ny = (size_t)sh->n * sh->k * h.P * h.Q;
+    h.nb = sh->k;
+    test_rng rng = {seed};
+    h.x = malloc(h.nx * 4), h.w = malloc(h.nw * 4), h.b = malloc(h.nb * 4), h.dy = malloc(h.ny * 4);
+    test_fill_uniform(&rng, h.x, h.nx, -1, 1);
+    test_fill_uniform(&rng, h.w, h.nw, -1, 1);
+    test_fill_uniform(&rng, h.b, h.nb, -1, 1);
+    test_fill_uniform(&rng, h.dy, h.ny, -1, 1);
+    double *x = test_to_double(h.x, h.nx), *w = test_to_double(h.w, h.nw), *b = test_to_double(h.b, h.nb),
+           *dy = test_to_double(h.dy, h.ny);
+    h.y_ref = malloc(h.ny * sizeof(double));
+    h.dx_ref = malloc(h.nx * sizeof(double));
+    h.dw_ref = malloc(h.nw * sizeof(double));
+    h.db_ref = malloc(h.nb * sizeof(double));
+    int N = (int)sh->n, C = (int)sh->c, H = (int)sh->h, W = (int)sh->w, K = (int)sh->k, R = (int)sh->r,
+        S = (int)sh->s, st = (int)sh->stride, pad = (int)sh->pad;
+    ref_conv2d_forward(h.y_ref, x, w, cs->bias ? b : NULL, N, C, H, W, K, R, S, st, pad);
+    ref_conv2d_backward(h.dx_ref, h.dw_ref, h.db_ref, dy, x, w, N, C, H, W, K, R, S, st, pad);
+    free(x), free(w), free(b), free(dy);
+    return h;
+}
+
+static void free_host(host_case *h)
+{
+    free(h->x), free(h->w), free(h->b), free(h->dy);
+    free(h->y_ref), free(h->dx_ref), free(h->dw_ref), free(h->db_ref);
+}
+
+/* An output tensor with canaries after it, pre-filled with NaN so a missed element shows. */
+static test_guarded nan_output(vka_context *ctx, vka_arena *arena, size_t n)
+{
+    test_guarded g = test_alloc_guarded(ctx, arena, n * 4);
+    TEST_OK(vka_fill(ctx, g.t, NAN_WORD));
+    return g;
+}
+
+/* Reads an output, checks it against the reference and its canaries; returns the floats. */
+static float *check_output(vka_context *ctx, test_guarded g, const double *ref, size_t n, const char *what,
+                           const conv_case *cs, vka_conv2d_variant v)
+{
+    float *got = test_read(ctx, g.t, n);
+    char label[256];
+    snprintf(label, sizeof label, "conv2d %s %s [%s]", variant_name(v), what, cs->name);
+    test_expect_close(label, got, ref, n, TOL);
+    test_check_guard(ctx, g);
+    return got;
+}
+
+/* Submits the recorded cmd again and requires the same bits in `t`. */
+static void expect_same_bits_again(vka_context *ctx, vka_cmd *cmd, vka_tensor t, const float *first, size_t n,
+                                   const char *what, const conv_case *cs)
+{
+    test_run(cmd);
+    float *again = test_read(ctx, t, n);
+    if (memcmp(first, again, n * 4) != 0) fail_msg("conv2d %s [%s]: a second run gave different bits", what, cs->name);
+    free(again);
+}
+
+typedef enum which_op { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT } which_op;
+
+static void check_case(vka_context *ctx, vka_conv2d_variant v, which_op op, const conv_case *cs, uint64_t seed)
+{
+    vka_conv2d_shape sh = cs->sh;
+    sh.variant = v;
+    assert_int_equal(vka_conv2d_choose(ctx, &sh), v);
+    host_case h = make_host(cs, seed);
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d"}, &arena));
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), w = test_tensor(ctx, arena, h.w, h.nw),
+               b = test_tensor(ctx, arena, h.b, h.nb), dy = test_tensor(ctx, arena, h.dy, h.ny);
+    vka_tensor none = {0};
+    if (op == OP_FORWARD) {
+        test_guarded y = nan_output(ctx, arena, h.ny);
+        TEST_OK(vka_conv2d_forward(cmd, &sh, y.t, x, w, cs->bias ? b : none));
+        test_run(cmd);
+        float *got = check_output(ctx, y, h.y_ref, h.ny, "forward y", cs, v);
+        expect_same_bits_again(ctx, cmd, y.t, got, h.ny, "forward y", cs);
+        free(got);
+    } else if (op == OP_BACKWARD_DATA) {
+        test_guarded dx = nan_output(ctx, arena, h.nx);
+        TEST_OK(vka_conv2d_backward_data(cmd, &sh, dx.t, dy, w));
+        test_run(cmd);
+        float *got = check_output(ctx, dx, h.dx_ref, h.nx, "backward dx", cs, v);
+        expect_same_bits_again(ctx, cmd, dx.t, got, h.nx, "backward dx", cs);
+        free(got);
+    } else {
+        test_guarded dw = nan_output(ctx, arena, h.nw), db = nan_output(ctx, arena, h.nb);
+        uint64_t scratch_bytes = vka_conv2d_weight_scratch_bytes(ctx, &sh);
+        test_guarded scratch = test_alloc_guarded(ctx, arena, scratch_bytes);
+        TEST_OK(vka_fill(ctx, scratch.t, NAN_WORD)); /* every partial must be written */
+        TEST_OK(vka_conv2d_backward_weight(cmd, &sh, dw.t, cs->bias ? db.t : none, dy, x, scratch.t));
+        test_run(cmd);
+        float *got_w = check_output(ctx, dw, h.dw_ref, h.nw, "backward dw", cs, v);
+        test_check_guard(ctx, scratch);
+        if (cs->bias) {
+            float *got_b = check_output(ctx, db, h.db_ref, h.nb, "backward db", cs, v);
+            expect_same_bits_again(ctx, cmd, db.t, got_b, h.nb, "backward db", cs);
+            free(got_b);
+        } else {
+            float *untouched = test_read(ctx, db.t, h.nb); /* no db asked: not written */
+            for (size_t i = 0; i < h.nb; i++) assert_true(isnan(untouched[i]));
+            free(untouched);
+        }
+        expect_same_bits_again(ctx, cmd, dw.t, got_w, h.nw, "backward dw", cs);
+        free(got_w);
+    }
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(arena);
+    free_host(&h);
+}
+
+static void check_all_cases(vka_conv2d_variant v, which_op op)
+{
+    vka_context *ctx = test_context();
+    for (size_t i = 0; i < NUM_CASES; i++) check_case(ctx, v, op, &cases[i], 1000 + i);
+    test_context_finish(ctx);
+}
+
+static void conv2d_tiled_forward_matches_reference_on_every_shape(void **state)
+{
+    (void)state;
+    check_all_cases(VKA_CONV2D_TILED, OP_FORWARD);
+}
+static void conv2d_texel_forward_matches_reference_on_every_shape(void **state)
+{
+    (void)state;
+    check_all_cases(VKA_CONV2D_TEXEL, OP_FORWARD);
+}
+static void conv2d_tiled_input_gradient_matches_reference_on_every_shape(void **state)
+{
+    (void)state;
+    check_all_cases(VKA_CONV2D_TILED, OP_BACKWARD_DATA);
+}
+static void conv2d_texel_input_gradient_matches_reference_on_every_shape(void **state)
+{
+    (void)state;
+    check_all_cases(VKA_CONV2D_TEXEL, OP_BACKWARD_DATA);
+}
+static void conv2d_tiled_weight_and_bias_gradients_match_reference_on_every_shape(void **state)
+{
+    (void)state;
+    check_all_cases(VKA_CONV2D_TILED, OP_BACKWARD_WEIGHT);
+}
+static void conv2d_texel_weight_and_bias_gradients_match_reference_on_every_shape(void **state)
+{
+    (void)state;
+    check_all_cases(VKA_CONV2D_TEXEL, OP_BACKWARD_WEIGHT);
+}
+
+/* The weight gradient of the cnn first layer is split over several slices: the scratch
+ * holds them all, and the size is a pure function of the shape. */
+static void conv2d_weight_scratch_holds_every_slice(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_conv2d_shape sh = cases[3].sh;
+    uint64_t bytes = vka_conv2d_weight_scratch_bytes(ctx, &sh);
+    uint64_t one_slice = (uint64_t)sh.k * (sh.c * sh.r * sh.s + 1) * 4;
+    assert_true(bytes >= 2 * one_slice); /* more than one slice at this shape */
+    assert_int_equal(bytes % 256, 0);
+    sh.variant = VKA_CONV2D_TILED;
+    assert_int_equal(vka_conv2d_weight_scratch_bytes(ctx, &sh), bytes);
+    test_context_finish(ctx);
+}
+
+static void conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_conv2d_shape sh = cases[3].sh;
+    char *saved = getenv("VKANCHOR_CONV") ? strdup(getenv("VKANCHOR_CONV")) : NULL;
+    unsetenv("VKANCHOR_CONV");
+    vka_conv2d_variant expect =
+        vka_context_device(ctx)->type == VKA_DEVICE_CPU ? VKA_CONV2D_TEXEL : VKA_CONV2D_TILED;
+    assert_int_equal(vka_conv2d_choose(ctx, &sh), expect);
+    setenv("VKANCHOR_CONV", "tiled", 1);
+    assert_int_equal(vka_conv2d_choose(ctx, &sh), VKA_CONV2D_TILED);
+    setenv("VKANCHOR_CONV", "texel", 1);
+    assert_int_equal(vka_conv2d_choose(ctx, &sh), VKA_CONV2D_TEXEL);
+    sh.variant = VKA_CONV2D_TILED; /* an explicit variant wins over the environment */
+    assert_int_equal(vka_conv2d_choose(ctx, &sh), VKA_CONV2D_TILED);
+    if (saved) setenv("VKANCHOR_CONV", saved, 1), free(saved);
+    else unsetenv("VKANCHOR_CONV");
+    test_context_finish(ctx);
+}
+
+/* ---- bad calls ---------------------------------------------------------------------- */
+
+typedef struct bad_call {
+    const char *what;
+    which_op op;
+    vka_conv2d_shape sh;
+    const char *shape_text;   /* must appear in the message */
+    int short_output;         /* the output tensor is one float short */
+    int short_scratch;        /* the scratch is one partial short */
+} bad_call;
+
+/* The tensors below fit GOOD; the bad shapes are checked before any size. */
+#define GOOD {1, 3, 8, 8, 4, 3, 3, 1, 1, 0}
+#define GOOD_TEXT "N=1 C=3 H=8 W=8 K=4 R=3 S=3 stride=1 pad=1"
+
+static const bad_call bad_calls[] = {
+    {"zero input channels", OP_FORWARD, {1, 0, 8, 8, 4, 3, 3, 1, 1, 0}, "C=0", 0, 0},
+    {"zero output channels", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 0, 3, 3, 1, 1, 0}, "K=0", 0, 0},
+    {"zero batch", OP_BACKWARD_DATA, {0, 3, 8, 8, 4, 3, 3, 1, 1, 0}, "N=0", 0, 0},
+    {"kernel larger than the padded input", OP_FORWARD, {1, 3, 2, 8, 4, 5, 5, 1, 1, 0}, "H=2 W=8 K=4 R=5 S=5", 0, 0},
+    {"kernel larger than the padded input (dx)", OP_BACKWARD_DATA, {1, 3, 8, 1, 4, 3, 4, 1, 1, 0}, "R=3 S=4", 0, 0},
+    {"kernel larger than the padded input (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 11, 3, 1, 1, 0}, "R=11", 0, 0},
+    {"stride 0", OP_FORWARD, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0}, "stride=0", 0, 0},
+    {"stride 0 (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0}, "stride=0", 0, 0},
+    {"y too small", OP_FORWARD, GOOD, GOOD_TEXT, 1, 0},
+    {"dx too small", OP_BACKWARD_DATA, GOOD, GOOD_TEXT, 1, 0},
+    {"dw too small", OP_BACKWARD_WEIGHT, GOOD, GOOD_TEXT, 1, 0},
+    {"scratch too small", OP_BACKWARD_WEIGHT, GOOD, GOOD_TEXT, 0, 1},
+    {"tensors for batch 1 given a batch-2 shape", OP_FORWARD, {2, 3, 8, 8, 4, 3, 3, 1, 1, 0}, "N=2 C=3", 0, 0},
+    {"dy and w for more output channels", OP_BACKWARD_DATA, {1, 3, 8, 8, 5, 3, 3, 1, 1, 0}, "K=5", 0, 0},
+};
+
+static void conv2d_rejects_bad_calls_without_dispatching(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d-bad"}, &arena));
+    /* Tensors sized for GOOD: x (1,3,8,8), w (4,3,3,3), y (1,4,8,8), b (4). */
+    const vka_conv2d_shape good = GOOD;
+    size_t nx = 3 * 64, nw = 4 * 27, ny = 4 * 64;
+    uint64_t scratch_bytes = vka_conv2d_weight_scratch_bytes(ctx, &good);
+    uint64_t partial_bytes = (uint64_t)4 * (27 + 1) * 4; /* one slice at this shape */
+    assert_true(scratch_bytes >= partial_bytes);
+    vka_tensor x = test_tensor(ctx, arena, NULL, nx), w = test_tensor(ctx, arena, NULL, nw),
+               dy = test_tensor(ctx, arena, NULL, ny), none = {0};
+    for (int v = VKA_CONV2D_TILED; v <= VKA_CONV2D_TEXEL; v++) {
+        for (size_t i = 0; i < sizeof bad_calls / sizeof *bad_calls; i++) {
+            const bad_call *bc = &bad_calls[i];
+            vka_conv2d_shape sh = bc->sh;
+            sh.variant = (vka_conv2d_variant)v;
+            size_t out_n = bc->op == OP_FORWARD ? ny : bc->op == OP_BACKWARD_DATA ? nx : nw;
+            test_guarded out = test_alloc_guarded(ctx, arena, (out_n - (bc->short_output ? 1 : 0)) * 4);
+            test_guarded db = test_alloc_guarded(ctx, arena, 4 * 4);
+            test_guarded scratch = test_alloc_guarded(ctx, arena, bc->short_scratch ? partial_bytes - 4 : scratch_bytes);
+            TEST_OK(vka_fill(ctx, out.t, NAN_WORD));
+            vka_cmd *cmd;
+            TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+            vka_result rc = bc->op == OP_FORWARD        ? vka_conv2d_forward(cmd, &sh, out.t, x, w, none)
+                            : bc->op == OP_BACKWARD_DATA ? vka_conv2d_backward_data(cmd, &sh, out.t, dy, w)
+                                                         : vka_conv2d_backward_weight(cmd, &sh, out.t, db.t, dy, x,
+                                                                                      scratch.t);
+            if (rc != VKA_ERROR_INVALID_ARGUMENT)
+                fail_msg("%s (%s): %s instead of VKA_ERROR_INVALID_ARGUMENT", bc->what, variant_name(sh.variant),
+                         vka_result_string(rc));
+            const char *msg = vka_context_last_error(ctx);
+            if (!strstr(msg, "conv2d") || !strstr(msg, bc->shape_text))
+                fail_msg("%s: the message does not name conv2d and the shape '%s': %s", bc->what, bc->shape_text, msg);
+            assert_int_equal(vka_cmd_status(cmd), VKA_ERROR_INVALID_ARGUMENT);
+            /* The cmd refuses to run, and nothing was written. */
+            assert_int_equal(vka_cmd_submit(cmd), VKA_ERROR_INVALID_ARGUMENT);
+            float *o = test_read(ctx, out.t, out_n - (bc->short_output ? 1 : 0));
+            for (size_t j = 0; j < out_n - (bc->short_output ? 1 : 0); j++) assert_true(isnan(o[j]));
+            free(o);
+            test_check_guard(ctx, out);
+            test_check_guard(ctx, db);
+            test_check_guard(ctx, scratch);
+            vka_cmd_destroy(cmd);
+        }
+    }
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(conv2d_tiled_forward_matches_reference_on_every_shape),
+        cmocka_unit_test(conv2d_texel_forward_matches_reference_on_every_shape),
+        cmocka_unit_test(conv2d_tiled_input_gradient_matches_reference_on_every_shape),
+        cmocka_unit_test(conv2d_texel_input_gradient_matches_reference_on_every_shape),
+        cmocka_unit_test(conv2d_tiled_weight_and_bias_gradients_match_reference_on_every_shape),
+        cmocka_unit_test(conv2d_texel_weight_and_bias_gradients_match_reference_on_every_shape),
+        cmocka_unit_test(conv2d_weight_scratch_holds_every_slice),
+        cmocka_unit_test(conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise),
+        cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
