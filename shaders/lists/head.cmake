@@ -1,0 +1,11 @@
+# Head family: linear, anchored inputs, losses, optimizers (src/nn/{linear,anchor,loss,optim}.c).
+vka_add_shader(NAME linear_fwd_bias SOURCE linear_fwd_bias.comp)
+vka_add_shader(NAME linear_bwd_bias SOURCE linear_bwd_bias.comp)
+vka_add_shader(NAME anchor_train_input SOURCE anchor_train_input.comp)
+vka_add_shader(NAME anchor_infer_input SOURCE anchor_infer_input.comp)
+vka_add_shader(NAME anchor_reduce SOURCE anchor_reduce.comp)
+vka_add_shader(NAME cross_entropy SOURCE cross_entropy.comp)
+vka_add_shader(NAME cross_entropy_nograd SOURCE cross_entropy.comp DEFINES NO_GRAD)
+vka_add_shader(NAME sgd_step SOURCE sgd_step.comp DEFINES MOMENTUM)
+vka_add_shader(NAME sgd_step_plain SOURCE sgd_step.comp)
+vka_add_shader(NAME adamw_step SOURCE adamw_step.comp)

@@ -1,0 +1,147 @@
+/* Anchored inputs (training and K-anchor inference) and the K-anchor inference reduction.
+ * Each is one element-wise dispatch; the outputs must fit one storage binding (a full
+ * CIFAR batch of 128 x K=5 anchors is 15 MiB against the 128 MiB spec minimum): over it,
+ * the caller splits the batch and gets LIMIT_EXCEEDED otherwise. */
+#include <stdio.h>
+
+#include "nn/anchor.h"
+
+#include "nn/head_slots.h"
+
+#include "anchor_infer_input.h"
+#include "anchor_reduce.h"
+#include "anchor_train_input.h"
+
+struct anchor_train_push {
+    uint32_t batch, chw, masked;
+};
+_Static_assert(sizeof(struct anchor_train_push) == 12, "mirror of Push in shaders/anchor_train_input.comp");
+
+struct anchor_infer_push {
+    uint32_t anchors, batch, chw;
+};
+_Static_assert(sizeof(struct anchor_infer_push) == 12, "mirror of Push in shaders/anchor_infer_input.comp");
+
+struct anchor_reduce_push {
+    uint32_t anchors, batch, classes;
+};
+_Static_assert(sizeof(struct anchor_reduce_push) == 12, "mirror of Push in shaders/anchor_reduce.comp");
+
+#define WANT_WG 256u
+
+/* INVALID_ARGUMENT unless `t` holds `floats` 4-byte values; LIMIT_EXCEEDED over one binding. */
+static vka_result check_tensor(vka_cmd *cmd, const char *op, const char *shape, const char *what, vka_tensor t,
+                               uint64_t floats)
+{
+    if (t.size < floats * 4)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: %s needs %s of %llu values (%llu bytes), given %llu bytes", op, shape, what,
+                            (unsigned long long)floats, (unsigned long long)(floats * 4), (unsigned long long)t.size);
+    return vka_head_check_range(cmd, op, what, floats * 4);
+}
+
+static vka_result get_kernel(vka_cmd *cmd, uint32_t slot, const vka_kernel_desc *desc, vka_kernel **k)
+{
+    vka_result rc = vka_kernel_cached(vka_cmd_context(cmd), slot, desc, k);
+    return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
+}
+
+static vka_result dispatch_1d(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt, const void *push,
+                              uint64_t items)
+{
+    uint32_t gx, gy;
+    vka_plan_groups_2d(vka_cmd_context(cmd), vka_div_up(items, k->desc.local_size[0]), &gx, &gy);
+    return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
+}
+
+vka_result vka_anchor_train_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_tensor out, vka_tensor x,
+                                  vka_tensor ref_index, int masked)
+{
+    const char *op = "anchor_train_input";
+    char shape[128];
+    if (!s) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no shape given", op);
+    if (s->batch == 0 || s->channels == 0 || s->height == 0 || s->width == 0)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: x (%u, %u, %u, %u): every size must be >= 1", op,
+                            s->batch, s->channels, s->height, s->width);
+    uint64_t B = s->batch, chw = (uint64_t)s->channels * s->height * s->width;
+    snprintf(shape, sizeof shape, "x (%u, %u, %u, %u)", s->batch, s->channels, s->height, s->width);
+    vka_result rc;
+    if ((rc = check_tensor(cmd, op, shape, "out (B, 2C, H, W)", out, B * 2 * chw)) ||
+        (rc = check_tensor(cmd, op, shape, "x (B, C, H, W)", x, B * chw)) ||
+        (rc = check_tensor(cmd, op, shape, "ref_index (B) int32", ref_index, B)))
+        return rc;
+    vka_kernel_desc desc = {
+        .name = op, VKA_SPIRV(vka_spv_anchor_train_input),
+        .num_bindings = 3, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .push_bytes = sizeof(struct anchor_train_push),
+        .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), WANT_WG)},
+    };
+    vka_kernel *k;
+    if ((rc = get_kernel(cmd, VKA_SLOT_ANCHOR_TRAIN_INPUT, &desc, &k))) return rc;
+    struct anchor_train_push push = {s->batch, (uint32_t)chw, masked ? 1u : 0u};
+    vka_tensor t[3] = {vka_tensor_slice(x, 0, B * chw * 4), vka_tensor_slice(ref_index, 0, B * 4),
+                       vka_tensor_slice(out, 0, B * 2 * chw * 4)};
+    return vka_op_done(cmd, dispatch_1d(cmd, k, t, 3, &push, B * chw));
+}
+
+vka_result vka_anchor_infer_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_tensor out, vka_tensor x,
+                                  vka_tensor refs)
+{
+    const char *op = "anchor_infer_input";
+    char shape[128];
+    if (!s) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no shape given", op);
+    if (s->batch == 0 || s->channels == 0 || s->height == 0 || s->width == 0 || s->anchors == 0)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: x (%u, %u, %u, %u) with K=%u anchors: every size must be >= 1", op, s->batch,
+                            s->channels, s->height, s->width, s->anchors);
+    uint64_t B = s->batch, K = s->anchors, chw = (uint64_t)s->channels * s->height * s->width;
+    snprintf(shape, sizeof shape, "x (%u, %u, %u, %u), K=%u", s->batch, s->channels, s->height, s->width, s->anchors);
+    vka_result rc;
+    if ((rc = check_tensor(cmd, op, shape, "out (K*B, 2C, H, W)", out, K * B * 2 * chw)) ||
+        (rc = check_tensor(cmd, op, shape, "x (B, C, H, W)", x, B * chw)) ||
+        (rc = check_tensor(cmd, op, shape, "refs (K, C, H, W)", refs, K * chw)))
+        return rc;
+    vka_kernel_desc desc = {
+        .name = op, VKA_SPIRV(vka_spv_anchor_infer_input),
+        .num_bindings = 3, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .push_bytes = sizeof(struct anchor_infer_push),
+        .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), WANT_WG)},
+    };
+    vka_kernel *k;
+    if ((rc = get_kernel(cmd, VKA_SLOT_ANCHOR_INFER_INPUT, &desc, &k))) return rc;
+    struct anchor_infer_push push = {s->anchors, s->batch, (uint32_t)chw};
+    vka_tensor t[3] = {vka_tensor_slice(x, 0, B * chw * 4), vka_tensor_slice(refs, 0, K * chw * 4),
+                       vka_tensor_slice(out, 0, K * B * 2 * chw * 4)};
+    return vka_op_done(cmd, dispatch_1d(cmd, k, t, 3, &push, K * B * chw));
+}
+
+vka_result vka_anchor_reduce(vka_cmd *cmd, uint32_t anchors, uint32_t batch, uint32_t classes,
+                             vka_tensor mean_logits, vka_tensor uncertainty, vka_tensor calibrated,
+                             vka_tensor logits)
+{
+    const char *op = "anchor_reduce";
+    char shape[128];
+    snprintf(shape, sizeof shape, "K=%u B=%u classes=%u", anchors, batch, classes);
+    if (anchors == 0 || batch == 0 || classes == 0)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %s: every size must be >= 1", op, shape);
+    uint64_t K = anchors, B = batch, NC = classes;
+    vka_result rc;
+    if ((rc = check_tensor(cmd, op, shape, "logits (K*B, classes)", logits, K * B * NC)) ||
+        (rc = check_tensor(cmd, op, shape, "mean_logits (B, classes)", mean_logits, B * NC)) ||
+        (rc = check_tensor(cmd, op, shape, "uncertainty (B)", uncertainty, B)) ||
+        (rc = check_tensor(cmd, op, shape, "calibrated (B, classes)", calibrated, B * NC)))
+        return rc;
+    /* One invocation per image: a small workgroup spreads a small batch over more threads. */
+    vka_kernel_desc desc = {
+        .name = op, VKA_SPIRV(vka_spv_anchor_reduce),
+        .num_bindings = 4, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .push_bytes = sizeof(struct anchor_reduce_push),
+        .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), 64)},
+    };
+    vka_kernel *k;
+    if ((rc = get_kernel(cmd, VKA_SLOT_ANCHOR_REDUCE, &desc, &k))) return rc;
+    struct anchor_reduce_push push = {anchors, batch, classes};
+    vka_tensor t[4] = {vka_tensor_slice(logits, 0, K * B * NC * 4), vka_tensor_slice(mean_logits, 0, B * NC * 4),
+                       vka_tensor_slice(uncertainty, 0, B * 4), vka_tensor_slice(calibrated, 0, B * NC * 4)};
+    return vka_op_done(cmd, dispatch_1d(cmd, k, t, 4, &push, B));
+}
