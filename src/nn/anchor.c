@@ -8,9 +8,9 @@
 
 #include "nn/head_slots.h"
 
-#include "anchor_infer_input.h"
-#include "anchor_reduce.h"
-#include "anchor_train_input.h"
+#include "anchor_infer_input.spv.h"
+#include "anchor_reduce.spv.h"
+#include "anchor_train_input.spv.h"
 
 struct anchor_train_push {
     uint32_t batch, chw, masked;

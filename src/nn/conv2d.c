@@ -9,13 +9,13 @@
 #include "nn/conv2d.h"
 #include "nn/ops_internal.h"
 
-#include "conv2d_bwd_data_texel.h"
-#include "conv2d_bwd_data_tiled.h"
-#include "conv2d_bwd_weight_reduce.h"
-#include "conv2d_bwd_weight_texel.h"
-#include "conv2d_bwd_weight_tiled.h"
-#include "conv2d_fwd_texel.h"
-#include "conv2d_fwd_tiled.h"
+#include "conv2d_bwd_data_texel.spv.h"
+#include "conv2d_bwd_data_tiled.spv.h"
+#include "conv2d_bwd_weight_reduce.spv.h"
+#include "conv2d_bwd_weight_texel.spv.h"
+#include "conv2d_bwd_weight_tiled.spv.h"
+#include "conv2d_fwd_texel.spv.h"
+#include "conv2d_fwd_tiled.spv.h"
 
 enum conv2d_slot {
     SLOT_FWD_TILED = VKA_SLOT_BASE_CONV,

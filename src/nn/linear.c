@@ -4,8 +4,8 @@
 
 #include "nn/head_slots.h"
 
-#include "linear_bwd_bias.h"
-#include "linear_fwd_bias.h"
+#include "linear_bwd_bias.spv.h"
+#include "linear_fwd_bias.spv.h"
 
 struct linear_bias_push {
     uint32_t n, out;

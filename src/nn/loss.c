@@ -6,8 +6,8 @@
 
 #include "nn/head_slots.h"
 
-#include "cross_entropy.h"
-#include "cross_entropy_nograd.h"
+#include "cross_entropy.spv.h"
+#include "cross_entropy_nograd.spv.h"
 
 struct cross_entropy_push {
     uint32_t batch, classes, uniform, has_labels;

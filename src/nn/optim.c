@@ -8,9 +8,9 @@
 
 #include "nn/head_slots.h"
 
-#include "adamw_step.h"
-#include "sgd_step.h"
-#include "sgd_step_plain.h"
+#include "adamw_step.spv.h"
+#include "sgd_step.spv.h"
+#include "sgd_step_plain.spv.h"
 
 struct sgd_push {
     uint32_t n;
