@@ -53,7 +53,7 @@ def sections_for_case(tag, model0, x, labels, ref_idx, masked):
             out[f"{tag}_logits"] = logits.detach()
             out[f"{tag}_loss"] = loss.detach().reshape(1)
             for i, p in enumerate(model.parameters()):
-                out[f"{tag}_g{i:02d}"] = p.grad.detach()
+                out[f"{tag}_g{i:02d}"] = p.grad.detach().clone()  # zero_grad() reuses the storage
         losses.append(loss.item())
         opt.step()
     out[f"{tag}_losses"] = torch.tensor(losses)

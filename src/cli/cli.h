@@ -12,5 +12,6 @@ void cli_log(void *user, vka_log_level level, const char *message);
 extern int cli_verbose;
 
 int cli_devices(int argc, char **argv);
+int cli_train(int argc, char **argv);
 
 #endif

@@ -11,7 +11,9 @@ void cli_log(void *user, vka_log_level level, const char *message)
     (void)user;
     static const char *const tags[] = {"debug", "info", "warning", "error", "validation"};
     if (level < VKA_LOG_WARNING && !cli_verbose) return;
-    fprintf(stderr, "vkanchor: %s: %s\n", tags[level], message);
+    if (level == VKA_LOG_DEBUG && cli_verbose < 2) return;
+    if (level == VKA_LOG_INFO) fprintf(stderr, "%s\n", message); /* progress and summaries, as they are */
+    else fprintf(stderr, "vkanchor: %s: %s\n", tags[level], message);
 }
 
 static void usage(FILE *f)
@@ -21,6 +23,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  devices [--json]   list the Vulkan devices, their limits and optional features\n"
+            "  train [options]    anchored training with reference masking (default: Fashion-MNIST, cnn)\n"
             "\n"
             "Run 'vkanchor <command> --help' for a command's options.\n"
             "Environment: VKANCHOR_VALIDATION=1 turns the Vulkan validation layers on;\n"
@@ -43,6 +46,7 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (strcmp(command, "devices") == 0) return cli_devices(argc - 1, argv + 1);
+    if (strcmp(command, "train") == 0) return cli_train(argc - 1, argv + 1);
     fprintf(stderr, "vkanchor: unknown command '%s' (see 'vkanchor --help')\n", command);
     return CLI_USAGE;
 }

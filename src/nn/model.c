@@ -43,12 +43,12 @@ static int add_param(builder *b, const char *name, const uint32_t *shape, uint32
     vka_model *m = b->m;
     if (m->param_count == m->param_cap) {
         uint32_t cap = m->param_cap ? 2 * m->param_cap : 32;
-        vka_param *p = realloc(m->params, cap * sizeof *p);
+        vka_param *p = realloc(m->param_info, cap * sizeof *p);
         if (!p) return b->failed = 1, -1;
-        m->params = p;
+        m->param_info = p;
         m->param_cap = cap;
     }
-    vka_param *p = &m->params[m->param_count];
+    vka_param *p = &m->param_info[m->param_count];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
     p->count = 1;
@@ -279,13 +279,13 @@ void vka_model_destroy(vka_model *m)
     vka_arena_destroy(m->act_arena);
     vka_arena_destroy(m->param_arena);
     free(m->nodes);
-    free(m->params);
+    free(m->param_info);
     free(m);
 }
 
 vka_tensor vka_model_param(const vka_model *m, vka_tensor all, uint32_t index)
 {
-    const vka_param *p = &m->params[index];
+    const vka_param *p = &m->param_info[index];
     return vka_tensor_slice(all, p->offset * 4, p->count * 4);
 }
 
@@ -315,7 +315,7 @@ vka_result vka_model_init(vka_model *m, uint64_t seed)
     }
     uint64_t s = seed ^ 0x5EEDull;
     for (uint32_t i = 0; i < m->param_count; i++) {
-        const vka_param *p = &m->params[i];
+        const vka_param *p = &m->param_info[i];
         for (uint64_t j = 0; j < p->count; j++) {
             float v;
             if (p->fan_in == 0) {

@@ -58,7 +58,7 @@ typedef struct vka_model {
     vka_model_desc desc;
     vka_node *nodes;
     uint32_t node_count, node_cap;
-    vka_param *params;
+    vka_param *param_info;         /* (param_count,) names, shapes, offsets */
     uint32_t param_count, param_cap;
     uint32_t bn_count;
     uint64_t param_floats;        /* with alignment padding between parameters */

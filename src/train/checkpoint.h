@@ -27,7 +27,7 @@ typedef struct vka_checkpoint {
     unsigned char *file;          /* the whole file */
     uint64_t size;
     uint32_t version, count;
-    vka_ckpt_section sections[32];/* data points into file */
+    vka_ckpt_section sections[128]; /* data points into file */
 } vka_checkpoint;
 
 /* Reads and checks magic, version, section table and CRC; names the file and

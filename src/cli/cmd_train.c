@@ -1,0 +1,186 @@
+/* vkanchor train: flags -> vka_train_config, a device, SIGINT handling. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "train/trainer.h"
+
+static volatile int interrupted = 0;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void train_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vkanchor train [options]\n"
+            "Anchored training with reference masking (defaults in brackets).\n"
+            "  --data NAME|DIR        fashion-mnist, mnist, cifar10, cifar100 or a directory [fashion-mnist]\n"
+            "  --model NAME           cnn, resnet20, resnet18 [cnn]\n"
+            "  --epochs N             [2]\n"
+            "  --batch-size N         [128]\n"
+            "  --lr F                 peak learning rate [0.05]\n"
+            "  --optimizer NAME       sgd, adamw [sgd]\n"
+            "  --momentum F           SGD momentum [0.9]\n"
+            "  --nesterov             Nesterov momentum\n"
+            "  --weight-decay F       [5e-4]\n"
+            "  --schedule NAME        cosine, multistep, constant [cosine]\n"
+            "  --milestones A,B,...   multistep epochs [none]\n"
+            "  --gamma F              multistep factor [0.2]\n"
+            "  --warmup-epochs N      cosine warm-up [0]\n"
+            "  --no-anchoring         standard training (the baseline)\n"
+            "  --mask-prob F          reference-masking probability alpha, 0 = vanilla anchoring [0.25]\n"
+            "  --mask-target T        label (released code) or uniform (paper's text) [label]\n"
+            "  --mask-bn-stats M      skip (masked batches leave BN running stats alone) or update [skip]\n"
+            "  --ref-pool P           batch or train (un-augmented training images) [batch]\n"
+            "  --crop-pad N           random-crop padding in pixels, 0 = off [2; 4 for 32x32 data]\n"
+            "  --no-flip              no horizontal flips (always off for digits)\n"
+            "  --label-smoothing F    [0]\n"
+            "  --seed N               [0]\n"
+            "  --device INDEX|NAME    [the best device present]\n"
+            "  --out DIR              [runs/<timestamp>]\n"
+            "  --resume FILE          continue from a checkpoint (same model, data, optimizer)\n"
+            "  --max-steps N          stop after N steps in total [no limit]\n"
+            "  --quiet                no progress lines\n"
+            "Writes DIR/config.json, DIR/metrics.jsonl and DIR/checkpoint.ckpt (after each epoch).\n"
+            "Ctrl-C finishes the current step, writes a checkpoint and exits with status 130.\n");
+}
+
+/* Parses a number or fails with a message naming the flag. */
+static int number(const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "vkanchor train: %s %s: expected a number in [%g, %g]\n", flag, s, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int choice(const char *flag, const char *s, const char *const *names, int n, int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) return *out = i, 1;
+    fprintf(stderr, "vkanchor train: %s %s: expected one of", flag, s);
+    for (int i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
+    fprintf(stderr, "\n");
+    return 0;
+}
+
+int cli_train(int argc, char **argv)
+{
+    vka_train_config c;
+    vka_train_config_default(&c);
+    int crop_set = 0, quiet = 0;
+    enum { O_LR = 256, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_MILE, O_GAMMA, O_WARM, O_NOANCH, O_MASKP, O_MASKT,
+           O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET };
+    static const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},     {"model", required_argument, NULL, 'm'},
+        {"epochs", required_argument, NULL, 'e'},   {"batch-size", required_argument, NULL, O_BS},
+        {"lr", required_argument, NULL, O_LR},      {"optimizer", required_argument, NULL, O_OPT},
+        {"momentum", required_argument, NULL, O_MOM}, {"nesterov", no_argument, NULL, O_NEST},
+        {"weight-decay", required_argument, NULL, O_WD}, {"schedule", required_argument, NULL, O_SCHED},
+        {"milestones", required_argument, NULL, O_MILE}, {"gamma", required_argument, NULL, O_GAMMA},
+        {"warmup-epochs", required_argument, NULL, O_WARM}, {"no-anchoring", no_argument, NULL, O_NOANCH},
+        {"mask-prob", required_argument, NULL, O_MASKP}, {"mask-target", required_argument, NULL, O_MASKT},
+        {"mask-bn-stats", required_argument, NULL, O_MASKBN}, {"ref-pool", required_argument, NULL, O_POOL},
+        {"crop-pad", required_argument, NULL, O_CROP}, {"no-flip", no_argument, NULL, O_NOFLIP},
+        {"label-smoothing", required_argument, NULL, O_LS}, {"seed", required_argument, NULL, O_SEED},
+        {"device", required_argument, NULL, O_DEV}, {"out", required_argument, NULL, O_OUT},
+        {"resume", required_argument, NULL, O_RESUME}, {"max-steps", required_argument, NULL, O_MAX},
+        {"quiet", no_argument, NULL, O_QUIET},      {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},           {0},
+    };
+    static const char *const models[] = {"cnn", "resnet20", "resnet18"}, *const opts[] = {"sgd", "adamw"},
+                             *const scheds[] = {"cosine", "multistep", "constant"},
+                             *const targets[] = {"label", "uniform"}, *const bns[] = {"skip", "update"},
+                             *const pools[] = {"batch", "train"};
+    int o, e;
+    double v;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "d:m:e:vh", options, NULL)) != -1) {
+        switch (o) {
+        case 'd': snprintf(c.data, sizeof c.data, "%s", optarg); break;
+        case 'm': if (!choice("--model", optarg, models, 3, &e)) return CLI_USAGE; c.model = e; break;
+        case 'e': if (!number("--epochs", optarg, 1, 100000, &v)) return CLI_USAGE; c.epochs = (uint32_t)v; break;
+        case O_BS: if (!number("--batch-size", optarg, 2, 65536, &v)) return CLI_USAGE; c.batch_size = (uint32_t)v; break;
+        case O_LR: if (!number("--lr", optarg, 0, 100, &v)) return CLI_USAGE; c.lr = v; break;
+        case O_OPT: if (!choice("--optimizer", optarg, opts, 2, &e)) return CLI_USAGE; c.optimizer = e; break;
+        case O_MOM: if (!number("--momentum", optarg, 0, 0.9999, &v)) return CLI_USAGE; c.momentum = v; break;
+        case O_NEST: c.nesterov = 1; break;
+        case O_WD: if (!number("--weight-decay", optarg, 0, 1, &v)) return CLI_USAGE; c.weight_decay = v; break;
+        case O_SCHED: if (!choice("--schedule", optarg, scheds, 3, &e)) return CLI_USAGE; c.schedule = e; break;
+        case O_MILE: {
+            c.milestone_count = 0;
+            for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
+                if (c.milestone_count == VKA_MAX_MILESTONES || !number("--milestones", tok, 1, 100000, &v))
+                    return CLI_USAGE;
+                c.milestones[c.milestone_count++] = (uint32_t)v;
+            }
+            break;
+        }
+        case O_GAMMA: if (!number("--gamma", optarg, 0, 1, &v)) return CLI_USAGE; c.gamma = v; break;
+        case O_WARM: if (!number("--warmup-epochs", optarg, 0, 100000, &v)) return CLI_USAGE; c.warmup_epochs = (uint32_t)v; break;
+        case O_NOANCH: c.anchoring = 0; break;
+        case O_MASKP: if (!number("--mask-prob", optarg, 0, 1, &v)) return CLI_USAGE; c.mask_prob = v; break;
+        case O_MASKT: if (!choice("--mask-target", optarg, targets, 2, &e)) return CLI_USAGE; c.mask_target = e; break;
+        case O_MASKBN: if (!choice("--mask-bn-stats", optarg, bns, 2, &e)) return CLI_USAGE; c.mask_bn_stats = e; break;
+        case O_POOL: if (!choice("--ref-pool", optarg, pools, 2, &e)) return CLI_USAGE; c.ref_pool = e; break;
+        case O_CROP: if (!number("--crop-pad", optarg, 0, 64, &v)) return CLI_USAGE; c.crop_pad = (uint32_t)v; crop_set = 1; break;
+        case O_NOFLIP: c.flip = 0; break;
+        case O_LS: if (!number("--label-smoothing", optarg, 0, 1, &v)) return CLI_USAGE; c.label_smoothing = v; break;
+        case O_SEED: if (!number("--seed", optarg, 0, 1e18, &v)) return CLI_USAGE; c.seed = (uint64_t)v; break;
+        case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
+        case O_OUT: snprintf(c.out_dir, sizeof c.out_dir, "%s", optarg); break;
+        case O_RESUME: snprintf(c.resume, sizeof c.resume, "%s", optarg); break;
+        case O_MAX: if (!number("--max-steps", optarg, 1, 1e15, &v)) return CLI_USAGE; c.max_steps = (uint64_t)v; break;
+        case O_QUIET: quiet = 1; break;
+        case 'v': cli_verbose = 2; break;
+        case 'h': train_usage(stdout); return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vkanchor train: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return CLI_USAGE;
+    }
+    if (c.schedule == VKA_SCHED_MULTISTEP && c.milestone_count == 0)
+        fprintf(stderr, "vkanchor train: warning: --schedule multistep without --milestones keeps the lr constant\n");
+    if (!crop_set && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
+    if (!c.out_dir[0]) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        mkdir("runs", 0755);
+        strftime(c.out_dir, sizeof c.out_dir, "runs/%Y%m%d-%H%M%S", &tm);
+    }
+    if (!cli_verbose && !quiet) cli_verbose = 1; /* progress lines are info messages */
+
+    vka_context *ctx;
+    vka_result rc = vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx);
+    if (rc) return CLI_FAIL;
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    vka_train_result result;
+    rc = vka_train_run(ctx, &c, &interrupted, &result);
+    vka_context_destroy(ctx);
+    if (rc) return CLI_FAIL;
+    if (result.interrupted) {
+        fprintf(stderr, "vkanchor train: interrupted at step %llu; checkpoint in %s/checkpoint.ckpt\n",
+                (unsigned long long)result.steps_done, c.out_dir);
+        return 130;
+    }
+    printf("trained %s on %s: %u epochs, %llu steps; test accuracy %.2f%%; results in %s\n",
+           vka_model_kind_name(c.model), c.data, result.epochs_done, (unsigned long long)result.steps_done,
+           100 * result.test_accuracy, c.out_dir);
+    return CLI_OK;
+}

@@ -1,0 +1,162 @@
+/* Training configuration: defaults, JSON (written and read back), schedules. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "train/trainer.h"
+
+void vka_train_config_default(vka_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->data, sizeof c->data, "fashion-mnist");
+    c->model = VKA_MODEL_CNN;
+    c->epochs = 2;
+    c->batch_size = 128;
+    c->optimizer = VKA_OPT_SGD;
+    c->lr = 0.05;
+    c->momentum = 0.9;
+    c->weight_decay = 5e-4;
+    c->beta1 = 0.9;
+    c->beta2 = 0.999;
+    c->adam_eps = 1e-8;
+    c->schedule = VKA_SCHED_COSINE;
+    c->gamma = 0.2;
+    c->anchoring = 1;
+    c->mask_prob = 0.25;
+    c->mask_target = VKA_MASK_TARGET_LABEL;
+    c->mask_bn_stats = VKA_MASK_BN_SKIP;
+    c->ref_pool = VKA_REF_POOL_BATCH;
+    c->crop_pad = 2;
+    c->flip = 1;
+    c->seed = 0;
+}
+
+static const char *const OPT[] = {"sgd", "adamw"};
+static const char *const SCHED[] = {"cosine", "multistep", "constant"};
+static const char *const TARGET[] = {"label", "uniform"};
+static const char *const MASKBN[] = {"skip", "update"};
+static const char *const POOL[] = {"batch", "train"};
+
+char *vka_train_config_json(const vka_train_config *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "data", c->data);
+    cJSON_AddStringToObject(o, "model", vka_model_kind_name(c->model));
+    cJSON_AddNumberToObject(o, "epochs", c->epochs);
+    cJSON_AddNumberToObject(o, "batch_size", c->batch_size);
+    cJSON_AddStringToObject(o, "optimizer", OPT[c->optimizer]);
+    cJSON_AddNumberToObject(o, "lr", c->lr);
+    cJSON_AddNumberToObject(o, "momentum", c->momentum);
+    cJSON_AddBoolToObject(o, "nesterov", c->nesterov);
+    cJSON_AddNumberToObject(o, "weight_decay", c->weight_decay);
+    cJSON_AddNumberToObject(o, "beta1", c->beta1);
+    cJSON_AddNumberToObject(o, "beta2", c->beta2);
+    cJSON_AddNumberToObject(o, "adam_eps", c->adam_eps);
+    cJSON_AddStringToObject(o, "schedule", SCHED[c->schedule]);
+    cJSON *ms = cJSON_AddArrayToObject(o, "milestones");
+    for (uint32_t i = 0; i < c->milestone_count; i++) cJSON_AddItemToArray(ms, cJSON_CreateNumber(c->milestones[i]));
+    cJSON_AddNumberToObject(o, "gamma", c->gamma);
+    cJSON_AddNumberToObject(o, "warmup_epochs", c->warmup_epochs);
+    cJSON_AddBoolToObject(o, "anchoring", c->anchoring);
+    cJSON_AddNumberToObject(o, "mask_prob", c->mask_prob);
+    cJSON_AddStringToObject(o, "mask_target", TARGET[c->mask_target]);
+    cJSON_AddStringToObject(o, "mask_bn_stats", MASKBN[c->mask_bn_stats]);
+    cJSON_AddStringToObject(o, "ref_pool", POOL[c->ref_pool]);
+    cJSON_AddNumberToObject(o, "crop_pad", c->crop_pad);
+    cJSON_AddBoolToObject(o, "flip", c->flip);
+    cJSON_AddNumberToObject(o, "label_smoothing", c->label_smoothing);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed); /* a string: JSON numbers lose 64-bit seeds */
+    cJSON_AddStringToObject(o, "seed", seed);
+    cJSON_AddNumberToObject(o, "max_steps", (double)c->max_steps);
+    cJSON_AddStringToObject(o, "device", c->device);
+    cJSON_AddStringToObject(o, "out_dir", c->out_dir);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static int pick(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (s && strcmp(names[i], s) == 0) return i;
+    return -1;
+}
+
+vka_result vka_train_config_parse(vka_logger *lg, const char *json, vka_train_config *c)
+{
+    vka_train_config_default(c);
+    cJSON *o = cJSON_Parse(json);
+    if (!o) return vka_fail(lg, VKA_ERROR_FORMAT, "configuration is not valid JSON");
+#define NUM(key, field) do { cJSON *it = cJSON_GetObjectItem(o, key); if (cJSON_IsNumber(it)) c->field = it->valuedouble; } while (0)
+#define BOOL(key, field) do { cJSON *it = cJSON_GetObjectItem(o, key); if (cJSON_IsBool(it)) c->field = cJSON_IsTrue(it); } while (0)
+#define STR(key, field) do { const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, key)); if (s) snprintf(c->field, sizeof c->field, "%s", s); } while (0)
+#define ENUM(key, field, names, n) do { int v = pick(names, n, cJSON_GetStringValue(cJSON_GetObjectItem(o, key))); if (v >= 0) c->field = v; } while (0)
+    STR("data", data);
+    vka_model_kind kind;
+    const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(o, "model"));
+    int ok = model && vka_model_kind_parse(model, &kind);
+    if (ok) c->model = kind;
+    NUM("epochs", epochs);
+    NUM("batch_size", batch_size);
+    ENUM("optimizer", optimizer, OPT, 2);
+    NUM("lr", lr);
+    NUM("momentum", momentum);
+    BOOL("nesterov", nesterov);
+    NUM("weight_decay", weight_decay);
+    NUM("beta1", beta1);
+    NUM("beta2", beta2);
+    NUM("adam_eps", adam_eps);
+    ENUM("schedule", schedule, SCHED, 3);
+    cJSON *ms = cJSON_GetObjectItem(o, "milestones"), *it;
+    c->milestone_count = 0;
+    cJSON_ArrayForEach(it, ms) if (c->milestone_count < VKA_MAX_MILESTONES) c->milestones[c->milestone_count++] = (uint32_t)it->valuedouble;
+    NUM("gamma", gamma);
+    NUM("warmup_epochs", warmup_epochs);
+    BOOL("anchoring", anchoring);
+    NUM("mask_prob", mask_prob);
+    ENUM("mask_target", mask_target, TARGET, 2);
+    ENUM("mask_bn_stats", mask_bn_stats, MASKBN, 2);
+    ENUM("ref_pool", ref_pool, POOL, 2);
+    NUM("crop_pad", crop_pad);
+    BOOL("flip", flip);
+    NUM("label_smoothing", label_smoothing);
+    const char *seed = cJSON_GetStringValue(cJSON_GetObjectItem(o, "seed"));
+    if (seed) c->seed = strtoull(seed, NULL, 10);
+    NUM("max_steps", max_steps);
+    STR("device", device);
+    STR("out_dir", out_dir);
+#undef NUM
+#undef BOOL
+#undef STR
+#undef ENUM
+    cJSON_Delete(o);
+    if (!ok) return vka_fail(lg, VKA_ERROR_FORMAT, "configuration names no known model");
+    return VKA_SUCCESS;
+}
+
+double vka_train_lr(const vka_train_config *c, uint64_t step, uint64_t steps_per_epoch)
+{
+    double epoch = (double)step / (double)(steps_per_epoch ? steps_per_epoch : 1);
+    switch (c->schedule) {
+    case VKA_SCHED_CONSTANT: return c->lr;
+    case VKA_SCHED_MULTISTEP: {
+        double lr = c->lr;
+        for (uint32_t i = 0; i < c->milestone_count; i++)
+            if (epoch >= c->milestones[i]) lr *= c->gamma;
+        return lr;
+    }
+    case VKA_SCHED_COSINE:
+    default: {
+        double warm = c->warmup_epochs;
+        if (epoch < warm) return c->lr * (epoch + 1.0 / (double)steps_per_epoch) / warm;
+        double total = c->epochs > warm ? c->epochs - warm : 1;
+        double t = (epoch - warm) / total;
+        if (t > 1) t = 1;
+        return 0.5 * c->lr * (1 + cos(3.14159265358979323846 * t));
+    }
+    }
+}

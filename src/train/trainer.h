@@ -1,0 +1,65 @@
+/* `vkanchor train`: anchored training with reference masking, end to end on the GPU. */
+#ifndef VKA_TRAIN_TRAINER_H
+#define VKA_TRAIN_TRAINER_H
+
+#include "nn/model.h"
+
+typedef enum { VKA_OPT_SGD = 0, VKA_OPT_ADAMW } vka_optimizer_kind;
+typedef enum { VKA_SCHED_COSINE = 0, VKA_SCHED_MULTISTEP, VKA_SCHED_CONSTANT } vka_schedule_kind;
+typedef enum { VKA_MASK_TARGET_LABEL = 0, VKA_MASK_TARGET_UNIFORM } vka_mask_target;
+typedef enum { VKA_MASK_BN_SKIP = 0, VKA_MASK_BN_UPDATE } vka_mask_bn;
+typedef enum { VKA_REF_POOL_BATCH = 0, VKA_REF_POOL_TRAIN } vka_ref_pool;
+
+#define VKA_MAX_MILESTONES 8
+
+/* Everything a run depends on; saved beside the metrics and in every checkpoint. */
+typedef struct vka_train_config {
+    char data[512];               /* dataset name or directory */
+    vka_model_kind model;
+    uint32_t epochs, batch_size;
+    vka_optimizer_kind optimizer;
+    double lr, momentum, weight_decay, beta1, beta2, adam_eps;
+    int nesterov;
+    vka_schedule_kind schedule;
+    uint32_t milestones[VKA_MAX_MILESTONES], milestone_count; /* epochs */
+    double gamma;                 /* multistep factor */
+    uint32_t warmup_epochs;       /* cosine: linear warm-up */
+    int anchoring;                /* 0: standard training (--no-anchoring) */
+    double mask_prob;             /* reference masking probability alpha */
+    vka_mask_target mask_target;
+    vka_mask_bn mask_bn_stats;
+    vka_ref_pool ref_pool;
+    uint32_t crop_pad;            /* random crop padding; 0: none */
+    int flip;                     /* horizontal flips (off for digits) */
+    double label_smoothing;
+    uint64_t seed;
+    uint64_t max_steps;           /* 0: no limit (stop early after this many steps in total) */
+    char device[256];
+    char out_dir[1024];
+    char resume[1024];
+} vka_train_config;
+
+/* The defaults: Fashion-MNIST, cnn, anchoring with masking alpha 0.25 toward the
+ * label, SGD momentum 0.9, cosine schedule. */
+void vka_train_config_default(vka_train_config *c);
+/* JSON text of the configuration (malloc'd). */
+char *vka_train_config_json(const vka_train_config *c);
+/* Reads a configuration back from its JSON (the checkpoint's "config" section). */
+vka_result vka_train_config_parse(vka_logger *lg, const char *json, vka_train_config *c);
+/* The learning rate at step `step` of `steps_per_epoch * epochs`. */
+double vka_train_lr(const vka_train_config *c, uint64_t step, uint64_t steps_per_epoch);
+
+typedef struct vka_train_result {
+    uint32_t epochs_done;
+    uint64_t steps_done;
+    double last_loss, train_accuracy, test_accuracy;
+    int interrupted;              /* SIGINT: checkpoint written, exit 130 */
+    int diverged;                 /* NaN or infinite loss */
+} vka_train_result;
+
+/* Trains per the config on `ctx`; writes config.json, metrics.jsonl and
+ * checkpoint.ckpt into c->out_dir. `stop` is polled between steps (SIGINT). */
+vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile int *stop,
+                         vka_train_result *result);
+
+#endif
