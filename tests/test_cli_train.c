@@ -1,0 +1,126 @@
+/* `vkanchor train` as a user runs it: Ctrl-C saves and exits 130, bad flags and
+ * bad data give one clear line and a non-zero status. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "train/checkpoint.h"
+
+static char dir[256];
+
+static void write_idx(const char *name, uint32_t n, int images)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/data/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    unsigned char h[16] = {0, 0, 8, images ? 3 : 1, n >> 24, n >> 16, n >> 8, n, 0, 0, 0, 12, 0, 0, 0, 12};
+    fwrite(h, 1, images ? 16 : 8, f);
+    for (uint32_t i = 0; i < n * (images ? 144 : 1); i++) fputc(images ? (int)(i * 37 % 251) : (int)(i % 10), f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/vka_test_cli_train_XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    char data[300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    mkdir(data, 0755);
+    write_idx("train-images-idx3-ubyte", 64, 1);
+    write_idx("train-labels-idx1-ubyte", 64, 0);
+    write_idx("t10k-images-idx3-ubyte", 16, 1);
+    write_idx("t10k-labels-idx1-ubyte", 16, 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+/* Runs vkanchor with a shell command line; returns the exit status, stderr in err. */
+static int run(const char *args, char *err, size_t n)
+{
+    char cmd[2048], errfile[300];
+    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", VKANCHOR_EXE, args, errfile);
+    int status = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    size_t got = f ? fread(err, 1, n - 1, f) : 0;
+    err[got] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void ctrl_c_saves_a_checkpoint_and_exits_130(void **state)
+{
+    (void)state;
+    char data[300], out[300], metrics[400], ckpt[400];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", out);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", out);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(126);
+        execl(VKANCHOR_EXE, "vkanchor", "train", "--data", data, "--batch-size", "16", "--epochs", "1000", "--out",
+              out, (char *)NULL);
+        _exit(127);
+    }
+    /* Wait until it has trained a little (a step record), then interrupt. */
+    struct stat st;
+    for (int i = 0; i < 600 && !(stat(metrics, &st) == 0 && st.st_size > 0); i++) nanosleep(&(struct timespec){0, 100000000}, NULL);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    vka_logger lg = {0};
+    vka_checkpoint ck;
+    TEST_OK(vka_checkpoint_read(&lg, ckpt, &ck));
+    assert_non_null(vka_checkpoint_find(&ck, "params"));
+    vka_checkpoint_free(&ck);
+}
+
+static void bad_flags_and_bad_data_fail_with_one_clear_line(void **state)
+{
+    (void)state;
+    char err[4096], args[1024];
+    assert_int_equal(run("train --lr abc", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--lr"));
+    assert_int_equal(run("train --batch-size 0", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--batch-size"));
+    assert_int_equal(run("train --model vgg", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--model"));
+    assert_int_equal(run("train --mask-prob 1.5", err, sizeof err), 2);
+    assert_int_equal(run("train --data /nonexistent/place", err, sizeof err), 1);
+    assert_non_null(strstr(err, "/nonexistent/place"));
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 1000 --out %s/bad", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "--batch-size"));
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --out %s/bad --resume %s/data/train-labels-idx1-ubyte", dir, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "checkpoint"));
+    assert_int_equal(run("train --help", err, sizeof err), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ctrl_c_saves_a_checkpoint_and_exits_130),
+        cmocka_unit_test(bad_flags_and_bad_data_fail_with_one_clear_line),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
