@@ -1,0 +1,424 @@
+/* One whole anchored training step on the GPU against the same step composed
+ * from the double-precision C references in tests/ref (no PyTorch needed).
+ *
+ * The GPU records, in ONE command buffer: vka_anchor_train_input (fixed
+ * reference indices), vka_model_forward (training mode), vka_cross_entropy,
+ * vka_model_backward and vka_sgd_step. The reference walks the model's own node
+ * list (m->nodes, m->param_info) and calls ref_* per node (switch on node->op),
+ * forward then backward in reverse order, accumulating a node's output gradient
+ * over all its consumers (the identity shortcut of a residual block feeds both
+ * the next conv and the add; a projection block's input feeds two convs), then
+ * ref_sgd_step over the whole padded parameter tensor. So what is checked is the
+ * composition: ordering, barriers, buffer reuse and gradient aliasing between
+ * ops, not the ops alone (tests/test_op_* do that).
+ *
+ * Models: `cnn` on 2x12x12 (anchored 1-channel images), 10 classes, batch 3;
+ * `resnet20` on 2x8x8 (identity shortcuts, projection shortcuts at stride 2,
+ * residual adds). Each for an unmasked batch (label target with smoothing 0.1,
+ * running statistics updated) and a masked batch (reference half zeroed,
+ * uniform target, running statistics NOT updated).
+ *
+ * Compared, GPU fp32 vs reference fp64 from the same initial fp32 parameters
+ * (vka_model_init, downloaded); every comparison is the normalized error
+ * sum (gpu - ref)^2 / sum ref^2 <= 1e-9:
+ *   - every node's activation y and its output gradient dy (localizes a failure),
+ *   - the logits, dlogits, the loss (as a 1-vector), the max probabilities,
+ *   - every parameter gradient (by name), the updated parameters and the SGD
+ *     momentum buffer (lr 0.1, momentum 0.9, weight decay 5e-4),
+ *   - the BN running statistics (unmasked); masked: bit-for-bit unchanged;
+ * and exactly: the number of correct predictions, and the alignment padding of
+ * the parameter and gradient tensors still zero.
+ * The reference uses the hyperparameters as the GPU receives them (BN eps 1e-5f,
+ * momentum 0.1f, SGD constants rounded to float), so only the arithmetic differs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/anchor.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "nn/optim.h"
+#include "ref_ops.h"
+#include "test_util.h"
+
+#define TOL 1e-9
+#define BATCH 3
+
+static const vka_sgd_params SGD = {.lr = 0.1, .momentum = 0.9, .weight_decay = 5e-4};
+static const float SMOOTHING = 0.1f;
+
+typedef struct step_case {
+    vka_model_kind kind;
+    uint32_t size;                /* H = W of the images */
+    int masked;
+    uint64_t seed;
+} step_case;
+
+/* The reference step's state: one array per node. */
+typedef struct ref_state {
+    double **y, **z, **dy;        /* z: BN output before its fused ReLU */
+    double **mean, **invstd;
+    int **argmax;
+    double *params, *grads, *buf, *bn;
+    double *dlogits, *maxprob, loss;
+    int ncorrect;
+} ref_state;
+
+static size_t node_count_of(const vka_node *n) { return (size_t)BATCH * n->c * n->h * n->w; }
+
+static double *dalloc(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
+
+/* Offset (floats) of a BN layer's running mean in bn_stats; its var follows at + c. */
+static uint64_t bn_offset(const vka_model *m, const vka_node *n)
+{
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < m->node_count; i++)
+        if (m->nodes[i].op == VKA_NODE_BN && m->nodes[i].bn_index < n->bn_index) at += 2 * m->nodes[i].c;
+    return at;
+}
+
+static const char *op_name(vka_node_op op)
+{
+    static const char *const names[] = {"input", "conv", "bn", "relu", "maxpool", "gap", "linear", "add"};
+    return names[op];
+}
+
+static void node_label(const vka_model *m, uint32_t i, char *out, size_t cap)
+{
+    const vka_node *n = &m->nodes[i];
+    snprintf(out, cap, "node %u (%s%s%s%s)", i, op_name(n->op), n->relu ? "+relu" : "", n->weight >= 0 ? " " : "",
+             n->weight >= 0 ? m->param_info[n->weight].name : "");
+}
+
+/* dst (n) += src (n). */
+static void accumulate(double *dst, const double *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* The whole step from the C references, walking m->nodes. x (B, C, H, W) images. */
+static void ref_step(const vka_model *m, const step_case *sc, ref_state *r, const double *x, const int *ref_idx,
+                     const int *labels)
+{
+    const int B = BATCH;
+    const double eps = (double)1e-5f, momentum = (double)0.1f;
+    const vka_node *nodes = m->nodes;
+    const uint32_t last = m->node_count - 1;
+    double *P = r->params, *G = r->grads;
+
+    /* Forward. */
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        const vka_node *n = &nodes[i];
+        const vka_node *in = n->in[0] >= 0 ? &nodes[n->in[0]] : NULL;
+        const double *xin = in ? r->y[n->in[0]] : NULL;
+        int cnt = (int)node_count_of(n);
+        switch (n->op) {
+        case VKA_NODE_INPUT:
+            assert_int_equal(n->c % 2, 0);
+            ref_anchor_train_input(r->y[i], x, ref_idx, sc->masked, B, (int)n->c / 2, (int)(n->h * n->w));
+            break;
+        case VKA_NODE_CONV:
+            assert_true(n->bias < 0);
+            ref_conv2d_forward(r->y[i], xin, P + m->param_info[n->weight].offset, NULL, B, (int)in->c, (int)in->h,
+                               (int)in->w, (int)n->c, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad);
+            break;
+        case VKA_NODE_BN: {
+            uint64_t at = bn_offset(m, n);
+            double *out = n->relu ? r->z[i] : r->y[i];
+            ref_batchnorm_forward_train(out, r->mean[i], r->invstd[i], r->bn + at, r->bn + at + n->c, xin,
+                                        P + m->param_info[n->weight].offset, P + m->param_info[n->bias].offset, B,
+                                        (int)n->c, (int)(n->h * n->w), eps, momentum, !sc->masked);
+            if (n->relu) ref_relu_forward(r->y[i], out, cnt);
+            break;
+        }
+        case VKA_NODE_RELU: ref_relu_forward(r->y[i], xin, cnt); break;
+        case VKA_NODE_ADD: ref_add_forward(r->y[i], xin, r->y[n->in[1]], cnt); break;
+        case VKA_NODE_MAXPOOL:
+            ref_maxpool_forward(r->y[i], r->argmax[i], xin, B, (int)in->c, (int)in->h, (int)in->w, (int)n->k,
+                                (int)n->stride, (int)n->pad);
+            break;
+        case VKA_NODE_GAP: ref_global_avgpool_forward(r->y[i], xin, B, (int)in->c, (int)(in->h * in->w)); break;
+        case VKA_NODE_LINEAR:
+            ref_linear_forward(r->y[i], xin, P + m->param_info[n->weight].offset, P + m->param_info[n->bias].offset,
+                               B, (int)in->c, (int)n->c);
+            break;
+        }
+    }
+
+    /* Loss. */
+    int NC = (int)nodes[last].c;
+    r->loss = ref_cross_entropy(r->dlogits, NULL, r->maxprob, &r->ncorrect, r->y[last], labels, B, NC,
+                                sc->masked ? REF_CE_UNIFORM : REF_CE_LABEL, sc->masked ? 0.0 : (double)SMOOTHING);
+    memcpy(r->dy[last], r->dlogits, (size_t)B * NC * sizeof(double));
+
+    /* Backward, in reverse node order: each contribution to an input's gradient is
+     * computed into tmp (the references overwrite) and added to that input's dy. */
+    size_t largest = 0;
+    for (uint32_t i = 0; i < m->node_count; i++)
+        if (node_count_of(&nodes[i]) > largest) largest = node_count_of(&nodes[i]);
+    double *tmp = dalloc(largest), *dz = dalloc(largest);
+    for (uint32_t i = last; i > 0; i--) {
+        const vka_node *n = &nodes[i];
+        int j = n->in[0];
+        const vka_node *in = &nodes[j];
+        const double *xin = r->y[j], *dy = r->dy[i];
+        int want_dx = in->op != VKA_NODE_INPUT;
+        double *dx = want_dx ? tmp : NULL;
+        int cnt = (int)node_count_of(n);
+        switch (n->op) {
+        case VKA_NODE_INPUT: break;
+        case VKA_NODE_CONV:
+            ref_conv2d_backward(dx, G + m->param_info[n->weight].offset, NULL, dy, xin,
+                                P + m->param_info[n->weight].offset, BATCH, (int)in->c, (int)in->h, (int)in->w,
+                                (int)n->c, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad);
+            break;
+        case VKA_NODE_BN:
+            if (n->relu) ref_relu_backward(dz, dy, r->z[i], cnt);
+            ref_batchnorm_backward(dx, G + m->param_info[n->weight].offset, G + m->param_info[n->bias].offset,
+                                   n->relu ? dz : dy, xin, r->mean[i], r->invstd[i],
+                                   P + m->param_info[n->weight].offset, BATCH, (int)n->c, (int)(n->h * n->w));
+            break;
+        case VKA_NODE_RELU: ref_relu_backward(dx, dy, xin, cnt); break;
+        case VKA_NODE_ADD:
+            /* da = db = dy. */
+            accumulate(r->dy[n->in[1]], dy, (size_t)cnt);
+            if (dx) memcpy(dx, dy, (size_t)cnt * sizeof(double));
+            break;
+        case VKA_NODE_MAXPOOL:
+            ref_maxpool_backward(dx, dy, r->argmax[i], BATCH, (int)in->c, (int)in->h, (int)in->w, (int)n->k,
+                                 (int)n->stride, (int)n->pad);
+            break;
+        case VKA_NODE_GAP: ref_global_avgpool_backward(dx, dy, BATCH, (int)in->c, (int)(in->h * in->w)); break;
+        case VKA_NODE_LINEAR:
+            ref_linear_backward(dx, G + m->param_info[n->weight].offset, G + m->param_info[n->bias].offset, dy, xin,
+                                P + m->param_info[n->weight].offset, BATCH, (int)in->c, (int)n->c);
+            break;
+        }
+        if (dx) accumulate(r->dy[j], dx, node_count_of(in));
+    }
+    free(tmp);
+    free(dz);
+
+    /* SGD over the whole padded tensor (padding: w = g = 0 stays 0). */
+    ref_sgd_step(P, r->buf, G, (int)m->param_floats, (double)(float)SGD.lr, (double)(float)SGD.momentum,
+                 (double)(float)SGD.weight_decay, SGD.nesterov);
+}
+
+static void ref_state_alloc(const vka_model *m, ref_state *r)
+{
+    memset(r, 0, sizeof *r);
+    uint32_t nc = m->node_count;
+    r->y = calloc(nc, sizeof *r->y);
+    r->z = calloc(nc, sizeof *r->z);
+    r->dy = calloc(nc, sizeof *r->dy);
+    r->mean = calloc(nc, sizeof *r->mean);
+    r->invstd = calloc(nc, sizeof *r->invstd);
+    r->argmax = calloc(nc, sizeof *r->argmax);
+    for (uint32_t i = 0; i < nc; i++) {
+        const vka_node *n = &m->nodes[i];
+        size_t cnt = node_count_of(n);
+        r->y[i] = dalloc(cnt);
+        r->dy[i] = dalloc(cnt);
+        if (n->op == VKA_NODE_BN) {
+            r->z[i] = dalloc(cnt);
+            r->mean[i] = dalloc(n->c);
+            r->invstd[i] = dalloc(n->c);
+        }
+        if (n->op == VKA_NODE_MAXPOOL) r->argmax[i] = calloc(cnt, sizeof(int));
+    }
+    r->params = dalloc(m->param_floats);
+    r->grads = dalloc(m->param_floats);
+    r->buf = dalloc(m->param_floats);
+    r->bn = dalloc(m->bn_floats);
+    r->dlogits = dalloc((size_t)BATCH * m->desc.classes);
+    r->maxprob = dalloc(BATCH);
+}
+
+static void ref_state_free(const vka_model *m, ref_state *r)
+{
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        free(r->y[i]), free(r->z[i]), free(r->dy[i]);
+        free(r->mean[i]), free(r->invstd[i]), free(r->argmax[i]);
+    }
+    free(r->y), free(r->z), free(r->dy), free(r->mean), free(r->invstd), free(r->argmax);
+    free(r->params), free(r->grads), free(r->buf), free(r->bn), free(r->dlogits), free(r->maxprob);
+}
+
+/* The largest normalized error of the current case and where, printed at its end. */
+static double worst;
+static char worst_what[160];
+
+static void expect_close(const char *what, const float *got, const double *ref, size_t n)
+{
+    double e = test_normalized_error(got, ref, n);
+    if (e > worst || !worst_what[0]) worst = e, snprintf(worst_what, sizeof worst_what, "%s", what);
+    test_expect_close(what, got, ref, n, TOL);
+}
+
+static void check(const char *what, vka_context *ctx, vka_tensor t, const double *ref, size_t n)
+{
+    float *got = test_read(ctx, vka_tensor_slice(t, 0, n * 4), n);
+    expect_close(what, got, ref, n);
+    free(got);
+}
+
+/* Every float of `all` outside the parameter slices is zero. */
+static void check_padding(const vka_model *m, const char *what, const float *all)
+{
+    uint64_t at = 0;
+    for (uint32_t i = 0; i <= m->param_count; i++) {
+        uint64_t end = i < m->param_count ? m->param_info[i].offset : m->param_floats;
+        for (uint64_t k = at; k < end; k++)
+            if (all[k] != 0.0f) fail_msg("%s: padding float %llu is %g, not 0", what, (unsigned long long)k, all[k]);
+        if (i < m->param_count) at = m->param_info[i].offset + m->param_info[i].count;
+    }
+}
+
+static void run_case(const step_case *sc)
+{
+    vka_context *ctx = test_context();
+    worst = 0, worst_what[0] = 0;
+    const uint32_t C = 1, H = sc->size, W = sc->size, NC = 10;
+    vka_model *m;
+    TEST_OK(vka_model_create(ctx, &(vka_model_desc){.kind = sc->kind, .in_channels = 2 * C, .height = H, .width = W,
+                                                   .classes = NC, .batch = BATCH}, &m));
+    TEST_OK(vka_model_init(m, sc->seed));
+    /* Initial state, read back from the GPU: the reference starts from the same floats. */
+    float *p0 = test_read(ctx, m->params, m->param_floats);
+    float *bn0 = test_read(ctx, m->bn_stats, m->bn_floats);
+
+    test_rng rng = {sc->seed * 2654435761u + 1};
+    size_t xn = (size_t)BATCH * C * H * W;
+    float *x = malloc(xn * 4);
+    test_fill_uniform(&rng, x, xn, -2.0f, 2.0f);
+    const int32_t ref_idx[BATCH] = {2, 0, 0}, labels[BATCH] = {3, 7, 1};
+
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "composed"}, &arena));
+    vka_tensor tx = test_tensor(ctx, arena, x, xn);
+    vka_tensor tidx = test_tensor_i32(ctx, arena, ref_idx, BATCH);
+    vka_tensor tlab = test_tensor_i32(ctx, arena, labels, BATCH);
+    vka_tensor input = test_tensor(ctx, arena, NULL, xn * 2);
+    vka_tensor dlogits = test_tensor(ctx, arena, NULL, (size_t)BATCH * NC);
+    vka_tensor buf = test_tensor(ctx, arena, NULL, m->param_floats);
+    vka_tensor stats;
+    TEST_OK(vka_arena_alloc(arena, vka_cross_entropy_stats_bytes(BATCH), &stats));
+
+    /* The GPU step, one command buffer. */
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    vka_anchor_shape as = {.batch = BATCH, .channels = C, .height = H, .width = W};
+    TEST_OK(vka_anchor_train_input(cmd, &as, input, tx, tidx, sc->masked));
+    TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = BATCH, .training = 1, .update_bn_stats = !sc->masked},
+                              input));
+    vka_cross_entropy_desc ce = {.batch = BATCH, .classes = NC, .target = sc->masked ? VKA_CE_UNIFORM : VKA_CE_LABEL,
+                                 .smoothing = sc->masked ? 0.0f : SMOOTHING};
+    TEST_OK(vka_cross_entropy(cmd, &ce, dlogits, stats, vka_model_logits(m, BATCH), tlab));
+    TEST_OK(vka_model_backward(cmd, m, BATCH, dlogits));
+    TEST_OK(vka_sgd_step(cmd, &SGD, m->param_floats, m->params, buf, m->grads));
+    test_run(cmd);
+
+    /* The reference step. */
+    ref_state r;
+    ref_state_alloc(m, &r);
+    for (uint64_t k = 0; k < m->param_floats; k++) r.params[k] = p0[k];
+    for (uint64_t k = 0; k < m->bn_floats; k++) r.bn[k] = bn0[k];
+    double *xd = test_to_double(x, xn);
+    int ri[BATCH], li[BATCH];
+    for (int b = 0; b < BATCH; b++) ri[b] = ref_idx[b], li[b] = labels[b];
+    ref_step(m, sc, &r, xd, ri, li);
+    free(xd);
+
+    /* Node by node, in the order they were computed, so the first failure names the
+     * op where things went wrong: activations forward, output gradients backward
+     * (the last node's is dlogits). */
+    char what[160], label[96];
+    const uint32_t last = m->node_count - 1;
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        node_label(m, i, label, sizeof label);
+        snprintf(what, sizeof what, "%s output", label);
+        check(what, ctx, i == 0 ? input : m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
+    }
+    check("logits", ctx, vka_model_logits(m, BATCH), r.y[last], (size_t)BATCH * NC);
+    check("dlogits", ctx, dlogits, r.dlogits, (size_t)BATCH * NC);
+    for (uint32_t i = last; i > 0; i--) {
+        node_label(m, i, label, sizeof label);
+        snprintf(what, sizeof what, "%s output gradient", label);
+        check(what, ctx, i == last ? dlogits : m->nodes[i].dy, r.dy[i], node_count_of(&m->nodes[i]));
+    }
+    float *st = test_read(ctx, stats, 2 + BATCH);
+    expect_close("loss", st + VKA_CE_STAT_LOSS, &r.loss, 1);
+    expect_close("max probabilities", st + VKA_CE_STAT_MAXPROB, r.maxprob, BATCH);
+    if (st[VKA_CE_STAT_CORRECT] != (float)r.ncorrect)
+        fail_msg("correct predictions: GPU %g, reference %d", st[VKA_CE_STAT_CORRECT], r.ncorrect);
+    free(st);
+
+    /* Parameters: gradient, updated value, momentum buffer, by name. */
+    for (uint32_t i = 0; i < m->param_count; i++) {
+        const vka_param *p = &m->param_info[i];
+        snprintf(what, sizeof what, "gradient of %s", p->name);
+        check(what, ctx, vka_model_param(m, m->grads, i), r.grads + p->offset, p->count);
+        snprintf(what, sizeof what, "updated %s", p->name);
+        check(what, ctx, vka_model_param(m, m->params, i), r.params + p->offset, p->count);
+        snprintf(what, sizeof what, "momentum buffer of %s", p->name);
+        check(what, ctx, vka_model_param(m, buf, i), r.buf + p->offset, p->count);
+    }
+    float *all = test_read(ctx, m->grads, m->param_floats);
+    check_padding(m, "gradient tensor", all);
+    free(all);
+    all = test_read(ctx, m->params, m->param_floats);
+    check_padding(m, "parameter tensor", all);
+    free(all);
+
+    /* BN running statistics: moved as the reference says, or untouched when masked. */
+    float *bn = test_read(ctx, m->bn_stats, m->bn_floats);
+    expect_close("BN running statistics", bn, r.bn, m->bn_floats);
+    if (sc->masked && memcmp(bn, bn0, m->bn_floats * 4) != 0)
+        fail_msg("masked batch changed the BN running statistics");
+    free(bn);
+
+    print_message("  %s, %u nodes, %u parameters: largest normalized error %.2e (%s), loss %.6f\n",
+                  vka_model_kind_name(sc->kind), m->node_count, m->param_count, worst, worst_what, r.loss);
+    ref_state_free(m, &r);
+    free(x), free(p0), free(bn0);
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(arena);
+    vka_model_destroy(m);
+    test_context_finish(ctx);
+}
+
+static void cnn_unmasked_step_matches_the_composed_reference(void **state)
+{
+    (void)state;
+    run_case(&(step_case){.kind = VKA_MODEL_CNN, .size = 12, .masked = 0, .seed = 11});
+}
+
+static void cnn_masked_step_matches_the_composed_reference_and_keeps_bn_statistics(void **state)
+{
+    (void)state;
+    run_case(&(step_case){.kind = VKA_MODEL_CNN, .size = 12, .masked = 1, .seed = 12});
+}
+
+static void resnet20_unmasked_step_matches_the_composed_reference(void **state)
+{
+    (void)state;
+    run_case(&(step_case){.kind = VKA_MODEL_RESNET20, .size = 8, .masked = 0, .seed = 21});
+}
+
+static void resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_statistics(void **state)
+{
+    (void)state;
+    run_case(&(step_case){.kind = VKA_MODEL_RESNET20, .size = 8, .masked = 1, .seed = 22});
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cnn_unmasked_step_matches_the_composed_reference),
+        cmocka_unit_test(cnn_masked_step_matches_the_composed_reference_and_keeps_bn_statistics),
+        cmocka_unit_test(resnet20_unmasked_step_matches_the_composed_reference),
+        cmocka_unit_test(resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_statistics),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
