@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake gcc make pkg-config libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools
-          vulkan-validationlayers mesa-vulkan-drivers libcmocka-dev zlib1g-dev libcjson-dev
+          vulkan-validationlayers mesa-vulkan-drivers libcmocka-dev zlib1g-dev libpng-dev libcjson-dev
           dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
