@@ -14,46 +14,16 @@
 
 static char dir[256];
 
-static void write_idx(const char *name, uint32_t n, int images)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/data/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    unsigned char h[16] = {0, 0, 8, images ? 3 : 1, n >> 24, n >> 16, n >> 8, n, 0, 0, 0, 12, 0, 0, 0, 12};
-    fwrite(h, 1, images ? 16 : 8, f);
-    for (uint32_t i = 0; i < n; i++) {
-        if (!images) {
-            fputc((int)(i % 10), f);
-            continue;
-        }
-        /* Class c lights up row block c of the image, plus a little texture. */
-        for (int p = 0; p < 144; p++) fputc((p / 12 == (int)(i % 10) ? 200 : 20) + (int)((i * 7 + p * 13) % 40), f);
-    }
-    fclose(f);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/vka_test_train_XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    char data[300];
-    snprintf(data, sizeof data, "%s/data", dir);
-    mkdir(data, 0755);
-    write_idx("train-images-idx3-ubyte", 64, 1);
-    write_idx("train-labels-idx1-ubyte", 64, 0);
-    write_idx("t10k-images-idx3-ubyte", 24, 1);
-    write_idx("t10k-labels-idx1-ubyte", 24, 0);
-    return 0;
+    return test_make_tiny_dataset(dir, "test_train", 64, 24);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return test_remove_dir(dir);
 }
 
 static vka_train_config config(const char *run, uint32_t epochs)

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_log(void *user, vka_log_level level, const char *message)
 {
@@ -133,4 +135,40 @@ void test_expect_close(const char *what, const float *gpu, const double *ref, si
         fail_msg("%s: normalized error %.3g > %.3g (worst at %zu: gpu %.9g, ref %.9g)", what, e, tol, worst,
                  gpu[worst], ref[worst]);
     }
+}
+
+static int write_tiny_idx(const char *dir, const char *name, uint32_t n, int images)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/data/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    unsigned char h[16] = {0, 0, 8, images ? 3 : 1, n >> 24, n >> 16, n >> 8, n, 0, 0, 0, 12, 0, 0, 0, 12};
+    fwrite(h, 1, images ? 16 : 8, f);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!images) {
+            fputc((int)(i % 10), f);
+            continue;
+        }
+        for (int p = 0; p < 144; p++) fputc((p / 12 == (int)(i % 10) ? 200 : 20) + (int)((i * 7 + p * 13) % 40), f);
+    }
+    return fclose(f);
+}
+
+int test_make_tiny_dataset(char *dir, const char *name, uint32_t train, uint32_t test)
+{
+    snprintf(dir, 256, "/tmp/vka_%s_XXXXXX", name);
+    if (!mkdtemp(dir)) return -1;
+    char data[300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    if (mkdir(data, 0755)) return -1;
+    return write_tiny_idx(dir, "train-images-idx3-ubyte", train, 1) | write_tiny_idx(dir, "train-labels-idx1-ubyte", train, 0) |
+           write_tiny_idx(dir, "t10k-images-idx3-ubyte", test, 1) | write_tiny_idx(dir, "t10k-labels-idx1-ubyte", test, 0);
+}
+
+int test_remove_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
 }
