@@ -17,7 +17,7 @@ static char dir[256];
 static int setup(void **state)
 {
     (void)state;
-    return test_make_tiny_dataset(dir, "test_cli_train", 64, 16);
+    return test_make_tiny_dataset(dir, "test_cli_train", 64, 16, 12);
 }
 
 static int teardown(void **state)

@@ -17,7 +17,7 @@ static char dir[256];
 static int setup(void **state)
 {
     (void)state;
-    return test_make_tiny_dataset(dir, "test_train", 64, 24);
+    return test_make_tiny_dataset(dir, "test_train", 64, 24, 12);
 }
 
 static int teardown(void **state)

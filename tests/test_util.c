@@ -137,33 +137,36 @@ void test_expect_close(const char *what, const float *gpu, const double *ref, si
     }
 }
 
-static int write_tiny_idx(const char *dir, const char *name, uint32_t n, int images)
+static int write_tiny_idx(const char *dir, const char *name, uint32_t n, int images, uint32_t sz)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/data/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
-    unsigned char h[16] = {0, 0, 8, images ? 3 : 1, n >> 24, n >> 16, n >> 8, n, 0, 0, 0, 12, 0, 0, 0, 12};
+    unsigned char h[16] = {0, 0, 8, images ? 3 : 1, n >> 24, n >> 16, n >> 8, n, 0, 0, 0, sz, 0, 0, 0, sz};
     fwrite(h, 1, images ? 16 : 8, f);
     for (uint32_t i = 0; i < n; i++) {
         if (!images) {
             fputc((int)(i % 10), f);
             continue;
         }
-        for (int p = 0; p < 144; p++) fputc((p / 12 == (int)(i % 10) ? 200 : 20) + (int)((i * 7 + p * 13) % 40), f);
+        for (uint32_t p = 0; p < sz * sz; p++)
+            fputc((p / sz == i % 10 ? 200 : 20) + (int)((i * 7 + p * 13) % 40), f);
     }
     return fclose(f);
 }
 
-int test_make_tiny_dataset(char *dir, const char *name, uint32_t train, uint32_t test)
+int test_make_tiny_dataset(char *dir, const char *name, uint32_t train, uint32_t test, uint32_t size)
 {
     snprintf(dir, 256, "/tmp/vka_%s_XXXXXX", name);
     if (!mkdtemp(dir)) return -1;
     char data[300];
     snprintf(data, sizeof data, "%s/data", dir);
     if (mkdir(data, 0755)) return -1;
-    return write_tiny_idx(dir, "train-images-idx3-ubyte", train, 1) | write_tiny_idx(dir, "train-labels-idx1-ubyte", train, 0) |
-           write_tiny_idx(dir, "t10k-images-idx3-ubyte", test, 1) | write_tiny_idx(dir, "t10k-labels-idx1-ubyte", test, 0);
+    return write_tiny_idx(dir, "train-images-idx3-ubyte", train, 1, size) |
+           write_tiny_idx(dir, "train-labels-idx1-ubyte", train, 0, size) |
+           write_tiny_idx(dir, "t10k-images-idx3-ubyte", test, 1, size) |
+           write_tiny_idx(dir, "t10k-labels-idx1-ubyte", test, 0, size);
 }
 
 int test_remove_dir(const char *dir)

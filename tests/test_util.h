@@ -45,9 +45,10 @@ double test_normalized_error(const float *a, const double *b, size_t n);
 /* ---- training-test helpers ---------------------------------------------------- */
 
 /* Makes a temporary directory (template /tmp/vka_<name>_XXXXXX) holding data/, a
- * tiny 12x12 IDX dataset: `train` and `test` images, labels i % 10, class c lighting
- * up row block c. Writes the directory into dir (>= 256 bytes); returns 0 on success. */
-int test_make_tiny_dataset(char *dir, const char *name, uint32_t train, uint32_t test);
+ * tiny IDX dataset of size x size images: `train` and `test` images, labels i % 10,
+ * class c lighting up row block c. Writes the directory into dir (>= 256 bytes);
+ * returns 0 on success. */
+int test_make_tiny_dataset(char *dir, const char *name, uint32_t train, uint32_t test, uint32_t size);
 /* rm -rf of a directory made by test_make_tiny_dataset. */
 int test_remove_dir(const char *dir);
 
