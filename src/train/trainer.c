@@ -91,12 +91,11 @@ static vka_augment_shape augment_shape(const trainer *t, uint32_t n)
     return s;
 }
 
-static vka_result trainer_open(trainer *t)
+/* Sets up model, buffers and step slots for the datasets already in t. */
+static vka_result trainer_open(trainer *t, int timing)
 {
     const vka_train_config *c = t->cfg;
     vka_result rc = VKA_SUCCESS;
-    VKA_CHECK(vka_dataset_open(c->data, VKA_SPLIT_TRAIN, t->lg->fn, t->lg->user, &t->train));
-    VKA_CHECK(vka_dataset_open(c->data, VKA_SPLIT_TEST, t->lg->fn, t->lg->user, &t->test));
     if (t->test.channels != t->train.channels || t->test.height != t->train.height ||
         t->test.width != t->train.width || t->test.classes != t->train.classes)
         return vka_fail(t->lg, VKA_ERROR_FORMAT, "%s: the test images (%ux%ux%u) differ from the training images (%ux%ux%u)",
@@ -132,7 +131,7 @@ static vka_result trainer_open(trainer *t)
     VKA_CHECK(vka_arena_alloc(t->dev, t->image_bytes * 4, &t->eval_ref));
     for (int s = 0; s < 2; s++) {
         step_slot *sl = &t->slot[s];
-        VKA_CHECK(vka_cmd_create(t->ctx, &(vka_cmd_desc){0}, &sl->cmd));
+        VKA_CHECK(vka_cmd_create(t->ctx, &(vka_cmd_desc){.timing = timing}, &sl->cmd));
         VKA_CHECK(vka_arena_alloc(t->host, (pix + 3) / 4 * 4, &sl->pixels));
         VKA_CHECK(vka_arena_alloc(t->host, (uint64_t)t->rows * 12, &sl->aug));
         VKA_CHECK(vka_arena_alloc(t->host, (uint64_t)t->B * 4, &sl->labels));
@@ -422,7 +421,9 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     trainer t = {.ctx = ctx, .lg = &ctx->logger, .cfg = c};
     memset(result, 0, sizeof *result);
     vka_result rc = VKA_SUCCESS;
-    VKA_CHECK(trainer_open(&t));
+    VKA_CHECK(vka_dataset_open(c->data, VKA_SPLIT_TRAIN, t.lg->fn, t.lg->user, &t.train));
+    VKA_CHECK(vka_dataset_open(c->data, VKA_SPLIT_TEST, t.lg->fn, t.lg->user, &t.test));
+    VKA_CHECK(trainer_open(&t, 0));
     mkdir(c->out_dir, 0755);
     char path[1100];
     snprintf(path, sizeof path, "%s/config.json", c->out_dir);
@@ -510,6 +511,127 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     if (!rc && p.index != 0) VKA_CHECK(save_checkpoint(&t, &p));
     result->interrupted = stop && *stop;
     result->steps_done = p.step;
+done:
+    trainer_close(&t);
+    return rc;
+}
+
+/* ---- benchmark ------------------------------------------------------------------------ */
+
+static double conv_flops(const vka_model *m, uint32_t n, int pass)
+{
+    double total = 0;
+    for (uint32_t i = 1; i < m->node_count; i++) {
+        const vka_node *k = &m->nodes[i];
+        if (k->op != VKA_NODE_CONV) continue;
+        const vka_node *x = &m->nodes[k->in[0]];
+        if (pass == 1 && k->in[0] == 0) continue; /* no input gradient for the first layer */
+        total += 2.0 * n * k->c * k->h * k->w * x->c * k->k * k->k;
+    }
+    return total;
+}
+
+static void add_timings(vka_bench_result *out, vka_cmd *cmd)
+{
+    vka_timing tm[1024];
+    uint32_t n = vka_cmd_timings(cmd, tm, 1024);
+    if (n > 1024) n = 1024;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = 0;
+        while (k < out->kernel_count && strcmp(out->kernels[k].name, tm[i].label) != 0) k++;
+        if (k == out->kernel_count) {
+            if (k == VKA_BENCH_MAX_KERNELS) continue;
+            snprintf(out->kernels[k].name, sizeof out->kernels[k].name, "%s", tm[i].label);
+            out->kernel_count++;
+        }
+        out->kernels[k].ms += tm[i].ms;
+        out->kernels[k].count++;
+    }
+}
+
+vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vka_bench_desc *d, vka_bench_result *out)
+{
+    trainer t = {.ctx = ctx, .lg = &ctx->logger, .cfg = c};
+    memset(out, 0, sizeof *out);
+    vka_result rc = VKA_SUCCESS;
+    /* Synthetic uint8 images: the data's values do not change the work. */
+    uint32_t count = c->batch_size * 4, plane = d->channels * d->size * d->size;
+    vka_dataset *sets[2] = {&t.train, &t.test};
+    for (int s = 0; s < 2; s++) {
+        vka_dataset *ds = sets[s];
+        ds->count = count, ds->channels = d->channels, ds->height = ds->width = d->size, ds->classes = d->classes;
+        ds->images = malloc((size_t)count * plane);
+        ds->labels = malloc(count);
+        if (!ds->images || !ds->labels) {
+            rc = vka_fail(t.lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            goto done;
+        }
+        rng r = rng_for(1, 99, (uint64_t)s);
+        for (size_t i = 0; i < (size_t)count * plane; i++) ds->images[i] = (uint8_t)rng_next(&r);
+        for (uint32_t i = 0; i < count; i++) ds->labels[i] = (uint8_t)(i % d->classes);
+        for (uint32_t ch = 0; ch < d->channels && ch < 4; ch++) ds->mean[ch] = 0.5f, ds->std[ch] = 0.25f;
+    }
+    VKA_CHECK(trainer_open(&t, 0));
+    VKA_CHECK(prepare_eval_ref(&t));
+    const uint64_t steps_per_epoch = count / t.B;
+    running run = {0};
+    vka_train_result tr;
+    double start = 0;
+    for (uint32_t s = 0; s < d->warmup + d->steps; s++) {
+        if (s == d->warmup) {
+            for (int k = 0; k < 2; k++) VKA_CHECK(collect(&t, &t.slot[k], &run, &tr));
+            start = now_s();
+        }
+        step_slot *sl = &t.slot[s % 2];
+        VKA_CHECK(collect(&t, sl, &run, &tr));
+        prepare_step(&t, sl, s / (uint32_t)steps_per_epoch, s % (uint32_t)steps_per_epoch, s);
+        VKA_CHECK(record_step(&t, sl, steps_per_epoch));
+        VKA_CHECK(vka_cmd_submit(sl->cmd));
+        sl->in_flight = 1;
+    }
+    for (int k = 0; k < 2; k++) VKA_CHECK(collect(&t, &t.slot[k], &run, &tr));
+    double elapsed = now_s() - start;
+    out->step_ms = 1e3 * elapsed / d->steps;
+    out->images_per_s = d->steps * (double)t.B / elapsed;
+    out->final_loss = run.steps ? run.loss / run.steps : NAN;
+
+    /* One more step with a timestamp around every dispatch. */
+    step_slot timed = t.slot[0];
+    VKA_CHECK(vka_cmd_create(ctx, &(vka_cmd_desc){.timing = 1, .max_timed_dispatches = 1024}, &timed.cmd));
+    prepare_step(&t, &timed, 0, 0, 0);
+    rc = record_step(&t, &timed, steps_per_epoch);
+    if (!rc) rc = vka_cmd_submit(timed.cmd);
+    if (!rc) rc = vka_cmd_wait(timed.cmd);
+    if (!rc) add_timings(out, timed.cmd);
+    for (uint32_t k = 0; k < out->kernel_count; k++) out->gpu_step_ms += out->kernels[k].ms;
+    out->conv_flops[0] = conv_flops(t.model, t.B, 0);
+    out->conv_flops[1] = conv_flops(t.model, t.B, 1);
+    out->conv_flops[2] = conv_flops(t.model, t.B, 2);
+
+    /* K-anchor inference: B/K test images x K references in one batch. */
+    if (!rc && c->anchoring && d->anchors >= 1 && t.B / d->anchors >= 1) {
+        uint32_t images = t.B / d->anchors;
+        vka_tensor refs;
+        rc = vka_arena_alloc(t.dev, (uint64_t)d->anchors * t.image_bytes * 4, &refs);
+        if (!rc) rc = vka_fill(ctx, refs, 0);
+        double t0 = now_s();
+        for (uint32_t s = 0; s < d->steps && !rc; s++) {
+            VKA_CHECK(vka_cmd_reset(timed.cmd));
+            vka_augment_shape as = augment_shape(&t, images);
+            VKA_CHECK(vka_augment(timed.cmd, &as, t.x, t.slot[0].pixels, t.slot[0].aug));
+            vka_anchor_shape s2 = {.batch = images, .channels = d->channels, .height = d->size, .width = d->size,
+                                   .anchors = d->anchors};
+            VKA_CHECK(vka_anchor_infer_input(timed.cmd, &s2, t.input, t.x, refs));
+            VKA_CHECK(vka_model_forward(timed.cmd, t.model, &(vka_forward_desc){.n = images * d->anchors}, t.input));
+            VKA_CHECK(vka_cmd_submit(timed.cmd));
+            VKA_CHECK(vka_cmd_wait(timed.cmd));
+        }
+        out->infer_images_per_s = d->steps * (double)images / (now_s() - t0);
+        out->infer_anchors = d->anchors;
+    }
+    vka_cmd_destroy(timed.cmd);
+    out->device_bytes = vka_arena_bytes(t.model->param_arena) + vka_arena_bytes(t.model->act_arena) +
+                        vka_arena_bytes(t.dev);
 done:
     trainer_close(&t);
     return rc;

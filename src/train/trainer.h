@@ -62,4 +62,30 @@ typedef struct vka_train_result {
 vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile int *stop,
                          vka_train_result *result);
 
+/* ---- benchmark: training steps (and K-anchor inference) on synthetic data ---- */
+
+typedef struct vka_bench_desc {
+    uint32_t channels, size, classes; /* the data: (channels, size, size) images */
+    uint32_t warmup, steps;
+    uint32_t anchors;             /* K for the inference measurement */
+} vka_bench_desc;
+
+#define VKA_BENCH_MAX_KERNELS 64
+
+typedef struct vka_bench_result {
+    double step_ms, images_per_s; /* wall clock, pipelined as in training */
+    double gpu_step_ms;           /* sum of the per-dispatch GPU times of one step */
+    double final_loss;
+    struct { char name[64]; double ms; uint32_t count; } kernels[VKA_BENCH_MAX_KERNELS];
+    uint32_t kernel_count;        /* per-kernel GPU time of one step, by kernel name */
+    double conv_flops[3];         /* per step: forward, input gradient, weight gradient */
+    double infer_images_per_s;    /* K-anchor inference: images (each with K references) per second */
+    uint32_t infer_anchors;
+    uint64_t device_bytes;        /* device memory the run allocated */
+} vka_bench_result;
+
+/* Times c->batch_size training steps of c->model on synthetic data after a warm-up. */
+vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vka_bench_desc *d,
+                           vka_bench_result *out);
+
 #endif

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The cross-device benchmark: `vkanchor bench` on every Vulkan device present
+# (lavapipe included) and, where Python with torch is installed, the same
+# anchored training step in PyTorch on the CPU (same thread count) and on each
+# CUDA GPU, interleaved in one run. Prints one table and writes the JSON.
+#   bash scripts/bench-devices.sh [--models "cnn resnet20 resnet18"] [--steps N] [--out FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+models="cnn resnet20 resnet18"
+steps=10
+out="bench/results-$(date +%Y%m%d-%H%M%S).json"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --models) models="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "bench-devices: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+exe="${VKANCHOR_EXE:-build/vkanchor}"
+[ -x "$exe" ] || bash scripts/setup.sh >&2
+python=""
+for p in /usr/bin/python3 python3; do
+  if command -v "$p" >/dev/null && "$p" -c "import torch" 2>/dev/null; then python="$p"; break; fi
+done
+threads=$(nproc)
+mkdir -p "$(dirname "$out")"
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+ndev=$("$exe" devices --json | grep -c '"index"')
+ncuda=0
+[ -n "$python" ] && ncuda=$("$python" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+for m in $models; do
+  for ((i = 0; i < ndev; i++)); do
+    echo "bench-devices: vkanchor $m on device $i" >&2
+    "$exe" bench --model "$m" --steps "$steps" --device "$i" --json | tr -d '\n\t' >> "$tmp" && echo >> "$tmp"
+  done
+  if [ -n "$python" ]; then
+    echo "bench-devices: pytorch $m on cpu ($threads threads)" >&2
+    "$python" scripts/bench_torch.py --model "$m" --steps "$steps" --device cpu --threads "$threads" >> "$tmp"
+    for ((g = 0; g < ncuda; g++)); do
+      echo "bench-devices: pytorch $m on cuda:$g" >&2
+      "$python" scripts/bench_torch.py --model "$m" --steps "$steps" --device "cuda:$g" >> "$tmp"
+    done
+  fi
+done
+# One table: vkanchor rows with the ratio to PyTorch on the same kind of hardware
+# (CPU devices vs PyTorch CPU; GPUs vs PyTorch CUDA on the GPU of the same name).
+"${python:-python3}" - "$tmp" "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def torch_match(r):
+    for t in rows:
+        if "framework" not in t or t["model"] != r["model"]:
+            continue
+        if r.get("device_type") == "cpu" and t["device"].startswith("cpu"):
+            return t
+        if r.get("device_type") != "cpu" and not t["device"].startswith("cpu") and \
+           (t["device"].split()[-1] in r["device"] or r["device"] in t["device"]):
+            return t
+    return None
+print("%-10s %-44s %12s %12s %8s" % ("model", "device", "images/s", "torch img/s", "ratio"))
+for r in rows:
+    if "framework" in r:
+        continue
+    t = torch_match(r)
+    ratio = "%.2fx" % (r["images_per_s"] / t["images_per_s"]) if t else "-"
+    print("%-10s %-44s %12.1f %12s %8s" % (r["model"], r["device"][:44], r["images_per_s"],
+                                           "%.1f" % t["images_per_s"] if t else "-", ratio))
+for t in rows:
+    if "framework" in t:
+        print("%-10s %-44s %12.1f %12s %8s" % (t["model"], ("pytorch " + t["device"])[:44], t["images_per_s"], "", ""))
+json.dump({"results": rows}, open(sys.argv[2], "w"), indent=1)
+print("bench-devices: wrote", sys.argv[2])
+PY

@@ -1,0 +1,182 @@
+/* vkanchor bench: training-step throughput, per-kernel GPU time, and K-anchor
+ * inference throughput on synthetic data. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "train/trainer.h"
+
+/* The device's fp32 peak if we can tell: --peak-gflops, else for CPU devices
+ * cores x clock x 32 FLOP/cycle (two 8-wide FMA units) from /proc/cpuinfo. */
+static double peak_gflops(const vka_device_info *d, double given)
+{
+    if (given > 0) return given;
+    if (d->type != VKA_DEVICE_CPU) return 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[256];
+    double mhz = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0 && !mhz) mhz = atof(strchr(line, ':') + 1);
+    fclose(f);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return mhz > 0 ? cores * mhz * 1e-3 * 32 : 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    double x = ((const double *)a)[0], y = ((const double *)b)[0];
+    return (x < y) - (x > y);
+}
+
+int cli_bench(int argc, char **argv)
+{
+    vka_train_config c;
+    vka_train_config_default(&c);
+    c.schedule = VKA_SCHED_CONSTANT;
+    vka_bench_desc d = {.channels = 0, .size = 0, .classes = 10, .warmup = 3, .steps = 10, .anchors = 5};
+    int json = 0, quick = 0;
+    double peak = 0;
+    enum { O_BS = 256, O_STEPS, O_WARM, O_DEV, O_JSON, O_QUICK, O_ANCH, O_CH, O_SIZE, O_NOANCH, O_PEAK };
+    static const struct option options[] = {
+        {"model", required_argument, NULL, 'm'},      {"batch-size", required_argument, NULL, O_BS},
+        {"steps", required_argument, NULL, O_STEPS},  {"warmup", required_argument, NULL, O_WARM},
+        {"device", required_argument, NULL, O_DEV},   {"json", no_argument, NULL, O_JSON},
+        {"quick", no_argument, NULL, O_QUICK},        {"anchors", required_argument, NULL, O_ANCH},
+        {"channels", required_argument, NULL, O_CH},  {"size", required_argument, NULL, O_SIZE},
+        {"no-anchoring", no_argument, NULL, O_NOANCH}, {"peak-gflops", required_argument, NULL, O_PEAK},
+        {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "m:vh", options, NULL)) != -1) {
+        switch (o) {
+        case 'm':
+            if (!vka_model_kind_parse(optarg, &c.model)) {
+                fprintf(stderr, "vkanchor bench: --model %s: expected cnn, resnet20 or resnet18\n", optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case O_BS: c.batch_size = (uint32_t)atoi(optarg); break;
+        case O_STEPS: d.steps = (uint32_t)atoi(optarg); break;
+        case O_WARM: d.warmup = (uint32_t)atoi(optarg); break;
+        case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
+        case O_JSON: json = 1; break;
+        case O_QUICK: quick = 1; break;
+        case O_ANCH: d.anchors = (uint32_t)atoi(optarg); break;
+        case O_CH: d.channels = (uint32_t)atoi(optarg); break;
+        case O_SIZE: d.size = (uint32_t)atoi(optarg); break;
+        case O_NOANCH: c.anchoring = 0; break;
+        case O_PEAK: peak = atof(optarg); break;
+        case 'v': cli_verbose = 1; break;
+        case 'h':
+            printf("usage: vkanchor bench [--model cnn|resnet20|resnet18] [--batch-size N] [--steps N] [--warmup N]\n"
+                   "                      [--anchors K] [--channels C] [--size S] [--no-anchoring] [--device D]\n"
+                   "                      [--peak-gflops F] [--json] [--quick]\n"
+                   "Times anchored training steps (forward, backward, SGD) on synthetic data after a warm-up:\n"
+                   "images/s, time per step, device memory, per-kernel GPU time with GFLOP/s for the\n"
+                   "convolutions (and %% of peak when known), and K-anchor inference throughput.\n"
+                   "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128.\n"
+                   "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n");
+            return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (quick) c.batch_size = 8, d.warmup = 1, d.steps = 2;
+    if (!d.channels) d.channels = c.model == VKA_MODEL_RESNET18 ? 3 : 1;
+    if (!d.size) d.size = c.model == VKA_MODEL_RESNET18 ? 32 : 28;
+    if (c.batch_size < 2 || d.steps < 1 || d.channels < 1 || d.channels > 4 || d.size < 8 || d.anchors < 1) {
+        fprintf(stderr, "vkanchor bench: need --batch-size >= 2, --steps >= 1, --channels 1..4, --size >= 8, --anchors >= 1\n");
+        return CLI_USAGE;
+    }
+    vka_context *ctx;
+    if (vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx))
+        return CLI_FAIL;
+    const vka_device_info *dev = vka_context_device(ctx);
+    vka_bench_result r;
+    vka_result rc = vka_train_bench(ctx, &c, &d, &r);
+    if (rc) {
+        vka_context_destroy(ctx);
+        return CLI_FAIL;
+    }
+    double pk = peak_gflops(dev, peak);
+    /* Convolution time per pass, matched by kernel name. */
+    static const char *const passes[3] = {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"};
+    double conv_ms[3] = {0};
+    for (uint32_t k = 0; k < r.kernel_count; k++)
+        for (int p = 0; p < 3; p++)
+            if (strncmp(r.kernels[k].name, passes[p], strlen(passes[p])) == 0 &&
+                (p != 1 || strstr(r.kernels[k].name, "bwd_weight") == NULL))
+                conv_ms[p] += r.kernels[k].ms;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "device", dev->name);
+        cJSON_AddStringToObject(o, "device_type", vka_device_type_string(dev->type));
+        cJSON_AddStringToObject(o, "driver", dev->driver_name);
+        cJSON_AddStringToObject(o, "driver_version", dev->driver_info[0] ? dev->driver_info : dev->driver_version);
+        cJSON_AddStringToObject(o, "model", vka_model_kind_name(c.model));
+        cJSON_AddNumberToObject(o, "batch_size", c.batch_size);
+        cJSON_AddItemToObject(o, "input", cJSON_CreateIntArray((const int[]){(int)d.channels * (c.anchoring ? 2 : 1),
+                                                                         (int)d.size, (int)d.size}, 3));
+        cJSON_AddBoolToObject(o, "anchoring", c.anchoring);
+        cJSON_AddNumberToObject(o, "steps", d.steps);
+        cJSON_AddNumberToObject(o, "images_per_s", r.images_per_s);
+        cJSON_AddNumberToObject(o, "step_ms", r.step_ms);
+        cJSON_AddNumberToObject(o, "gpu_step_ms", r.gpu_step_ms);
+        cJSON_AddNumberToObject(o, "device_memory_bytes", (double)r.device_bytes);
+        cJSON_AddNumberToObject(o, "final_loss", r.final_loss);
+        cJSON_AddNumberToObject(o, "peak_gflops", pk);
+        cJSON *cv = cJSON_AddObjectToObject(o, "conv");
+        for (int p = 0; p < 3; p++) {
+            cJSON *e = cJSON_AddObjectToObject(cv, passes[p]);
+            cJSON_AddNumberToObject(e, "ms", conv_ms[p]);
+            cJSON_AddNumberToObject(e, "gflops", conv_ms[p] > 0 ? r.conv_flops[p] / (conv_ms[p] * 1e6) : 0);
+        }
+        cJSON *ks = cJSON_AddArrayToObject(o, "kernels");
+        for (uint32_t k = 0; k < r.kernel_count; k++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", r.kernels[k].name);
+            cJSON_AddNumberToObject(e, "ms", r.kernels[k].ms);
+            cJSON_AddNumberToObject(e, "dispatches", r.kernels[k].count);
+            cJSON_AddItemToArray(ks, e);
+        }
+        cJSON_AddNumberToObject(o, "inference_images_per_s", r.infer_images_per_s);
+        cJSON_AddNumberToObject(o, "inference_anchors", r.infer_anchors);
+        char *text = cJSON_Print(o);
+        printf("%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(o);
+    } else {
+        printf("%s on %s (%s), batch %u, input %ux%ux%u%s\n", vka_model_kind_name(c.model), dev->name,
+               vka_device_type_string(dev->type), c.batch_size, d.channels * (c.anchoring ? 2 : 1), d.size, d.size,
+               c.anchoring ? " (anchored)" : "");
+        printf("  training       %.1f images/s, %.1f ms per step (GPU time %.1f ms), %.1f MiB device memory\n",
+               r.images_per_s, r.step_ms, r.gpu_step_ms, r.device_bytes / 1048576.0);
+        if (r.infer_anchors)
+            printf("  inference      %.1f images/s with K=%u references each\n", r.infer_images_per_s, r.infer_anchors);
+        for (int p = 0; p < 3; p++) {
+            double gf = conv_ms[p] > 0 ? r.conv_flops[p] / (conv_ms[p] * 1e6) : 0;
+            printf("  %-18s %8.2f ms %8.1f GFLOP/s", passes[p], conv_ms[p], gf);
+            if (pk > 0) printf("  %5.1f%% of %.0f GFLOP/s peak", 100 * gf / pk, pk);
+            printf("\n");
+        }
+        /* Kernels by GPU time, largest first. */
+        double order[VKA_BENCH_MAX_KERNELS][2];
+        for (uint32_t k = 0; k < r.kernel_count; k++) order[k][0] = r.kernels[k].ms, order[k][1] = k;
+        qsort(order, r.kernel_count, sizeof order[0], by_time);
+        printf("  %-34s %9s %6s %7s\n", "kernel", "ms/step", "calls", "share");
+        for (uint32_t i = 0; i < r.kernel_count; i++) {
+            uint32_t k = (uint32_t)order[i][1];
+            printf("  %-34s %9.3f %6u %6.1f%%\n", r.kernels[k].name, r.kernels[k].ms, r.kernels[k].count,
+                   r.gpu_step_ms > 0 ? 100 * r.kernels[k].ms / r.gpu_step_ms : 0);
+        }
+    }
+    vka_context_destroy(ctx);
+    return CLI_OK;
+}
