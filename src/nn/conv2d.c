@@ -16,6 +16,8 @@
 #include "conv2d_bwd_weight_tiled.spv.h"
 #include "conv2d_fwd_texel.spv.h"
 #include "conv2d_fwd_tiled.spv.h"
+#include "conv2d_row.spv.h"
+#include "conv2d_row_vec4.spv.h"
 
 enum conv2d_slot {
     SLOT_FWD_TILED = VKA_SLOT_BASE_CONV,
@@ -25,6 +27,10 @@ enum conv2d_slot {
     SLOT_BWD_WEIGHT_TILED,
     SLOT_BWD_WEIGHT_TEXEL,
     SLOT_BWD_WEIGHT_REDUCE,
+    SLOT_FWD_ROW,        /* conv2d_row.comp: the same SPIR-V under a name per pass (per-pass timings) */
+    SLOT_FWD_ROW_VEC4,
+    SLOT_BWD_DATA_ROW,
+    SLOT_BWD_DATA_ROW_VEC4,
     SLOT_END,
 };
 _Static_assert(SLOT_END <= VKA_SLOT_BASE_CONV + 32, "conv2d owns slots 16..47");
@@ -42,6 +48,18 @@ struct reduce_push {
     uint32_t rows, cols, ld, col0, slices, slice_stride;
 };
 _Static_assert(sizeof(struct reduce_push) == 24, "mirror of Push in shaders/conv2d_bwd_weight_reduce.comp");
+
+/* Push block of shaders/conv2d_row.comp (stride-1, 3-wide kernels on lavapipe). */
+struct row_push {
+    uint32_t cin, hin, win, cout, hout, wout, taps_r;
+    int32_t pad_h, pad_w, w_o, w_i, w_tap0, w_r, w_s;
+    uint32_t has_bias, q_blocks, k_blocks, total;
+};
+_Static_assert(sizeof(struct row_push) == 72, "mirror of Push in shaders/conv2d_row.comp");
+#define ROW_RQ 14      /* must match RQ, KB in shaders/lists/conv2d.cmake */
+#define ROW_KB 8
+#define ROW_VEC4_RQ 16
+#define ROW_VEC4_KB 8
 
 #define TILED_TK 16
 #define TILED_RM 4    /* must match RM, RN in shaders/include/conv2d_gemm_tiled.glsl */
@@ -276,6 +294,54 @@ static vka_result run_gemm(vka_cmd *cmd, const gemm_kernel *gk, vka_conv2d_varia
 #define TEXEL VKA_BIND_TEXEL_R32F
 #define STORAGE VKA_BIND_STORAGE
 
+/* ---- the row kernel (lavapipe, stride 1, S = 3) -------------------------------------- */
+
+/* The row kernel serves the TEXEL forward and input gradient of stride-1 convolutions with
+ * 3-wide kernels; VKANCHOR_CONV_ROW=0 turns it off (A/B measurements, tests of the GEMM). */
+static int row_applies(const vka_conv2d_shape *sh)
+{
+    const char *env = getenv("VKANCHOR_CONV_ROW");
+    if (env && strcmp(env, "0") == 0) return 0;
+    return sh->stride == 1 && sh->s == 3;
+}
+
+/* out (N, cout, hout, wout) = conv of in (N, cin, hin, win) as described in conv2d_row.comp. */
+static vka_result run_row(vka_cmd *cmd, int bwd, struct row_push *push, uint32_t n, vka_tensor out, vka_tensor in,
+                          vka_tensor w, vka_tensor bias)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    /* RGBA32F texels of 4 columns: whole texels per row, the column shift of pad 1 built in. */
+    int vec4 = ctx->info.features.texel_buffer_rgba32f && push->win % 4 == 0 && push->pad_w == 1 &&
+               in.size / 16 <= ctx->limits.max_texel_buffer_elements &&
+               in.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0;
+    uint32_t rq = vec4 ? ROW_VEC4_RQ : ROW_RQ, kb = vec4 ? ROW_VEC4_KB : ROW_KB;
+    vka_kernel_desc desc = {
+        .name = bwd ? (vec4 ? "conv2d_bwd_data_row_vec4" : "conv2d_bwd_data_row")
+                    : (vec4 ? "conv2d_fwd_row_vec4" : "conv2d_fwd_row"),
+        .spirv = vec4 ? vka_spv_conv2d_row_vec4 : vka_spv_conv2d_row,
+        .spirv_bytes = vec4 ? sizeof vka_spv_conv2d_row_vec4 : sizeof vka_spv_conv2d_row,
+        .num_bindings = 4,
+        .bindings = {vec4 ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_TEXEL_R32F, VKA_BIND_TEXEL_R32F, VKA_BIND_STORAGE,
+                     VKA_BIND_STORAGE},
+        .push_bytes = sizeof *push, .local_size = {vka_plan_workgroup_1d(ctx, TEXEL_WG)},
+    };
+    push->q_blocks = (uint32_t)vka_div_up(push->wout, rq);
+    push->k_blocks = (uint32_t)vka_div_up(push->cout, kb);
+    uint64_t total = (uint64_t)n * push->hout * push->q_blocks * push->k_blocks;
+    if (total > UINT32_MAX)
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu invocations", desc.name,
+                            (unsigned long long)total);
+    push->total = (uint32_t)total;
+    vka_kernel *k;
+    vka_result rc = vka_kernel_cached(ctx, (bwd ? SLOT_BWD_DATA_ROW : SLOT_FWD_ROW) + (uint32_t)vec4, &desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
+    uint32_t gx, gy;
+    vka_plan_groups_2d(ctx, vka_div_up(total, desc.local_size[0]), &gx, &gy);
+    /* Without a bias, binding 2 aliases w; the shader does not read it (has_bias = 0). */
+    vka_tensor t[4] = {in, w, push->has_bias ? bias : w, out};
+    return vka_cmd_dispatch(cmd, k, t, 4, push, gx, gy, 1);
+}
+
 /* ---- the ops ------------------------------------------------------------------------ */
 
 vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
@@ -288,6 +354,15 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     if (rc) return rc;
     vka_conv2d_variant v = resolve(cmd, op, sh, x, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
+    if (v == VKA_CONV2D_TEXEL && row_applies(sh)) {
+        struct row_push rp = {
+            .cin = sh->c, .hin = sh->h, .win = sh->w, .cout = sh->k, .hout = z.p, .wout = z.q, .taps_r = sh->r,
+            .pad_h = (int32_t)sh->pad, .pad_w = (int32_t)sh->pad, .w_o = (int32_t)z.crs,
+            .w_i = (int32_t)(sh->r * sh->s), .w_tap0 = 0, .w_r = (int32_t)sh->s, .w_s = 1,
+            .has_bias = vka_tensor_present(b),
+        };
+        return vka_op_done(cmd, run_row(cmd, 0, &rp, sh->n, y, x, w, b));
+    }
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {
@@ -310,6 +385,16 @@ vka_result vka_conv2d_backward_data(vka_cmd *cmd, const vka_conv2d_shape *sh, vk
     if (rc) return rc;
     vka_conv2d_variant v = resolve(cmd, op, sh, dy, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
+    if (v == VKA_CONV2D_TEXEL && row_applies(sh)) {
+        /* A stride-1 conv of dy with the flipped, transposed weights: w[k][c][R-1-r][S-1-s]. */
+        uint32_t rs = sh->r * sh->s;
+        struct row_push rp = {
+            .cin = sh->k, .hin = z.p, .win = z.q, .cout = sh->c, .hout = sh->h, .wout = sh->w, .taps_r = sh->r,
+            .pad_h = (int32_t)sh->r - 1 - (int32_t)sh->pad, .pad_w = (int32_t)sh->s - 1 - (int32_t)sh->pad,
+            .w_o = (int32_t)rs, .w_i = (int32_t)z.crs, .w_tap0 = (int32_t)rs - 1, .w_r = -(int32_t)sh->s, .w_s = -1,
+        };
+        return vka_op_done(cmd, run_row(cmd, 1, &rp, sh->n, dx, dy, w, (vka_tensor){0}));
+    }
     struct conv2d_push push = push_of(sh);
     static const gemm_kernel gk[2] = {
         {"conv2d_bwd_data_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_data_tiled), SLOT_BWD_DATA_TILED, 3, {0}},
