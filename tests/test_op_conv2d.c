@@ -38,6 +38,17 @@ static const conv_case cases[] = {
     {"larger than a tile: 66 -> 70 at 13x11, 3x3 pad 1, batch 2, bias", {2, 66, 13, 11, 70, 3, 3, 1, 1, 0}, 1},
     {"5x5 kernel pad 2: 3 -> 4 at 11x10, bias", {1, 3, 11, 10, 4, 5, 5, 1, 2, 0}, 1},
     {"3x3 stride 2 pad 0 with a dropped last column: 4 -> 3 at 8x8", {1, 4, 8, 8, 3, 3, 3, 2, 0, 0}, 1},
+    /* The texel variant's row kernel (stride 1, S = 3): RGBA32F inputs when the input width is a
+     * multiple of 4 and the column padding 1, else R32F; runs of 14 (R32F) or 16 (RGBA32F)
+     * columns x 8 channels per invocation, with partial runs and channel blocks at the ends. */
+    {"cnn at 14x14 (R32F rows, one run per row): 5 -> 9, batch 2", {2, 5, 14, 14, 9, 3, 3, 1, 1, 0}, 0},
+    {"cnn at 7x7 (R32F, run longer than the row): 6 -> 11, batch 3, bias", {3, 6, 7, 7, 11, 3, 3, 1, 1, 0}, 1},
+    {"RGBA32F rows with a partial second run: 3 -> 5 at 6x20, bias", {1, 3, 6, 20, 5, 3, 3, 1, 1, 0}, 1},
+    {"RGBA32F rows shorter than a run: 4 -> 10 at 5x8, batch 2", {2, 4, 5, 8, 10, 3, 3, 1, 1, 0}, 0},
+    {"resnet stage 1 at 32x32 (RGBA32F, two runs): 3 -> 4", {1, 3, 32, 32, 4, 3, 3, 1, 1, 0}, 0},
+    {"3x3 pad 0 at 9x12 (R32F: padding not 1): 3 -> 4, bias", {1, 3, 9, 12, 4, 3, 3, 1, 0, 0}, 1},
+    {"3x3 pad 2 at 6x8: 2 -> 3", {1, 2, 6, 8, 3, 3, 3, 1, 2, 0}, 0},
+    {"5x3 kernel pad 2 at 9x8 (5 rows of taps): 3 -> 4, bias", {1, 3, 9, 8, 4, 5, 3, 1, 2, 0}, 1},
 };
 #define NUM_CASES (sizeof cases / sizeof *cases)
 
