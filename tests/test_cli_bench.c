@@ -1,0 +1,60 @@
+/* `vkanchor bench --quick`: it runs and reports sane fields (no timing is asserted). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "test_util.h"
+
+static cJSON *bench(const char *args)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s bench --quick --json %s 2>/dev/null", VKANCHOR_EXE, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    static char text[1 << 17];
+    size_t n = fread(text, 1, sizeof text - 1, p);
+    text[n] = 0;
+    int status = pclose(p);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *o = cJSON_Parse(text);
+    if (!o) fail_msg("bench printed no JSON: %s", text);
+    return o;
+}
+
+static double num(cJSON *o, const char *k) { return cJSON_GetNumberValue(cJSON_GetObjectItem(o, k)); }
+
+static void bench_quick_reports_throughput_kernels_and_memory(void **state)
+{
+    (void)state;
+    const char *models[] = {"--model cnn", "--model resnet20 --size 16"};
+    for (int i = 0; i < 2; i++) {
+        cJSON *o = bench(models[i]);
+        assert_true(num(o, "images_per_s") > 0);
+        assert_true(num(o, "step_ms") > 0);
+        assert_true(num(o, "gpu_step_ms") > 0);
+        assert_true(num(o, "device_memory_bytes") > 1e5);
+        assert_true(num(o, "inference_images_per_s") > 0);
+        assert_true(num(o, "final_loss") > 0 && num(o, "final_loss") < 20);
+        cJSON *conv = cJSON_GetObjectItem(o, "conv");
+        assert_true(num(cJSON_GetObjectItem(conv, "conv2d_fwd"), "gflops") > 0);
+        assert_true(num(cJSON_GetObjectItem(conv, "conv2d_bwd_weight"), "gflops") > 0);
+        cJSON *kernels = cJSON_GetObjectItem(o, "kernels"), *k;
+        assert_true(cJSON_GetArraySize(kernels) >= 8);
+        double sum = 0;
+        cJSON_ArrayForEach(k, kernels) sum += num(k, "ms");
+        assert_true(fabs(sum - num(o, "gpu_step_ms")) < 1e-6 * sum + 1e-9);
+        cJSON_Delete(o);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bench_quick_reports_throughput_kernels_and_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
