@@ -1,0 +1,54 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "norm_common.glsl"
+#include "fastdiv.glsl"
+// BatchNorm backward, pass 3 of 3 (element-wise):
+//   dx = gamma invstd (dz - dbeta/n - xhat dgamma/n),  xhat = (x - mean) invstd
+// (the reference's  gamma invstd / n (n dy - dbeta - xhat dgamma)), with dz the
+// ReLU-masked dy when the forward fused a ReLU. ITEMS units per invocation, the
+// channel stepped along as in batchnorm_fwd.
+layout(local_size_x_id = 0) in;
+
+#define ITEMS 8u
+
+layout(push_constant) uniform Push {
+    uint C;
+    uint hw;
+    uint total;
+    uint relu;
+    uint step_j;     // workgroup size % hw
+    uint step_c;     // (workgroup size / hw) % C
+    uvec2 hw_div;    // fastdiv by hw
+    uvec2 c_div;     // fastdiv by C
+} p;
+
+INPUT_VT(0, x)                                                  // (N, C, hw)
+INPUT_VT(1, dy)                                                 // (N, C, hw)
+INPUT_VEC4(2, coef)                                             // (C, 2), see batchnorm_bwd_finalize
+layout(std430, binding = 3) writeonly buffer DX { VT dx[]; };  // (N, C, hw)
+
+void main()
+{
+    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    uint e = group * gl_WorkGroupSize.x * ITEMS + gl_LocalInvocationID.x;
+    uint plane = fastdiv(e, p.hw_div.x, p.hw_div.y), j = e - plane * p.hw;
+    uint c = plane - fastdiv(plane, p.c_div.x, p.c_div.y) * p.C;
+    [[unroll]] for (uint k = 0; k < ITEMS; k++) {
+        if (e < p.total) {
+            vec4 a = LOAD_VEC4(coef, 2 * c), b = LOAD_VEC4(coef, 2 * c + 1);
+            VT xv = LOAD_VT(x, e), d = LOAD_VT(dy, e);
+            if (p.relu != 0) d = relu_mask(bn_affine(xv, a.x, a.z, a.w), d);
+            VT xhat = (xv - a.x) * a.y;
+            dx[e] = a.z * (d - (b.x + xhat * b.y));
+        }
+        e += gl_WorkGroupSize.x;
+        j += p.step_j;
+        c += p.step_c;
+        if (j >= p.hw) {
+            j -= p.hw;
+            c++;
+        }
+        if (c >= p.C) c -= p.C;
+    }
+}

@@ -1,0 +1,50 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "norm_common.glsl"
+#include "fastdiv.glsl"
+// BatchNorm apply: y = (x - mean) * scale + beta, optionally max(., 0), with the
+// coefficients of batchnorm_fwd_finalize (training or eval). Each invocation
+// does ITEMS units strided by the workgroup size and steps the channel along
+// without a division (one fastdiv pair per invocation).
+layout(local_size_x_id = 0) in;
+
+#define ITEMS 8u
+
+layout(push_constant) uniform Push {
+    uint C;
+    uint hw;         // units per plane
+    uint total;      // units: N * C * hw
+    uint relu;
+    uint step_j;     // workgroup size % hw
+    uint step_c;     // (workgroup size / hw) % C
+    uvec2 hw_div;    // fastdiv by hw
+    uvec2 c_div;     // fastdiv by C
+} p;
+
+INPUT_VT(0, x)                                                // (N, C, hw)
+INPUT_VEC4(1, coef)                                           // (C, 2)
+layout(std430, binding = 2) writeonly buffer Y { VT y[]; };  // (N, C, hw)
+
+void main()
+{
+    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    uint e = group * gl_WorkGroupSize.x * ITEMS + gl_LocalInvocationID.x;
+    uint plane = fastdiv(e, p.hw_div.x, p.hw_div.y), j = e - plane * p.hw;
+    uint c = plane - fastdiv(plane, p.c_div.x, p.c_div.y) * p.C;
+    [[unroll]] for (uint k = 0; k < ITEMS; k++) {
+        if (e < p.total) {
+            vec4 a = LOAD_VEC4(coef, 2 * c);
+            VT z = bn_affine(LOAD_VT(x, e), a.x, a.z, a.w);
+            y[e] = p.relu != 0 ? relu_mask(z, z) : z;
+        }
+        e += gl_WorkGroupSize.x;
+        j += p.step_j;
+        c += p.step_c;
+        if (j >= p.hw) {
+            j -= p.hw;
+            c++;
+        }
+        if (c >= p.C) c -= p.C;
+    }
+}

@@ -1,0 +1,470 @@
+/* BatchNorm2d (training forward, eval forward, backward), optionally fused with
+ * the ReLU after it.
+ *
+ * Training forward, three dispatches:
+ *   fwd_stats     workgroup (g, c) -> (count, mean, M2) of a slice of channel c
+ *   fwd_finalize  one invocation per channel merges its G slices in order (Chan),
+ *                 writes save_mean, save_invstd, moves the running statistics if
+ *                 asked, and the per-channel coefficients (mean, invstd, scale, beta)
+ *   fwd           y = (x - mean) scale + beta [, max(., 0)], element-wise
+ * Eval forward: fwd_finalize in eval mode (coefficients from the running
+ * statistics), then fwd.
+ * Backward, three dispatches:
+ *   bwd_reduce    workgroup (g, c) -> (sum dz, sum dz xhat) of a slice of channel c
+ *   bwd_finalize  per channel: dbeta, dgamma, and coefficients for the next pass
+ *   bwd_data      dx = gamma invstd (dz - dbeta/n - xhat dgamma/n), element-wise
+ *
+ * Variants of the four big passes: VEC4 (HW % 4 == 0: 4 floats of one plane per
+ * load) x TEXEL (inputs through uniform texel buffers when they fit the device's
+ * texel-buffer limits and VKANCHOR_TEXEL is not 0; storage buffers otherwise).
+ * What made these fast on lavapipe (measured, cnn shapes at batch 128): no
+ * integer division per element (indices are stepped along; a division is a scalar
+ * loop over the lanes there), texel-buffer loads, 8-lane reduction workgroups on
+ * CPU devices (every barrier switches coroutines per 8-lane slice).
+ *
+ * Ideas not done yet: statistics in the producing conv's epilogue and BN-apply +
+ * ReLU in the consuming conv's loads (notes/lavapipe-performance.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops_internal.h"
+
+#include "nn/batchnorm.h"
+#include "nn/fastdiv.h"
+#include "nn/norm_slots.h"
+
+#include "batchnorm_bwd_data.h"
+#include "batchnorm_bwd_data_texel.h"
+#include "batchnorm_bwd_data_vec4.h"
+#include "batchnorm_bwd_data_vec4_texel.h"
+#include "batchnorm_bwd_finalize.h"
+#include "batchnorm_bwd_reduce.h"
+#include "batchnorm_bwd_reduce_texel.h"
+#include "batchnorm_bwd_reduce_vec4.h"
+#include "batchnorm_bwd_reduce_vec4_texel.h"
+#include "batchnorm_fwd.h"
+#include "batchnorm_fwd_finalize.h"
+#include "batchnorm_fwd_stats.h"
+#include "batchnorm_fwd_stats_texel.h"
+#include "batchnorm_fwd_stats_vec4.h"
+#include "batchnorm_fwd_stats_vec4_texel.h"
+#include "batchnorm_fwd_texel.h"
+#include "batchnorm_fwd_vec4.h"
+#include "batchnorm_fwd_vec4_texel.h"
+
+enum pass { PASS_FWD_STATS, PASS_FWD, PASS_BWD_REDUCE, PASS_BWD_DATA, PASS_COUNT };
+_Static_assert(VKA_SLOT_BN_BIG + 4 * PASS_COUNT == VKA_SLOT_BN_FWD_FINALIZE, "slots of the big passes");
+
+typedef struct variant {
+    const char *name;
+    const uint32_t *spirv;
+    size_t bytes;
+} variant;
+#define V(nm) {#nm, vka_spv_##nm, sizeof vka_spv_##nm}
+/* [pass][vec4][texel] */
+static const variant variants[PASS_COUNT][2][2] = {
+    {{V(batchnorm_fwd_stats), V(batchnorm_fwd_stats_texel)},
+     {V(batchnorm_fwd_stats_vec4), V(batchnorm_fwd_stats_vec4_texel)}},
+    {{V(batchnorm_fwd), V(batchnorm_fwd_texel)}, {V(batchnorm_fwd_vec4), V(batchnorm_fwd_vec4_texel)}},
+    {{V(batchnorm_bwd_reduce), V(batchnorm_bwd_reduce_texel)},
+     {V(batchnorm_bwd_reduce_vec4), V(batchnorm_bwd_reduce_vec4_texel)}},
+    {{V(batchnorm_bwd_data), V(batchnorm_bwd_data_texel)},
+     {V(batchnorm_bwd_data_vec4), V(batchnorm_bwd_data_vec4_texel)}},
+};
+#undef V
+
+struct stats_push {
+    uint32_t C, hw, count, per_group, step_i, step_j;
+    vka_fastdiv hw_div;
+};
+_Static_assert(sizeof(struct stats_push) == 32, "mirror of Push in batchnorm_fwd_stats.comp");
+struct fwd_finalize_push {
+    uint32_t C, groups;
+    float eps, momentum;
+    uint32_t update_running, eval;
+};
+_Static_assert(sizeof(struct fwd_finalize_push) == 24, "mirror of Push in batchnorm_fwd_finalize.comp");
+struct elementwise_push {
+    uint32_t C, hw, total, relu, step_j, step_c;
+    vka_fastdiv hw_div, c_div;
+};
+_Static_assert(sizeof(struct elementwise_push) == 40, "mirror of Push in batchnorm_fwd.comp, batchnorm_bwd_data.comp");
+struct bwd_reduce_push {
+    uint32_t C, hw, count, per_group, step_i, step_j;
+    vka_fastdiv hw_div;
+    uint32_t relu;
+};
+_Static_assert(sizeof(struct bwd_reduce_push) == 36, "mirror of Push in batchnorm_bwd_reduce.comp");
+struct bwd_finalize_push {
+    uint32_t C, groups;
+    float n;
+};
+_Static_assert(sizeof(struct bwd_finalize_push) == 12, "mirror of Push in batchnorm_bwd_finalize.comp");
+
+/* Reduction workgroups. GPUs: 128 lanes folding ~4 units each, then a shared-memory
+ * tree. CPU drivers (lavapipe) run a workgroup as a loop over 8-lane slices and
+ * switch coroutines per slice at every barrier: there one slice folds ~32 units
+ * per lane and the tree has 3 levels (3x faster on the cnn's shapes).
+ * VKANCHOR_BN_REDUCE=gpu|cpu overrides the choice (tests run both on any device). */
+#define REDUCE_WG_GPU 128
+#define UNITS_PER_LANE_GPU 4
+#define REDUCE_WG_CPU 8
+#define UNITS_PER_LANE_CPU 32
+#define MAX_GROUPS 256       /* slices per channel; the finalize merges them sequentially */
+#define ELEMENTWISE_WG 64
+#define ITEMS 8              /* units per invocation in batchnorm_fwd/bwd_data.comp */
+#define FINALIZE_WG 64
+
+/* How a shape is cut into dispatches; a pure function of the context and the desc,
+ * so the scratch size asked for up front matches what the ops use. */
+typedef struct bn_plan {
+    int vec4;
+    uint32_t unit_hw;        /* units per plane */
+    uint32_t count;          /* units per channel: N * unit_hw */
+    uint32_t total;          /* units in x: N * C * unit_hw */
+    uint32_t reduce_wg, groups, per_group;
+    uint32_t elementwise_wg;
+    uint64_t part_bytes;     /* (C, G) vec4 partials, padded to a binding offset */
+    uint64_t coef_bytes;     /* (C, 2) vec4 per-channel coefficients */
+} bn_plan;
+
+static bn_plan plan_bn(const vka_context *ctx, const vka_batchnorm_desc *d)
+{
+    bn_plan p = {0};
+    p.vec4 = d->hw % 4 == 0;
+    p.unit_hw = p.vec4 ? d->hw / 4 : d->hw;
+    p.count = (uint32_t)((uint64_t)d->n * p.unit_hw);    /* the ops check N*C*HW < 2^31 first */
+    p.total = (uint32_t)((uint64_t)p.count * d->c);
+    const char *env = getenv("VKANCHOR_BN_REDUCE");
+    int cpu = env && strcmp(env, "gpu") == 0 ? 0 : env && strcmp(env, "cpu") == 0 ? 1 : ctx->info.type == VKA_DEVICE_CPU;
+    p.reduce_wg = vka_plan_workgroup_1d(ctx, cpu ? REDUCE_WG_CPU : REDUCE_WG_GPU);
+    uint64_t g = vka_div_up(p.count, (uint64_t)p.reduce_wg * (cpu ? UNITS_PER_LANE_CPU : UNITS_PER_LANE_GPU));
+    if (g < 1) g = 1;
+    if (g > MAX_GROUPS) g = MAX_GROUPS;
+    p.per_group = (uint32_t)vka_div_up(p.count, g);
+    p.groups = (uint32_t)vka_div_up(p.count, p.per_group);
+    p.elementwise_wg = vka_plan_workgroup_1d(ctx, ELEMENTWISE_WG);
+    /* The coefficients follow the partials and are bound as a texel buffer too. */
+    uint64_t align = ctx->info.limits.min_storage_buffer_offset_alignment;
+    if (ctx->info.limits.min_texel_buffer_offset_alignment > align) align = ctx->info.limits.min_texel_buffer_offset_alignment;
+    p.part_bytes = vka_div_up((uint64_t)d->c * p.groups * 16, align) * align;
+    p.coef_bytes = (uint64_t)d->c * 32;
+    return p;
+}
+
+uint64_t vka_batchnorm_scratch_bytes(const vka_context *ctx, const vka_batchnorm_desc *d)
+{
+    if (!d || !d->n || !d->c || !d->hw) return 0;
+    bn_plan p = plan_bn(ctx, d);
+    return p.part_bytes + p.coef_bytes;
+}
+
+/* Texel-buffer inputs when the device has the format, every input fits the texel
+ * limit and its offset alignment, and VKANCHOR_TEXEL is not "0". */
+static int texel_inputs(const vka_context *ctx, const bn_plan *p, const vka_tensor *in, int n_in)
+{
+    const char *env = getenv("VKANCHOR_TEXEL");
+    if (env && strcmp(env, "0") == 0) return 0;
+    /* RGBA32F for vec4 units and the coefficients, R32F for scalar units. */
+    if (!ctx->info.features.texel_buffer_rgba32f || (!p->vec4 && !ctx->info.features.texel_buffer_r32f)) return 0;
+    for (int i = 0; i < n_in; i++)
+        if (in[i].size / (p->vec4 ? 16 : 4) > ctx->limits.max_texel_buffer_elements ||
+            in[i].offset % ctx->info.limits.min_texel_buffer_offset_alignment)
+            return 0;
+    return 1;
+}
+
+/* ---- argument checks: every one runs before anything is recorded ------------------ */
+
+static int overlaps(vka_tensor a, vka_tensor b)
+{
+    return a.block && a.block == b.block && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+}
+
+static vka_result check_desc(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    if (!d) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no desc", op);
+    if (d->n == 0 || d->c == 0 || d->hw == 0)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: N=%u C=%u HW=%u: every size must be >= 1", op,
+                            d->n, d->c, d->hw);
+    if (!(d->eps >= 0) || !(d->momentum >= 0 && d->momentum <= 1))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: eps=%g must be >= 0 and momentum=%g in [0, 1]", op,
+                            d->eps, d->momentum);
+    uint64_t total = (uint64_t)d->n * d->c * d->hw;
+    if (total * 4 > ctx->limits.max_storage_buffer_range || total > INT32_MAX ||
+        d->c > ctx->limits.max_workgroup_count[1])
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED,
+                            "%s: N=%u C=%u HW=%u (%llu bytes) exceeds one storage binding (%llu bytes) or %u "
+                            "channels", op, d->n, d->c, d->hw, (unsigned long long)(total * 4),
+                            (unsigned long long)ctx->limits.max_storage_buffer_range,
+                            ctx->limits.max_workgroup_count[1]);
+    return VKA_SUCCESS;
+}
+
+static vka_result need(vka_cmd *cmd, const char *op, const char *name, vka_tensor t, uint64_t bytes,
+                       const vka_batchnorm_desc *d)
+{
+    if (vka_tensor_present(t) && t.size >= bytes) return VKA_SUCCESS;
+    return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %s holds %llu bytes but N=%u C=%u HW=%u needs %llu",
+                        op, name, vka_tensor_present(t) ? (unsigned long long)t.size : 0ull, d->n, d->c, d->hw,
+                        (unsigned long long)bytes);
+}
+
+static vka_result no_overlap(vka_cmd *cmd, const char *op, const char *a_name, vka_tensor a, const char *b_name,
+                             vka_tensor b)
+{
+    if (!overlaps(a, b)) return VKA_SUCCESS;
+    return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, a_name, b_name);
+}
+
+/* ---- kernels ------------------------------------------------------------------------ */
+
+#define STORAGE_X {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, \
+                   VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE}
+
+static vka_result kernel(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, vka_kernel **k)
+{
+    vka_result rc = vka_kernel_cached(vka_cmd_context(cmd), slot, desc, k);
+    return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
+}
+
+/* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers. */
+static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, vka_kernel **k)
+{
+    static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
+    static const uint32_t push[PASS_COUNT] = {sizeof(struct stats_push), sizeof(struct elementwise_push),
+                                              sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
+    /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
+    static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
+    const variant *v = &variants[pass][p->vec4][texel];
+    int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
+    vka_kernel_desc desc = {
+        .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes,
+        .num_bindings = bindings[pass], .bindings = STORAGE_X, .push_bytes = push[pass],
+        .local_size = {reduce ? p->reduce_wg : p->elementwise_wg},
+        .shared_bytes = reduce ? (pass == PASS_FWD_STATS ? 3 : 2) * 4 * p->reduce_wg : 0,
+    };
+    if (texel) {
+        for (uint32_t i = 0; i < texel_in[pass]; i++)
+            desc.bindings[i] = p->vec4 ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_TEXEL_R32F;
+        if (!reduce) desc.bindings[texel_in[pass] - 1] = VKA_BIND_TEXEL_RGBA32F; /* coef: vec4 per texel */
+    }
+    vka_result rc = kernel(cmd, VKA_SLOT_BN_BIG + 4 * pass + 2 * p->vec4 + texel, &desc, k);
+    /* The cached kernel was built for the planned workgroup size, unless the planning
+     * switch changed during this context's life: refuse rather than mis-reduce. */
+    if (!rc && (*k)->desc.local_size[0] != desc.local_size[0])
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: built for %u-lane workgroups but planned with %u (VKANCHOR_BN_REDUCE changed "
+                            "after the context was created?)", v->name, (*k)->desc.local_size[0], desc.local_size[0]);
+    return rc;
+}
+
+static vka_result finalize_kernel(vka_cmd *cmd, int backward, vka_kernel **k)
+{
+    vka_kernel_desc desc = {
+        .name = backward ? "batchnorm_bwd_finalize" : "batchnorm_fwd_finalize",
+        .spirv = backward ? vka_spv_batchnorm_bwd_finalize : vka_spv_batchnorm_fwd_finalize,
+        .spirv_bytes = backward ? sizeof vka_spv_batchnorm_bwd_finalize : sizeof vka_spv_batchnorm_fwd_finalize,
+        .num_bindings = 8, .bindings = STORAGE_X,
+        .push_bytes = backward ? sizeof(struct bwd_finalize_push) : sizeof(struct fwd_finalize_push),
+        .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), FINALIZE_WG)},
+    };
+    return kernel(cmd, backward ? VKA_SLOT_BN_BWD_FINALIZE : VKA_SLOT_BN_FWD_FINALIZE, &desc, k);
+}
+
+/* Records a dispatch of `items` invocations, flattened over x and y. */
+static vka_result dispatch_flat(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt, const void *push,
+                                uint64_t items)
+{
+    uint32_t gx, gy;
+    vka_plan_groups_2d(vka_cmd_context(cmd), vka_div_up(items, k->desc.local_size[0]), &gx, &gy);
+    return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
+}
+
+/* The element-wise passes' push block: strides to step (position, channel) along. */
+static struct elementwise_push elementwise(const bn_plan *p, const vka_batchnorm_desc *d)
+{
+    uint32_t wg = p->elementwise_wg;
+    return (struct elementwise_push){
+        .C = d->c, .hw = p->unit_hw, .total = p->total, .relu = d->relu ? 1u : 0u,
+        .step_j = wg % p->unit_hw, .step_c = wg / p->unit_hw % d->c,
+        .hw_div = vka_fastdiv_make(p->unit_hw), .c_div = vka_fastdiv_make(d->c),
+    };
+}
+
+/* Records the apply pass y = bn(x) with the coefficients in `coef`. */
+static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, const vka_batchnorm_desc *d, vka_tensor y,
+                               vka_tensor x, vka_tensor coef)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    vka_tensor in[2] = {x, coef};
+    int texel = texel_inputs(ctx, p, in, 2);
+    vka_kernel *k;
+    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, &k);
+    if (rc) return rc;
+    struct elementwise_push ep = elementwise(p, d);
+    vka_tensor t[3] = {x, coef, y};
+    return dispatch_flat(cmd, k, t, 3, &ep, vka_div_up(p->total, ITEMS));
+}
+
+/* ---- ops ---------------------------------------------------------------------------- */
+
+static float eps_of(const vka_batchnorm_desc *d) { return d->eps > 0 ? d->eps : 1e-5f; }
+
+vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                       vka_tensor save_mean, vka_tensor save_invstd,
+                                       vka_tensor running_mean, vka_tensor running_var,
+                                       vka_tensor x, vka_tensor gamma, vka_tensor beta,
+                                       vka_tensor scratch, int update_running)
+{
+    static const char op[] = "batchnorm_forward_train";
+    vka_context *ctx = vka_cmd_context(cmd);
+    vka_result rc;
+    if ((rc = check_desc(cmd, op, d))) return rc;
+    uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
+    bn_plan p = plan_bn(ctx, d);
+    if ((rc = need(cmd, op, "y", y, xb, d)) || (rc = need(cmd, op, "x", x, xb, d)) ||
+        (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
+        (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
+        (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
+        return rc;
+    if (update_running) {
+        if ((rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
+            (rc = need(cmd, op, "running_var", running_var, cb, d)))
+            return rc;
+        if ((uint64_t)d->n * d->hw < 2)
+            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                                "%s: N*HW = 1 value per channel has no unbiased variance for the running "
+                                "statistics (pass update_running = 0)", op);
+    }
+    if ((rc = no_overlap(cmd, op, "y", y, "x", x))) return rc;
+
+    y = vka_tensor_slice(y, 0, xb);
+    x = vka_tensor_slice(x, 0, xb);
+    save_mean = vka_tensor_slice(save_mean, 0, cb);
+    save_invstd = vka_tensor_slice(save_invstd, 0, cb);
+    gamma = vka_tensor_slice(gamma, 0, cb);
+    beta = vka_tensor_slice(beta, 0, cb);
+    /* Without an update the shader never touches bindings 3 and 4: any valid tensor will do. */
+    running_mean = update_running ? vka_tensor_slice(running_mean, 0, cb) : gamma;
+    running_var = update_running ? vka_tensor_slice(running_var, 0, cb) : beta;
+    vka_tensor part = vka_tensor_slice(scratch, 0, (uint64_t)d->c * p.groups * 16);
+    vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
+
+    vka_kernel *k_stats, *k_fin;
+    int texel = texel_inputs(ctx, &p, &x, 1);
+    if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, &k_stats)) || (rc = finalize_kernel(cmd, 0, &k_fin)))
+        return rc;
+
+    struct stats_push sp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw, p.reduce_wg % p.unit_hw,
+                            vka_fastdiv_make(p.unit_hw)};
+    vka_tensor ts[2] = {x, part};
+    if ((rc = vka_cmd_dispatch(cmd, k_stats, ts, 2, &sp, p.groups, d->c, 1))) return vka_op_done(cmd, rc);
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> finalize reads */
+
+    struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), d->momentum > 0 ? d->momentum : 0.1f,
+                                   update_running ? 1u : 0u, 0};
+    vka_tensor tf[8] = {part, save_mean, save_invstd, running_mean, running_var, gamma, beta, coef};
+    if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
+
+    rc = record_apply(cmd, &p, d, y, x, coef);
+    return vka_op_done(cmd, rc);
+}
+
+vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                      vka_tensor x, vka_tensor gamma, vka_tensor beta,
+                                      vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
+{
+    static const char op[] = "batchnorm_forward_eval";
+    vka_context *ctx = vka_cmd_context(cmd);
+    vka_result rc;
+    if ((rc = check_desc(cmd, op, d))) return rc;
+    uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
+    bn_plan p = plan_bn(ctx, d);
+    if ((rc = need(cmd, op, "y", y, xb, d)) || (rc = need(cmd, op, "x", x, xb, d)) ||
+        (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
+        (rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
+        (rc = need(cmd, op, "running_var", running_var, cb, d)) ||
+        (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
+        return rc;
+    if ((rc = no_overlap(cmd, op, "y", y, "x", x))) return rc;
+    y = vka_tensor_slice(y, 0, xb);
+    x = vka_tensor_slice(x, 0, xb);
+    gamma = vka_tensor_slice(gamma, 0, cb);
+    beta = vka_tensor_slice(beta, 0, cb);
+    running_mean = vka_tensor_slice(running_mean, 0, cb);
+    running_var = vka_tensor_slice(running_var, 0, cb);
+    vka_tensor part = vka_tensor_slice(scratch, 0, p.part_bytes);
+    vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
+    vka_kernel *k_fin;
+    if ((rc = finalize_kernel(cmd, 0, &k_fin))) return rc;
+    /* Eval mode reads only running_*, gamma, beta and writes only coef: the
+     * save_* bindings get the (unwritten) partials region as a stand-in. */
+    struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), 0.1f, 0, 1};
+    vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
+    if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
+    rc = record_apply(cmd, &p, d, y, x, coef);
+    return vka_op_done(cmd, rc);
+}
+
+vka_result vka_batchnorm_backward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor dx,
+                                  vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy, vka_tensor x,
+                                  vka_tensor save_mean, vka_tensor save_invstd, vka_tensor gamma,
+                                  vka_tensor beta, vka_tensor scratch)
+{
+    static const char op[] = "batchnorm_backward";
+    vka_context *ctx = vka_cmd_context(cmd);
+    vka_result rc;
+    if ((rc = check_desc(cmd, op, d))) return rc;
+    uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
+    bn_plan p = plan_bn(ctx, d);
+    int want_dx = vka_tensor_present(dx);
+    if ((want_dx && (rc = need(cmd, op, "dx", dx, xb, d))) || (rc = need(cmd, op, "dy", dy, xb, d)) ||
+        (rc = need(cmd, op, "x", x, xb, d)) || (rc = need(cmd, op, "dgamma", dgamma, cb, d)) ||
+        (rc = need(cmd, op, "dbeta", dbeta, cb, d)) || (rc = need(cmd, op, "save_mean", save_mean, cb, d)) ||
+        (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) || (rc = need(cmd, op, "gamma", gamma, cb, d)) ||
+        (d->relu && (rc = need(cmd, op, "beta (fused ReLU)", beta, cb, d))) ||
+        (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
+        return rc;
+    if ((rc = no_overlap(cmd, op, "dx", dx, "x", x)) || (rc = no_overlap(cmd, op, "dx", dx, "dy", dy)) ||
+        (rc = no_overlap(cmd, op, "dgamma", dgamma, "dbeta", dbeta)))
+        return rc;
+
+    dy = vka_tensor_slice(dy, 0, xb);
+    x = vka_tensor_slice(x, 0, xb);
+    save_mean = vka_tensor_slice(save_mean, 0, cb);
+    save_invstd = vka_tensor_slice(save_invstd, 0, cb);
+    gamma = vka_tensor_slice(gamma, 0, cb);
+    beta = d->relu ? vka_tensor_slice(beta, 0, cb) : gamma; /* unread without the ReLU */
+    dgamma = vka_tensor_slice(dgamma, 0, cb);
+    dbeta = vka_tensor_slice(dbeta, 0, cb);
+    vka_tensor part = vka_tensor_slice(scratch, 0, (uint64_t)d->c * p.groups * 8);
+    vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
+
+    vka_tensor in[3] = {x, dy, coef};
+    int texel_red = texel_inputs(ctx, &p, in, 2), texel_data = texel_inputs(ctx, &p, in, 3);
+    vka_kernel *k_red, *k_fin, *k_data = NULL;
+    if ((rc = big_kernel(cmd, &p, PASS_BWD_REDUCE, texel_red, &k_red)) || (rc = finalize_kernel(cmd, 1, &k_fin)) ||
+        (want_dx && (rc = big_kernel(cmd, &p, PASS_BWD_DATA, texel_data, &k_data))))
+        return rc;
+
+    struct bwd_reduce_push rp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw,
+                                 p.reduce_wg % p.unit_hw, vka_fastdiv_make(p.unit_hw), d->relu ? 1u : 0u};
+    vka_tensor tr[7] = {x, dy, save_mean, save_invstd, gamma, beta, part};
+    if ((rc = vka_cmd_dispatch(cmd, k_red, tr, 7, &rp, p.groups, d->c, 1))) return vka_op_done(cmd, rc);
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> finalize reads */
+
+    struct bwd_finalize_push fp = {d->c, p.groups, (float)((double)d->n * d->hw)};
+    vka_tensor tf[8] = {part, save_mean, save_invstd, gamma, beta, dgamma, dbeta, coef};
+    if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
+    if (want_dx) {
+        vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> bwd_data reads */
+        struct elementwise_push ep = elementwise(&p, d);
+        vka_tensor td[4] = {x, dy, coef, vka_tensor_slice(dx, 0, xb)};
+        rc = dispatch_flat(cmd, k_data, td, 4, &ep, vka_div_up(p.total, ITEMS));
+    }
+    return vka_op_done(cmd, rc);
+}

@@ -1,0 +1,33 @@
+/* Kernel cache slots of the norm family (batchnorm.c, pointwise.c, pool.c), all in
+ * one enum so the three files can never collide: VKA_SLOT_BASE_NORM .. +31. */
+#ifndef VKA_NN_NORM_SLOTS_H
+#define VKA_NN_NORM_SLOTS_H
+
+#include "nn/ops_internal.h"
+
+enum vka_norm_slot {
+    /* batchnorm: 4 big passes x {scalar, vec4} x {storage, texel}: + 4 pass + 2 vec4 + texel */
+    VKA_SLOT_BN_BIG = VKA_SLOT_BASE_NORM,
+    VKA_SLOT_BN_FWD_FINALIZE = VKA_SLOT_BN_BIG + 16,
+    VKA_SLOT_BN_BWD_FINALIZE,
+    /* pointwise: [op][vec4] */
+    VKA_SLOT_RELU_FWD,
+    VKA_SLOT_RELU_FWD_VEC4,
+    VKA_SLOT_RELU_BWD,
+    VKA_SLOT_RELU_BWD_VEC4,
+    VKA_SLOT_ADD,
+    VKA_SLOT_ADD_VEC4,
+    VKA_SLOT_ADD_INPLACE,
+    VKA_SLOT_ADD_INPLACE_VEC4,
+    /* pool */
+    VKA_SLOT_MAXPOOL_FWD,
+    VKA_SLOT_MAXPOOL_FWD_TEXEL,
+    VKA_SLOT_MAXPOOL_BWD,
+    VKA_SLOT_MAXPOOL_BWD_DISJOINT,
+    VKA_SLOT_GAP_FWD,
+    VKA_SLOT_GAP_BWD,
+    VKA_SLOT_NORM_END,
+};
+_Static_assert((int)VKA_SLOT_NORM_END <= (int)VKA_SLOT_BASE_HEAD, "the norm family owns slots 48..79");
+
+#endif

@@ -1,0 +1,131 @@
+/* ReLU forward/backward and the residual add (plain and in place): flat
+ * element-wise kernels, chunked to the storage-buffer range like axpy, with vec4
+ * loads and stores when n % 4 == 0 (a quarter of the per-lane load loops on
+ * lavapipe, wider transactions on GPUs). */
+#include "nn/ops_internal.h"
+
+#include "nn/norm_slots.h"
+#include "nn/pointwise.h"
+
+#include "add_fwd.h"
+#include "add_fwd_vec4.h"
+#include "add_inplace.h"
+#include "add_inplace_vec4.h"
+#include "relu_bwd.h"
+#include "relu_bwd_vec4.h"
+#include "relu_fwd.h"
+#include "relu_fwd_vec4.h"
+
+struct flat_push {
+    uint32_t n;  /* units in this chunk */
+};
+_Static_assert(sizeof(struct flat_push) == 4, "mirror of Push in relu_fwd/relu_bwd/add_fwd.comp");
+
+#define WG 256
+
+typedef struct flat_kernel {
+    const char *name;
+    const uint32_t *spirv;
+    size_t spirv_bytes;
+    uint32_t slot, bindings;
+} flat_kernel;
+
+#define FLAT(nm, slot, nb) {#nm, vka_spv_##nm, sizeof vka_spv_##nm, slot, nb}
+/* [op][vec4] */
+static const flat_kernel kernels[4][2] = {
+    {FLAT(relu_fwd, VKA_SLOT_RELU_FWD, 2), FLAT(relu_fwd_vec4, VKA_SLOT_RELU_FWD_VEC4, 2)},
+    {FLAT(relu_bwd, VKA_SLOT_RELU_BWD, 3), FLAT(relu_bwd_vec4, VKA_SLOT_RELU_BWD_VEC4, 3)},
+    {FLAT(add_fwd, VKA_SLOT_ADD, 3), FLAT(add_fwd_vec4, VKA_SLOT_ADD_VEC4, 3)},
+    {FLAT(add_inplace, VKA_SLOT_ADD_INPLACE, 2), FLAT(add_inplace_vec4, VKA_SLOT_ADD_INPLACE_VEC4, 2)},
+};
+enum { OP_RELU_FWD, OP_RELU_BWD, OP_ADD, OP_ADD_INPLACE };
+
+/* Same tensor, or no shared byte: anything in between is refused. */
+static int partial_overlap(vka_tensor a, vka_tensor b)
+{
+    if (!a.block || a.block != b.block) return 0;
+    if (a.offset == b.offset && a.size == b.size) return 0;
+    return a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+}
+
+/* Checks n and the tensors (t[0] is the output), then records one dispatch per
+ * chunk of at most the storage-buffer range. */
+static vka_result run(vka_cmd *cmd, int op, const char *opname, uint64_t n, vka_tensor *t, const char *const *names)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    const uint32_t nt = kernels[op][0].bindings;
+    if (n == 0) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: n = 0 elements", opname);
+    for (uint32_t i = 0; i < nt; i++)
+        if (!vka_tensor_present(t[i]) || t[i].size < n * 4)
+            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %s holds %llu bytes but n=%llu needs %llu",
+                                opname, names[i], vka_tensor_present(t[i]) ? (unsigned long long)t[i].size : 0ull,
+                                (unsigned long long)n, (unsigned long long)(n * 4));
+    for (uint32_t i = 0; i < nt; i++) t[i] = vka_tensor_slice(t[i], 0, n * 4);
+    for (uint32_t i = 1; i < nt; i++)
+        if (partial_overlap(t[0], t[i]))
+            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %s partly overlaps %s (same tensor or disjoint)",
+                                opname, names[0], names[i]);
+
+    int vec4 = n % 4 == 0;
+    const flat_kernel *fk = &kernels[op][vec4];
+    uint32_t wg = vka_plan_workgroup_1d(ctx, WG);
+    vka_kernel_desc desc = {
+        .name = fk->name, .spirv = fk->spirv, .spirv_bytes = fk->spirv_bytes,
+        .num_bindings = nt, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .push_bytes = sizeof(struct flat_push), .local_size = {wg},
+    };
+    vka_kernel *k;
+    vka_result rc = vka_kernel_cached(ctx, fk->slot, &desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
+
+    /* Chunks start at multiples of the binding alignment and of 16 bytes (vec4). */
+    uint64_t align = ctx->info.limits.min_storage_buffer_offset_alignment;
+    if (align < 16) align = 16;
+    uint64_t unit = vec4 ? 4 : 1;
+    uint64_t chunk = ctx->limits.max_storage_buffer_range / align * align / 4; /* floats */
+    if (chunk > (uint64_t)UINT32_MAX / 2) chunk = (uint64_t)UINT32_MAX / 2 / align * align;
+    for (uint64_t first = 0; first < n && !rc; first += chunk) {
+        uint64_t count = n - first < chunk ? n - first : chunk;
+        vka_tensor c[3];
+        for (uint32_t i = 0; i < nt; i++) c[i] = vka_tensor_slice(t[i], first * 4, count * 4);
+        /* Bindings in shader order: the output is last, except in place (a is both). */
+        vka_tensor b[3];
+        if (op == OP_ADD_INPLACE) b[0] = c[0], b[1] = c[1];
+        else if (op == OP_RELU_FWD) b[0] = c[1], b[1] = c[0];
+        else b[0] = c[1], b[1] = c[2], b[2] = c[0];
+        struct flat_push push = {(uint32_t)(count / unit)};
+        uint32_t gx, gy;
+        vka_plan_groups_2d(ctx, vka_div_up(push.n, wg), &gx, &gy);
+        rc = vka_cmd_dispatch(cmd, k, b, nt, &push, gx, gy, 1);
+    }
+    return vka_op_done(cmd, rc);
+}
+
+vka_result vka_relu_forward(vka_cmd *cmd, uint64_t n, vka_tensor y, vka_tensor x)
+{
+    static const char *const names[] = {"y", "x"};
+    vka_tensor t[2] = {y, x};
+    return run(cmd, OP_RELU_FWD, "relu_forward", n, t, names);
+}
+
+vka_result vka_relu_backward(vka_cmd *cmd, uint64_t n, vka_tensor dx, vka_tensor dy, vka_tensor x)
+{
+    static const char *const names[] = {"dx", "dy", "x"};
+    vka_tensor t[3] = {dx, dy, x};
+    return run(cmd, OP_RELU_BWD, "relu_backward", n, t, names);
+}
+
+vka_result vka_add_forward(vka_cmd *cmd, uint64_t n, vka_tensor y, vka_tensor a, vka_tensor b)
+{
+    static const char *const names[] = {"y", "a", "b"};
+    vka_tensor t[3] = {y, a, b};
+    return run(cmd, OP_ADD, "add_forward", n, t, names);
+}
+
+vka_result vka_add_inplace(vka_cmd *cmd, uint64_t n, vka_tensor a, vka_tensor b)
+{
+    static const char *const names[] = {"a", "b"};
+    vka_tensor t[2] = {a, b};
+    /* b == a would double a; allowed (a += a), as the same-tensor rule says. */
+    return run(cmd, OP_ADD_INPLACE, "add_inplace", n, t, names);
+}

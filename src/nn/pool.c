@@ -1,0 +1,221 @@
+/* Max pool (forward with an int32 argmax; backward without atomics: a gather
+ * over the windows that hold each input element, or for disjoint windows (k ==
+ * stride, pad 0, the cnn's 2x2) one invocation per window writing its k x k
+ * block) and global average pool. Indices are decoded with multiply-high
+ * divisions (fastdiv.h): an integer division is a scalar loop over the lanes on
+ * lavapipe. The forward reads x through an R32F texel buffer where it fits.
+ * Ideas not done yet: several outputs per invocation with vec2/vec4 loads;
+ * vec4 stores in the global-average-pool backward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops_internal.h"
+
+#include "nn/fastdiv.h"
+#include "nn/norm_slots.h"
+#include "nn/pool.h"
+
+#include "gap_bwd_data.h"
+#include "gap_fwd.h"
+#include "maxpool_bwd_data.h"
+#include "maxpool_bwd_data_disjoint.h"
+#include "maxpool_fwd.h"
+#include "maxpool_fwd_texel.h"
+
+struct maxpool_push {
+    uint32_t total, H, W, P, Q, k, stride, pad;
+    vka_fastdiv div_a, div_b, div_s; /* forward: Q, P; backward: W, H; both: stride */
+};
+_Static_assert(sizeof(struct maxpool_push) == 56, "mirror of Push in maxpool_fwd.comp and maxpool_bwd_data.comp");
+struct gap_fwd_push {
+    uint32_t planes, hw;
+};
+_Static_assert(sizeof(struct gap_fwd_push) == 8, "mirror of Push in gap_fwd.comp");
+struct gap_bwd_push {
+    uint32_t total, hw;
+    vka_fastdiv hw_div;
+};
+_Static_assert(sizeof(struct gap_bwd_push) == 16, "mirror of Push in gap_bwd_data.comp");
+
+#define WG 128
+#define GAP_WG 64
+
+uint32_t vka_maxpool_out_size(uint32_t in, uint32_t k, uint32_t stride, uint32_t pad)
+{
+    if (stride == 0) stride = k;
+    if (k == 0 || (uint64_t)in + 2ull * pad < k) return 0;
+    return (uint32_t)(((uint64_t)in + 2ull * pad - k) / stride + 1);
+}
+
+static vka_result need(vka_cmd *cmd, const char *op, const char *name, vka_tensor t, uint64_t bytes)
+{
+    if (vka_tensor_present(t) && t.size >= bytes) return VKA_SUCCESS;
+    return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %s holds %llu bytes but the shape needs %llu", op,
+                        name, vka_tensor_present(t) ? (unsigned long long)t.size : 0ull, (unsigned long long)bytes);
+}
+
+static int overlaps(vka_tensor a, vka_tensor b)
+{
+    return a.block && a.block == b.block && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+}
+
+/* Shape checks shared by forward and backward; fills the push block. */
+static vka_result check_maxpool(vka_cmd *cmd, const char *op, const vka_maxpool_desc *d, struct maxpool_push *mp,
+                                uint64_t *in_bytes, uint64_t *out_bytes)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    if (!d) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no desc", op);
+    uint32_t stride = d->stride ? d->stride : d->k;
+    uint32_t P = vka_maxpool_out_size(d->h, d->k, stride, d->pad), Q = vka_maxpool_out_size(d->w, d->k, stride, d->pad);
+    if (!d->n || !d->c || !d->h || !d->w || !d->k)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: N=%u C=%u H=%u W=%u k=%u: every size must be >= 1",
+                            op, d->n, d->c, d->h, d->w, d->k);
+    if (2ull * d->pad > d->k || !P || !Q)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: window k=%u stride=%u pad=%u on %ux%u: needs 2 pad <= k and k <= the padded input",
+                            op, d->k, stride, d->pad, d->h, d->w);
+    uint64_t planes = (uint64_t)d->n * d->c, in = planes * d->h * d->w, out = planes * P * Q;
+    if (in * 4 > ctx->limits.max_storage_buffer_range || in > INT32_MAX)
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu inputs exceed one storage binding (%llu bytes)",
+                            op, (unsigned long long)in, (unsigned long long)ctx->limits.max_storage_buffer_range);
+    *mp = (struct maxpool_push){0, d->h, d->w, P, Q, d->k, stride, d->pad, .div_s = vka_fastdiv_make(stride)};
+    *in_bytes = in * 4;
+    *out_bytes = out * 4;
+    return VKA_SUCCESS;
+}
+
+static vka_result kernel(vka_cmd *cmd, uint32_t slot, const char *name, const uint32_t *spirv, size_t bytes,
+                         uint32_t nb, uint32_t push_bytes, uint32_t wg, vka_kernel **k)
+{
+    vka_kernel_desc desc = {
+        .name = name, .spirv = spirv, .spirv_bytes = bytes, .num_bindings = nb,
+        .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE}, .push_bytes = push_bytes,
+        .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), wg)},
+    };
+    if (slot == VKA_SLOT_MAXPOOL_FWD_TEXEL) desc.bindings[0] = VKA_BIND_TEXEL_R32F;
+    vka_result rc = vka_kernel_cached(vka_cmd_context(cmd), slot, &desc, k);
+    return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
+}
+#define KERNEL(cmd, slot, nm, nb, push, wg, k) \
+    kernel(cmd, slot, #nm, vka_spv_##nm, sizeof vka_spv_##nm, nb, sizeof(push), wg, k)
+
+static vka_result dispatch_flat(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt, const void *push,
+                                uint64_t items)
+{
+    uint32_t gx, gy;
+    vka_plan_groups_2d(vka_cmd_context(cmd), vka_div_up(items, k->desc.local_size[0]), &gx, &gy);
+    return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
+}
+
+vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
+                               vka_tensor x)
+{
+    static const char op[] = "maxpool_forward";
+    struct maxpool_push mp;
+    uint64_t xb, yb;
+    vka_result rc;
+    if ((rc = check_maxpool(cmd, op, d, &mp, &xb, &yb))) return rc;
+    if ((rc = need(cmd, op, "y", y, yb)) || (rc = need(cmd, op, "argmax", argmax, yb)) ||
+        (rc = need(cmd, op, "x", x, xb)))
+        return rc;
+    y = vka_tensor_slice(y, 0, yb);
+    argmax = vka_tensor_slice(argmax, 0, yb);
+    x = vka_tensor_slice(x, 0, xb);
+    if (overlaps(y, x) || overlaps(argmax, x) || overlaps(y, argmax))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y, argmax and x must not overlap", op);
+    mp.total = (uint32_t)(yb / 4);
+    mp.div_a = vka_fastdiv_make(mp.Q);
+    mp.div_b = vka_fastdiv_make(mp.P);
+    vka_context *ctx = vka_cmd_context(cmd);
+    const char *env = getenv("VKANCHOR_TEXEL");
+    int texel = !(env && strcmp(env, "0") == 0) && ctx->info.features.texel_buffer_r32f &&
+                xb / 4 <= ctx->limits.max_texel_buffer_elements &&
+                x.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0;
+    vka_kernel *k;
+    if ((rc = texel ? KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_TEXEL, maxpool_fwd_texel, 3, mp, WG, &k)
+                    : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD, maxpool_fwd, 3, mp, WG, &k)))
+        return rc;
+    vka_tensor t[3] = {x, y, argmax};
+    rc = dispatch_flat(cmd, k, t, 3, &mp, mp.total);
+    return vka_op_done(cmd, rc);
+}
+
+vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor dx, vka_tensor dy,
+                                vka_tensor argmax)
+{
+    static const char op[] = "maxpool_backward";
+    struct maxpool_push mp;
+    uint64_t xb, yb;
+    vka_result rc;
+    if ((rc = check_maxpool(cmd, op, d, &mp, &xb, &yb))) return rc;
+    if ((rc = need(cmd, op, "dx", dx, xb)) || (rc = need(cmd, op, "dy", dy, yb)) ||
+        (rc = need(cmd, op, "argmax", argmax, yb)))
+        return rc;
+    dx = vka_tensor_slice(dx, 0, xb);
+    dy = vka_tensor_slice(dy, 0, yb);
+    argmax = vka_tensor_slice(argmax, 0, yb);
+    if (overlaps(dx, dy) || overlaps(dx, argmax))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx must not overlap dy or argmax", op);
+    /* Disjoint windows: one invocation per window; otherwise one per input element. */
+    int disjoint = mp.k == mp.stride && mp.pad == 0;
+    mp.total = (uint32_t)((disjoint ? yb : xb) / 4);
+    mp.div_a = vka_fastdiv_make(disjoint ? mp.Q : mp.W);
+    mp.div_b = vka_fastdiv_make(disjoint ? mp.P : mp.H);
+    vka_kernel *k;
+    if ((rc = disjoint ? KERNEL(cmd, VKA_SLOT_MAXPOOL_BWD_DISJOINT, maxpool_bwd_data_disjoint, 3, mp, WG, &k)
+                       : KERNEL(cmd, VKA_SLOT_MAXPOOL_BWD, maxpool_bwd_data, 3, mp, WG, &k)))
+        return rc;
+    vka_tensor t[3] = {dy, argmax, dx};
+    rc = dispatch_flat(cmd, k, t, 3, &mp, mp.total);
+    return vka_op_done(cmd, rc);
+}
+
+static vka_result check_gap(vka_cmd *cmd, const char *op, uint32_t n, uint32_t c, uint32_t hw)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    if (!n || !c || !hw)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: N=%u C=%u HW=%u: every size must be >= 1", op, n, c,
+                            hw);
+    uint64_t in = (uint64_t)n * c * hw;
+    if (in * 4 > ctx->limits.max_storage_buffer_range || in > UINT32_MAX)
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu values exceed one storage binding (%llu bytes)",
+                            op, (unsigned long long)in, (unsigned long long)ctx->limits.max_storage_buffer_range);
+    return VKA_SUCCESS;
+}
+
+vka_result vka_global_avgpool_forward(vka_cmd *cmd, uint32_t n, uint32_t c, uint32_t hw, vka_tensor y, vka_tensor x)
+{
+    static const char op[] = "global_avgpool_forward";
+    vka_result rc;
+    if ((rc = check_gap(cmd, op, n, c, hw))) return rc;
+    uint64_t planes = (uint64_t)n * c, xb = planes * hw * 4, yb = planes * 4;
+    if ((rc = need(cmd, op, "y", y, yb)) || (rc = need(cmd, op, "x", x, xb))) return rc;
+    y = vka_tensor_slice(y, 0, yb);
+    x = vka_tensor_slice(x, 0, xb);
+    if (overlaps(y, x)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y overlaps x", op);
+    struct gap_fwd_push gp = {(uint32_t)planes, hw};
+    vka_kernel *k;
+    if ((rc = KERNEL(cmd, VKA_SLOT_GAP_FWD, gap_fwd, 2, gp, GAP_WG, &k))) return rc;
+    vka_tensor t[2] = {x, y};
+    rc = dispatch_flat(cmd, k, t, 2, &gp, planes);
+    return vka_op_done(cmd, rc);
+}
+
+vka_result vka_global_avgpool_backward(vka_cmd *cmd, uint32_t n, uint32_t c, uint32_t hw, vka_tensor dx,
+                                       vka_tensor dy)
+{
+    static const char op[] = "global_avgpool_backward";
+    vka_result rc;
+    if ((rc = check_gap(cmd, op, n, c, hw))) return rc;
+    uint64_t planes = (uint64_t)n * c, xb = planes * hw * 4, yb = planes * 4;
+    if ((rc = need(cmd, op, "dx", dx, xb)) || (rc = need(cmd, op, "dy", dy, yb))) return rc;
+    dx = vka_tensor_slice(dx, 0, xb);
+    dy = vka_tensor_slice(dy, 0, yb);
+    if (overlaps(dx, dy)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx overlaps dy", op);
+    struct gap_bwd_push gp = {(uint32_t)(xb / 4), hw, vka_fastdiv_make(hw)};
+    vka_kernel *k;
+    if ((rc = KERNEL(cmd, VKA_SLOT_GAP_BWD, gap_bwd_data, 2, gp, WG, &k))) return rc;
+    vka_tensor t[2] = {dy, dx};
+    rc = dispatch_flat(cmd, k, t, 2, &gp, gp.total);
+    return vka_op_done(cmd, rc);
+}

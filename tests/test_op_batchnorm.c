@@ -1,0 +1,559 @@
+/* BatchNorm2d (training forward, eval forward, backward, fused ReLU) against
+ * tests/ref/ref_batchnorm.c.
+ *
+ * Tolerances (ref in double; e = sum (gpu-ref)^2 / sum ref^2):
+ *   y (train and eval), dx            e <= 1e-10
+ *   save_mean                         |gpu-ref| <= 1e-6 (|mean| + std) per channel
+ *   save_invstd, running_var          |gpu-ref| <= 1e-5 |ref| per channel
+ *   running_mean                      |gpu-ref| <= 1e-6 (|ref| + std) per channel
+ *   dbeta = sum dz, dgamma = sum dz xhat  (fp32 trees over N*HW terms)
+ *                                     |gpu-ref| <= 1e-6 sum |term| per channel
+ * running_* with update_running = 0: bit-identical to what was uploaded.
+ * Fused ReLU backward: the reference masks dy with the GPU forward's own output
+ * (y > 0 <=> z > 0 in fp32), since an fp32 z within rounding of 0 may fall on the
+ * other side of 0 than the double z; the mask must agree with the double z
+ * wherever |z| > 1e-5.
+ * Measured on lavapipe: y, dx e <= 2e-12 (mean 100x the spread included); the
+ * per-channel bounds are met with a margin of 10x or more.
+ * The texel-buffer and storage-buffer variants (VKANCHOR_TEXEL=0) and both
+ * reduction tunings (VKANCHOR_BN_REDUCE=gpu|cpu) are checked on every device. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/batchnorm.h"
+#include "nn/ops_internal.h"
+#include "ref_ops.h"
+#include "test_util.h"
+
+typedef struct shape {
+    int n, c, h, w;
+} shape;
+
+/* Awkward shapes: channels 1, 3, 5; odd H and W (scalar kernels); HW % 4 == 0
+ * (vec4 kernels); batch 1; several reduction workgroups per channel
+ * (8x5x28x28: 4 slices of 392 vec4s; 3x1x33x33: 7 slices, the last one short). */
+static const shape shapes[] = {
+    {8, 5, 28, 28}, {1, 3, 5, 7}, {3, 1, 33, 33}, {2, 5, 4, 4}, {16, 3, 9, 9},
+};
+#define NSHAPES (sizeof shapes / sizeof *shapes)
+
+typedef struct bn_host {
+    shape s;
+    size_t nx, nc;
+    float *x, *gamma, *beta, *rm, *rv, *dy;
+} bn_host;
+
+/* Channels with different means and spreads (offset + per-channel shift). */
+static bn_host make_host(shape s, uint64_t seed, float offset)
+{
+    bn_host h = {.s = s, .nx = (size_t)s.n * s.c * s.h * s.w, .nc = (size_t)s.c};
+    test_rng rng = {seed};
+    h.x = malloc(h.nx * 4), h.dy = malloc(h.nx * 4);
+    h.gamma = malloc(h.nc * 4), h.beta = malloc(h.nc * 4), h.rm = malloc(h.nc * 4), h.rv = malloc(h.nc * 4);
+    size_t hw = (size_t)s.h * s.w;
+    for (size_t i = 0; i < h.nx; i++) {
+        size_t c = i / hw % h.nc;
+        h.x[i] = offset + 0.5f * c - 1.0f + (1.0f + 0.3f * c) * test_uniform(&rng, -1, 1);
+    }
+    test_fill_uniform(&rng, h.dy, h.nx, -1, 1);
+    test_fill_uniform(&rng, h.gamma, h.nc, 0.5f, 1.5f);
+    test_fill_uniform(&rng, h.beta, h.nc, -0.5f, 0.5f);
+    test_fill_uniform(&rng, h.rm, h.nc, -0.1f, 0.1f);
+    test_fill_uniform(&rng, h.rv, h.nc, 0.5f, 1.5f);
+    return h;
+}
+
+static void free_host(bn_host *h) { free(h->x), free(h->dy), free(h->gamma), free(h->beta), free(h->rm), free(h->rv); }
+
+/* What one forward_train + backward left on the device, read back. */
+typedef struct bn_result {
+    float *y, *mean, *invstd, *rm, *rv, *dx, *dgamma, *dbeta;
+} bn_result;
+
+static void free_result(bn_result *r)
+{
+    free(r->y), free(r->mean), free(r->invstd), free(r->rm), free(r->rv), free(r->dx), free(r->dgamma), free(r->dbeta);
+}
+
+static vka_batchnorm_desc desc_of(shape s, int relu)
+{
+    return (vka_batchnorm_desc){.n = s.n, .c = s.c, .hw = s.h * s.w, .relu = relu};
+}
+
+/* Uploads, records forward_train then backward in one command buffer, runs it,
+ * reads every output back and checks the canary after each. */
+static bn_result run_train(vka_context *ctx, vka_arena *arena, const bn_host *h, int relu, int update,
+                           int want_dx)
+{
+    vka_batchnorm_desc d = desc_of(h->s, relu);
+    size_t xb = h->nx * 4, cb = h->nc * 4;
+    vka_tensor x = test_tensor(ctx, arena, h->x, h->nx), dy = test_tensor(ctx, arena, h->dy, h->nx);
+    vka_tensor gamma = test_tensor(ctx, arena, h->gamma, h->nc), beta = test_tensor(ctx, arena, h->beta, h->nc);
+    test_guarded y = test_alloc_guarded(ctx, arena, xb), dx = test_alloc_guarded(ctx, arena, xb);
+    test_guarded mean = test_alloc_guarded(ctx, arena, cb), invstd = test_alloc_guarded(ctx, arena, cb);
+    test_guarded rm = test_alloc_guarded(ctx, arena, cb), rv = test_alloc_guarded(ctx, arena, cb);
+    test_guarded dg = test_alloc_guarded(ctx, arena, cb), db = test_alloc_guarded(ctx, arena, cb);
+    test_guarded scratch = test_alloc_guarded(ctx, arena, vka_batchnorm_scratch_bytes(ctx, &d));
+    TEST_OK(vka_upload(ctx, rm.t, 0, h->rm, cb));
+    TEST_OK(vka_upload(ctx, rv.t, 0, h->rv, cb));
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    TEST_OK(vka_batchnorm_forward_train(cmd, &d, y.t, mean.t, invstd.t, rm.t, rv.t, x, gamma, beta, scratch.t,
+                                        update));
+    TEST_OK(vka_batchnorm_backward(cmd, &d, want_dx ? dx.t : (vka_tensor){0}, dg.t, db.t, dy, x, mean.t,
+                                   invstd.t, gamma, beta, scratch.t));
+    test_run(cmd);
+    vka_cmd_destroy(cmd);
+    bn_result r = {
+        .y = test_read(ctx, y.t, h->nx), .mean = test_read(ctx, mean.t, h->nc),
+        .invstd = test_read(ctx, invstd.t, h->nc), .rm = test_read(ctx, rm.t, h->nc),
+        .rv = test_read(ctx, rv.t, h->nc), .dx = want_dx ? test_read(ctx, dx.t, h->nx) : NULL,
+        .dgamma = test_read(ctx, dg.t, h->nc), .dbeta = test_read(ctx, db.t, h->nc),
+    };
+    test_guarded all[] = {y, dx, mean, invstd, rm, rv, dg, db, scratch};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) test_check_guard(ctx, all[i]);
+    return r;
+}
+
+/* The double reference of the same forward (+ fused ReLU) and backward. With a
+ * fused ReLU the backward's dy is masked by `mask_from` > 0 (the GPU's y). */
+typedef struct bn_ref {
+    double *y, *z, *mean, *invstd, *rm, *rv, *dx, *dgamma, *dbeta, *abs_dz, *abs_dzx;
+} bn_ref;
+
+static bn_ref reference(const bn_host *h, int relu, int update, const float *mask_from)
+{
+    int N = h->s.n, C = h->s.c, HW = h->s.h * h->s.w;
+    bn_ref r = {0};
+    double *x = test_to_double(h->x, h->nx), *dy = test_to_double(h->dy, h->nx);
+    double *gamma = test_to_double(h->gamma, h->nc), *beta = test_to_double(h->beta, h->nc);
+    r.rm = test_to_double(h->rm, h->nc), r.rv = test_to_double(h->rv, h->nc);
+    r.z = malloc(h->nx * sizeof(double)), r.y = malloc(h->nx * sizeof(double));
+    r.mean = malloc(h->nc * sizeof(double)), r.invstd = malloc(h->nc * sizeof(double));
+    r.dx = malloc(h->nx * sizeof(double));
+    r.dgamma = malloc(h->nc * sizeof(double)), r.dbeta = malloc(h->nc * sizeof(double));
+    r.abs_dz = calloc(h->nc, sizeof(double)), r.abs_dzx = calloc(h->nc, sizeof(double));
+    ref_batchnorm_forward_train(r.z, r.mean, r.invstd, r.rm, r.rv, x, gamma, beta, N, C, HW, 1e-5, 0.1, update);
+    double *dz = dy;
+    if (relu) {
+        ref_relu_forward(r.y, r.z, (int)h->nx);
+        double *m = test_to_double(mask_from, h->nx);
+        dz = malloc(h->nx * sizeof(double));
+        ref_relu_backward(dz, dy, m, (int)h->nx); /* m > 0 <=> the GPU's z > 0 */
+        free(m);
+    } else {
+        memcpy(r.y, r.z, h->nx * sizeof(double));
+    }
+    ref_batchnorm_backward(r.dx, r.dgamma, r.dbeta, dz, x, r.mean, r.invstd, gamma, N, C, HW);
+    for (size_t i = 0; i < h->nx; i++) {
+        size_t c = i / HW % C;
+        r.abs_dz[c] += fabs(dz[i]);
+        r.abs_dzx[c] += fabs(dz[i] * (x[i] - r.mean[c]) * r.invstd[c]);
+    }
+    if (dz != dy) free(dz);
+    free(x), free(dy), free(gamma), free(beta);
+    return r;
+}
+
+static void free_ref(bn_ref *r)
+{
+    free(r->y), free(r->z), free(r->mean), free(r->invstd), free(r->rm), free(r->rv), free(r->dx);
+    free(r->dgamma), free(r->dbeta), free(r->abs_dz), free(r->abs_dzx);
+}
+
+/* |gpu - ref| <= tol * scale[i] for every i. */
+static void expect_within(const char *what, shape s, const float *gpu, const double *ref, const double *scale,
+                          size_t n, double tol)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(gpu[i] - ref[i]) <= tol * scale[i]))
+            fail_msg("%s (N=%d C=%d H=%d W=%d) [%zu]: gpu %.9g ref %.9g, |diff| %.3g > %.3g", what, s.n, s.c, s.h,
+                     s.w, i, gpu[i], ref[i], fabs(gpu[i] - ref[i]), tol * scale[i]);
+}
+
+static void check_against_reference(const bn_host *h, const bn_result *g, int relu, int update, int want_dx)
+{
+    shape s = h->s;
+    bn_ref r = reference(h, relu, update, g->y);
+    char what[128];
+    size_t nc = h->nc;
+    double *scale = calloc(nc, sizeof(double));
+#define EXPECT_CLOSE(name_, gpu_, ref_, count_, tol_)                                                         \
+    do {                                                                                             \
+        snprintf(what, sizeof what, "%s N=%d C=%d H=%d W=%d relu=%d", name_, s.n, s.c, s.h, s.w, relu); \
+        test_expect_close(what, gpu_, ref_, count_, tol_);                                                 \
+    } while (0)
+    EXPECT_CLOSE("y", g->y, r.y, h->nx, 1e-10);
+    for (size_t c = 0; c < nc; c++) scale[c] = fabs(r.mean[c]) + 1.0 / r.invstd[c];
+    expect_within("save_mean", s, g->mean, r.mean, scale, nc, 1e-6);
+    for (size_t c = 0; c < nc; c++) scale[c] = fabs(r.mean[c]) + fabs(r.rm[c]) + 1.0 / r.invstd[c];
+    expect_within("running_mean", s, g->rm, r.rm, scale, nc, 1e-6);
+    for (size_t c = 0; c < nc; c++) scale[c] = r.invstd[c];
+    expect_within("save_invstd", s, g->invstd, r.invstd, scale, nc, 1e-5);
+    for (size_t c = 0; c < nc; c++) scale[c] = fabs(r.rv[c]);
+    expect_within("running_var", s, g->rv, r.rv, scale, nc, 1e-5);
+    expect_within("dbeta", s, g->dbeta, r.dbeta, r.abs_dz, nc, 1e-6);
+    expect_within("dgamma", s, g->dgamma, r.dgamma, r.abs_dzx, nc, 1e-6);
+    if (want_dx) EXPECT_CLOSE("dx", g->dx, r.dx, h->nx, 1e-10);
+    if (relu) /* the fp32 mask may differ from the double one only right at 0 */
+        for (size_t i = 0; i < h->nx; i++)
+            if ((g->y[i] > 0) != (r.z[i] > 0) && fabs(r.z[i]) > 1e-5)
+                fail_msg("fused ReLU mask at %zu: gpu y %.9g but ref z %.9g", i, g->y[i], r.z[i]);
+#undef EXPECT_CLOSE
+    free(scale);
+    free_ref(&r);
+}
+
+static void batchnorm_training_forward_and_backward_match_reference_at_awkward_shapes(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    for (size_t i = 0; i < NSHAPES; i++) {
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn"}, &arena));
+        bn_host h = make_host(shapes[i], 100 + i, 0.0f);
+        bn_result g = run_train(ctx, arena, &h, 0, 1, 1);
+        check_against_reference(&h, &g, 0, 1, 1);
+        free_result(&g);
+        free_host(&h);
+        vka_arena_destroy(arena);
+    }
+    /* Where the device has the texel formats (lavapipe does), the texel variants ran. */
+    const vka_features *f = &vka_context_device(ctx)->features;
+    if (f->texel_buffer_r32f && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL"))
+        for (int s = 0; s < 8; s++)
+            if (!ctx->kernels[VKA_SLOT_BASE_NORM + 2 * s + 1]) fail_msg("texel variant in slot %d did not run", 49 + 2 * s);
+    test_context_finish(ctx);
+}
+
+static void batchnorm_with_fused_relu_matches_relu_after_batchnorm(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    for (size_t i = 0; i < NSHAPES; i++) {
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_relu"}, &arena));
+        bn_host h = make_host(shapes[i], 200 + i, 0.0f);
+        bn_result g = run_train(ctx, arena, &h, 1, 1, 1);
+        check_against_reference(&h, &g, 1, 1, 1);
+        size_t zeros = 0;
+        for (size_t j = 0; j < h.nx; j++) zeros += g.y[j] == 0;
+        assert_true(zeros > 0 && zeros < h.nx); /* the mask really masks */
+        free_result(&g);
+        free_host(&h);
+        vka_arena_destroy(arena);
+    }
+    test_context_finish(ctx);
+}
+
+/* VKANCHOR_TEXEL=0 turns the texel-buffer inputs off: the storage-buffer variants
+ * (what devices with a small maxTexelBufferElements run) must agree just as well. */
+static void batchnorm_storage_buffer_variants_match_reference(void **state)
+{
+    (void)state;
+    setenv("VKANCHOR_TEXEL", "0", 1);
+    vka_context *ctx = test_context();
+    for (size_t i = 0; i < NSHAPES; i++) {
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_storage"}, &arena));
+        bn_host h = make_host(shapes[i], 800 + i, 0.0f);
+        bn_result g = run_train(ctx, arena, &h, i % 2, 1, 1);
+        check_against_reference(&h, &g, i % 2, 1, 1);
+        free_result(&g);
+        free_host(&h);
+        vka_arena_destroy(arena);
+    }
+    for (int s = 0; s < 8; s++) /* texel variants: odd slots 49..63 (see batchnorm.c) */
+        if (ctx->kernels[VKA_SLOT_BASE_NORM + 2 * s + 1]) fail_msg("a texel variant ran with VKANCHOR_TEXEL=0");
+    unsetenv("VKANCHOR_TEXEL");
+    test_context_finish(ctx);
+}
+
+/* The GPU tuning of the reductions (128-lane workgroups, a 7-level shared-memory
+ * tree) and the CPU one (8 lanes, 3 levels), whatever the device. */
+static void batchnorm_reductions_match_reference_with_either_workgroup_shape(void **state)
+{
+    (void)state;
+    static const char *const tunings[] = {"gpu", "cpu"};
+    for (int t = 0; t < 2; t++) {
+        setenv("VKANCHOR_BN_REDUCE", tunings[t], 1);
+        vka_context *ctx = test_context();
+        for (size_t i = 0; i < NSHAPES; i++) {
+            vka_arena *arena;
+            TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_tuning"}, &arena));
+            bn_host h = make_host(shapes[i], 900 + i, 0.0f);
+            bn_result g = run_train(ctx, arena, &h, (int)(i + t) % 2, 1, 1), g2 = run_train(ctx, arena, &h, (int)(i + t) % 2, 1, 1);
+            check_against_reference(&h, &g, (int)(i + t) % 2, 1, 1);
+            assert_memory_equal(g.dx, g2.dx, h.nx * 4);
+            assert_memory_equal(g.invstd, g2.invstd, h.nc * 4);
+            free_result(&g), free_result(&g2);
+            free_host(&h);
+            vka_arena_destroy(arena);
+        }
+        unsetenv("VKANCHOR_BN_REDUCE");
+        test_context_finish(ctx);
+    }
+}
+
+/* Reference-masked batches (DESIGN.md section 1) still normalize with their own
+ * statistics but must leave the running statistics exactly as they were. */
+static void batchnorm_without_update_running_leaves_running_statistics_bit_identical(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    for (size_t i = 0; i < NSHAPES; i++) {
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_skip"}, &arena));
+        bn_host h = make_host(shapes[i], 300 + i, 0.0f);
+        bn_result g = run_train(ctx, arena, &h, i % 2, 0, 1);
+        assert_memory_equal(g.rm, h.rm, h.nc * 4);
+        assert_memory_equal(g.rv, h.rv, h.nc * 4);
+        check_against_reference(&h, &g, i % 2, 0, 1);
+        free_result(&g);
+        free_host(&h);
+        vka_arena_destroy(arena);
+    }
+    test_context_finish(ctx);
+}
+
+static void batchnorm_without_update_running_accepts_absent_running_tensors(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_absent"}, &arena));
+    shape s = {1, 3, 1, 1}; /* N*HW = 1: fine without a running update */
+    bn_host h = make_host(s, 7, 0.0f);
+    vka_batchnorm_desc d = desc_of(s, 0);
+    vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), gamma = test_tensor(ctx, arena, h.gamma, h.nc);
+    vka_tensor beta = test_tensor(ctx, arena, h.beta, h.nc);
+    test_guarded y = test_alloc_guarded(ctx, arena, h.nx * 4), mean = test_alloc_guarded(ctx, arena, h.nc * 4),
+                 invstd = test_alloc_guarded(ctx, arena, h.nc * 4);
+    vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    TEST_OK(vka_batchnorm_forward_train(cmd, &d, y.t, mean.t, invstd.t, (vka_tensor){0}, (vka_tensor){0}, x, gamma,
+                                        beta, scratch, 0));
+    test_run(cmd);
+    float *gy = test_read(ctx, y.t, h.nx);
+    /* One value per channel: xhat = 0, y = beta. */
+    assert_memory_equal(gy, h.beta, h.nc * 4);
+    test_check_guard(ctx, y), test_check_guard(ctx, mean), test_check_guard(ctx, invstd);
+    free(gy);
+    free_host(&h);
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+static void batchnorm_backward_without_dx_writes_only_the_parameter_gradients(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_nodx"}, &arena));
+    bn_host h = make_host(shapes[0], 400, 0.0f);
+    bn_result g = run_train(ctx, arena, &h, 1, 1, 0);
+    check_against_reference(&h, &g, 1, 1, 0);
+    free_result(&g);
+    free_host(&h);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+static void batchnorm_eval_forward_matches_reference(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    for (size_t i = 0; i < NSHAPES; i++) {
+        for (int relu = 0; relu < 2; relu++) {
+            vka_arena *arena;
+            TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_eval"}, &arena));
+            shape s = shapes[i];
+            bn_host h = make_host(s, 500 + i, 0.0f);
+            vka_batchnorm_desc d = desc_of(s, relu);
+            vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), gamma = test_tensor(ctx, arena, h.gamma, h.nc);
+            vka_tensor beta = test_tensor(ctx, arena, h.beta, h.nc), rm = test_tensor(ctx, arena, h.rm, h.nc);
+            vka_tensor rv = test_tensor(ctx, arena, h.rv, h.nc);
+            test_guarded y = test_alloc_guarded(ctx, arena, h.nx * 4);
+            test_guarded scratch = test_alloc_guarded(ctx, arena, vka_batchnorm_scratch_bytes(ctx, &d));
+            vka_cmd *cmd;
+            TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+            TEST_OK(vka_batchnorm_forward_eval(cmd, &d, y.t, x, gamma, beta, rm, rv, scratch.t));
+            test_run(cmd);
+            float *gy = test_read(ctx, y.t, h.nx);
+            test_check_guard(ctx, y), test_check_guard(ctx, scratch);
+            double *dx = test_to_double(h.x, h.nx), *dg = test_to_double(h.gamma, h.nc);
+            double *dbt = test_to_double(h.beta, h.nc), *drm = test_to_double(h.rm, h.nc);
+            double *drv = test_to_double(h.rv, h.nc), *ry = malloc(h.nx * sizeof(double));
+            ref_batchnorm_forward_eval(ry, dx, dg, dbt, drm, drv, s.n, s.c, s.h * s.w, 1e-5);
+            if (relu) ref_relu_forward(ry, ry, (int)h.nx);
+            char what[96];
+            snprintf(what, sizeof what, "eval y N=%d C=%d H=%d W=%d relu=%d", s.n, s.c, s.h, s.w, relu);
+            test_expect_close(what, gy, ry, h.nx, 1e-10);
+            free(gy), free(dx), free(dg), free(dbt), free(drm), free(drv), free(ry);
+            free_host(&h);
+            vka_cmd_destroy(cmd);
+            vka_arena_destroy(arena);
+        }
+    }
+    test_context_finish(ctx);
+}
+
+/* N*HW = 100352 values per channel (the cnn's first layers at batch 128), with a
+ * mean 100x the spread in one run: shifted sums keep the variance. */
+static void batchnorm_statistics_stay_accurate_over_100k_values_and_a_large_mean(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    for (int big_mean = 0; big_mean < 2; big_mean++) {
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_mean"}, &arena));
+        bn_host h = make_host((shape){128, 2, 28, 28}, 600, big_mean ? 100.0f : 0.0f);
+        bn_result g = run_train(ctx, arena, &h, big_mean, 1, 1);
+        check_against_reference(&h, &g, big_mean, 1, 1);
+        free_result(&g);
+        free_host(&h);
+        vka_arena_destroy(arena);
+    }
+    test_context_finish(ctx);
+}
+
+static void batchnorm_repeats_bit_for_bit(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    for (int relu = 0; relu < 2; relu++) {
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_det"}, &arena));
+        bn_host h = make_host(shapes[0], 700, 0.0f);
+        bn_result a = run_train(ctx, arena, &h, relu, 1, 1), b = run_train(ctx, arena, &h, relu, 1, 1);
+        assert_memory_equal(a.y, b.y, h.nx * 4);
+        assert_memory_equal(a.dx, b.dx, h.nx * 4);
+        assert_memory_equal(a.mean, b.mean, h.nc * 4);
+        assert_memory_equal(a.invstd, b.invstd, h.nc * 4);
+        assert_memory_equal(a.rm, b.rm, h.nc * 4);
+        assert_memory_equal(a.rv, b.rv, h.nc * 4);
+        assert_memory_equal(a.dgamma, b.dgamma, h.nc * 4);
+        assert_memory_equal(a.dbeta, b.dbeta, h.nc * 4);
+        free_result(&a), free_result(&b);
+        free_host(&h);
+        vka_arena_destroy(arena);
+    }
+    test_context_finish(ctx);
+}
+
+/* A bad call returns its error, names the op, and gets nowhere near a dispatch:
+ * no kernel of the family (slots 48..79) is even created in a fresh context. */
+static void expect_rejected(vka_context *ctx, vka_result got, vka_result want, const char *op)
+{
+    assert_int_equal(got, want);
+    if (!strstr(vka_context_last_error(ctx), op))
+        fail_msg("error message '%s' does not name %s", vka_context_last_error(ctx), op);
+    for (int s = VKA_SLOT_BASE_NORM; s < VKA_SLOT_BASE_HEAD; s++)
+        if (ctx->kernels[s]) fail_msg("kernel slot %d was created by a rejected call", s);
+}
+
+static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_bad"}, &arena));
+    vka_batchnorm_desc d = {.n = 2, .c = 3, .hw = 16};
+    vka_tensor x, y, small, c3, scratch;
+    TEST_OK(vka_arena_alloc(arena, 2 * 3 * 16 * 4, &x));
+    TEST_OK(vka_arena_alloc(arena, 2 * 3 * 16 * 4, &y));
+    TEST_OK(vka_arena_alloc(arena, 2 * 3 * 16 * 4 - 4, &small));
+    TEST_OK(vka_arena_alloc(arena, 3 * 4, &c3));
+    TEST_OK(vka_arena_alloc(arena, vka_batchnorm_scratch_bytes(ctx, &d), &scratch));
+    vka_tensor none = {0};
+    const char *tr = "batchnorm_forward_train", *bw = "batchnorm_backward", *ev = "batchnorm_forward_eval";
+    struct {
+        vka_batchnorm_desc d;
+        int which; /* 0 train, 1 backward, 2 eval */
+        vka_tensor y, x, scratch;
+        int update;
+    } bad[] = {
+        {{.n = 2, .c = 0, .hw = 16}, 0, y, x, scratch, 1},                 /* zero channels */
+        {{.n = 0, .c = 3, .hw = 16}, 1, y, x, scratch, 0},                 /* zero batch */
+        {{.n = 2, .c = 3, .hw = 0}, 2, y, x, scratch, 0},                  /* zero plane */
+        {d, 0, small, x, scratch, 1},                                       /* y too small */
+        {d, 1, y, small, scratch, 0},                                       /* x too small */
+        {d, 2, y, small, scratch, 0},                                       /* x too small */
+        {d, 0, y, x, c3, 1},                                                /* scratch too small */
+        {d, 1, y, x, none, 0},                                              /* no scratch */
+        {d, 2, y, x, c3, 0},                                                /* scratch too small */
+        {{.n = 1, .c = 3, .hw = 1}, 0, y, x, scratch, 1},                   /* one value: no unbiased var */
+        {d, 0, y, y, scratch, 1},                                           /* y is x */
+        {{.n = 2, .c = 3, .hw = 16, .relu = 1}, 1, y, x, scratch, 0},       /* fused ReLU backward, no beta */
+        {{.n = 2, .c = 3, .hw = 16, .momentum = 2}, 0, y, x, scratch, 1},  /* momentum out of range */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        vka_result rc;
+        const char *op;
+        if (bad[i].which == 0) {
+            op = tr;
+            rc = vka_batchnorm_forward_train(cmd, &bad[i].d, bad[i].y, c3, c3, c3, c3, bad[i].x, c3, c3,
+                                             bad[i].scratch, bad[i].update);
+        } else if (bad[i].which == 1) {
+            op = bw;
+            rc = vka_batchnorm_backward(cmd, &bad[i].d, bad[i].y, c3, c3, y, bad[i].x, c3, c3, c3, none,
+                                        bad[i].scratch);
+        } else {
+            op = ev;
+            rc = vka_batchnorm_forward_eval(cmd, &bad[i].d, bad[i].y, bad[i].x, c3, c3, c3, c3, bad[i].scratch);
+        }
+        expect_rejected(ctx, rc, VKA_ERROR_INVALID_ARGUMENT, op);
+        assert_int_equal(vka_cmd_status(cmd), VKA_ERROR_INVALID_ARGUMENT);
+        vka_cmd_destroy(cmd);
+    }
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+/* BatchNorm binds whole tensors: one over the storage-buffer range is refused up front. */
+static void batchnorm_refuses_a_tensor_over_the_storage_range(void **state)
+{
+    (void)state;
+    setenv("VKANCHOR_MAX_STORAGE_RANGE", "4096", 1);
+    vka_context *ctx = test_context();
+    unsetenv("VKANCHOR_MAX_STORAGE_RANGE");
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_range"}, &arena));
+    vka_batchnorm_desc d = {.n = 2, .c = 2, .hw = 512};
+    vka_tensor x, y, c2;
+    TEST_OK(vka_arena_alloc(arena, 2 * 2 * 512 * 4, &x));
+    TEST_OK(vka_arena_alloc(arena, 2 * 2 * 512 * 4, &y));
+    TEST_OK(vka_arena_alloc(arena, 8, &c2));
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    expect_rejected(ctx, vka_batchnorm_forward_eval(cmd, &d, y, x, c2, c2, c2, c2, y), VKA_ERROR_LIMIT_EXCEEDED,
+                    "batchnorm_forward_eval");
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(batchnorm_training_forward_and_backward_match_reference_at_awkward_shapes),
+        cmocka_unit_test(batchnorm_with_fused_relu_matches_relu_after_batchnorm),
+        cmocka_unit_test(batchnorm_storage_buffer_variants_match_reference),
+        cmocka_unit_test(batchnorm_reductions_match_reference_with_either_workgroup_shape),
+        cmocka_unit_test(batchnorm_without_update_running_leaves_running_statistics_bit_identical),
+        cmocka_unit_test(batchnorm_without_update_running_accepts_absent_running_tensors),
+        cmocka_unit_test(batchnorm_backward_without_dx_writes_only_the_parameter_gradients),
+        cmocka_unit_test(batchnorm_eval_forward_matches_reference),
+        cmocka_unit_test(batchnorm_statistics_stay_accurate_over_100k_values_and_a_large_mean),
+        cmocka_unit_test(batchnorm_repeats_bit_for_bit),
+        cmocka_unit_test(batchnorm_rejects_bad_calls_without_dispatching),
+        cmocka_unit_test(batchnorm_refuses_a_tensor_over_the_storage_range),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
