@@ -386,7 +386,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             vka_tensor beta = vka_model_param(m, m->params, (uint32_t)n->bias);
             rc = f->training ? vka_batchnorm_forward_train(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin,
                                                            gamma, beta, n->scratch, f->update_bn_stats)
-                             : vka_batchnorm_forward_eval(cmd, &d, y, xin, gamma, beta, mean, var);
+                             : vka_batchnorm_forward_eval(cmd, &d, y, xin, gamma, beta, mean, var, n->scratch);
             break;
         }
         case VKA_NODE_RELU: rc = vka_relu_forward(cmd, (uint64_t)B * n->c * n->h * n->w, y, xin); break;

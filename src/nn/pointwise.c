@@ -7,14 +7,14 @@
 #include "nn/norm_slots.h"
 #include "nn/pointwise.h"
 
-#include "add_fwd.h"
-#include "add_fwd_vec4.h"
-#include "add_inplace.h"
-#include "add_inplace_vec4.h"
-#include "relu_bwd.h"
-#include "relu_bwd_vec4.h"
-#include "relu_fwd.h"
-#include "relu_fwd_vec4.h"
+#include "add_fwd.spv.h"
+#include "add_fwd_vec4.spv.h"
+#include "add_inplace.spv.h"
+#include "add_inplace_vec4.spv.h"
+#include "relu_bwd.spv.h"
+#include "relu_bwd_vec4.spv.h"
+#include "relu_fwd.spv.h"
+#include "relu_fwd_vec4.spv.h"
 
 struct flat_push {
     uint32_t n;  /* units in this chunk */

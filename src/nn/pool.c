@@ -15,12 +15,12 @@
 #include "nn/norm_slots.h"
 #include "nn/pool.h"
 
-#include "gap_bwd_data.h"
-#include "gap_fwd.h"
-#include "maxpool_bwd_data.h"
-#include "maxpool_bwd_data_disjoint.h"
-#include "maxpool_fwd.h"
-#include "maxpool_fwd_texel.h"
+#include "gap_bwd_data.spv.h"
+#include "gap_fwd.spv.h"
+#include "maxpool_bwd_data.spv.h"
+#include "maxpool_bwd_data_disjoint.spv.h"
+#include "maxpool_fwd.spv.h"
+#include "maxpool_fwd_texel.spv.h"
 
 struct maxpool_push {
     uint32_t total, H, W, P, Q, k, stride, pad;
