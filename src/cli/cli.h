@@ -14,5 +14,6 @@ extern int cli_verbose;
 int cli_devices(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_eval(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static void usage(FILE *f)
             "commands:\n"
             "  devices [--json]   list the Vulkan devices, their limits and optional features\n"
             "  train [options]    anchored training with reference masking (default: Fashion-MNIST, cnn)\n"
+            "  eval [options]     anchored inference: accuracy, calibration, OOD rejection, corruptions\n"
             "  bench [options]    training and inference throughput, per-kernel GPU time\n"
             "\n"
             "Run 'vkanchor <command> --help' for a command's options.\n"
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "devices") == 0) return cli_devices(argc - 1, argv + 1);
     if (strcmp(command, "train") == 0) return cli_train(argc - 1, argv + 1);
+    if (strcmp(command, "eval") == 0) return cli_eval(argc - 1, argv + 1);
     if (strcmp(command, "bench") == 0) return cli_bench(argc - 1, argv + 1);
     fprintf(stderr, "vkanchor: unknown command '%s' (see 'vkanchor --help')\n", command);
     return CLI_USAGE;

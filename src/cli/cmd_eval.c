@@ -1,0 +1,314 @@
+/* vkanchor eval: anchored inference on clean, corrupted and out-of-distribution
+ * data; accuracy, calibration and anomaly rejection; a JSON report, a markdown
+ * summary and PNG figures. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "data/corrupt.h"
+#include "eval/evaluator.h"
+#include "eval/plot_png.h"
+#include "eval/report.h"
+
+typedef struct eval_args {
+    const char *checkpoint, *data, *ood, *corruptions, *report, *samples, *device;
+    uint32_t anchors, batch, limit, corruption_limit;
+    uint64_t seed;
+} eval_args;
+
+static void eval_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vkanchor eval --checkpoint FILE [options]\n"
+            "Anchored inference (K references per image, one batch) and the paper's safety metrics.\n"
+            "  --checkpoint FILE      a checkpoint from vkanchor train\n"
+            "  --data NAME|DIR        the test set [the dataset the model was trained on]\n"
+            "  --anchors K            references per image [5]; K=1 is enough for accuracy\n"
+            "  --ood NAME|DIR         out-of-distribution set for anomaly rejection (e.g. mnist)\n"
+            "  --corruptions all|LIST corruption suite (comma-separated names), 5 severities each [none]\n"
+            "  --limit N              use the first N test images [all]\n"
+            "  --corruption-limit N   images per corruption and severity [1000]\n"
+            "  --report FILE          JSON report; figures are written beside it [report.json]\n"
+            "  --samples FILE         per-sample CSV: index,label,prediction,confidence,uncertainty\n"
+            "  --batch-size N         test images per batch [128 / K]\n"
+            "  --seed N               which training images become the references [0]\n"
+            "  --device INDEX|NAME    [the best device present]\n"
+            "Metrics are computed on the host from the per-sample outputs of the GPU.\n");
+}
+
+static cJSON *clean_json(const vka_clean_metrics *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
+    cJSON_AddNumberToObject(o, "nll", m->nll);
+    cJSON_AddNumberToObject(o, "brier", m->brier);
+    cJSON_AddNumberToObject(o, "ece_15", m->ece);
+    cJSON_AddNumberToObject(o, "rms_ce_20", m->rms_ce);
+    cJSON_AddNumberToObject(o, "smooth_ece", m->smece);
+    cJSON_AddNumberToObject(o, "smooth_ece_sigma", m->smece_sigma);
+    return o;
+}
+
+/* Strips the extension of the report path to name the figures beside it. */
+static void figure_path(char *out, size_t n, const char *report, const char *suffix)
+{
+    snprintf(out, n, "%s", report);
+    char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    if (dot && (!slash || dot > slash)) *dot = 0;
+    strncat(out, suffix, n - strlen(out) - 1);
+}
+
+static int write_samples(const char *path, const vka_eval_outputs *o)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return 0;
+    fprintf(f, "index,label,prediction,confidence,uncertainty\n");
+    for (uint32_t i = 0; i < o->n; i++) {
+        const float *z = o->logits + (size_t)i * o->classes;
+        uint32_t arg = 0;
+        float mx = z[0], sum = 0;
+        for (uint32_t c = 1; c < o->classes; c++)
+            if (z[c] > mx) mx = z[c], arg = c;
+        for (uint32_t c = 0; c < o->classes; c++) sum += expf(z[c] - mx);
+        fprintf(f, "%u,%u,%u,%.6f,%.6f\n", i, o->labels[i], arg, 1.0f / sum, o->uncertainty[i]);
+    }
+    return fclose(f) == 0;
+}
+
+static int run_eval(vka_context *ctx, const eval_args *a)
+{
+    vka_logger *lg = &ctx->logger;
+    vka_evaluator *e = NULL;
+    vka_dataset test = {0}, ood = {0};
+    vka_eval_outputs clean = {0}, ood_out = {0};
+    cJSON *root = cJSON_CreateObject();
+    int status = CLI_FAIL;
+    float *scores_id[VKA_SCORE_COUNT] = {0}, *scores_ood[VKA_SCORE_COUNT] = {0};
+
+    vka_eval_desc d = {.checkpoint = a->checkpoint, .data = a->data, .anchors = a->anchors, .batch = a->batch,
+                       .seed = a->seed};
+    if (vka_evaluator_create(ctx, &d, &e)) goto done;
+    const char *data = a->data ? a->data : e->train_config.data;
+    if (vka_dataset_open(data, VKA_SPLIT_TEST, lg->fn, lg->user, &test)) goto done;
+    if (a->ood) {
+        if (vka_dataset_open(a->ood, VKA_SPLIT_TEST, lg->fn, lg->user, &ood)) goto done;
+        if (ood.channels != e->channels || ood.height != e->height || ood.width != e->width) {
+            vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--ood %s has %ux%ux%u images but the model takes %ux%ux%u",
+                     a->ood, ood.channels, ood.height, ood.width, e->channels, e->height, e->width);
+            goto done;
+        }
+    }
+    /* Every corruption named must exist and apply before any work starts. */
+    vka_corruption chosen[VKA_CORRUPT_COUNT];
+    uint32_t n_chosen = 0;
+    if (a->corruptions && strcmp(a->corruptions, "none") != 0) {
+        char bad[64] = "";
+        if (vka_corruption_parse_list(a->corruptions, e->channels, chosen, &n_chosen, bad, sizeof bad)) {
+            vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT,
+                     "--corruptions: '%s' is not a corruption of %u-channel images (see docs/corruptions.md)", bad,
+                     e->channels);
+            goto done;
+        }
+    }
+    int any_corruption = n_chosen > 0;
+
+    /* Clean data. */
+    vka_log(lg, VKA_LOG_INFO, "evaluating %s on %s with K=%u reference%s", a->checkpoint, data, e->anchors,
+            e->anchors > 1 ? "s" : "");
+    if (vka_evaluator_run(e, &test, a->limit, NULL, &clean)) goto done;
+    vka_clean_metrics m_raw, m_cal;
+    if (vka_clean_metrics_compute(lg, clean.logits, clean.labels, clean.n, clean.classes, &m_raw) ||
+        vka_clean_metrics_compute(lg, clean.calibrated, clean.labels, clean.n, clean.classes, &m_cal))
+        goto done;
+
+    cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+    cJSON_AddStringToObject(cfg, "checkpoint", a->checkpoint);
+    cJSON_AddStringToObject(cfg, "data", data);
+    cJSON_AddStringToObject(cfg, "model", vka_model_kind_name(e->train_config.model));
+    cJSON_AddBoolToObject(cfg, "anchored", e->anchored);
+    cJSON_AddNumberToObject(cfg, "anchors", e->anchors);
+    cJSON_AddNumberToObject(cfg, "test_images", clean.n);
+    cJSON_AddNumberToObject(cfg, "seed", (double)a->seed);
+    cJSON_AddStringToObject(cfg, "device", vka_context_device(ctx)->name);
+    char *train_json = vka_train_config_json(&e->train_config);
+    cJSON_AddItemToObject(cfg, "training", cJSON_Parse(train_json));
+    free(train_json);
+    cJSON_AddStringToObject(cfg, "metrics_definitions",
+                            "ECE: 15 equal-width bins, L1; RMS CE: 20 bins, L2; smooth ECE: Blasiok & Nakkiran 2023, "
+                            "reflected Gaussian kernel, bandwidth at the fixed point smECE(sigma) = sigma; Brier: "
+                            "sum over classes; AUROC/FPR@95TPR with in-distribution positive");
+    cJSON_AddItemToObject(root, "clean", clean_json(&m_raw));
+    cJSON_AddItemToObject(root, "clean_calibrated", clean_json(&m_cal));
+
+    char path[1200];
+    figure_path(path, sizeof path, a->report, "-reliability.png");
+    if (vka_plot_reliability_png(path, &m_raw.bins, "reliability (mean logits)") != 0)
+        vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
+
+    /* Anomaly rejection. */
+    vka_ood_metrics om[VKA_SCORE_COUNT] = {0};
+    if (a->ood) {
+        if (vka_evaluator_run(e, &ood, a->limit, NULL, &ood_out)) goto done;
+        if (vka_scores_compute(lg, &clean, scores_id) || vka_scores_compute(lg, &ood_out, scores_ood)) goto done;
+        cJSON *oj = cJSON_AddObjectToObject(root, "ood");
+        cJSON_AddStringToObject(oj, "dataset", a->ood);
+        cJSON_AddNumberToObject(oj, "images", ood_out.n);
+        for (int s = 0; s < VKA_SCORE_COUNT; s++) {
+            if (s == VKA_SCORE_UNCERTAINTY && !e->anchored) continue; /* no references, no uncertainty */
+            om[s].auroc = vka_metric_auroc(scores_id[s], clean.n, scores_ood[s], ood_out.n);
+            om[s].fpr95 = vka_metric_fpr95(scores_id[s], clean.n, scores_ood[s], ood_out.n);
+            cJSON *sj = cJSON_AddObjectToObject(oj, vka_score_names[s]);
+            cJSON_AddNumberToObject(sj, "auroc", om[s].auroc);
+            cJSON_AddNumberToObject(sj, "fpr_at_95_tpr", om[s].fpr95);
+        }
+        figure_path(path, sizeof path, a->report, "-uncertainty.png");
+        if (vka_plot_histograms_png(path, clean.uncertainty, clean.n, ood_out.uncertainty, ood_out.n,
+                                    "in-distribution", a->ood, "anchored uncertainty") != 0)
+            vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
+    }
+
+    /* Corruptions: accuracy per type and severity. */
+    double corr_sum = 0, corr5_sum = 0;
+    int corr_count = 0, corr5_count = 0;
+    if (any_corruption) {
+        cJSON *cj = cJSON_AddObjectToObject(root, "corruptions");
+        uint32_t limit = a->corruption_limit ? a->corruption_limit : test.count;
+        cJSON_AddNumberToObject(cj, "images_per_severity", limit < test.count ? limit : test.count);
+        for (uint32_t i = 0; i < n_chosen; i++) {
+            vka_corruption t = chosen[i];
+            cJSON *arr = cJSON_AddArrayToObject(cj, vka_corruption_name(t));
+            for (uint32_t sev = 1; sev <= 5; sev++) {
+                vka_corrupt_desc cd = {.type = t, .severity = sev, .seed = (uint32_t)a->seed};
+                vka_eval_outputs co;
+                if (vka_evaluator_run(e, &test, limit, &cd, &co)) goto done;
+                vka_clean_metrics cm;
+                vka_result rc = vka_clean_metrics_compute(lg, co.logits, co.labels, co.n, co.classes, &cm);
+                vka_eval_outputs_free(&co);
+                if (rc) goto done;
+                cJSON_AddItemToArray(arr, cJSON_CreateNumber(cm.accuracy));
+                corr_sum += cm.accuracy, corr_count++;
+                if (sev == 5) corr5_sum += cm.accuracy, corr5_count++;
+                vka_log(lg, VKA_LOG_INFO, "  %-18s severity %u: accuracy %.2f%%", vka_corruption_name(t), sev,
+                        100 * cm.accuracy);
+            }
+        }
+        cJSON_AddNumberToObject(cj, "mean_accuracy", corr_sum / corr_count);
+        cJSON_AddNumberToObject(cj, "mean_accuracy_severity_5", corr5_sum / corr5_count);
+    }
+    if (a->samples && !write_samples(a->samples, &clean)) {
+        vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the per-sample file", a->samples);
+        goto done;
+    }
+    char *text = cJSON_Print(root);
+    FILE *f = fopen(a->report, "w");
+    int ok = f && fputs(text, f) >= 0;
+    if (f) ok &= fclose(f) == 0;
+    cJSON_free(text);
+    if (!ok) {
+        vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the report", a->report);
+        goto done;
+    }
+
+    /* The markdown summary. */
+    printf("## vkanchor eval: %s\n\n", a->checkpoint);
+    printf("%s `%s` on %s, %s, %u test images\n\n", e->anchored ? "anchored" : "standard",
+           vka_model_kind_name(e->train_config.model), data,
+           e->anchored ? (e->anchors == 1 ? "K=1 reference" : "K references") : "no references", clean.n);
+    if (e->anchored) printf("K = %u\n\n", e->anchors);
+    printf("| logits | accuracy | NLL | Brier | ECE (15) | RMS CE (20) | smooth ECE |\n|---|---|---|---|---|---|---|\n");
+    printf("| mean | %.2f%% | %.4f | %.4f | %.4f | %.4f | %.4f |\n", 100 * m_raw.accuracy, m_raw.nll, m_raw.brier,
+           m_raw.ece, m_raw.rms_ce, m_raw.smece);
+    if (e->anchored)
+        printf("| calibrated | %.2f%% | %.4f | %.4f | %.4f | %.4f | %.4f |\n", 100 * m_cal.accuracy, m_cal.nll,
+               m_cal.brier, m_cal.ece, m_cal.rms_ce, m_cal.smece);
+    if (a->ood) {
+        printf("\nAnomaly rejection against %s (%u images, in-distribution positive):\n\n", a->ood, ood_out.n);
+        printf("| score | AUROC | FPR at 95%% TPR |\n|---|---|---|\n");
+        for (int s = 0; s < VKA_SCORE_COUNT; s++)
+            if (s != VKA_SCORE_UNCERTAINTY || e->anchored)
+                printf("| %s | %.4f | %.4f |\n", vka_score_names[s], om[s].auroc, om[s].fpr95);
+    }
+    if (any_corruption)
+        printf("\nCorruptions: mean accuracy %.2f%%, at severity 5 %.2f%%\n", 100 * corr_sum / corr_count,
+               100 * corr5_sum / corr5_count);
+    printf("\nReport: %s\n", a->report);
+    status = CLI_OK;
+done:
+    for (int s = 0; s < VKA_SCORE_COUNT; s++) free(scores_id[s]), free(scores_ood[s]);
+    vka_eval_outputs_free(&clean);
+    vka_eval_outputs_free(&ood_out);
+    vka_dataset_free(&test);
+    vka_dataset_free(&ood);
+    vka_evaluator_destroy(e);
+    cJSON_Delete(root);
+    return status;
+}
+
+int cli_eval(int argc, char **argv)
+{
+    eval_args a = {.anchors = 5, .corruption_limit = 1000, .report = "report.json"};
+    enum { O_CKPT = 256, O_DATA, O_ANCH, O_OOD, O_CORR, O_LIMIT, O_CLIMIT, O_REPORT, O_SAMPLES, O_BS, O_SEED, O_DEV };
+    static const struct option options[] = {
+        {"checkpoint", required_argument, NULL, O_CKPT}, {"data", required_argument, NULL, O_DATA},
+        {"anchors", required_argument, NULL, O_ANCH},    {"ood", required_argument, NULL, O_OOD},
+        {"corruptions", required_argument, NULL, O_CORR}, {"limit", required_argument, NULL, O_LIMIT},
+        {"corruption-limit", required_argument, NULL, O_CLIMIT}, {"report", required_argument, NULL, O_REPORT},
+        {"samples", required_argument, NULL, O_SAMPLES}, {"batch-size", required_argument, NULL, O_BS},
+        {"seed", required_argument, NULL, O_SEED},       {"device", required_argument, NULL, O_DEV},
+        {"verbose", no_argument, NULL, 'v'},             {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
+        char *end = NULL;
+        long v = optarg ? strtol(optarg, &end, 10) : 0;
+        int numeric = optarg && end != optarg && *end == 0 && v >= 0;
+        switch (o) {
+        case O_CKPT: a.checkpoint = optarg; break;
+        case O_DATA: a.data = optarg; break;
+        case O_OOD: a.ood = optarg; break;
+        case O_CORR: a.corruptions = optarg; break;
+        case O_REPORT: a.report = optarg; break;
+        case O_SAMPLES: a.samples = optarg; break;
+        case O_DEV: a.device = optarg; break;
+        case O_ANCH:
+        case O_LIMIT:
+        case O_CLIMIT:
+        case O_BS:
+        case O_SEED:
+            if (!numeric || (o == O_ANCH && v < 1)) {
+                const char *flag = "option";
+                for (const struct option *op = options; op->name; op++)
+                    if (op->val == o) flag = op->name;
+                fprintf(stderr, "vkanchor eval: --%s %s: expected a %s integer\n", flag, optarg,
+                        o == O_ANCH ? "positive" : "non-negative");
+                return CLI_USAGE;
+            }
+            if (o == O_ANCH) a.anchors = (uint32_t)v;
+            if (o == O_LIMIT) a.limit = (uint32_t)v;
+            if (o == O_CLIMIT) a.corruption_limit = (uint32_t)v;
+            if (o == O_BS) a.batch = (uint32_t)v;
+            if (o == O_SEED) a.seed = (uint64_t)v;
+            break;
+        case 'v': cli_verbose = 2; break;
+        case 'h': eval_usage(stdout); return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (!a.checkpoint) {
+        fprintf(stderr, "vkanchor eval: --checkpoint FILE is required (see --help)\n");
+        return CLI_USAGE;
+    }
+    if (!cli_verbose) cli_verbose = 1;
+    vka_context *ctx;
+    if (vka_context_create(&(vka_context_desc){.device = a.device, .log = cli_log}, &ctx)) return CLI_FAIL;
+    int status = run_eval(ctx, &a);
+    vka_context_destroy(ctx);
+    return status;
+}

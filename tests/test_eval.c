@@ -1,0 +1,171 @@
+/* `vkanchor eval` end to end on tiny datasets: a trained checkpoint, K-anchor
+ * inference, OOD, corruptions, the JSON report, figures and per-sample file;
+ * and the bad inputs that must fail before any work. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "eval/evaluator.h"
+#include "test_util.h"
+
+static char dir[256], ood_dir[256], big_dir[256], ckpt[400];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (test_make_tiny_dataset(dir, "test_eval", 64, 24, 12) || test_make_tiny_dataset(ood_dir, "test_eval_ood", 16, 20, 12) ||
+        test_make_tiny_dataset(big_dir, "test_eval_big", 16, 16, 16))
+        return -1;
+    /* A small anchored model, trained once for every test here. */
+    vka_context *ctx = test_context();
+    vka_train_config c;
+    vka_train_config_default(&c);
+    snprintf(c.data, sizeof c.data, "%s/data", dir);
+    snprintf(c.out_dir, sizeof c.out_dir, "%s/run", dir);
+    c.epochs = 2;
+    c.batch_size = 16;
+    vka_train_result r;
+    vka_result rc = vka_train_run(ctx, &c, NULL, &r);
+    test_context_finish(ctx);
+    snprintf(ckpt, sizeof ckpt, "%s/run/checkpoint.ckpt", dir);
+    return rc ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return test_remove_dir(dir) | test_remove_dir(ood_dir) | test_remove_dir(big_dir);
+}
+
+static int run(const char *args, char *err, size_t n)
+{
+    char cmd[4096], errfile[300];
+    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", VKANCHOR_EXE, args, errfile);
+    int status = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    size_t got = f ? fread(err, 1, n - 1, f) : 0;
+    err[got] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static double number_at(cJSON *root, const char *a, const char *b)
+{
+    cJSON *o = cJSON_GetObjectItem(root, a);
+    return cJSON_GetNumberValue(b ? cJSON_GetObjectItem(o, b) : o);
+}
+
+static void eval_writes_every_metric_and_figure(void **state)
+{
+    (void)state;
+    char args[2048], err[8192], report[400], path[450];
+    snprintf(report, sizeof report, "%s/report.json", dir);
+    snprintf(args, sizeof args,
+             "eval --checkpoint %s --anchors 3 --ood %s/data --corruptions gaussian_noise,contrast,jpeg_compression "
+             "--corruption-limit 8 --report %s --samples %s/samples.csv",
+             ckpt, ood_dir, report, dir);
+    if (run(args, err, sizeof err) != 0) fail_msg("eval failed: %s", err);
+    FILE *f = fopen(report, "r");
+    assert_non_null(f);
+    char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    cJSON *root = cJSON_Parse(text);
+    assert_non_null(root);
+    assert_int_equal((int)number_at(root, "config", "anchors"), 3);
+    assert_int_equal((int)number_at(root, "config", "test_images"), 24);
+    const char *keys[] = {"accuracy", "nll", "brier", "ece_15", "rms_ce_20", "smooth_ece"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        double v = number_at(root, "clean", keys[i]), w = number_at(root, "clean_calibrated", keys[i]);
+        assert_true(v >= 0 && v <= 30 && w >= 0 && w <= 30);
+    }
+    /* Calibrated logits change confidences, never the argmax. */
+    assert_true(number_at(root, "clean", "accuracy") == number_at(root, "clean_calibrated", "accuracy"));
+    cJSON *ood = cJSON_GetObjectItem(root, "ood");
+    const char *scores[] = {"max_softmax", "anchored_uncertainty", "energy"};
+    for (int s = 0; s < 3; s++) {
+        double a = number_at(ood, scores[s], "auroc"), fpr = number_at(ood, scores[s], "fpr_at_95_tpr");
+        assert_true(a >= 0 && a <= 1 && fpr >= 0 && fpr <= 1);
+    }
+    cJSON *corr = cJSON_GetObjectItem(root, "corruptions");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(corr, "gaussian_noise")), 5);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(corr, "jpeg_compression")), 5);
+    double mean = number_at(corr, "mean_accuracy", NULL);
+    assert_true(mean >= 0 && mean <= 1);
+    cJSON_Delete(root);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/report-reliability.png", dir);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/report-uncertainty.png", dir);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/samples.csv", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    int lines = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;) lines += ch == '\n';
+    fclose(f);
+    assert_int_equal(lines, 25); /* header + 24 test images */
+}
+
+static void eval_is_deterministic_for_a_seed(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    char data[300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    vka_eval_outputs out[2];
+    for (int i = 0; i < 2; i++) {
+        vka_evaluator *e;
+        TEST_OK(vka_evaluator_create(ctx, &(vka_eval_desc){.checkpoint = ckpt, .anchors = 4, .seed = 3}, &e));
+        vka_dataset test;
+        TEST_OK(vka_dataset_open(data, VKA_SPLIT_TEST, NULL, NULL, &test));
+        TEST_OK(vka_evaluator_run(e, &test, 0, NULL, &out[i]));
+        vka_dataset_free(&test);
+        vka_evaluator_destroy(e);
+    }
+    assert_memory_equal(out[0].logits, out[1].logits, (size_t)out[0].n * out[0].classes * 4);
+    assert_memory_equal(out[0].uncertainty, out[1].uncertainty, (size_t)out[0].n * 4);
+    for (uint32_t i = 0; i < out[0].n; i++) assert_true(out[0].uncertainty[i] > 0); /* K > 1 references disagree */
+    vka_eval_outputs_free(&out[0]);
+    vka_eval_outputs_free(&out[1]);
+    test_context_finish(ctx);
+}
+
+static void bad_inputs_fail_before_any_work(void **state)
+{
+    (void)state;
+    char args[2048], err[8192];
+    snprintf(args, sizeof args, "eval --checkpoint %s --anchors 1000 --report %s/r.json", ckpt, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "--anchors 1000"));
+    snprintf(args, sizeof args, "eval --checkpoint %s --data %s/data --report %s/r.json", ckpt, big_dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "12x12"));
+    snprintf(args, sizeof args, "eval --checkpoint %s --ood %s/data --report %s/r.json", ckpt, big_dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "--ood"));
+    snprintf(args, sizeof args, "eval --checkpoint %s --corruptions saturate --report %s/r.json", ckpt, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "saturate"));
+    snprintf(args, sizeof args, "eval --checkpoint %s/data/t10k-images-idx3-ubyte", dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "checkpoint"));
+    assert_int_equal(run("eval", err, sizeof err), 2);
+    assert_int_equal(run("eval --checkpoint x --anchors 0", err, sizeof err), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(eval_writes_every_metric_and_figure),
+        cmocka_unit_test(eval_is_deterministic_for_a_seed),
+        cmocka_unit_test(bad_inputs_fail_before_any_work),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
