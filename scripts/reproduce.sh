@@ -4,12 +4,12 @@
 # label and masked toward the uniform distribution (alpha 0.25) -- evaluates all
 # four (K references, OOD: MNIST digits, the corruption suite) and prints one
 # side-by-side table. Results land in runs/reproduce/.
-#   EPOCHS=2 ANCHORS=5 CORRUPTION_LIMIT=500 SEED=0 bash scripts/reproduce.sh
+#   EPOCHS=1 ANCHORS=5 CORRUPTION_LIMIT=200 SEED=0 bash scripts/reproduce.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-epochs="${EPOCHS:-2}"
+epochs="${EPOCHS:-1}"
 anchors="${ANCHORS:-5}"
-climit="${CORRUPTION_LIMIT:-500}"
+climit="${CORRUPTION_LIMIT:-200}"
 seed="${SEED:-0}"
 lr="${LR:-0.05}"
 out="${OUT:-runs/reproduce}"
