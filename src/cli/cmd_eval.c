@@ -167,7 +167,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
             cJSON_AddNumberToObject(sj, "fpr_at_95_tpr", om[s].fpr95);
         }
         figure_path(path, sizeof path, a->report, "-uncertainty.png");
-        if (vka_plot_histograms_png(path, clean.uncertainty, clean.n, ood_out.uncertainty, ood_out.n,
+        if (e->anchored && vka_plot_histograms_png(path, clean.uncertainty, clean.n, ood_out.uncertainty, ood_out.n,
                                     "in-distribution", a->ood, "anchored uncertainty") != 0)
             vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
     }
