@@ -175,3 +175,13 @@ int test_remove_dir(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd);
 }
+
+void test_expect_rejected(vka_context *ctx, vka_cmd *cmd, vka_result rc, const char *op)
+{
+    assert_int_equal(rc, VKA_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(vka_cmd_status(cmd), VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(vka_context_last_error(ctx), op))
+        fail_msg("error does not name %s: %s", op, vka_context_last_error(ctx));
+    assert_int_equal(vka_cmd_submit(cmd), VKA_ERROR_INVALID_ARGUMENT); /* nothing runs */
+    TEST_OK(vka_cmd_reset(cmd));
+}

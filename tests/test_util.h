@@ -42,6 +42,10 @@ double test_normalized_error(const float *a, const double *b, size_t n);
     } while (0)
 
 
+/* Checks that an op call was refused as INVALID_ARGUMENT, named `op` in its error,
+ * and left the cmd refusing to submit (nothing dispatched); then resets the cmd. */
+void test_expect_rejected(vka_context *ctx, vka_cmd *cmd, vka_result rc, const char *op);
+
 /* ---- training-test helpers ---------------------------------------------------- */
 
 /* Makes a temporary directory (template /tmp/vka_<name>_XXXXXX) holding data/, a
