@@ -158,14 +158,14 @@ static void bench_conv(uint32_t c, uint32_t k, uint32_t hw, int with_data_grad)
     uint32_t p = vka_conv2d_out_h(&s), q = vka_conv2d_out_w(&s);
     size_t xn = (size_t)BATCH * c * hw * hw, yn = (size_t)BATCH * k * p * q, wn = (size_t)k * c * 9;
     vka_tensor x = tensor(xn, 1), w = tensor(wn, 1), y = tensor(yn, 0), dy = tensor(yn, 1), dx = tensor(xn, 0);
-    vka_tensor dw = tensor(wn, 0), scratch = tensor_bytes(vka_conv2d_weight_scratch_bytes(ctx, &s));
+    vka_tensor dw = tensor(wn, 0), scratch = tensor_bytes(vka_conv2d_scratch_bytes(ctx, &s));
     double flops = 2.0 * BATCH * k * p * q * c * 9;
     char shape[64];
     snprintf(shape, sizeof shape, "%u->%u 3x3 @%ux%u (%s)", c, k, hw, hw,
              vka_conv2d_choose(ctx, &s) == VKA_CONV2D_TEXEL ? "texel" : "tiled");
-    TIME_OP("conv2d forward", shape, flops, 0, vka_conv2d_forward(cmd, &s, y, x, w, (vka_tensor){0}));
+    TIME_OP("conv2d forward", shape, flops, 0, vka_conv2d_forward(cmd, &s, y, x, w, (vka_tensor){0}, scratch));
     if (with_data_grad)
-        TIME_OP("conv2d backward-data", shape, flops, 0, vka_conv2d_backward_data(cmd, &s, dx, dy, w));
+        TIME_OP("conv2d backward-data", shape, flops, 0, vka_conv2d_backward_data(cmd, &s, dx, dy, w, scratch));
     TIME_OP("conv2d backward-weight", shape, flops, 0,
             vka_conv2d_backward_weight(cmd, &s, dw, (vka_tensor){0}, dy, x, scratch));
 }

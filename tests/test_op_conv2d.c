@@ -1,6 +1,8 @@
 /* conv2d (src/nn/conv2d.c) against the double-precision reference (tests/ref/ref_conv2d.c):
- * forward y, input gradient dx, weight gradient dw and bias gradient db, for BOTH variants
- * (tiled, texel) explicitly on every shape, with canaries after every output, outputs
+ * forward y, input gradient dx, weight gradient dw and bias gradient db (alone, and all three
+ * in one vka_conv2d_backward call after a forward whose packed x it reuses), for every kernel family explicitly on every shape: tiled,
+ * texel (lavapipe's channels-packed kernels where the shape allows, conv2d_packed.c) and the
+ * texel GEMM kernels (VKANCHOR_CONV_PACKED=0), with canaries after every output, outputs
  * pre-filled with NaN (the ops overwrite), a second submit that must give the same bits,
  * and bad calls that must fail naming conv2d and the shape without dispatching.
  *
@@ -28,31 +30,42 @@ typedef struct conv_case {
 } conv_case;
 
 static const conv_case cases[] = {
-    {"1 -> 1 channel at 5x6, 3x3 pad 1, batch 1", {1, 1, 5, 6, 1, 3, 3, 1, 1, 0}, 0},
-    {"3 -> 5 at 7x9, 3x3 stride 2 pad 1, bias", {1, 3, 7, 9, 5, 3, 3, 2, 1, 0}, 1},
-    {"projection shortcut 5 -> 7 at 9x7, 1x1 stride 2 pad 0", {2, 5, 9, 7, 7, 1, 1, 2, 0, 0}, 0},
-    {"cnn first layer (anchored: 2C = 2) -> 32 at 28x28, 3x3 pad 1, batch 2", {2, 2, 28, 28, 32, 3, 3, 1, 1, 0}, 0},
+    {"1 -> 1 channel at 5x6, 3x3 pad 1, batch 1", {1, 1, 5, 6, 1, 3, 3, 1, 1, 0, 0}, 0},
+    {"3 -> 5 at 7x9, 3x3 stride 2 pad 1, bias", {1, 3, 7, 9, 5, 3, 3, 2, 1, 0, 0}, 1},
+    {"projection shortcut 5 -> 7 at 9x7, 1x1 stride 2 pad 0", {2, 5, 9, 7, 7, 1, 1, 2, 0, 0, 0}, 0},
+    {"cnn first layer (anchored: 2C = 2) -> 32 at 28x28, 3x3 pad 1, batch 2", {2, 2, 28, 28, 32, 3, 3, 1, 1, 0, 0}, 0},
     /* Larger than one workgroup tile in every dimension: tiled tiles are at most 64 x 64 x 16
      * (K = 70 and C = 66 rows, N*P*Q = 286 and C*R*S + 1 = 595 columns, C*R*S = 594 and
      * K*R*S = 630 reduced); texel blocks are 8 x 8. */
-    {"larger than a tile: 66 -> 70 at 13x11, 3x3 pad 1, batch 2, bias", {2, 66, 13, 11, 70, 3, 3, 1, 1, 0}, 1},
-    {"5x5 kernel pad 2: 3 -> 4 at 11x10, bias", {1, 3, 11, 10, 4, 5, 5, 1, 2, 0}, 1},
-    {"3x3 stride 2 pad 0 with a dropped last column: 4 -> 3 at 8x8", {1, 4, 8, 8, 3, 3, 3, 2, 0, 0}, 1},
-    /* The texel variant's row kernel (stride 1, S = 3): RGBA32F inputs when the input width is a
-     * multiple of 4 and the column padding 1, else R32F; runs of 14 (R32F) or 16 (RGBA32F)
-     * columns x 8 channels per invocation, with partial runs and channel blocks at the ends. */
-    {"cnn at 14x14 (R32F rows, one run per row): 5 -> 9, batch 2", {2, 5, 14, 14, 9, 3, 3, 1, 1, 0}, 0},
-    {"cnn at 7x7 (R32F, run longer than the row): 6 -> 11, batch 3, bias", {3, 6, 7, 7, 11, 3, 3, 1, 1, 0}, 1},
-    {"RGBA32F rows with a partial second run: 3 -> 5 at 6x20, bias", {1, 3, 6, 20, 5, 3, 3, 1, 1, 0}, 1},
-    {"RGBA32F rows shorter than a run: 4 -> 10 at 5x8, batch 2", {2, 4, 5, 8, 10, 3, 3, 1, 1, 0}, 0},
-    {"resnet stage 1 at 32x32 (RGBA32F, two runs): 3 -> 4", {1, 3, 32, 32, 4, 3, 3, 1, 1, 0}, 0},
-    {"3x3 pad 0 at 9x12 (R32F: padding not 1): 3 -> 4, bias", {1, 3, 9, 12, 4, 3, 3, 1, 0, 0}, 1},
-    {"3x3 pad 2 at 6x8: 2 -> 3", {1, 2, 6, 8, 3, 3, 3, 1, 2, 0}, 0},
-    {"5x3 kernel pad 2 at 9x8 (5 rows of taps): 3 -> 4, bias", {1, 3, 9, 8, 4, 5, 3, 1, 2, 0}, 1},
+    {"larger than a tile: 66 -> 70 at 13x11, 3x3 pad 1, batch 2, bias", {2, 66, 13, 11, 70, 3, 3, 1, 1, 0, 0}, 1},
+    {"5x5 kernel pad 2: 3 -> 4 at 11x10, bias", {1, 3, 11, 10, 4, 5, 5, 1, 2, 0, 0}, 1},
+    {"3x3 stride 2 pad 0 with a dropped last column: 4 -> 3 at 8x8", {1, 4, 8, 8, 3, 3, 3, 2, 0, 0, 0}, 1},
+    /* The packed kernels (square 1x1 / 3x3, stride 1 or 2, pad < R): runs of 14, 8, 7 or 4
+     * output columns (picked by width) x 8 channels per invocation, with partial runs and
+     * channel blocks at the ends; the input gradient of stride 2 on a dilated dy. */
+    {"cnn at 14x14 (one run of 14 per row): 5 -> 9, batch 2", {2, 5, 14, 14, 9, 3, 3, 1, 1, 0, 0}, 0},
+    {"cnn at 7x7 (runs of 7): 6 -> 11, batch 3, bias", {3, 6, 7, 7, 11, 3, 3, 1, 1, 0, 0}, 1},
+    {"runs of 4 at 6x20: 3 -> 5, bias", {1, 3, 6, 20, 5, 3, 3, 1, 1, 0, 0}, 1},
+    {"runs of 8 at 5x8: 4 -> 10, batch 2", {2, 4, 5, 8, 10, 3, 3, 1, 1, 0, 0}, 0},
+    {"resnet stage 1 at 32x32 (four runs of 8): 3 -> 4", {1, 3, 32, 32, 4, 3, 3, 1, 1, 0, 0}, 0},
+    {"3x3 pad 0 at 9x12 (dx border 2): 3 -> 4, bias", {1, 3, 9, 12, 4, 3, 3, 1, 0, 0, 0}, 1},
+    {"3x3 pad 2 at 6x8 (dx border 0): 2 -> 3", {1, 2, 6, 8, 3, 3, 3, 1, 2, 0, 0}, 0},
+    {"5x3 kernel pad 2 at 9x8 (5 rows of taps, GEMM): 3 -> 4, bias", {1, 3, 9, 8, 4, 5, 3, 1, 2, 0, 0}, 1},
+    {"resnet downsampling 16 -> 32 at 14x14, 3x3 stride 2 pad 1, batch 2", {2, 16, 14, 14, 32, 3, 3, 2, 1, 0, 0}, 0},
+    {"resnet shortcut 16 -> 32 at 14x14, 1x1 stride 2, bias", {2, 16, 14, 14, 32, 1, 1, 2, 0, 0, 0}, 1},
+    {"1x1 stride 1: 6 -> 9 at 5x13 (a partial run of 14)", {1, 6, 5, 13, 9, 1, 1, 1, 0, 0, 0}, 0},
 };
 #define NUM_CASES (sizeof cases / sizeof *cases)
 
 static const char *variant_name(vka_conv2d_variant v) { return v == VKA_CONV2D_TILED ? "tiled" : "texel"; }
+
+/* The kernel families: the variant, and for texel whether the packed path may run. */
+typedef enum family { FAMILY_TILED, FAMILY_TEXEL, FAMILY_TEXEL_GEMM } family;
+
+static const char *family_name(family f)
+{
+    return f == FAMILY_TILED ? "tiled" : f == FAMILY_TEXEL ? "texel" : "texel GEMM";
+}
 
 /* Host data of one case: inputs in float, references in double. */
 typedef struct host_case {
@@ -110,11 +123,11 @@ static test_guarded nan_output(vka_context *ctx, vka_arena *arena, size_t n)
 
 /* Reads an output, checks it against the reference and its canaries; returns the floats. */
 static float *check_output(vka_context *ctx, test_guarded g, const double *ref, size_t n, const char *what,
-                           const conv_case *cs, vka_conv2d_variant v)
+                           const conv_case *cs, family f)
 {
     float *got = test_read(ctx, g.t, n);
     char label[256];
-    snprintf(label, sizeof label, "conv2d %s %s [%s]", variant_name(v), what, cs->name);
+    snprintf(label, sizeof label, "conv2d %s %s [%s]", family_name(f), what, cs->name);
     test_expect_close(label, got, ref, n, TOL);
     test_check_guard(ctx, g);
     return got;
@@ -130,11 +143,12 @@ static void expect_same_bits_again(vka_context *ctx, vka_cmd *cmd, vka_tensor t,
     free(again);
 }
 
-typedef enum which_op { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT } which_op;
+typedef enum which_op { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT, OP_BACKWARD_BOTH } which_op;
 
-static void check_case(vka_context *ctx, vka_conv2d_variant v, which_op op, const conv_case *cs, uint64_t seed)
+static void check_case(vka_context *ctx, family f, which_op op, const conv_case *cs, uint64_t seed)
 {
     vka_conv2d_shape sh = cs->sh;
+    vka_conv2d_variant v = f == FAMILY_TILED ? VKA_CONV2D_TILED : VKA_CONV2D_TEXEL;
     sh.variant = v;
     assert_int_equal(vka_conv2d_choose(ctx, &sh), v);
     host_case h = make_host(cs, seed);
@@ -145,31 +159,40 @@ static void check_case(vka_context *ctx, vka_conv2d_variant v, which_op op, cons
     vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), w = test_tensor(ctx, arena, h.w, h.nw),
                b = test_tensor(ctx, arena, h.b, h.nb), dy = test_tensor(ctx, arena, h.dy, h.ny);
     vka_tensor none = {0};
+    test_guarded scratch = test_alloc_guarded(ctx, arena, vka_conv2d_scratch_bytes(ctx, &sh));
+    TEST_OK(vka_fill(ctx, scratch.t, NAN_WORD)); /* every partial and packed value must be written */
+    if (f == FAMILY_TEXEL_GEMM) setenv("VKANCHOR_CONV_PACKED", "0", 1);
     if (op == OP_FORWARD) {
         test_guarded y = nan_output(ctx, arena, h.ny);
-        TEST_OK(vka_conv2d_forward(cmd, &sh, y.t, x, w, cs->bias ? b : none));
+        TEST_OK(vka_conv2d_forward(cmd, &sh, y.t, x, w, cs->bias ? b : none, scratch.t));
         test_run(cmd);
-        float *got = check_output(ctx, y, h.y_ref, h.ny, "forward y", cs, v);
+        float *got = check_output(ctx, y, h.y_ref, h.ny, "forward y", cs, f);
         expect_same_bits_again(ctx, cmd, y.t, got, h.ny, "forward y", cs);
         free(got);
     } else if (op == OP_BACKWARD_DATA) {
         test_guarded dx = nan_output(ctx, arena, h.nx);
-        TEST_OK(vka_conv2d_backward_data(cmd, &sh, dx.t, dy, w));
+        TEST_OK(vka_conv2d_backward_data(cmd, &sh, dx.t, dy, w, scratch.t));
         test_run(cmd);
-        float *got = check_output(ctx, dx, h.dx_ref, h.nx, "backward dx", cs, v);
+        float *got = check_output(ctx, dx, h.dx_ref, h.nx, "backward dx", cs, f);
         expect_same_bits_again(ctx, cmd, dx.t, got, h.nx, "backward dx", cs);
         free(got);
     } else {
         test_guarded dw = nan_output(ctx, arena, h.nw), db = nan_output(ctx, arena, h.nb);
-        uint64_t scratch_bytes = vka_conv2d_weight_scratch_bytes(ctx, &sh);
-        test_guarded scratch = test_alloc_guarded(ctx, arena, scratch_bytes);
-        TEST_OK(vka_fill(ctx, scratch.t, NAN_WORD)); /* every partial must be written */
-        TEST_OK(vka_conv2d_backward_weight(cmd, &sh, dw.t, cs->bias ? db.t : none, dy, x, scratch.t));
+        test_guarded dx = nan_output(ctx, arena, h.nx);
+        test_guarded y = nan_output(ctx, arena, h.ny);
+        if (op == OP_BACKWARD_BOTH) {
+            /* As a training step: forward, then both gradients reusing the x it packed. */
+            TEST_OK(vka_conv2d_forward(cmd, &sh, y.t, x, w, none, scratch.t));
+            vka_conv2d_shape reuse = sh;
+            reuse.x_packed_by_forward = 1;
+            TEST_OK(vka_conv2d_backward(cmd, &reuse, dx.t, dw.t, cs->bias ? db.t : none, dy, x, w, scratch.t));
+        } else {
+            TEST_OK(vka_conv2d_backward_weight(cmd, &sh, dw.t, cs->bias ? db.t : none, dy, x, scratch.t));
+        }
         test_run(cmd);
-        float *got_w = check_output(ctx, dw, h.dw_ref, h.nw, "backward dw", cs, v);
-        test_check_guard(ctx, scratch);
+        float *got_w = check_output(ctx, dw, h.dw_ref, h.nw, "backward dw", cs, f);
         if (cs->bias) {
-            float *got_b = check_output(ctx, db, h.db_ref, h.nb, "backward db", cs, v);
+            float *got_b = check_output(ctx, db, h.db_ref, h.nb, "backward db", cs, f);
             expect_same_bits_again(ctx, cmd, db.t, got_b, h.nb, "backward db", cs);
             free(got_b);
         } else {
@@ -177,51 +200,62 @@ static void check_case(vka_context *ctx, vka_conv2d_variant v, which_op op, cons
             for (size_t i = 0; i < h.nb; i++) assert_true(isnan(untouched[i]));
             free(untouched);
         }
+        if (op == OP_BACKWARD_BOTH) {
+            if (!cs->bias) free(check_output(ctx, y, h.y_ref, h.ny, "forward y (before both gradients)", cs, f));
+            float *got_x = check_output(ctx, dx, h.dx_ref, h.nx, "backward dx (with dw)", cs, f);
+            expect_same_bits_again(ctx, cmd, dx.t, got_x, h.nx, "backward dx (with dw)", cs);
+            free(got_x);
+        } else {
+            float *untouched = test_read(ctx, dx.t, h.nx); /* no dx asked: not written */
+            for (size_t i = 0; i < h.nx; i++) assert_true(isnan(untouched[i]));
+            free(untouched);
+        }
         expect_same_bits_again(ctx, cmd, dw.t, got_w, h.nw, "backward dw", cs);
         free(got_w);
     }
+    unsetenv("VKANCHOR_CONV_PACKED");
+    test_check_guard(ctx, scratch);
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     free_host(&h);
 }
 
-static void check_all_cases(vka_conv2d_variant v, which_op op)
+static void check_all_cases(family f, which_op op)
 {
     vka_context *ctx = test_context();
-    for (size_t i = 0; i < NUM_CASES; i++) check_case(ctx, v, op, &cases[i], 1000 + i);
+    for (size_t i = 0; i < NUM_CASES; i++) check_case(ctx, f, op, &cases[i], 1000 + i);
     test_context_finish(ctx);
 }
 
-static void conv2d_tiled_forward_matches_reference_on_every_shape(void **state)
-{
-    (void)state;
-    check_all_cases(VKA_CONV2D_TILED, OP_FORWARD);
-}
-static void conv2d_texel_forward_matches_reference_on_every_shape(void **state)
-{
-    (void)state;
-    check_all_cases(VKA_CONV2D_TEXEL, OP_FORWARD);
-}
-static void conv2d_tiled_input_gradient_matches_reference_on_every_shape(void **state)
-{
-    (void)state;
-    check_all_cases(VKA_CONV2D_TILED, OP_BACKWARD_DATA);
-}
-static void conv2d_texel_input_gradient_matches_reference_on_every_shape(void **state)
-{
-    (void)state;
-    check_all_cases(VKA_CONV2D_TEXEL, OP_BACKWARD_DATA);
-}
-static void conv2d_tiled_weight_and_bias_gradients_match_reference_on_every_shape(void **state)
-{
-    (void)state;
-    check_all_cases(VKA_CONV2D_TILED, OP_BACKWARD_WEIGHT);
-}
-static void conv2d_texel_weight_and_bias_gradients_match_reference_on_every_shape(void **state)
-{
-    (void)state;
-    check_all_cases(VKA_CONV2D_TEXEL, OP_BACKWARD_WEIGHT);
-}
+#define FAMILY_TESTS(fam, FAM)                                                                                    \
+    static void conv2d_##fam##_forward_matches_reference_on_every_shape(void **state)                             \
+    {                                                                                                             \
+        (void)state;                                                                                              \
+        check_all_cases(FAM, OP_FORWARD);                                                                         \
+    }                                                                                                             \
+    static void conv2d_##fam##_input_gradient_matches_reference_on_every_shape(void **state)                      \
+    {                                                                                                             \
+        (void)state;                                                                                              \
+        check_all_cases(FAM, OP_BACKWARD_DATA);                                                                   \
+    }                                                                                                             \
+    static void conv2d_##fam##_weight_and_bias_gradients_match_reference_on_every_shape(void **state)             \
+    {                                                                                                             \
+        (void)state;                                                                                              \
+        check_all_cases(FAM, OP_BACKWARD_WEIGHT);                                                                 \
+    }                                                                                                             \
+    static void conv2d_##fam##_all_gradients_in_one_call_match_reference_on_every_shape(void **state)             \
+    {                                                                                                             \
+        (void)state;                                                                                              \
+        check_all_cases(FAM, OP_BACKWARD_BOTH);                                                                   \
+    }
+FAMILY_TESTS(tiled, FAMILY_TILED)
+FAMILY_TESTS(texel, FAMILY_TEXEL)
+FAMILY_TESTS(texel_gemm, FAMILY_TEXEL_GEMM)
+#define FAMILY_TEST_LIST(fam)                                                                                     \
+    cmocka_unit_test(conv2d_##fam##_forward_matches_reference_on_every_shape),                                    \
+        cmocka_unit_test(conv2d_##fam##_input_gradient_matches_reference_on_every_shape),                         \
+        cmocka_unit_test(conv2d_##fam##_weight_and_bias_gradients_match_reference_on_every_shape),                \
+        cmocka_unit_test(conv2d_##fam##_all_gradients_in_one_call_match_reference_on_every_shape)
 
 /* The weight gradient of the cnn first layer is split over several slices: the scratch
  * holds them all, and the size is a pure function of the shape. */
@@ -230,12 +264,12 @@ static void conv2d_weight_scratch_holds_every_slice(void **state)
     (void)state;
     vka_context *ctx = test_context();
     vka_conv2d_shape sh = cases[3].sh;
-    uint64_t bytes = vka_conv2d_weight_scratch_bytes(ctx, &sh);
+    uint64_t bytes = vka_conv2d_scratch_bytes(ctx, &sh);
     uint64_t one_slice = (uint64_t)sh.k * (sh.c * sh.r * sh.s + 1) * 4;
     assert_true(bytes >= 2 * one_slice); /* more than one slice at this shape */
     assert_int_equal(bytes % 256, 0);
     sh.variant = VKA_CONV2D_TILED;
-    assert_int_equal(vka_conv2d_weight_scratch_bytes(ctx, &sh), bytes);
+    assert_int_equal(vka_conv2d_scratch_bytes(ctx, &sh), bytes);
     test_context_finish(ctx);
 }
 
@@ -272,24 +306,26 @@ typedef struct bad_call {
 } bad_call;
 
 /* The tensors below fit GOOD; the bad shapes are checked before any size. */
-#define GOOD {1, 3, 8, 8, 4, 3, 3, 1, 1, 0}
+#define GOOD {1, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}
 #define GOOD_TEXT "N=1 C=3 H=8 W=8 K=4 R=3 S=3 stride=1 pad=1"
 
 static const bad_call bad_calls[] = {
-    {"zero input channels", OP_FORWARD, {1, 0, 8, 8, 4, 3, 3, 1, 1, 0}, "C=0", 0, 0},
-    {"zero output channels", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 0, 3, 3, 1, 1, 0}, "K=0", 0, 0},
-    {"zero batch", OP_BACKWARD_DATA, {0, 3, 8, 8, 4, 3, 3, 1, 1, 0}, "N=0", 0, 0},
-    {"kernel larger than the padded input", OP_FORWARD, {1, 3, 2, 8, 4, 5, 5, 1, 1, 0}, "H=2 W=8 K=4 R=5 S=5", 0, 0},
-    {"kernel larger than the padded input (dx)", OP_BACKWARD_DATA, {1, 3, 8, 1, 4, 3, 4, 1, 1, 0}, "R=3 S=4", 0, 0},
-    {"kernel larger than the padded input (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 11, 3, 1, 1, 0}, "R=11", 0, 0},
-    {"stride 0", OP_FORWARD, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0}, "stride=0", 0, 0},
-    {"stride 0 (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0}, "stride=0", 0, 0},
+    {"zero input channels", OP_FORWARD, {1, 0, 8, 8, 4, 3, 3, 1, 1, 0, 0}, "C=0", 0, 0},
+    {"zero output channels", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 0, 3, 3, 1, 1, 0, 0}, "K=0", 0, 0},
+    {"zero batch", OP_BACKWARD_DATA, {0, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}, "N=0", 0, 0},
+    {"kernel larger than the padded input", OP_FORWARD, {1, 3, 2, 8, 4, 5, 5, 1, 1, 0, 0}, "H=2 W=8 K=4 R=5 S=5", 0, 0},
+    {"kernel larger than the padded input (dx)", OP_BACKWARD_DATA, {1, 3, 8, 1, 4, 3, 4, 1, 1, 0, 0}, "R=3 S=4", 0, 0},
+    {"kernel larger than the padded input (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 11, 3, 1, 1, 0, 0}, "R=11", 0, 0},
+    {"stride 0", OP_FORWARD, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0, 0}, "stride=0", 0, 0},
+    {"stride 0 (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0, 0}, "stride=0", 0, 0},
     {"y too small", OP_FORWARD, GOOD, GOOD_TEXT, 1, 0},
     {"dx too small", OP_BACKWARD_DATA, GOOD, GOOD_TEXT, 1, 0},
     {"dw too small", OP_BACKWARD_WEIGHT, GOOD, GOOD_TEXT, 1, 0},
     {"scratch too small", OP_BACKWARD_WEIGHT, GOOD, GOOD_TEXT, 0, 1},
-    {"tensors for batch 1 given a batch-2 shape", OP_FORWARD, {2, 3, 8, 8, 4, 3, 3, 1, 1, 0}, "N=2 C=3", 0, 0},
-    {"dy and w for more output channels", OP_BACKWARD_DATA, {1, 3, 8, 8, 5, 3, 3, 1, 1, 0}, "K=5", 0, 0},
+    {"scratch too small (forward)", OP_FORWARD, GOOD, GOOD_TEXT, 0, 1},
+    {"scratch too small (dx)", OP_BACKWARD_DATA, GOOD, GOOD_TEXT, 0, 1},
+    {"tensors for batch 1 given a batch-2 shape", OP_FORWARD, {2, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}, "N=2 C=3", 0, 0},
+    {"dy and w for more output channels", OP_BACKWARD_DATA, {1, 3, 8, 8, 5, 3, 3, 1, 1, 0, 0}, "K=5", 0, 0},
 };
 
 static void conv2d_rejects_bad_calls_without_dispatching(void **state)
@@ -301,7 +337,7 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
     /* Tensors sized for GOOD: x (1,3,8,8), w (4,3,3,3), y (1,4,8,8), b (4). */
     const vka_conv2d_shape good = GOOD;
     size_t nx = 3 * 64, nw = 4 * 27, ny = 4 * 64;
-    uint64_t scratch_bytes = vka_conv2d_weight_scratch_bytes(ctx, &good);
+    uint64_t scratch_bytes = vka_conv2d_scratch_bytes(ctx, &good);
     uint64_t partial_bytes = (uint64_t)4 * (27 + 1) * 4; /* one slice at this shape */
     assert_true(scratch_bytes >= partial_bytes);
     vka_tensor x = test_tensor(ctx, arena, NULL, nx), w = test_tensor(ctx, arena, NULL, nw),
@@ -318,8 +354,8 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
             TEST_OK(vka_fill(ctx, out.t, NAN_WORD));
             vka_cmd *cmd;
             TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-            vka_result rc = bc->op == OP_FORWARD        ? vka_conv2d_forward(cmd, &sh, out.t, x, w, none)
-                            : bc->op == OP_BACKWARD_DATA ? vka_conv2d_backward_data(cmd, &sh, out.t, dy, w)
+            vka_result rc = bc->op == OP_FORWARD ? vka_conv2d_forward(cmd, &sh, out.t, x, w, none, scratch.t)
+                            : bc->op == OP_BACKWARD_DATA ? vka_conv2d_backward_data(cmd, &sh, out.t, dy, w, scratch.t)
                                                          : vka_conv2d_backward_weight(cmd, &sh, out.t, db.t, dy, x,
                                                                                       scratch.t);
             if (rc != VKA_ERROR_INVALID_ARGUMENT)
@@ -347,12 +383,9 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(conv2d_tiled_forward_matches_reference_on_every_shape),
-        cmocka_unit_test(conv2d_texel_forward_matches_reference_on_every_shape),
-        cmocka_unit_test(conv2d_tiled_input_gradient_matches_reference_on_every_shape),
-        cmocka_unit_test(conv2d_texel_input_gradient_matches_reference_on_every_shape),
-        cmocka_unit_test(conv2d_tiled_weight_and_bias_gradients_match_reference_on_every_shape),
-        cmocka_unit_test(conv2d_texel_weight_and_bias_gradients_match_reference_on_every_shape),
+        FAMILY_TEST_LIST(tiled),
+        FAMILY_TEST_LIST(texel),
+        FAMILY_TEST_LIST(texel_gemm),
         cmocka_unit_test(conv2d_weight_scratch_holds_every_slice),
         cmocka_unit_test(conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise),
         cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),

@@ -7,8 +7,13 @@ vka_add_shader(NAME conv2d_bwd_data_texel SOURCE conv2d_bwd_data.comp DEFINES TE
 vka_add_shader(NAME conv2d_bwd_weight_tiled SOURCE conv2d_bwd_weight.comp)
 vka_add_shader(NAME conv2d_bwd_weight_texel SOURCE conv2d_bwd_weight.comp DEFINES TEXEL)
 vka_add_shader(NAME conv2d_bwd_weight_reduce SOURCE conv2d_bwd_weight_reduce.comp)
-# lavapipe's stride-1, 3-wide forward and input gradient (RQ columns x KB channels per invocation):
-vka_add_shader(NAME conv2d_row SOURCE conv2d_row.comp DEFINES RQ=14 KB=8)
-vka_add_shader(NAME conv2d_row_vec4 SOURCE conv2d_row.comp DEFINES RQ=16 KB=8 VEC4)
-vka_add_shader(NAME conv2d_bwd_weight_row SOURCE conv2d_bwd_weight_row.comp DEFINES KV=2)
+# lavapipe's channels-packed path (src/nn/conv2d_packed.c): the packing passes, then the
+# forward / input-gradient kernel with RQ output columns x KV vec4 of channels per invocation
+# (one variant per run length, picked by output width), and the weight gradient.
 vka_add_shader(NAME conv2d_pack SOURCE conv2d_pack.comp)
+vka_add_shader(NAME conv2d_pack_weight SOURCE conv2d_pack_weight.comp)
+vka_add_shader(NAME conv2d_packed_rq14 SOURCE conv2d_packed.comp DEFINES RQ=14 KV=2)
+vka_add_shader(NAME conv2d_packed_rq8 SOURCE conv2d_packed.comp DEFINES RQ=8 KV=2)
+vka_add_shader(NAME conv2d_packed_rq7 SOURCE conv2d_packed.comp DEFINES RQ=7 KV=2)
+vka_add_shader(NAME conv2d_packed_rq4 SOURCE conv2d_packed.comp DEFINES RQ=4 KV=2)
+vka_add_shader(NAME conv2d_bwd_weight_packed SOURCE conv2d_bwd_weight_packed.comp DEFINES KV=2)

@@ -8,6 +8,8 @@
  *                dw (K,C,R,S), db (K) by a split reduction over N*P*Q: a fixed
  *                number of slices write partials into a scratch tensor and a
  *                second pass sums them in slice order (bit-identical run to run).
+ * On lavapipe (the TEXEL variant) inputs and weights are first repacked channels-packed
+ * into the scratch (conv2d_packed.h); elsewhere GEMM kernels read NCHW directly.
  *
  * P = (H + 2*pad - R) / stride + 1, Q = (W + 2*pad - S) / stride + 1 (floor).
  * Every backward OVERWRITES its outputs. Internal: tests include "nn/conv2d.h". */
@@ -27,6 +29,10 @@ typedef struct vka_conv2d_shape {
     uint32_t k, r, s;             /* weights w (K,C,R,S); output y (N,K,P,Q) */
     uint32_t stride, pad;         /* stride >= 1; zero padding on all four sides */
     vka_conv2d_variant variant;   /* 0: AUTO */
+    /* Backward only: the scratch still holds what vka_conv2d_forward packed from this x with
+     * this shape (nothing else ran on the scratch since), so lavapipe's weight gradient skips
+     * repacking x. The caller vouches for it; ignored where nothing is packed. */
+    int x_packed_by_forward;
 } vka_conv2d_shape;
 
 /* Output height P / width Q by floor; 0 when the kernel exceeds the padded input or stride is 0. */
@@ -39,19 +45,27 @@ uint32_t vka_conv2d_out_w(const vka_conv2d_shape *sh);
  * (texel-buffer element limit, no R32F texel buffers). */
 vka_conv2d_variant vka_conv2d_choose(const vka_context *ctx, const vka_conv2d_shape *sh);
 
+/* Bytes of scratch every pass of this shape needs (a multiple of 256): the weight-gradient
+ * partials and, on CPU devices, the channels-packed copies of lavapipe's kernels. One scratch
+ * per layer; each call clobbers it. */
+uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
+
 /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + b (K). b may be (vka_tensor){0}: no bias. */
 vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
-                              vka_tensor w, vka_tensor b);
+                              vka_tensor w, vka_tensor b, vka_tensor scratch);
 
-/* dx (N,C,H,W) = d(sum y*dy)/dx from dy (N,K,P,Q) and w (K,C,R,S). Overwrites dx. */
+/* Both gradients in one call (sharing lavapipe's packed copy of dy):
+ *   dx (N,C,H,W) = d(sum y*dy)/dx from dy (N,K,P,Q) and w, when dx is present;
+ *   dw (K,C,R,S) and db (K) from dy and x, when dw is present (db optional, needs dw).
+ * Overwrites its outputs; x or w may be absent when its gradient is not asked for. */
+vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor dw,
+                               vka_tensor db, vka_tensor dy, vka_tensor x, vka_tensor w, vka_tensor scratch);
+
+/* dx alone (vka_conv2d_backward without dw). */
 vka_result vka_conv2d_backward_data(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor dy,
-                                    vka_tensor w);
+                                    vka_tensor w, vka_tensor scratch);
 
-/* Bytes of scratch vka_conv2d_backward_weight needs for this shape (a multiple of 256). */
-uint64_t vka_conv2d_weight_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
-
-/* dw (K,C,R,S) and db (K) from dy (N,K,P,Q) and x (N,C,H,W); db may be (vka_tensor){0}.
- * Overwrites dw and db; scratch: vka_conv2d_weight_scratch_bytes bytes, clobbered. */
+/* dw and db alone (vka_conv2d_backward without dx); db may be (vka_tensor){0}. */
 vka_result vka_conv2d_backward_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dw, vka_tensor db,
                                       vka_tensor dy, vka_tensor x, vka_tensor scratch);
 

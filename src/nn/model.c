@@ -230,7 +230,7 @@ static vka_result allocate(vka_model *m)
         if (n->op == VKA_NODE_MAXPOOL) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->argmax));
         if (n->op == VKA_NODE_CONV) {
             vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
-            VKA_CHECK(vka_arena_alloc(m->act_arena, vka_conv2d_weight_scratch_bytes(ctx, &s), &n->scratch));
+            VKA_CHECK(vka_arena_alloc(m->act_arena, vka_conv2d_scratch_bytes(ctx, &s), &n->scratch));
         }
     }
     /* Gradients: inputs of an add with no other consumer share the add's dy. */
@@ -375,7 +375,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
             rc = vka_conv2d_forward(cmd, &s, y, xin, vka_model_param(m, m->params, (uint32_t)n->weight),
-                                    (vka_tensor){0});
+                                    (vka_tensor){0}, n->scratch);
             break;
         }
         case VKA_NODE_BN: {
@@ -450,13 +450,12 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         switch (n->op) {
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
-            rc = vka_conv2d_backward_weight(cmd, &s, vka_model_param(m, m->grads, (uint32_t)n->weight),
-                                            (vka_tensor){0}, dy, xin, n->scratch);
-            if (!rc && want_dx) {
-                rc = vka_conv2d_backward_data(cmd, &s, grad_target(m, j, B, written), dy,
-                                              vka_model_param(m, m->params, (uint32_t)n->weight));
-                if (!rc) rc = grad_commit(cmd, m, j, B, written);
-            }
+            s.x_packed_by_forward = 1; /* forward ran on this scratch, and nothing after it */
+            /* Both gradients in one call: lavapipe's kernels share one packed copy of dy. */
+            rc = vka_conv2d_backward(cmd, &s, want_dx ? grad_target(m, j, B, written) : (vka_tensor){0},
+                                     vka_model_param(m, m->grads, (uint32_t)n->weight), (vka_tensor){0}, dy, xin,
+                                     vka_model_param(m, m->params, (uint32_t)n->weight), n->scratch);
+            if (!rc && want_dx) rc = grad_commit(cmd, m, j, B, written);
             break;
         }
         case VKA_NODE_BN: {

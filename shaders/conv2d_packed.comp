@@ -1,0 +1,119 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#include "common.glsl"
+// lavapipe's convolution on a channels-packed, zero-bordered input, shared by the forward and
+// the input gradient (conv2d.c packs both inputs with conv2d_pack.comp first):
+//   IN  [N][hp][wp][cin4] vec4     (channels packed by 4, border and dilation already applied)
+//   WT  [R][S][cin4*4][k4] vec4    (conv2d_pack_weight.comp: 4 output channels per texel)
+//   out[n, o, oy, ox] = bias[o] + sum over r, s, i of IN[n][oy*ST + r][ox*ST + s][i] * WT[r][s][i][o]
+// forward:        IN = x with a border of pad, WT = w as stored;
+// input gradient: IN = dy dilated by the stride with a border of R-1-pad, WT = the flipped,
+//                 transposed w, ST = 1 (a transposed convolution as a plain one).
+// Each invocation computes RQ consecutive output columns of one output row for KV vec4 of
+// output channels; the 8 invocations of a workgroup (one subgroup) share the output channels
+// and take 8 consecutive runs. Per (r, input vec4) an invocation fetches the (RQ-1)*ST+S input
+// texels of its row once and uses them for all S taps and 4 input channels; the S*4*KV weight
+// texels are fetched once per subgroup (each invocation a few) and shuffled to all, so an
+// invocation does 16*S*KV*RQ multiply-adds per (RQ-1)*ST+S + ceil(S*4*KV/8) texel fetches,
+// and no padding tests (the border holds the zeros). RGBA32F texel buffers, workgroups of
+// 8 = lavapipe's subgroup, no shared memory (../shared/notes).
+layout(local_size_x_id = 0) in;
+layout(constant_id = 3) const int ST = 1;   // stride, 1 or 2
+layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
+layout(push_constant) uniform Push {
+    uint cin4, hp, wp;       // packed input
+    uint cout, hout, wout;   // output (N, cout, hout, wout), NCHW
+    uint taps_r, k4;         // kernel rows R; ceil(cout/4)
+    uint has_bias;
+    uint q_blocks, k_blocks, total;  // ceil(wout/RQ), ceil(k4/KV), runs N*hout*q_blocks
+} p;
+layout(binding = 0) uniform samplerBuffer In;
+layout(binding = 1) uniform samplerBuffer Wt;
+layout(std430, binding = 2) readonly buffer Bias { float bias[]; };  // (cout) when has_bias
+layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+
+#ifndef RQ
+#define RQ 14
+#endif
+#ifndef KV
+#define KV 2
+#endif
+#define TMAX ((RQ - 1) * 2 + 3)   // input columns a run touches at most (ST <= 2, S <= 3)
+#define WMAX (3 * 4 * KV)         // weight texels per (r, input vec4) at most
+#define WPER ((WMAX + 7) / 8)     // of them fetched by each of the 8 invocations
+
+void main()
+{
+    // Workgroup g: output channel block g % k_blocks, runs 8*(g / k_blocks) .. +7 (all 8
+    // invocations stay to the end: they fetch weights for each other).
+    uint g = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    uint lane = gl_SubgroupInvocationID;
+    uint kb = g % p.k_blocks;
+    uint run = (g / p.k_blocks) * 8 + lane;
+    bool live = run < p.total;
+    run = min(run, p.total - 1);
+    uint qb = run % p.q_blocks, rest = run / p.q_blocks;
+    uint oy = rest % p.hout, n = rest / p.hout;
+    int x0 = int(qb * RQ);
+    int T = (RQ - 1) * ST + S;
+    int cin4 = int(p.cin4), k4 = int(p.k4);
+    // This invocation's share of the weight texels: texel i = lane + 8m is (s, cc, v).
+    int wofs[WPER];
+    [[unroll]] for (int m = 0; m < WPER; m++) {
+        int i = min(int(lane) + 8 * m, S * 4 * KV - 1);
+        int v = i % KV, scc = i / KV;
+        wofs[m] = (scc + (scc / 4) * (cin4 * 4 - 4)) * k4 + min(int(kb) * KV + v, k4 - 1);
+    }
+    // Columns past the padded row (the last run of a row): read texel 0, use zeros.
+    bool okc[TMAX];
+    [[unroll]] for (int t = 0; t < TMAX; t++) okc[t] = x0 * ST + t < int(p.wp);
+
+    vec4 acc[RQ][KV];
+    [[unroll]] for (int j = 0; j < RQ; j++)
+        [[unroll]] for (int v = 0; v < KV; v++) acc[j][v] = vec4(0.0);
+
+    for (int r = 0; r < int(p.taps_r); r++) {
+        int row = ((int(n * p.hp) + int(oy) * ST + r) * int(p.wp) + x0 * ST) * cin4;
+        int wrow = r * S * cin4 * 4 * k4;
+        for (int ci = 0; ci < cin4; ci++) {
+            vec4 wmine[WPER];
+            [[unroll]] for (int m = 0; m < WPER; m++) wmine[m] = texelFetch(Wt, wrow + ci * 4 * k4 + wofs[m]);
+            vec4 xv[TMAX];
+            [[unroll]] for (int t = 0; t < TMAX; t++) {
+                if (t < T) {
+                    vec4 f = texelFetch(In, okc[t] ? row + t * cin4 + ci : 0);
+                    xv[t] = okc[t] ? f : vec4(0.0);
+                }
+            }
+            vec4 wv[WMAX];
+            [[unroll]] for (int i = 0; i < WMAX; i++)
+                if (i < S * 4 * KV) wv[i] = subgroupShuffle(wmine[i / 8], uint(i % 8));
+            // One output column at a time: its KV accumulators stay in registers through the
+            // S*4*KV multiply-adds (all RQ*KV of them do not fit: spilling them costs a load
+            // and a store per multiply-add).
+            [[unroll]] for (int j = 0; j < RQ; j++) {
+                vec4 a[KV];
+                [[unroll]] for (int v = 0; v < KV; v++) a[v] = acc[j][v];
+                [[unroll]] for (int s = 0; s < S; s++)
+                    [[unroll]] for (int cc = 0; cc < 4; cc++)
+                        [[unroll]] for (int v = 0; v < KV; v++)
+                            a[v] += xv[j * ST + s][cc] * wv[(s * 4 + cc) * KV + v];
+                [[unroll]] for (int v = 0; v < KV; v++) acc[j][v] = a[v];
+            }
+        }
+    }
+    if (!live) return;
+    uint hw_out = p.hout * p.wout;
+    uint obase = n * p.cout * hw_out + oy * p.wout + uint(x0);
+    [[unroll]] for (int v = 0; v < KV; v++) {
+        [[unroll]] for (int i = 0; i < 4; i++) {
+            uint k = uint((int(kb) * KV + v) * 4 + i);
+            if (k >= p.cout) break;
+            float b = p.has_bias != 0 ? bias[k] : 0.0;
+            [[unroll]] for (int j = 0; j < RQ; j++)
+                if (uint(x0 + j) < p.wout) o[obase + k * hw_out + uint(j)] = acc[j][v][i] + b;
+        }
+    }
+}

@@ -1,0 +1,309 @@
+/* lavapipe's channels-packed convolution path: see conv2d_packed.h, and the shaders
+ * conv2d_pack.comp, conv2d_pack_weight.comp, conv2d_packed.comp, conv2d_bwd_weight_row.comp. */
+#include <string.h>
+
+#include "nn/conv2d_packed.h"
+
+#include "conv2d_bwd_weight_packed.spv.h"
+#include "conv2d_pack.spv.h"
+#include "conv2d_pack_weight.spv.h"
+#include "conv2d_packed_rq14.spv.h"
+#include "conv2d_packed_rq4.spv.h"
+#include "conv2d_packed_rq7.spv.h"
+#include "conv2d_packed_rq8.spv.h"
+
+/* Slots: the packed conv per (pass, run length, stride, width), then the rest. */
+enum packed_slot {
+    SLOT_PACKED = VKA_SLOT_BASE_CONV_PACKED,               /* + ((pass*4 + rq)*2 + stride-1)*2 + (S==3) */
+    SLOT_WEIGHT = VKA_SLOT_BASE_CONV_PACKED + 32,          /* + (stride-1)*2 + (S==3) */
+    SLOT_PACK = VKA_SLOT_BASE_CONV_PACKED + 36,
+    SLOT_PACK_WEIGHT,
+    SLOT_PACKED_END,
+};
+_Static_assert(SLOT_PACKED_END <= VKA_SLOT_BASE_CONV_PACKED + 64, "packed conv owns slots 128..191");
+
+struct pack_push {
+    uint32_t n, c, h, w;
+    int32_t pad;
+    uint32_t c4, hp, wp, total, dil;
+};
+_Static_assert(sizeof(struct pack_push) == 40, "mirror of Push in shaders/conv2d_pack.comp");
+
+struct pack_weight_push {
+    uint32_t cin, cout, r, s, cin4, k4;
+    int32_t w_o, w_i, w_tap0, w_r, w_s;
+    uint32_t total;
+};
+_Static_assert(sizeof(struct pack_weight_push) == 48, "mirror of Push in shaders/conv2d_pack_weight.comp");
+
+struct packed_push {
+    uint32_t cin4, hp, wp, cout, hout, wout, taps_r, k4, has_bias, q_blocks, k_blocks, total;
+};
+_Static_assert(sizeof(struct packed_push) == 48, "mirror of Push in shaders/conv2d_packed.comp");
+
+struct wrow_push {
+    uint32_t n, c, k, r, p, q, hp, wp, c4, k4;
+    uint32_t has_bias, groups, k_blocks, total, dyb;
+};
+_Static_assert(sizeof(struct wrow_push) == 60, "mirror of Push in shaders/conv2d_bwd_weight_row.comp");
+
+#define PACKED_KV 2    /* vec4 of output channels per invocation: KV in shaders/lists/conv2d.cmake */
+#define WROW_KV 2      /* the same for the weight gradient */
+#define TEXEL_WG 8     /* lavapipe's SIMD width */
+/* Image groups of the weight gradient: enough invocations for both cores (about this many) ... */
+#define WROW_LANES 4096u
+/* ... while the partials stay under this many floats. */
+#define WROW_PARTIALS (1u << 22)
+
+/* The run lengths (output columns per invocation) compiled, and their SPIR-V. */
+static const struct {
+    uint32_t rq;
+    const uint32_t *spirv;
+    size_t bytes;
+} runs[4] = {
+    {14, vka_spv_conv2d_packed_rq14, sizeof vka_spv_conv2d_packed_rq14},
+    {8, vka_spv_conv2d_packed_rq8, sizeof vka_spv_conv2d_packed_rq8},
+    {7, vka_spv_conv2d_packed_rq7, sizeof vka_spv_conv2d_packed_rq7},
+    {4, vka_spv_conv2d_packed_rq4, sizeof vka_spv_conv2d_packed_rq4},
+};
+
+/* The run length wasting the fewest columns of an output row (the longer on ties). */
+static uint32_t run_for_width(uint32_t wout)
+{
+    uint32_t best = 0;
+    uint64_t best_waste = UINT64_MAX;
+    for (uint32_t i = 0; i < 4; i++) {
+        uint64_t waste = vka_div_up(wout, runs[i].rq) * runs[i].rq - wout;
+        if (waste < best_waste) best = i, best_waste = waste;
+    }
+    return best;
+}
+
+int vka_conv2d_packed_shape(const vka_conv2d_shape *sh)
+{
+    return sh->r == sh->s && (sh->s == 1 || sh->s == 3) && (sh->stride == 1 || sh->stride == 2) &&
+           sh->pad < sh->r;
+}
+
+static uint64_t round256(uint64_t b) { return (b + 255) / 256 * 256; }
+
+typedef struct packed_layout {
+    uint64_t xp_offset, xp_bytes;     /* x: [N][H+2pad][W+2pad][C4] */
+    uint64_t dyp_offset, dyp_bytes;   /* dy for the input gradient: [N][H+R-1][W+S-1][K4], border R-1-pad, dilated */
+    uint64_t dyu_offset, dyu_bytes;   /* dy for the weight gradient when stride > 1: [N][P][Q][K4] */
+    uint64_t wk_offset, wk_bytes;     /* packed weights, either direction: R*S*4*C4*K4 vec4 */
+    uint64_t end;
+} packed_layout;
+
+static packed_layout layout_of(const vka_conv2d_shape *sh, uint64_t partial_bytes)
+{
+    uint64_t c4 = vka_div_up(sh->c, 4), k4 = vka_div_up(sh->k, 4);
+    uint64_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
+    packed_layout l;
+    l.xp_offset = round256(partial_bytes);
+    l.xp_bytes = (uint64_t)sh->n * (sh->h + 2ull * sh->pad) * (sh->w + 2ull * sh->pad) * c4 * 16;
+    l.dyp_offset = l.xp_offset + round256(l.xp_bytes);
+    l.dyp_bytes = (uint64_t)sh->n * (sh->h + sh->r - 1ull) * (sh->w + sh->s - 1ull) * k4 * 16;
+    l.dyu_offset = l.dyp_offset + round256(l.dyp_bytes);
+    l.dyu_bytes = sh->stride > 1 ? (uint64_t)sh->n * p * q * k4 * 16 : 0;
+    l.wk_offset = l.dyu_offset + round256(l.dyu_bytes);
+    l.wk_bytes = (uint64_t)sh->r * sh->s * 4 * c4 * k4 * 16;
+    l.end = l.wk_offset + round256(l.wk_bytes);
+    return l;
+}
+
+uint64_t vka_conv2d_packed_scratch_end(const vka_conv2d_shape *sh, uint64_t partial_bytes)
+{
+    return layout_of(sh, partial_bytes).end;
+}
+
+uint32_t vka_conv2d_packed_groups(const vka_conv2d_shape *sh)
+{
+    uint64_t crs = (uint64_t)sh->c * sh->r * sh->s;
+    uint64_t lanes = vka_div_up(vka_div_up(sh->k, 4), WROW_KV) * vka_div_up(sh->c, 4) * sh->r;
+    uint64_t g = vka_div_up(WROW_LANES, lanes ? lanes : 1), cols = (uint64_t)sh->k * (crs + 1);
+    uint64_t by_partials = WROW_PARTIALS / (cols ? cols : 1);
+    if (g > by_partials) g = by_partials;
+    if (g > sh->n) g = sh->n;
+    return g ? (uint32_t)g : 1;
+}
+
+static int vec4_bindable(const vka_context *ctx, uint64_t offset, uint64_t bytes)
+{
+    return bytes / 16 <= ctx->limits.max_texel_buffer_elements &&
+           offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0 &&
+           offset % ctx->info.limits.min_storage_buffer_offset_alignment == 0;
+}
+
+int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                             uint64_t partial_bytes)
+{
+    if (!vka_conv2d_packed_shape(sh) || !ctx->info.features.texel_buffer_rgba32f) return 0;
+    /* The conv kernel's workgroups of 8 are one subgroup that shuffles weights between lanes. */
+    if (ctx->info.limits.subgroup_size != TEXEL_WG || !ctx->info.features.subgroup_shuffle) return 0;
+    packed_layout l = layout_of(sh, partial_bytes);
+    if (scratch.size < l.end) return 0;
+    uint64_t o = scratch.offset;
+    return vec4_bindable(ctx, o + l.xp_offset, l.xp_bytes) && vec4_bindable(ctx, o + l.dyp_offset, l.dyp_bytes) &&
+           vec4_bindable(ctx, o + l.dyu_offset, l.dyu_bytes) && vec4_bindable(ctx, o + l.wk_offset, l.wk_bytes);
+}
+
+/* ---- the passes ---------------------------------------------------------------------- */
+
+static vka_result dispatch_1d(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, const vka_tensor *t,
+                              const void *push, uint64_t total)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    if (total > UINT32_MAX)
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu invocations", desc->name,
+                            (unsigned long long)total);
+    vka_kernel *k;
+    vka_result rc = vka_kernel_cached(ctx, slot, desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
+    uint32_t gx, gy;
+    vka_plan_groups_2d(ctx, vka_div_up(total, desc->local_size[0]), &gx, &gy);
+    return vka_cmd_dispatch(cmd, k, t, desc->num_bindings, push, gx, gy, 1);
+}
+
+/* dst [N][hp][wp][c4] vec4 = src (N,C,H,W): element (h, w) at (pad + h*dil, pad + w*dil), zeros elsewhere. */
+static vka_result pack(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t n, uint32_t c, uint32_t h, uint32_t w,
+                       int32_t pad, uint32_t dil, uint32_t hp, uint32_t wp)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    struct pack_push push = {n, c, h, w, pad, (uint32_t)vka_div_up(c, 4), hp, wp, 0, dil};
+    uint64_t total = (uint64_t)n * hp * wp;
+    push.total = (uint32_t)total;
+    vka_kernel_desc desc = {
+        .name = "conv2d_pack", VKA_SPIRV(vka_spv_conv2d_pack), .num_bindings = 2,
+        .bindings = {VKA_BIND_TEXEL_R32F, VKA_BIND_STORAGE}, .push_bytes = sizeof push,
+        .local_size = {vka_plan_workgroup_1d(ctx, 64)},
+    };
+    vka_tensor t[2] = {src, dst};
+    return dispatch_1d(cmd, SLOT_PACK, &desc, t, &push, total);
+}
+
+/* dst (packed_push's WT) from w (K,C,R,S): forward (o = k, i = c) or flipped and transposed (o = c, i = k). */
+static vka_result pack_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dst, vka_tensor w, int transposed)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    int32_t rs = (int32_t)(sh->r * sh->s), crs = (int32_t)sh->c * rs;
+    struct pack_weight_push push = {
+        .cin = transposed ? sh->k : sh->c, .cout = transposed ? sh->c : sh->k, .r = sh->r, .s = sh->s,
+        .w_o = transposed ? rs : crs, .w_i = transposed ? crs : rs, .w_tap0 = transposed ? rs - 1 : 0,
+        .w_r = transposed ? -(int32_t)sh->s : (int32_t)sh->s, .w_s = transposed ? -1 : 1,
+    };
+    push.cin4 = (uint32_t)vka_div_up(push.cin, 4);
+    push.k4 = (uint32_t)vka_div_up(push.cout, 4);
+    uint64_t total = (uint64_t)sh->r * sh->s * push.cin4 * 4 * push.k4;
+    push.total = (uint32_t)total;
+    vka_kernel_desc desc = {
+        .name = "conv2d_pack_weight", VKA_SPIRV(vka_spv_conv2d_pack_weight), .num_bindings = 2,
+        .bindings = {VKA_BIND_TEXEL_R32F, VKA_BIND_STORAGE}, .push_bytes = sizeof push,
+        .local_size = {vka_plan_workgroup_1d(ctx, 64)},
+    };
+    vka_tensor t[2] = {w, dst};
+    return dispatch_1d(cmd, SLOT_PACK_WEIGHT, &desc, t, &push, total);
+}
+
+/* out (N, cout, hout, wout) from a packed input [N][hp][wp][cin4] and packed weights (conv2d_packed.comp). */
+static vka_result conv_packed(vka_cmd *cmd, int bwd, const vka_conv2d_shape *sh, uint32_t stride, vka_tensor out,
+                              vka_tensor in, vka_tensor wk, vka_tensor bias, struct packed_push *push)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    uint32_t run = run_for_width(push->wout);
+    vka_kernel_desc desc = {
+        .name = bwd ? "conv2d_bwd_data_packed" : "conv2d_fwd_packed", .spirv = runs[run].spirv,
+        .spirv_bytes = runs[run].bytes, .num_bindings = 4,
+        .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
+        .num_spec = 2, .spec = {stride, sh->s},
+    };
+    push->taps_r = sh->r;
+    push->q_blocks = (uint32_t)vka_div_up(push->wout, runs[run].rq);
+    push->k_blocks = (uint32_t)vka_div_up(push->k4, PACKED_KV);
+    uint64_t total = (uint64_t)sh->n * push->hout * push->q_blocks; /* runs of output columns */
+    uint64_t groups = vka_div_up(total, TEXEL_WG) * push->k_blocks;
+    if (total > UINT32_MAX || groups > UINT32_MAX)
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu runs", desc.name, (unsigned long long)total);
+    push->total = (uint32_t)total;
+    uint32_t slot = SLOT_PACKED + ((((uint32_t)bwd * 4 + run) * 2 + stride - 1) * 2 + (sh->s == 3));
+    vka_kernel *k;
+    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
+    uint32_t gx, gy;
+    vka_plan_groups_2d(ctx, groups, &gx, &gy);
+    /* Without a bias, binding 2 aliases the weights; the shader does not read it (has_bias = 0). */
+    vka_tensor t[4] = {in, wk, push->has_bias ? bias : wk, out};
+    return vka_cmd_dispatch(cmd, k, t, 4, push, gx, gy, 1);
+}
+
+vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
+                                     vka_tensor w, vka_tensor b, vka_tensor scratch, uint64_t partial_bytes)
+{
+    packed_layout l = layout_of(sh, partial_bytes);
+    vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
+    vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
+    uint32_t hp = sh->h + 2 * sh->pad, wp = sh->w + 2 * sh->pad;
+    vka_result rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, hp, wp);
+    if (!rc) rc = pack_weight(cmd, sh, wk, w, 0);
+    if (rc) return rc;
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the conv reads them */
+    struct packed_push push = {
+        .cin4 = (uint32_t)vka_div_up(sh->c, 4), .hp = hp, .wp = wp, .cout = sh->k, .hout = vka_conv2d_out_h(sh),
+        .wout = vka_conv2d_out_w(sh), .k4 = (uint32_t)vka_div_up(sh->k, 4), .has_bias = vka_tensor_present(b),
+    };
+    return conv_packed(cmd, 0, sh, sh->stride, y, xp, wk, b, &push);
+}
+
+vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor partials,
+                                      int has_bias, vka_tensor dy, vka_tensor x, vka_tensor w, vka_tensor scratch,
+                                      uint64_t partial_bytes)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    packed_layout l = layout_of(sh, partial_bytes);
+    uint32_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
+    uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
+    int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(partials);
+    vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
+    vka_tensor dyp = vka_tensor_slice(scratch, l.dyp_offset, l.dyp_bytes);
+    vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
+    /* dy for the input gradient: holes of the stride, a border of R-1-pad, H+R-1 rows in all. */
+    uint32_t hd = sh->h + sh->r - 1, wd = sh->w + sh->s - 1, border = sh->r - 1 - sh->pad;
+    vka_tensor dyw = dyp; /* the copy the weight gradient reads: dyp itself at stride 1 */
+    uint32_t dyb = border;
+    vka_result rc = VKA_SUCCESS;
+    if (want_dx || sh->stride == 1) rc = pack(cmd, dyp, dy, sh->n, sh->k, p, q, (int32_t)border, sh->stride, hd, wd);
+    if (!rc && want_w && sh->stride > 1) {
+        dyw = vka_tensor_slice(scratch, l.dyu_offset, l.dyu_bytes);
+        dyb = 0;
+        rc = pack(cmd, dyw, dy, sh->n, sh->k, p, q, 0, 1, p, q);
+    }
+    if (!rc && want_dx) rc = pack_weight(cmd, sh, wk, w, 1);
+    if (!rc && want_w && !sh->x_packed_by_forward)
+        rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, sh->h + 2 * sh->pad,
+                  sh->w + 2 * sh->pad);
+    if (rc) return rc;
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
+    if (want_dx) {
+        struct packed_push push = {.cin4 = k4, .hp = hd, .wp = wd, .cout = sh->c, .hout = sh->h, .wout = sh->w,
+                                   .k4 = c4};
+        rc = conv_packed(cmd, 1, sh, 1, dx, dyp, wk, (vka_tensor){0}, &push);
+        if (rc) return rc;
+    }
+    if (!want_w) return VKA_SUCCESS;
+    uint32_t groups = vka_conv2d_packed_groups(sh);
+    struct wrow_push wp = {
+        .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = p, .q = q, .hp = sh->h + 2 * sh->pad,
+        .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias, .groups = groups,
+        .k_blocks = (uint32_t)vka_div_up(k4, WROW_KV), .dyb = dyb,
+    };
+    uint64_t total = (uint64_t)groups * sh->r * c4 * wp.k_blocks;
+    wp.total = (uint32_t)total;
+    vka_kernel_desc desc = {
+        .name = "conv2d_bwd_weight_packed", VKA_SPIRV(vka_spv_conv2d_bwd_weight_packed), .num_bindings = 3,
+        .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE}, .push_bytes = sizeof wp,
+        .local_size = {vka_plan_workgroup_1d(ctx, TEXEL_WG)}, .num_spec = 2, .spec = {sh->stride, sh->s},
+    };
+    vka_tensor t[3] = {dyw, xp, partials};
+    return dispatch_1d(cmd, SLOT_WEIGHT + (sh->stride - 1) * 2 + (sh->s == 3), &desc, t, &wp, total);
+}

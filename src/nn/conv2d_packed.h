@@ -1,0 +1,37 @@
+/* lavapipe's channels-packed convolution path (conv2d_packed.c), used by conv2d.c for the
+ * TEXEL variant: inputs repacked into [N][H'][W'][ceil(C/4)] vec4 with a zero border (and,
+ * for the input gradient of strided convolutions, zero holes), weights into
+ * [R][S][Cin][ceil(Cout/4)] vec4, then register-blocked kernels with no padding tests.
+ * The packed copies live in the layer's scratch after the weight-gradient partials. */
+#ifndef VKA_NN_CONV2D_PACKED_H
+#define VKA_NN_CONV2D_PACKED_H
+
+#include "nn/conv2d.h"
+#include "nn/ops_internal.h"
+
+/* Shapes the packed kernels take: square kernels up to 3x3, stride 1 or 2, pad < R. */
+int vka_conv2d_packed_shape(const vka_conv2d_shape *sh);
+
+/* Scratch bytes the packed path needs in all, its copies placed after partial_bytes. */
+uint64_t vka_conv2d_packed_scratch_end(const vka_conv2d_shape *sh, uint64_t partial_bytes);
+
+/* Image groups of the packed weight gradient (its partials: groups x K x (C*R*S+1) floats). */
+uint32_t vka_conv2d_packed_groups(const vka_conv2d_shape *sh);
+
+/* Whether the packed path can run for this shape with this scratch on this device
+ * (RGBA32F texel buffers, texel-element limits, binding alignments). */
+int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                             uint64_t partial_bytes);
+
+/* y (N,K,P,Q) = conv(x, w) + b: packs x and w into the scratch, then one kernel. */
+vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
+                                     vka_tensor w, vka_tensor b, vka_tensor scratch, uint64_t partial_bytes);
+
+/* The backward passes on one packed copy of dy: dx (when present) by the packed kernel, and,
+ * when partials is present, the weight/bias gradient partials (vka_conv2d_packed_groups
+ * groups, reduced by the caller). Leaves the barrier after its writes to the caller. */
+vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor partials,
+                                      int has_bias, vka_tensor dy, vka_tensor x, vka_tensor w, vka_tensor scratch,
+                                      uint64_t partial_bytes);
+
+#endif
