@@ -1,5 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #include "common.glsl"
 // lavapipe's first pass of the weight and bias gradients of convolutions with kernels up to
 // 3 wide and stride ST, from channels-packed copies (conv2d_pack.comp) of dy (a border of
@@ -8,9 +10,11 @@
 //   dw[k,c,r,s] = sum over n,p,q of dy[n,k,p,q] * xpad[n,c,p*ST+r,q*ST+s],  db[k] = sum of dy[n,k,..]
 // Invocation (z, r, channel group cg, k block kb) sums over the images of group z (images
 // [z*N/groups, (z+1)*N/groups)) for kernel row r, input channels 4cg..4cg+3, output channels
-// of KV vec4 and all S horizontal taps, walking each output row QC columns at a time
-// ((QC-1)*ST+S x texels and QC*KV dy texels per step for 16*S*KV*QC multiply-adds), with
-// no padding tests. Partials go to
+// of KV vec4 and all S horizontal taps, walking each output row QC columns at a time. The 8
+// invocations of a workgroup (one subgroup) share z and the k block and take 8 consecutive
+// (r, cg) pairs: per step each fetches its (QC-1)*ST+S x texels and a share of the QC*KV dy
+// texels, which subgroup shuffles hand to all (16*S*KV*QC multiply-adds per about
+// (QC-1)*ST+S + QC*KV/8 fetches), with no padding tests. Partials go to
 //   part[(z*K + k)*(C*R*S+1) + c*R*S + r*S + s], the bias sums (group z) to column C*R*S,
 // written by the invocations of r = 0 and channel group 0 when has_bias;
 // conv2d_bwd_weight_reduce.comp adds the groups in order (no atomics, same bits every run).
@@ -21,7 +25,7 @@ layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
 layout(push_constant) uniform Push {
     uint N, C, K, R, P, Q;
     uint hp, wp, c4, k4;
-    uint has_bias, groups, k_blocks, total;
+    uint has_bias, groups, k_blocks, pairs;  // pairs: R*c4 (r, cg) pairs
     uint dyb;                // border of DYP
 } p;
 layout(binding = 0) uniform samplerBuffer DYP;   // [N][P+2dyb][Q+2dyb][k4]
@@ -33,18 +37,30 @@ layout(std430, binding = 2) writeonly buffer Part { float part[]; };  // (groups
 #endif
 #define QC 7                       // output columns per step of the row walk
 #define XC ((QC - 1) * 2 + 3)      // x texels they touch at most (ST <= 2, S <= 3)
+#define DPER ((QC * KV + 7) / 8)   // dy texels each of the 8 invocations fetches per step
 
 void main()
 {
-    uint id = flat_invocation_index();
-    if (id >= p.total) return;
-    // Output channel block fastest: neighbouring invocations read the same x texels.
-    uint kb = id % p.k_blocks, rest = id / p.k_blocks;
-    uint cg = rest % p.c4;
-    rest /= p.c4;
-    uint r = rest % p.R, z = rest / p.R;
+    // Workgroup g: (z, kb, pair block); all 8 invocations stay to the end (they fetch dy
+    // for each other), those past the last pair write nothing.
+    uint g = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    uint pblocks = (p.pairs + 7) / 8;
+    uint pb = g % pblocks, rest = g / pblocks;
+    uint kb = rest % p.k_blocks, z = rest / p.k_blocks;
+    if (z >= p.groups) return;   // whole workgroups only: the dispatch may round up
+    uint pair = pb * 8 + gl_SubgroupInvocationID;
+    bool live = pair < p.pairs;
+    pair = min(pair, p.pairs - 1);
+    uint cg = pair % p.c4, r = pair / p.c4;
     int dyk[KV];
     [[unroll]] for (uint v = 0; v < KV; v++) dyk[v] = int(min(kb * KV + v, p.k4 - 1));
+    // This invocation's share of a step's dy texels: texel i = lane + 8m is column i / KV, block i % KV.
+    int dcol[DPER], dblk[DPER];
+    [[unroll]] for (int m = 0; m < DPER; m++) {
+        int i = min(int(gl_SubgroupInvocationID) + 8 * m, QC * KV - 1);
+        dcol[m] = i / KV;
+        dblk[m] = int(min(kb * KV + uint(i % KV), p.k4 - 1));
+    }
     bool bias_lane = p.has_bias != 0 && cg == 0 && r == 0;
     int c4 = int(p.c4), k4 = int(p.k4), Q = int(p.Q);
 
@@ -70,14 +86,18 @@ void main()
                     vec4 f = texelFetch(XP, ok ? xrow + (q0 * ST + t) * c4 : 0);
                     xv[t] = ok ? f : vec4(0.0);
                 }
-                [[unroll]] for (int j = 0; j < QC; j++) {
-                    bool ok = q0 + j < Q;
+                vec4 dmine[DPER];
+                [[unroll]] for (int m = 0; m < DPER; m++) {
+                    bool ok = q0 + dcol[m] < Q;
+                    vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * k4 + dblk[m] : 0);
+                    dmine[m] = ok ? f : vec4(0.0);
+                }
+                [[unroll]] for (int j = 0; j < QC; j++)
                     [[unroll]] for (int v = 0; v < KV; v++) {
-                        vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + j) * k4 + dyk[v] : 0);
-                        d[j][v] = ok ? f : vec4(0.0);
+                        int i = j * KV + v;
+                        d[j][v] = subgroupShuffle(dmine[i / 8], uint(i % 8));
                         bacc[v] += d[j][v];
                     }
-                }
                 [[unroll]] for (int v = 0; v < KV; v++)
                     [[unroll]] for (int cc = 0; cc < 4; cc++)
                         [[unroll]] for (int s = 0; s < 3; s++) {
@@ -90,6 +110,7 @@ void main()
             }
         }
     }
+    if (!live) return;
     uint RS = p.R * uint(S), CRS = p.C * RS;
     [[unroll]] for (uint v = 0; v < KV; v++) {
         [[unroll]] for (uint i = 0; i < 4; i++) {

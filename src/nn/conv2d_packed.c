@@ -43,7 +43,7 @@ _Static_assert(sizeof(struct packed_push) == 48, "mirror of Push in shaders/conv
 
 struct wrow_push {
     uint32_t n, c, k, r, p, q, hp, wp, c4, k4;
-    uint32_t has_bias, groups, k_blocks, total, dyb;
+    uint32_t has_bias, groups, k_blocks, pairs, dyb;
 };
 _Static_assert(sizeof(struct wrow_push) == 60, "mirror of Push in shaders/conv2d_bwd_weight_row.comp");
 
@@ -295,15 +295,22 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     struct wrow_push wp = {
         .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = p, .q = q, .hp = sh->h + 2 * sh->pad,
         .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias, .groups = groups,
-        .k_blocks = (uint32_t)vka_div_up(k4, WROW_KV), .dyb = dyb,
+        .k_blocks = (uint32_t)vka_div_up(k4, WROW_KV), .pairs = sh->r * c4, .dyb = dyb,
     };
-    uint64_t total = (uint64_t)groups * sh->r * c4 * wp.k_blocks;
-    wp.total = (uint32_t)total;
+    /* Workgroups of 8 (one subgroup) per (image group, k block, 8 (r, channel group) pairs). */
+    uint64_t wgs = (uint64_t)groups * wp.k_blocks * vka_div_up(wp.pairs, TEXEL_WG);
     vka_kernel_desc desc = {
         .name = "conv2d_bwd_weight_packed", VKA_SPIRV(vka_spv_conv2d_bwd_weight_packed), .num_bindings = 3,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE}, .push_bytes = sizeof wp,
-        .local_size = {vka_plan_workgroup_1d(ctx, TEXEL_WG)}, .num_spec = 2, .spec = {sh->stride, sh->s},
+        .local_size = {TEXEL_WG}, .num_spec = 2, .spec = {sh->stride, sh->s},
     };
+    if (wgs > UINT32_MAX)
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu workgroups", desc.name, (unsigned long long)wgs);
+    vka_kernel *k;
+    vka_result rc2 = vka_kernel_cached(ctx, SLOT_WEIGHT + (sh->stride - 1) * 2 + (sh->s == 3), &desc, &k);
+    if (rc2) return vka_cmd_keep(cmd, rc2);
+    uint32_t gx, gy;
+    vka_plan_groups_2d(ctx, wgs, &gx, &gy);
     vka_tensor t[3] = {dyw, xp, partials};
-    return dispatch_1d(cmd, SLOT_WEIGHT + (sh->stride - 1) * 2 + (sh->s == 3), &desc, t, &wp, total);
+    return vka_cmd_dispatch(cmd, k, t, 3, &wp, gx, gy, 1);
 }
