@@ -1,6 +1,8 @@
 /* conv2d: forward, input gradient and weight/bias gradient as implicit GEMMs, each
- * with a shared-memory tiled kernel (GPUs) and a texel-buffer register-blocked kernel
- * (lavapipe), chosen from device properties like vka_matmul_choose. */
+ * with a shared-memory tiled kernel (GPUs) and a texel-buffer register-blocked kernel,
+ * chosen from device properties like vka_matmul_choose. On lavapipe the texel variant
+ * runs the channels-packed kernels of conv2d_packed.c wherever the shape allows (square
+ * 1x1/3x3, stride 1 or 2), and these GEMM kernels elsewhere. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
