@@ -98,15 +98,18 @@ void main()
                         d[j][v] = subgroupShuffle(dmine[i / 8], uint(i % 8));
                         bacc[v] += d[j][v];
                     }
+                // Per (v, cc) its S accumulators stay in registers through the step; each dy
+                // texel loaded serves S multiply-adds.
                 [[unroll]] for (int v = 0; v < KV; v++)
-                    [[unroll]] for (int cc = 0; cc < 4; cc++)
-                        [[unroll]] for (int s = 0; s < 3; s++) {
-                            if (s < S) {
-                                vec4 a = acc[v][cc][s];
-                                [[unroll]] for (int j = 0; j < QC; j++) a += d[j][v] * xv[j * ST + s][cc];
-                                acc[v][cc][s] = a;
-                            }
+                    [[unroll]] for (int cc = 0; cc < 4; cc++) {
+                        vec4 a[3];
+                        [[unroll]] for (int s = 0; s < 3; s++) if (s < S) a[s] = acc[v][cc][s];
+                        [[unroll]] for (int j = 0; j < QC; j++) {
+                            vec4 dj = d[j][v];
+                            [[unroll]] for (int s = 0; s < 3; s++) if (s < S) a[s] += dj * xv[j * ST + s][cc];
                         }
+                        [[unroll]] for (int s = 0; s < 3; s++) if (s < S) acc[v][cc][s] = a[s];
+                    }
             }
         }
     }

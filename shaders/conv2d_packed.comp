@@ -40,6 +40,9 @@ layout(std430, binding = 3) writeonly buffer Out { float o[]; };
 #ifndef KV
 #define KV 2
 #endif
+#ifndef JB
+#define JB 2                      // output columns whose accumulators stay in registers together
+#endif
 #define TMAX ((RQ - 1) * 2 + 3)   // input columns a run touches at most (ST <= 2, S <= 3)
 #define WMAX (3 * 4 * KV)         // weight texels per (r, input vec4) at most
 #define WPER ((WMAX + 7) / 8)     // of them fetched by each of the 8 invocations
@@ -90,17 +93,22 @@ void main()
             vec4 wv[WMAX];
             [[unroll]] for (int i = 0; i < WMAX; i++)
                 if (i < S * 4 * KV) wv[i] = subgroupShuffle(wmine[i / 8], uint(i % 8));
-            // One output column at a time: its KV accumulators stay in registers through the
-            // S*4*KV multiply-adds (all RQ*KV of them do not fit: spilling them costs a load
-            // and a store per multiply-add).
-            [[unroll]] for (int j = 0; j < RQ; j++) {
-                vec4 a[KV];
-                [[unroll]] for (int v = 0; v < KV; v++) a[v] = acc[j][v];
+            // JB output columns at a time: their JB*KV accumulators stay in registers through
+            // the S*4*KV multiply-adds of the step (all RQ*KV do not fit: spilling them costs a
+            // load and a store per multiply-add), and each weight loaded serves JB columns.
+            [[unroll]] for (int j0 = 0; j0 < RQ; j0 += JB) {
+                vec4 a[JB][KV];
+                [[unroll]] for (int jj = 0; jj < JB; jj++)
+                    [[unroll]] for (int v = 0; v < KV; v++) if (j0 + jj < RQ) a[jj][v] = acc[j0 + jj][v];
                 [[unroll]] for (int s = 0; s < S; s++)
                     [[unroll]] for (int cc = 0; cc < 4; cc++)
-                        [[unroll]] for (int v = 0; v < KV; v++)
-                            a[v] += xv[j * ST + s][cc] * wv[(s * 4 + cc) * KV + v];
-                [[unroll]] for (int v = 0; v < KV; v++) acc[j][v] = a[v];
+                        [[unroll]] for (int v = 0; v < KV; v++) {
+                            vec4 w = wv[(s * 4 + cc) * KV + v];
+                            [[unroll]] for (int jj = 0; jj < JB; jj++)
+                                if (j0 + jj < RQ) a[jj][v] += xv[(j0 + jj) * ST + s][cc] * w;
+                        }
+                [[unroll]] for (int jj = 0; jj < JB; jj++)
+                    [[unroll]] for (int v = 0; v < KV; v++) if (j0 + jj < RQ) acc[j0 + jj][v] = a[jj][v];
             }
         }
     }
