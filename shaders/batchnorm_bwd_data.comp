@@ -8,6 +8,8 @@
 // (the reference's  gamma invstd / n (n dy - dbeta - xhat dgamma)), with dz the
 // ReLU-masked dy when the forward fused a ReLU. ITEMS units per invocation, the
 // channel stepped along as in batchnorm_fwd.
+// With PACKED, dx goes to lavapipe's channels-packed layout (src/nn/packed_layout.h)
+// instead of NCHW: the input gradient of the conv before this BN reads it as it is.
 layout(local_size_x_id = 0) in;
 
 #define ITEMS 8u
@@ -21,12 +23,27 @@ layout(push_constant) uniform Push {
     uint step_c;     // (workgroup size / hw) % C
     uvec2 hw_div;    // fastdiv by hw
     uvec2 c_div;     // fastdiv by C
+#ifdef PACKED
+    uint W, hp, wp, c4x4, border, dil;
+    uvec2 w_div;     // fastdiv by W
+#endif
 } p;
 
 INPUT_VT(0, x)                                                  // (N, C, hw)
 INPUT_VT(1, dy)                                                 // (N, C, hw)
 INPUT_VEC4(2, coef)                                             // (C, 2), see batchnorm_bwd_finalize
+#ifdef PACKED
+layout(std430, binding = 3) writeonly buffer DX { float dxp[]; };  // [N][hp][wp][c4x4]
+
+// Float index of element (n, c, position pos of the plane) in the packed layout.
+uint packed_index(uint n, uint c, uint pos)
+{
+    uint h = fastdiv(pos, p.w_div.x, p.w_div.y), w = pos - h * p.W;
+    return ((n * p.hp + p.border + h * p.dil) * p.wp + p.border + w * p.dil) * p.c4x4 + c;
+}
+#else
 layout(std430, binding = 3) writeonly buffer DX { VT dx[]; };  // (N, C, hw)
+#endif
 
 void main()
 {
@@ -40,7 +57,17 @@ void main()
             VT xv = LOAD_VT(x, e), d = LOAD_VT(dy, e);
             if (p.relu != 0) d = relu_mask(bn_affine(xv, a.x, a.z, a.w), d);
             VT xhat = (xv - a.x) * a.y;
-            dx[e] = a.z * (d - (b.x + xhat * b.y));
+            VT g = a.z * (d - (b.x + xhat * b.y));
+#ifdef PACKED
+            uint n = fastdiv(fastdiv(e, p.hw_div.x, p.hw_div.y), p.c_div.x, p.c_div.y);
+#ifdef VEC4
+            [[unroll]] for (uint i = 0; i < 4; i++) dxp[packed_index(n, c, j * 4 + i)] = g[i];
+#else
+            dxp[packed_index(n, c, j)] = g;
+#endif
+#else
+            dx[e] = g;
+#endif
         }
         e += gl_WorkGroupSize.x;
         j += p.step_j;

@@ -4,9 +4,10 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #include "common.glsl"
 // lavapipe's first pass of the weight and bias gradients of convolutions with kernels up to
-// 3 wide and stride ST, from channels-packed copies (conv2d_pack.comp) of dy (a border of
-// dyb, possibly 0, shared with the input gradient) and of the zero-bordered x:
-//   DYP [N][P+2dyb][Q+2dyb][K4] vec4 (K4 = ceil(K/4)),  XP [N][hp][wp][C4] vec4 (C4 = ceil(C/4))
+// 3 wide and stride ST, from the channels-packed copies of dy the input gradient reads (a
+// border of dyb, dilated by the stride: dy[n,k,p,q] at [n][dyb+p*ST][dyb+q*ST]) and of the
+// zero-bordered x (packed_layout.h):
+//   DYP [N][dyh][dyw][K4] vec4 (K4 = ceil(K/4)),  XP [N][hp][wp][C4] vec4 (C4 = ceil(C/4))
 //   dw[k,c,r,s] = sum over n,p,q of dy[n,k,p,q] * xpad[n,c,p*ST+r,q*ST+s],  db[k] = sum of dy[n,k,..]
 // Invocation (z, r, channel group cg, k block kb) sums over the images of group z (images
 // [z*N/groups, (z+1)*N/groups)) for kernel row r, input channels 4cg..4cg+3, output channels
@@ -26,9 +27,9 @@ layout(push_constant) uniform Push {
     uint N, C, K, R, P, Q;
     uint hp, wp, c4, k4;
     uint has_bias, groups, k_blocks, pairs;  // pairs: R*c4 (r, cg) pairs
-    uint dyb;                // border of DYP
+    uint dyb, dyh, dyw;      // border and size of DYP
 } p;
-layout(binding = 0) uniform samplerBuffer DYP;   // [N][P+2dyb][Q+2dyb][k4]
+layout(binding = 0) uniform samplerBuffer DYP;   // [N][dyh][dyw][k4]
 layout(binding = 1) uniform samplerBuffer XP;    // [N][hp][wp][c4]
 layout(std430, binding = 2) writeonly buffer Part { float part[]; };  // (groups, K, C*R*S+1)
 
@@ -70,12 +71,12 @@ void main()
         [[unroll]] for (uint cc = 0; cc < 4; cc++)
             [[unroll]] for (uint s = 0; s < 3; s++) acc[v][cc][s] = vec4(0.0);
     }
-    int dyb = int(p.dyb), dyw = Q + 2 * dyb, dyh = int(p.P) + 2 * dyb;
+    int dyb = int(p.dyb), dyw = int(p.dyw), dyh = int(p.dyh);
     uint n_end = (z + 1) * p.N / p.groups;
     for (uint n = z * p.N / p.groups; n < n_end; n++) {
         for (uint op = 0; op < p.P; op++) {
             int xrow = int((n * p.hp + op * ST + r) * p.wp) * c4 + int(cg);
-            int dyrow = ((int(n) * dyh + int(op) + dyb) * dyw + dyb) * k4;
+            int dyrow = ((int(n) * dyh + int(op) * ST + dyb) * dyw + dyb) * k4;
             // QC output columns at a time: their x and dy texels are fetched into registers
             // first, then each accumulator takes its QC multiply-adds in a row. (Accumulating
             // column by column would spill all 12*KV accumulators for every multiply-add.)
@@ -89,7 +90,7 @@ void main()
                 vec4 dmine[DPER];
                 [[unroll]] for (int m = 0; m < DPER; m++) {
                     bool ok = q0 + dcol[m] < Q;
-                    vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * k4 + dblk[m] : 0);
+                    vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * ST * k4 + dblk[m] : 0);
                     dmine[m] = ok ? f : vec4(0.0);
                 }
                 [[unroll]] for (int j = 0; j < QC; j++)

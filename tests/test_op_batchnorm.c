@@ -271,6 +271,109 @@ static void batchnorm_storage_buffer_variants_match_reference(void **state)
     test_context_finish(ctx);
 }
 
+/* vka_batchnorm_backward_packed_dx writes dx in lavapipe's packed layout (packed_layout.h):
+ * recorded after the NCHW backward in one command buffer, each element must be the NCHW
+ * dx's bits (the same arithmetic), and every float in between (border, holes, padding
+ * channels) keep what was there. Vec4 and scalar shapes, texel and storage inputs,
+ * borders 0..2, dilation 1 and 2 (a strided conv's dy), with and without the fused ReLU. */
+static void check_packed_dx(vka_context *ctx, const bn_host *h, int relu, uint32_t border, uint32_t dil)
+{
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_packed"}, &arena));
+    shape s = h->s;
+    vka_batchnorm_desc d = desc_of(s, relu);
+    vka_tensor x = test_tensor(ctx, arena, h->x, h->nx), dy = test_tensor(ctx, arena, h->dy, h->nx);
+    vka_tensor gamma = test_tensor(ctx, arena, h->gamma, h->nc), beta = test_tensor(ctx, arena, h->beta, h->nc);
+    vka_tensor y = test_tensor(ctx, arena, NULL, h->nx), dx = test_tensor(ctx, arena, NULL, h->nx);
+    vka_tensor mean = test_tensor(ctx, arena, NULL, h->nc), invstd = test_tensor(ctx, arena, NULL, h->nc);
+    vka_tensor dg = test_tensor(ctx, arena, NULL, h->nc), db = test_tensor(ctx, arena, NULL, h->nc);
+    vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
+    uint32_t c4 = (uint32_t)(s.c + 3) / 4, hp = border * 2 + (s.h - 1) * dil + 1, wp = border * 2 + (s.w - 1) * dil + 1;
+    size_t packed_n = (size_t)s.n * hp * wp * c4 * 4;
+    test_guarded dxp = test_alloc_guarded(ctx, arena, packed_n * 4);
+    const uint32_t SENTINEL = 0x4640e400u; /* 12345.0f */
+    TEST_OK(vka_fill(ctx, dxp.t, SENTINEL));
+    vka_packed_layout l = {.t = dxp.t, .h = (uint32_t)s.h, .w = (uint32_t)s.w, .hp = hp, .wp = wp, .c4 = c4,
+                           .border = border, .dil = dil};
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    TEST_OK(vka_batchnorm_forward_train(cmd, &d, y, mean, invstd, (vka_tensor){0}, (vka_tensor){0}, x, gamma, beta,
+                                        scratch, 0));
+    TEST_OK(vka_batchnorm_backward(cmd, &d, dx, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
+    TEST_OK(vka_batchnorm_backward_packed_dx(cmd, &d, &l, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
+    test_run(cmd);
+    vka_cmd_destroy(cmd);
+    float *want = test_read(ctx, dx, h->nx), *got = test_read(ctx, dxp.t, packed_n);
+    uint8_t *is_element = calloc(packed_n, 1);
+    for (int n = 0; n < s.n; n++)
+        for (int c = 0; c < s.c; c++)
+            for (int i = 0; i < s.h; i++)
+                for (int j = 0; j < s.w; j++) {
+                    size_t at = (((size_t)n * hp + border + i * dil) * wp + border + j * dil) * c4 * 4 + c;
+                    size_t from = (((size_t)n * s.c + c) * s.h + i) * s.w + j;
+                    if (memcmp(&got[at], &want[from], 4) != 0)
+                        fail_msg("packed dx N=%d C=%d H=%d W=%d border %u dil %u relu %d: (%d,%d,%d,%d) is %.9g, "
+                                 "NCHW dx %.9g", s.n, s.c, s.h, s.w, border, dil, relu, n, c, i, j, got[at], want[from]);
+                    is_element[at] = 1;
+                }
+    for (size_t k = 0; k < packed_n; k++)
+        if (!is_element[k] && memcmp(&got[k], &SENTINEL, 4) != 0)
+            fail_msg("packed dx N=%d C=%d H=%d W=%d border %u dil %u: float %zu between elements was written",
+                     s.n, s.c, s.h, s.w, border, dil, k);
+    test_check_guard(ctx, dxp);
+    free(want), free(got), free(is_element);
+    vka_arena_destroy(arena);
+}
+
+static void batchnorm_backward_writes_packed_dx_with_the_nchw_bits(void **state)
+{
+    (void)state;
+    for (int storage = 0; storage < 2; storage++) {
+        if (storage) setenv("VKANCHOR_TEXEL", "0", 1);
+        vka_context *ctx = test_context();
+        for (size_t i = 0; i < NSHAPES; i++) {
+            bn_host h = make_host(shapes[i], 900 + i, 0.0f);
+            check_packed_dx(ctx, &h, (int)i % 2, (uint32_t)i % 3, 1 + (uint32_t)(i % 2));
+            check_packed_dx(ctx, &h, 1 - (int)i % 2, 1, 2 - (uint32_t)(i % 2));
+            free_host(&h);
+        }
+        test_context_finish(ctx);
+        unsetenv("VKANCHOR_TEXEL");
+    }
+}
+
+/* A packed destination that cannot hold the tensor is refused, naming the layout. */
+static void batchnorm_refuses_a_packed_dx_of_the_wrong_shape(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_packed_bad"}, &arena));
+    vka_batchnorm_desc d = {.n = 2, .c = 5, .hw = 16};
+    vka_tensor t = test_tensor(ctx, arena, NULL, 2 * 6 * 6 * 2 * 4), c = test_tensor(ctx, arena, NULL, 5);
+    vka_tensor dg = test_tensor(ctx, arena, NULL, 5), db = test_tensor(ctx, arena, NULL, 5);
+    vka_tensor x = test_tensor(ctx, arena, NULL, 2 * 5 * 16);
+    vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
+    const vka_packed_layout good = {.t = t, .h = 4, .w = 4, .hp = 6, .wp = 6, .c4 = 2, .border = 1, .dil = 1};
+    vka_packed_layout bad[5] = {good, good, good, good, good};
+    bad[0].h = 3;                    /* 3x4 is not HW = 16 */
+    bad[1].c4 = 1;                   /* 5 channels need 2 vec4 */
+    bad[2].border = 3;               /* the last row would fall outside hp */
+    bad[3].dil = 0;
+    bad[4].t = vka_tensor_slice(t, 0, t.size - 16);
+    for (int i = 0; i < 5; i++) {
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        vka_result rc = vka_batchnorm_backward_packed_dx(cmd, &d, &bad[i], dg, db, x, x, c, c, c, c, scratch);
+        assert_int_equal(rc, VKA_ERROR_INVALID_ARGUMENT);
+        if (!strstr(vka_context_last_error(ctx), "batchnorm_backward_packed_dx: packed dx"))
+            fail_msg("bad packed dx %d: %s", i, vka_context_last_error(ctx));
+        vka_cmd_destroy(cmd);
+    }
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
 /* The GPU tuning of the reductions (128-lane workgroups, a 7-level shared-memory
  * tree) and the CPU one (8 lanes, 3 levels), whatever the device. */
 static void batchnorm_reductions_match_reference_with_either_workgroup_shape(void **state)
@@ -545,6 +648,8 @@ int main(void)
         cmocka_unit_test(batchnorm_training_forward_and_backward_match_reference_at_awkward_shapes),
         cmocka_unit_test(batchnorm_with_fused_relu_matches_relu_after_batchnorm),
         cmocka_unit_test(batchnorm_storage_buffer_variants_match_reference),
+        cmocka_unit_test(batchnorm_backward_writes_packed_dx_with_the_nchw_bits),
+        cmocka_unit_test(batchnorm_refuses_a_packed_dx_of_the_wrong_shape),
         cmocka_unit_test(batchnorm_reductions_match_reference_with_either_workgroup_shape),
         cmocka_unit_test(batchnorm_without_update_running_leaves_running_statistics_bit_identical),
         cmocka_unit_test(batchnorm_without_update_running_accepts_absent_running_tensors),

@@ -17,11 +17,16 @@
 #include <string.h>
 
 #include "nn/conv2d.h"
+#include "nn/conv2d_packed.h"
 #include "ref_ops.h"
 #include "test_util.h"
 
 #define TOL 1e-10
 #define NAN_WORD 0x7fc00000u
+
+/* A shape with the variant and the backward hints left 0. */
+#define SHAPE(n_, c_, h_, w_, k_, r_, s_, stride_, pad_)                                                            \
+    {.n = n_, .c = c_, .h = h_, .w = w_, .k = k_, .r = r_, .s = s_, .stride = stride_, .pad = pad_}
 
 typedef struct conv_case {
     const char *name;
@@ -30,30 +35,30 @@ typedef struct conv_case {
 } conv_case;
 
 static const conv_case cases[] = {
-    {"1 -> 1 channel at 5x6, 3x3 pad 1, batch 1", {1, 1, 5, 6, 1, 3, 3, 1, 1, 0, 0}, 0},
-    {"3 -> 5 at 7x9, 3x3 stride 2 pad 1, bias", {1, 3, 7, 9, 5, 3, 3, 2, 1, 0, 0}, 1},
-    {"projection shortcut 5 -> 7 at 9x7, 1x1 stride 2 pad 0", {2, 5, 9, 7, 7, 1, 1, 2, 0, 0, 0}, 0},
-    {"cnn first layer (anchored: 2C = 2) -> 32 at 28x28, 3x3 pad 1, batch 2", {2, 2, 28, 28, 32, 3, 3, 1, 1, 0, 0}, 0},
+    {"1 -> 1 channel at 5x6, 3x3 pad 1, batch 1", SHAPE(1, 1, 5, 6, 1, 3, 3, 1, 1), 0},
+    {"3 -> 5 at 7x9, 3x3 stride 2 pad 1, bias", SHAPE(1, 3, 7, 9, 5, 3, 3, 2, 1), 1},
+    {"projection shortcut 5 -> 7 at 9x7, 1x1 stride 2 pad 0", SHAPE(2, 5, 9, 7, 7, 1, 1, 2, 0), 0},
+    {"cnn first layer (anchored: 2C = 2) -> 32 at 28x28, 3x3 pad 1, batch 2", SHAPE(2, 2, 28, 28, 32, 3, 3, 1, 1), 0},
     /* Larger than one workgroup tile in every dimension: tiled tiles are at most 64 x 64 x 16
      * (K = 70 and C = 66 rows, N*P*Q = 286 and C*R*S + 1 = 595 columns, C*R*S = 594 and
      * K*R*S = 630 reduced); texel blocks are 8 x 8. */
-    {"larger than a tile: 66 -> 70 at 13x11, 3x3 pad 1, batch 2, bias", {2, 66, 13, 11, 70, 3, 3, 1, 1, 0, 0}, 1},
-    {"5x5 kernel pad 2: 3 -> 4 at 11x10, bias", {1, 3, 11, 10, 4, 5, 5, 1, 2, 0, 0}, 1},
-    {"3x3 stride 2 pad 0 with a dropped last column: 4 -> 3 at 8x8", {1, 4, 8, 8, 3, 3, 3, 2, 0, 0, 0}, 1},
+    {"larger than a tile: 66 -> 70 at 13x11, 3x3 pad 1, batch 2, bias", SHAPE(2, 66, 13, 11, 70, 3, 3, 1, 1), 1},
+    {"5x5 kernel pad 2: 3 -> 4 at 11x10, bias", SHAPE(1, 3, 11, 10, 4, 5, 5, 1, 2), 1},
+    {"3x3 stride 2 pad 0 with a dropped last column: 4 -> 3 at 8x8", SHAPE(1, 4, 8, 8, 3, 3, 3, 2, 0), 1},
     /* The packed kernels (square 1x1 / 3x3, stride 1 or 2, pad < R): runs of 14, 8, 7 or 4
      * output columns (picked by width) x 8 channels per invocation, with partial runs and
      * channel blocks at the ends; the input gradient of stride 2 on a dilated dy. */
-    {"cnn at 14x14 (one run of 14 per row): 5 -> 9, batch 2", {2, 5, 14, 14, 9, 3, 3, 1, 1, 0, 0}, 0},
-    {"cnn at 7x7 (runs of 7): 6 -> 11, batch 3, bias", {3, 6, 7, 7, 11, 3, 3, 1, 1, 0, 0}, 1},
-    {"runs of 4 at 6x20: 3 -> 5, bias", {1, 3, 6, 20, 5, 3, 3, 1, 1, 0, 0}, 1},
-    {"runs of 8 at 5x8: 4 -> 10, batch 2", {2, 4, 5, 8, 10, 3, 3, 1, 1, 0, 0}, 0},
-    {"resnet stage 1 at 32x32 (four runs of 8): 3 -> 4", {1, 3, 32, 32, 4, 3, 3, 1, 1, 0, 0}, 0},
-    {"3x3 pad 0 at 9x12 (dx border 2): 3 -> 4, bias", {1, 3, 9, 12, 4, 3, 3, 1, 0, 0, 0}, 1},
-    {"3x3 pad 2 at 6x8 (dx border 0): 2 -> 3", {1, 2, 6, 8, 3, 3, 3, 1, 2, 0, 0}, 0},
-    {"5x3 kernel pad 2 at 9x8 (5 rows of taps, GEMM): 3 -> 4, bias", {1, 3, 9, 8, 4, 5, 3, 1, 2, 0, 0}, 1},
-    {"resnet downsampling 16 -> 32 at 14x14, 3x3 stride 2 pad 1, batch 2", {2, 16, 14, 14, 32, 3, 3, 2, 1, 0, 0}, 0},
-    {"resnet shortcut 16 -> 32 at 14x14, 1x1 stride 2, bias", {2, 16, 14, 14, 32, 1, 1, 2, 0, 0, 0}, 1},
-    {"1x1 stride 1: 6 -> 9 at 5x13 (a partial run of 14)", {1, 6, 5, 13, 9, 1, 1, 1, 0, 0, 0}, 0},
+    {"cnn at 14x14 (one run of 14 per row): 5 -> 9, batch 2", SHAPE(2, 5, 14, 14, 9, 3, 3, 1, 1), 0},
+    {"cnn at 7x7 (runs of 7): 6 -> 11, batch 3, bias", SHAPE(3, 6, 7, 7, 11, 3, 3, 1, 1), 1},
+    {"runs of 4 at 6x20: 3 -> 5, bias", SHAPE(1, 3, 6, 20, 5, 3, 3, 1, 1), 1},
+    {"runs of 8 at 5x8: 4 -> 10, batch 2", SHAPE(2, 4, 5, 8, 10, 3, 3, 1, 1), 0},
+    {"resnet stage 1 at 32x32 (four runs of 8): 3 -> 4", SHAPE(1, 3, 32, 32, 4, 3, 3, 1, 1), 0},
+    {"3x3 pad 0 at 9x12 (dx border 2): 3 -> 4, bias", SHAPE(1, 3, 9, 12, 4, 3, 3, 1, 0), 1},
+    {"3x3 pad 2 at 6x8 (dx border 0): 2 -> 3", SHAPE(1, 2, 6, 8, 3, 3, 3, 1, 2), 0},
+    {"5x3 kernel pad 2 at 9x8 (5 rows of taps, GEMM): 3 -> 4, bias", SHAPE(1, 3, 9, 8, 4, 5, 3, 1, 2), 1},
+    {"resnet downsampling 16 -> 32 at 14x14, 3x3 stride 2 pad 1, batch 2", SHAPE(2, 16, 14, 14, 32, 3, 3, 2, 1), 0},
+    {"resnet shortcut 16 -> 32 at 14x14, 1x1 stride 2, bias", SHAPE(2, 16, 14, 14, 32, 1, 1, 2, 0), 1},
+    {"1x1 stride 1: 6 -> 9 at 5x13 (a partial run of 14)", SHAPE(1, 6, 5, 13, 9, 1, 1, 1, 0), 0},
 };
 #define NUM_CASES (sizeof cases / sizeof *cases)
 
@@ -143,6 +148,23 @@ static void expect_same_bits_again(vka_context *ctx, vka_cmd *cmd, vka_tensor t,
     free(again);
 }
 
+/* Zeros the scratch, then writes dy (N, K, P, Q) into its packed layout l. */
+static void upload_packed_dy(vka_context *ctx, vka_tensor scratch, const vka_packed_layout *l, const float *dy,
+                             uint32_t n, uint32_t k)
+{
+    TEST_OK(vka_fill(ctx, scratch, 0));
+    size_t total = (size_t)n * l->hp * l->wp * l->c4 * 4;
+    float *packed = calloc(total, 4);
+    for (uint32_t b = 0; b < n; b++)
+        for (uint32_t c = 0; c < k; c++)
+            for (uint32_t i = 0; i < l->h; i++)
+                for (uint32_t j = 0; j < l->w; j++)
+                    packed[(((size_t)b * l->hp + l->border + i * l->dil) * l->wp + l->border + j * l->dil) * l->c4 * 4 +
+                           c] = dy[(((size_t)b * k + c) * l->h + i) * l->w + j];
+    TEST_OK(vka_upload(ctx, l->t, 0, packed, total * 4));
+    free(packed);
+}
+
 typedef enum which_op { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT, OP_BACKWARD_BOTH } which_op;
 
 static void check_case(vka_context *ctx, family f, which_op op, const conv_case *cs, uint64_t seed)
@@ -181,11 +203,22 @@ static void check_case(vka_context *ctx, family f, which_op op, const conv_case 
         test_guarded dx = nan_output(ctx, arena, h.nx);
         test_guarded y = nan_output(ctx, arena, h.ny);
         if (op == OP_BACKWARD_BOTH) {
-            /* As a training step: forward, then both gradients reusing the x it packed. */
+            /* As a training step: forward, then both gradients reusing the x it packed, and on
+             * lavapipe's packed path with dy already packed in the scratch by its "producer"
+             * (here the test: zeros around the elements, as the model keeps them). */
+            vka_packed_layout l;
+            int dy_packed = vka_conv2d_dy_packed_layout(ctx, &sh, scratch.t, &l);
+            int expect = f == FAMILY_TEXEL && vka_context_device(ctx)->type == VKA_DEVICE_CPU &&
+                         vka_conv2d_packed_shape(&sh) && !getenv("VKANCHOR_LIMITS");
+            if (expect && !dy_packed) fail_msg("conv2d texel [%s]: no packed dy layout on a CPU device", cs->name);
+            if (f != FAMILY_TEXEL && dy_packed) fail_msg("conv2d %s [%s]: a packed dy layout", family_name(f), cs->name);
+            if (dy_packed) upload_packed_dy(ctx, scratch.t, &l, h.dy, (uint32_t)sh.n, sh.k);
             TEST_OK(vka_conv2d_forward(cmd, &sh, y.t, x, w, none, scratch.t));
             vka_conv2d_shape reuse = sh;
             reuse.x_packed_by_forward = 1;
-            TEST_OK(vka_conv2d_backward(cmd, &reuse, dx.t, dw.t, cs->bias ? db.t : none, dy, x, w, scratch.t));
+            reuse.dy_packed = dy_packed;
+            TEST_OK(vka_conv2d_backward(cmd, &reuse, dx.t, dw.t, cs->bias ? db.t : none, dy_packed ? none : dy, x, w,
+                                        scratch.t));
         } else {
             TEST_OK(vka_conv2d_backward_weight(cmd, &sh, dw.t, cs->bias ? db.t : none, dy, x, scratch.t));
         }
@@ -306,26 +339,26 @@ typedef struct bad_call {
 } bad_call;
 
 /* The tensors below fit GOOD; the bad shapes are checked before any size. */
-#define GOOD {1, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}
+#define GOOD SHAPE(1, 3, 8, 8, 4, 3, 3, 1, 1)
 #define GOOD_TEXT "N=1 C=3 H=8 W=8 K=4 R=3 S=3 stride=1 pad=1"
 
 static const bad_call bad_calls[] = {
-    {"zero input channels", OP_FORWARD, {1, 0, 8, 8, 4, 3, 3, 1, 1, 0, 0}, "C=0", 0, 0},
-    {"zero output channels", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 0, 3, 3, 1, 1, 0, 0}, "K=0", 0, 0},
-    {"zero batch", OP_BACKWARD_DATA, {0, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}, "N=0", 0, 0},
-    {"kernel larger than the padded input", OP_FORWARD, {1, 3, 2, 8, 4, 5, 5, 1, 1, 0, 0}, "H=2 W=8 K=4 R=5 S=5", 0, 0},
-    {"kernel larger than the padded input (dx)", OP_BACKWARD_DATA, {1, 3, 8, 1, 4, 3, 4, 1, 1, 0, 0}, "R=3 S=4", 0, 0},
-    {"kernel larger than the padded input (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 11, 3, 1, 1, 0, 0}, "R=11", 0, 0},
-    {"stride 0", OP_FORWARD, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0, 0}, "stride=0", 0, 0},
-    {"stride 0 (dw)", OP_BACKWARD_WEIGHT, {1, 3, 8, 8, 4, 3, 3, 0, 1, 0, 0}, "stride=0", 0, 0},
+    {"zero input channels", OP_FORWARD, SHAPE(1, 0, 8, 8, 4, 3, 3, 1, 1), "C=0", 0, 0},
+    {"zero output channels", OP_BACKWARD_WEIGHT, SHAPE(1, 3, 8, 8, 0, 3, 3, 1, 1), "K=0", 0, 0},
+    {"zero batch", OP_BACKWARD_DATA, SHAPE(0, 3, 8, 8, 4, 3, 3, 1, 1), "N=0", 0, 0},
+    {"kernel larger than the padded input", OP_FORWARD, SHAPE(1, 3, 2, 8, 4, 5, 5, 1, 1), "H=2 W=8 K=4 R=5 S=5", 0, 0},
+    {"kernel larger than the padded input (dx)", OP_BACKWARD_DATA, SHAPE(1, 3, 8, 1, 4, 3, 4, 1, 1), "R=3 S=4", 0, 0},
+    {"kernel larger than the padded input (dw)", OP_BACKWARD_WEIGHT, SHAPE(1, 3, 8, 8, 4, 11, 3, 1, 1), "R=11", 0, 0},
+    {"stride 0", OP_FORWARD, SHAPE(1, 3, 8, 8, 4, 3, 3, 0, 1), "stride=0", 0, 0},
+    {"stride 0 (dw)", OP_BACKWARD_WEIGHT, SHAPE(1, 3, 8, 8, 4, 3, 3, 0, 1), "stride=0", 0, 0},
     {"y too small", OP_FORWARD, GOOD, GOOD_TEXT, 1, 0},
     {"dx too small", OP_BACKWARD_DATA, GOOD, GOOD_TEXT, 1, 0},
     {"dw too small", OP_BACKWARD_WEIGHT, GOOD, GOOD_TEXT, 1, 0},
     {"scratch too small", OP_BACKWARD_WEIGHT, GOOD, GOOD_TEXT, 0, 1},
     {"scratch too small (forward)", OP_FORWARD, GOOD, GOOD_TEXT, 0, 1},
     {"scratch too small (dx)", OP_BACKWARD_DATA, GOOD, GOOD_TEXT, 0, 1},
-    {"tensors for batch 1 given a batch-2 shape", OP_FORWARD, {2, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}, "N=2 C=3", 0, 0},
-    {"dy and w for more output channels", OP_BACKWARD_DATA, {1, 3, 8, 8, 5, 3, 3, 1, 1, 0, 0}, "K=5", 0, 0},
+    {"tensors for batch 1 given a batch-2 shape", OP_FORWARD, SHAPE(2, 3, 8, 8, 4, 3, 3, 1, 1), "N=2 C=3", 0, 0},
+    {"dy and w for more output channels", OP_BACKWARD_DATA, SHAPE(1, 3, 8, 8, 5, 3, 3, 1, 1), "K=5", 0, 0},
 };
 
 static void conv2d_rejects_bad_calls_without_dispatching(void **state)
@@ -376,6 +409,18 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
             vka_cmd_destroy(cmd);
         }
     }
+    /* dy_packed promises a packed dy that only lavapipe's packed kernels read: refused elsewhere. */
+    vka_conv2d_shape tiled = good;
+    tiled.variant = VKA_CONV2D_TILED;
+    tiled.dy_packed = 1;
+    test_guarded dx = test_alloc_guarded(ctx, arena, nx * 4);
+    test_guarded scratch = test_alloc_guarded(ctx, arena, scratch_bytes);
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    assert_int_equal(vka_conv2d_backward_data(cmd, &tiled, dx.t, none, w, scratch.t), VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(vka_context_last_error(ctx), "dy_packed"))
+        fail_msg("dy_packed on the tiled variant: %s", vka_context_last_error(ctx));
+    vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);
 }

@@ -34,6 +34,10 @@
 #include "nn/norm_slots.h"
 
 #include "batchnorm_bwd_data.spv.h"
+#include "batchnorm_bwd_data_packed.spv.h"
+#include "batchnorm_bwd_data_packed_texel.spv.h"
+#include "batchnorm_bwd_data_packed_vec4.spv.h"
+#include "batchnorm_bwd_data_packed_vec4_texel.spv.h"
 #include "batchnorm_bwd_data_texel.spv.h"
 #include "batchnorm_bwd_data_vec4.spv.h"
 #include "batchnorm_bwd_data_vec4_texel.spv.h"
@@ -71,6 +75,11 @@ static const variant variants[PASS_COUNT][2][2] = {
     {{V(batchnorm_bwd_data), V(batchnorm_bwd_data_texel)},
      {V(batchnorm_bwd_data_vec4), V(batchnorm_bwd_data_vec4_texel)}},
 };
+/* The input-gradient pass writing the packed layout: [vec4][texel]. */
+static const variant packed_dx_variants[2][2] = {
+    {V(batchnorm_bwd_data_packed), V(batchnorm_bwd_data_packed_texel)},
+    {V(batchnorm_bwd_data_packed_vec4), V(batchnorm_bwd_data_packed_vec4_texel)},
+};
 #undef V
 
 struct stats_push {
@@ -89,6 +98,12 @@ struct elementwise_push {
     vka_fastdiv hw_div, c_div;
 };
 _Static_assert(sizeof(struct elementwise_push) == 40, "mirror of Push in batchnorm_fwd.comp, batchnorm_bwd_data.comp");
+struct packed_dx_push {
+    struct elementwise_push e;
+    uint32_t w, hp, wp, c4x4, border, dil;
+    vka_fastdiv w_div;
+};
+_Static_assert(sizeof(struct packed_dx_push) == 72, "mirror of Push in batchnorm_bwd_data.comp with PACKED");
 struct bwd_reduce_push {
     uint32_t C, hw, count, per_group, step_i, step_j;
     vka_fastdiv hw_div;
@@ -229,19 +244,20 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, vka
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
 
-/* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers. */
-static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, vka_kernel **k)
+/* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers;
+ * `packed`: the input-gradient pass writing the packed layout. */
+static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, int packed, vka_kernel **k)
 {
     static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
     static const uint32_t push[PASS_COUNT] = {sizeof(struct stats_push), sizeof(struct elementwise_push),
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    const variant *v = &variants[pass][p->vec4][texel];
+    const variant *v = packed ? &packed_dx_variants[p->vec4][texel] : &variants[pass][p->vec4][texel];
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
-        .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes,
-        .num_bindings = bindings[pass], .bindings = STORAGE_X, .push_bytes = push[pass],
+        .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes, .num_bindings = bindings[pass],
+        .bindings = STORAGE_X, .push_bytes = packed ? sizeof(struct packed_dx_push) : push[pass],
         .local_size = {reduce ? p->reduce_wg : p->elementwise_wg},
         .shared_bytes = reduce ? (pass == PASS_FWD_STATS ? 3 : 2) * 4 * p->reduce_wg : 0,
     };
@@ -250,7 +266,10 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
             desc.bindings[i] = p->vec4 ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_TEXEL_R32F;
         if (!reduce) desc.bindings[texel_in[pass] - 1] = VKA_BIND_TEXEL_RGBA32F; /* coef: vec4 per texel */
     }
-    vka_result rc = kernel(cmd, VKA_SLOT_BN_BIG + 4 * pass + 2 * p->vec4 + texel, &desc, k);
+    uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
+    uint32_t slot = packed ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + variant_index
+                           : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;
+    vka_result rc = kernel(cmd, slot, &desc, k);
     /* The cached kernel was built for the planned workgroup size, unless the planning
      * switch changed during this context's life: refuse rather than mis-reduce. */
     if (!rc && (*k)->desc.local_size[0] != desc.local_size[0])
@@ -301,7 +320,7 @@ static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, const vka_batchno
     vka_tensor in[2] = {x, coef};
     int texel = texel_inputs(ctx, p, in, 2);
     vka_kernel *k;
-    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, &k);
+    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, 0, &k);
     if (rc) return rc;
     struct elementwise_push ep = elementwise(p, d);
     vka_tensor t[3] = {x, coef, y};
@@ -354,7 +373,7 @@ vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d
 
     vka_kernel *k_stats, *k_fin;
     int texel = texel_inputs(ctx, &p, &x, 1);
-    if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, &k_stats)) || (rc = finalize_kernel(cmd, 0, &k_fin)))
+    if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, 0, &k_stats)) || (rc = finalize_kernel(cmd, 0, &k_fin)))
         return rc;
 
     struct stats_push sp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw, p.reduce_wg % p.unit_hw,
@@ -410,19 +429,37 @@ vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d,
     return vka_op_done(cmd, rc);
 }
 
-vka_result vka_batchnorm_backward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor dx,
-                                  vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy, vka_tensor x,
-                                  vka_tensor save_mean, vka_tensor save_invstd, vka_tensor gamma,
-                                  vka_tensor beta, vka_tensor scratch)
+/* Checks a packed destination for dx against the desc; returns its tensor trimmed. */
+static vka_result check_packed(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, const vka_packed_layout *l,
+                               vka_tensor *out)
 {
-    static const char op[] = "batchnorm_backward";
+    uint64_t need_bytes = (uint64_t)d->n * l->hp * l->wp * l->c4 * 16;
+    int fits = l->dil >= 1 && (uint64_t)l->h * l->w == d->hw && l->c4 == (d->c + 3) / 4 &&
+               (uint64_t)l->border + (l->h ? l->h - 1ull : 0) * l->dil < l->hp &&
+               (uint64_t)l->border + (l->w ? l->w - 1ull : 0) * l->dil < l->wp && l->t.size >= need_bytes;
+    if (!fits)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: packed dx (%ux%u in %ux%u, border %u, dilation %u, %u channel vec4, %llu bytes) "
+                            "does not hold N=%u C=%u HW=%u", op, l->h, l->w, l->hp, l->wp, l->border, l->dil, l->c4,
+                            (unsigned long long)l->t.size, d->n, d->c, d->hw);
+    *out = vka_tensor_slice(l->t, 0, need_bytes);
+    return VKA_SUCCESS;
+}
+
+/* vka_batchnorm_backward and vka_batchnorm_backward_packed_dx: dx NCHW, or packed when dxp. */
+static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor dx,
+                           const vka_packed_layout *dxp, vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy,
+                           vka_tensor x, vka_tensor save_mean, vka_tensor save_invstd, vka_tensor gamma,
+                           vka_tensor beta, vka_tensor scratch)
+{
     vka_context *ctx = vka_cmd_context(cmd);
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
     bn_plan p = plan_bn(ctx, d);
+    if (dxp && (rc = check_packed(cmd, op, d, dxp, &dx))) return rc;
     int want_dx = vka_tensor_present(dx);
-    if ((want_dx && (rc = need(cmd, op, "dx", dx, xb, d))) || (rc = need(cmd, op, "dy", dy, xb, d)) ||
+    if ((want_dx && !dxp && (rc = need(cmd, op, "dx", dx, xb, d))) || (rc = need(cmd, op, "dy", dy, xb, d)) ||
         (rc = need(cmd, op, "x", x, xb, d)) || (rc = need(cmd, op, "dgamma", dgamma, cb, d)) ||
         (rc = need(cmd, op, "dbeta", dbeta, cb, d)) || (rc = need(cmd, op, "save_mean", save_mean, cb, d)) ||
         (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) || (rc = need(cmd, op, "gamma", gamma, cb, d)) ||
@@ -447,8 +484,8 @@ vka_result vka_batchnorm_backward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka
     vka_tensor in[3] = {x, dy, coef};
     int texel_red = texel_inputs(ctx, &p, in, 2), texel_data = texel_inputs(ctx, &p, in, 3);
     vka_kernel *k_red, *k_fin, *k_data = NULL;
-    if ((rc = big_kernel(cmd, &p, PASS_BWD_REDUCE, texel_red, &k_red)) || (rc = finalize_kernel(cmd, 1, &k_fin)) ||
-        (want_dx && (rc = big_kernel(cmd, &p, PASS_BWD_DATA, texel_data, &k_data))))
+    if ((rc = big_kernel(cmd, &p, PASS_BWD_REDUCE, texel_red, 0, &k_red)) || (rc = finalize_kernel(cmd, 1, &k_fin)) ||
+        (want_dx && (rc = big_kernel(cmd, &p, PASS_BWD_DATA, texel_data, dxp != NULL, &k_data))))
         return rc;
 
     struct bwd_reduce_push rp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw,
@@ -462,9 +499,33 @@ vka_result vka_batchnorm_backward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     if (want_dx) {
         vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> bwd_data reads */
-        struct elementwise_push ep = elementwise(&p, d);
-        vka_tensor td[4] = {x, dy, coef, vka_tensor_slice(dx, 0, xb)};
-        rc = dispatch_flat(cmd, k_data, td, 4, &ep, vka_div_up(p.total, ITEMS));
+        struct packed_dx_push pp = {.e = elementwise(&p, d)};
+        if (dxp)
+            pp = (struct packed_dx_push){pp.e, dxp->w, dxp->hp, dxp->wp, dxp->c4 * 4, dxp->border, dxp->dil,
+                                         vka_fastdiv_make(dxp->w)};
+        vka_tensor td[4] = {x, dy, coef, dxp ? dx : vka_tensor_slice(dx, 0, xb)};
+        rc = dispatch_flat(cmd, k_data, td, 4, dxp ? (const void *)&pp : (const void *)&pp.e,
+                           vka_div_up(p.total, ITEMS));
     }
     return vka_op_done(cmd, rc);
+}
+
+vka_result vka_batchnorm_backward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor dx,
+                                  vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy, vka_tensor x,
+                                  vka_tensor save_mean, vka_tensor save_invstd, vka_tensor gamma,
+                                  vka_tensor beta, vka_tensor scratch)
+{
+    return backward(cmd, "batchnorm_backward", d, dx, NULL, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma,
+                    beta, scratch);
+}
+
+vka_result vka_batchnorm_backward_packed_dx(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *dx,
+                                            vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy, vka_tensor x,
+                                            vka_tensor save_mean, vka_tensor save_invstd, vka_tensor gamma,
+                                            vka_tensor beta, vka_tensor scratch)
+{
+    static const char op[] = "batchnorm_backward_packed_dx";
+    if (!dx) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed dx", op);
+    return backward(cmd, op, d, (vka_tensor){0}, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, beta,
+                    scratch);
 }

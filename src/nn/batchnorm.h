@@ -9,6 +9,7 @@
 #ifndef VKA_NN_BATCHNORM_H
 #define VKA_NN_BATCHNORM_H
 
+#include "nn/packed_layout.h"
 #include "vkanchor.h"
 
 typedef struct vka_batchnorm_desc {
@@ -53,5 +54,13 @@ vka_result vka_batchnorm_backward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka
                                   vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy, vka_tensor x,
                                   vka_tensor save_mean, vka_tensor save_invstd, vka_tensor gamma,
                                   vka_tensor beta, vka_tensor scratch);
+
+/* The same with dx written in lavapipe's channels-packed layout (packed_layout.h: only
+ * its elements; border and holes left as they are), for the conv before this BN to read
+ * as its packed dy (vka_conv2d_dy_packed_layout). */
+vka_result vka_batchnorm_backward_packed_dx(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *dx,
+                                            vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy, vka_tensor x,
+                                            vka_tensor save_mean, vka_tensor save_invstd, vka_tensor gamma,
+                                            vka_tensor beta, vka_tensor scratch);
 
 #endif

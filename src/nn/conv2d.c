@@ -122,6 +122,15 @@ static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vk
     return vka_conv2d_packed_usable(ctx, sh, scratch, weight_partials(sh) * 4);
 }
 
+int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                                vka_packed_layout *out)
+{
+    vka_conv2d_variant v = vka_conv2d_choose(ctx, sh);
+    if (!packed_applies(ctx, v, sh, scratch)) return 0;
+    *out = vka_conv2d_packed_dy_layout(sh, scratch, weight_partials(sh) * 4);
+    return 1;
+}
+
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
     uint64_t bytes = weight_partials(sh) * 4;
@@ -385,7 +394,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(dw);
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
     tensor_need need[] = {{"dx", &dx, z.x, 1}, {"dw", &dw, z.w, 1}, {"db", &db, sh ? sh->k : 0, 1},
-                          {"dy", &dy, z.y, 0}, {"x", &x, z.x, !want_w}, {"w", &w, z.w, !want_dx},
+                          {"dy", &dy, z.y, sh && sh->dy_packed}, {"x", &x, z.x, !want_w}, {"w", &w, z.w, !want_dx},
                           {"scratch", &scratch, partials, 0}};
     vka_result rc = check_call(cmd, op, sh, need, 7);
     if (rc) return rc;
@@ -394,11 +403,15 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     if (scratch.offset % ctx->info.limits.min_storage_buffer_offset_alignment)
         return bad_call(cmd, op, sh, "scratch offset %llu is not aligned for a storage binding",
                         (unsigned long long)scratch.offset);
-    vka_conv2d_variant v = resolve(cmd, op, sh, dy, want_w ? x : w);
-    if (v && want_dx && want_w) v = resolve(cmd, op, sh, dy, w);
+    vka_tensor first = sh->dy_packed ? (want_w ? x : w) : dy;
+    vka_conv2d_variant v = resolve(cmd, op, sh, first, want_w ? x : w);
+    if (v && want_dx && want_w) v = resolve(cmd, op, sh, first, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     uint32_t slices = 1;
-    if (packed_applies(ctx, v, sh, scratch_all)) {
+    int packed = packed_applies(ctx, v, sh, scratch_all);
+    if (sh->dy_packed && !packed)
+        return bad_call(cmd, op, sh, "dy_packed, but the packed kernels do not run here (see vka_conv2d_dy_packed_layout)");
+    if (packed) {
         /* One packed copy of dy serves both gradients. */
         slices = vka_conv2d_packed_groups(sh);
         rc = vka_conv2d_packed_backward(cmd, sh, dx, want_w ? scratch : (vka_tensor){0}, vka_tensor_present(db), dy,

@@ -16,6 +16,7 @@
 #ifndef VKA_NN_CONV2D_H
 #define VKA_NN_CONV2D_H
 
+#include "nn/packed_layout.h"
 #include "vkanchor.h"
 
 typedef enum vka_conv2d_variant {
@@ -33,6 +34,11 @@ typedef struct vka_conv2d_shape {
      * this shape (nothing else ran on the scratch since), so lavapipe's weight gradient skips
      * repacking x. The caller vouches for it; ignored where nothing is packed. */
     int x_packed_by_forward;
+    /* Backward only: dy is already in the scratch in the packed layout that
+     * vka_conv2d_dy_packed_layout describes (its producer wrote it there, e.g.
+     * vka_batchnorm_backward_packed_dx), with zeros in its border and holes; the dy
+     * argument is not read and may be absent. */
+    int dy_packed;
 } vka_conv2d_shape;
 
 /* Output height P / width Q by floor; 0 when the kernel exceeds the padded input or stride is 0. */
@@ -49,6 +55,13 @@ vka_conv2d_variant vka_conv2d_choose(const vka_context *ctx, const vka_conv2d_sh
  * partials and, on CPU devices, the channels-packed copies of lavapipe's kernels. One scratch
  * per layer; each call clobbers it. */
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
+
+/* Whether the backward of this shape with this scratch runs lavapipe's packed kernels; if so,
+ * *out describes where and how its packed dy lives in the scratch, for a producer to write
+ * directly (then set sh->dy_packed). The border and holes of that region must hold zeros:
+ * zero the scratch once (vka_fill) before the first such step; the conv2d ops keep them. */
+int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                                vka_packed_layout *out);
 
 /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + b (K). b may be (vka_tensor){0}: no bias. */
 vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,

@@ -20,7 +20,7 @@ enum packed_slot {
     SLOT_PACK_WEIGHT,
     SLOT_PACKED_END,
 };
-_Static_assert(SLOT_PACKED_END <= VKA_SLOT_BASE_CONV_PACKED + 64, "packed conv owns slots 128..191");
+_Static_assert((int)SLOT_PACKED_END <= (int)VKA_SLOT_BASE_PACKED_OUT, "packed conv owns slots 128..175");
 
 struct pack_push {
     uint32_t n, c, h, w;
@@ -43,9 +43,9 @@ _Static_assert(sizeof(struct packed_push) == 48, "mirror of Push in shaders/conv
 
 struct wrow_push {
     uint32_t n, c, k, r, p, q, hp, wp, c4, k4;
-    uint32_t has_bias, groups, k_blocks, pairs, dyb;
+    uint32_t has_bias, groups, k_blocks, pairs, dyb, dyh, dyw;
 };
-_Static_assert(sizeof(struct wrow_push) == 60, "mirror of Push in shaders/conv2d_bwd_weight_row.comp");
+_Static_assert(sizeof(struct wrow_push) == 68, "mirror of Push in shaders/conv2d_bwd_weight_row.comp");
 
 #define PACKED_KV 2    /* vec4 of output channels per invocation: KV in shaders/lists/conv2d.cmake */
 #define WROW_KV 2      /* the same for the weight gradient */
@@ -89,8 +89,7 @@ static uint64_t round256(uint64_t b) { return (b + 255) / 256 * 256; }
 
 typedef struct packed_layout {
     uint64_t xp_offset, xp_bytes;     /* x: [N][H+2pad][W+2pad][C4] */
-    uint64_t dyp_offset, dyp_bytes;   /* dy for the input gradient: [N][H+R-1][W+S-1][K4], border R-1-pad, dilated */
-    uint64_t dyu_offset, dyu_bytes;   /* dy for the weight gradient when stride > 1: [N][P][Q][K4] */
+    uint64_t dyp_offset, dyp_bytes;   /* dy: [N][H+R-1][W+S-1][K4], border R-1-pad, dilated by the stride */
     uint64_t wk_offset, wk_bytes;     /* packed weights, either direction: R*S*4*C4*K4 vec4 */
     uint64_t end;
 } packed_layout;
@@ -98,18 +97,32 @@ typedef struct packed_layout {
 static packed_layout layout_of(const vka_conv2d_shape *sh, uint64_t partial_bytes)
 {
     uint64_t c4 = vka_div_up(sh->c, 4), k4 = vka_div_up(sh->k, 4);
-    uint64_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
     packed_layout l;
     l.xp_offset = round256(partial_bytes);
     l.xp_bytes = (uint64_t)sh->n * (sh->h + 2ull * sh->pad) * (sh->w + 2ull * sh->pad) * c4 * 16;
     l.dyp_offset = l.xp_offset + round256(l.xp_bytes);
     l.dyp_bytes = (uint64_t)sh->n * (sh->h + sh->r - 1ull) * (sh->w + sh->s - 1ull) * k4 * 16;
-    l.dyu_offset = l.dyp_offset + round256(l.dyp_bytes);
-    l.dyu_bytes = sh->stride > 1 ? (uint64_t)sh->n * p * q * k4 * 16 : 0;
-    l.wk_offset = l.dyu_offset + round256(l.dyu_bytes);
+    l.wk_offset = l.dyp_offset + round256(l.dyp_bytes);
     l.wk_bytes = (uint64_t)sh->r * sh->s * 4 * c4 * k4 * 16;
     l.end = l.wk_offset + round256(l.wk_bytes);
     return l;
+}
+
+/* dy as the input gradient reads it: a border of R-1-pad, holes of the stride, H+R-1 rows. */
+static vka_packed_layout dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch, uint64_t partial_bytes)
+{
+    packed_layout l = layout_of(sh, partial_bytes);
+    return (vka_packed_layout){
+        .t = vka_tensor_slice(scratch, l.dyp_offset, l.dyp_bytes), .h = vka_conv2d_out_h(sh),
+        .w = vka_conv2d_out_w(sh), .hp = sh->h + sh->r - 1, .wp = sh->w + sh->s - 1,
+        .c4 = (uint32_t)vka_div_up(sh->k, 4), .border = sh->r - 1 - sh->pad, .dil = sh->stride,
+    };
+}
+
+vka_packed_layout vka_conv2d_packed_dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch,
+                                              uint64_t partial_bytes)
+{
+    return dy_layout(sh, scratch, partial_bytes);
 }
 
 uint64_t vka_conv2d_packed_scratch_end(const vka_conv2d_shape *sh, uint64_t partial_bytes)
@@ -145,7 +158,7 @@ int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh,
     if (scratch.size < l.end) return 0;
     uint64_t o = scratch.offset;
     return vec4_bindable(ctx, o + l.xp_offset, l.xp_bytes) && vec4_bindable(ctx, o + l.dyp_offset, l.dyp_bytes) &&
-           vec4_bindable(ctx, o + l.dyu_offset, l.dyu_bytes) && vec4_bindable(ctx, o + l.wk_offset, l.wk_bytes);
+           vec4_bindable(ctx, o + l.wk_offset, l.wk_bytes);
 }
 
 /* ---- the passes ---------------------------------------------------------------------- */
@@ -265,19 +278,13 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
     int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(partials);
     vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
-    vka_tensor dyp = vka_tensor_slice(scratch, l.dyp_offset, l.dyp_bytes);
     vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
-    /* dy for the input gradient: holes of the stride, a border of R-1-pad, H+R-1 rows in all. */
-    uint32_t hd = sh->h + sh->r - 1, wd = sh->w + sh->s - 1, border = sh->r - 1 - sh->pad;
-    vka_tensor dyw = dyp; /* the copy the weight gradient reads: dyp itself at stride 1 */
-    uint32_t dyb = border;
+    /* One packed dy serves both gradients; its producer may have written it already. */
+    vka_packed_layout dl = dy_layout(sh, scratch, partial_bytes);
+    vka_tensor dyp = dl.t;
     vka_result rc = VKA_SUCCESS;
-    if (want_dx || sh->stride == 1) rc = pack(cmd, dyp, dy, sh->n, sh->k, p, q, (int32_t)border, sh->stride, hd, wd);
-    if (!rc && want_w && sh->stride > 1) {
-        dyw = vka_tensor_slice(scratch, l.dyu_offset, l.dyu_bytes);
-        dyb = 0;
-        rc = pack(cmd, dyw, dy, sh->n, sh->k, p, q, 0, 1, p, q);
-    }
+    if (!sh->dy_packed)
+        rc = pack(cmd, dyp, dy, sh->n, sh->k, p, q, (int32_t)dl.border, dl.dil, dl.hp, dl.wp);
     if (!rc && want_dx) rc = pack_weight(cmd, sh, wk, w, 1);
     if (!rc && want_w && !sh->x_packed_by_forward)
         rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, sh->h + 2 * sh->pad,
@@ -285,8 +292,8 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
     if (want_dx) {
-        struct packed_push push = {.cin4 = k4, .hp = hd, .wp = wd, .cout = sh->c, .hout = sh->h, .wout = sh->w,
-                                   .k4 = c4};
+        struct packed_push push = {.cin4 = k4, .hp = dl.hp, .wp = dl.wp, .cout = sh->c, .hout = sh->h,
+                                   .wout = sh->w, .k4 = c4};
         rc = conv_packed(cmd, 1, sh, 1, dx, dyp, wk, (vka_tensor){0}, &push);
         if (rc) return rc;
     }
@@ -295,7 +302,8 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     struct wrow_push wp = {
         .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = p, .q = q, .hp = sh->h + 2 * sh->pad,
         .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias, .groups = groups,
-        .k_blocks = (uint32_t)vka_div_up(k4, WROW_KV), .pairs = sh->r * c4, .dyb = dyb,
+        .k_blocks = (uint32_t)vka_div_up(k4, WROW_KV), .pairs = sh->r * c4, .dyb = dl.border, .dyh = dl.hp,
+        .dyw = dl.wp,
     };
     /* Workgroups of 8 (one subgroup) per (image group, k block, 8 (r, channel group) pairs). */
     uint64_t wgs = (uint64_t)groups * wp.k_blocks * vka_div_up(wp.pairs, TEXEL_WG);
@@ -311,6 +319,6 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     if (rc2) return vka_cmd_keep(cmd, rc2);
     uint32_t gx, gy;
     vka_plan_groups_2d(ctx, wgs, &gx, &gy);
-    vka_tensor t[3] = {dyw, xp, partials};
+    vka_tensor t[3] = {dyp, xp, partials};
     return vka_cmd_dispatch(cmd, k, t, 3, &wp, gx, gy, 1);
 }

@@ -8,6 +8,7 @@
 
 #include "nn/conv2d.h"
 #include "nn/ops_internal.h"
+#include "nn/packed_layout.h"
 
 /* Shapes the packed kernels take: square kernels up to 3x3, stride 1 or 2, pad < R. */
 int vka_conv2d_packed_shape(const vka_conv2d_shape *sh);
@@ -23,11 +24,16 @@ uint32_t vka_conv2d_packed_groups(const vka_conv2d_shape *sh);
 int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                              uint64_t partial_bytes);
 
+/* Where the backward keeps its packed dy in the scratch (what a producer writes for sh->dy_packed). */
+vka_packed_layout vka_conv2d_packed_dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch,
+                                              uint64_t partial_bytes);
+
 /* y (N,K,P,Q) = conv(x, w) + b: packs x and w into the scratch, then one kernel. */
 vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
                                      vka_tensor w, vka_tensor b, vka_tensor scratch, uint64_t partial_bytes);
 
-/* The backward passes on one packed copy of dy: dx (when present) by the packed kernel, and,
+/* The backward passes on one packed copy of dy (packed here unless sh->dy_packed): dx (when
+ * present) by the packed kernel, and,
  * when partials is present, the weight/bias gradient partials (vka_conv2d_packed_groups
  * groups, reduced by the caller). Leaves the barrier after its writes to the caller. */
 vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor partials,

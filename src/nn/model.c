@@ -231,7 +231,18 @@ static vka_result allocate(vka_model *m)
         if (n->op == VKA_NODE_CONV) {
             vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
             VKA_CHECK(vka_arena_alloc(m->act_arena, vka_conv2d_scratch_bytes(ctx, &s), &n->scratch));
+            /* Zeros once: the borders and holes of the packed copies stay zero from here on. */
+            VKA_CHECK(vka_fill(ctx, n->scratch, 0));
         }
+    }
+    /* A conv read by one BN on the packed path takes its dy from that BN already packed. */
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        vka_node *n = &m->nodes[i];
+        if (n->op != VKA_NODE_BN || m->nodes[n->in[0]].op != VKA_NODE_CONV) continue;
+        vka_node *conv = &m->nodes[n->in[0]];
+        vka_conv2d_shape s = conv_shape(m, conv, m->desc.batch);
+        vka_packed_layout l;
+        conv->dy_packed = conv->consumers == 1 && vka_conv2d_dy_packed_layout(ctx, &s, conv->scratch, &l);
     }
     /* Gradients: inputs of an add with no other consumer share the add's dy. */
     for (uint32_t i = 0; i < m->node_count; i++) {
@@ -243,7 +254,7 @@ static vka_result allocate(vka_model *m)
     for (int i = (int)m->node_count - 1; i > 0; i--) {
         vka_node *n = &m->nodes[i];
         if (n->grad_alias >= 0) n->dy = m->nodes[n->grad_alias].dy; /* aliases point later: already set */
-        else VKA_CHECK(vka_arena_alloc(m->act_arena, node_floats(m, n) * 4, &n->dy));
+        else if (!n->dy_packed) VKA_CHECK(vka_arena_alloc(m->act_arena, node_floats(m, n) * 4, &n->dy));
     }
     VKA_CHECK(vka_arena_alloc(m->act_arena, largest, &m->grad_tmp));
 done:
@@ -431,6 +442,15 @@ static vka_result grad_commit(vka_cmd *cmd, vka_model *m, int j, uint32_t B, uin
     return rc;
 }
 
+vka_packed_layout vka_model_conv_dy_layout(const vka_model *m, int node, uint32_t n)
+{
+    const vka_node *conv = &m->nodes[node];
+    vka_conv2d_shape s = conv_shape(m, conv, n);
+    vka_packed_layout l = {0};
+    vka_conv2d_dy_packed_layout(m->ctx, &s, conv->scratch, &l);
+    return l;
+}
+
 vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_tensor dlogits)
 {
     const uint32_t B = n_batch;
@@ -451,6 +471,7 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
             s.x_packed_by_forward = 1; /* forward ran on this scratch, and nothing after it */
+            s.dy_packed = n->dy_packed; /* the BN after it wrote dy into the scratch */
             /* Both gradients in one call: lavapipe's kernels share one packed copy of dy. */
             rc = vka_conv2d_backward(cmd, &s, want_dx ? grad_target(m, j, B, written) : (vka_tensor){0},
                                      vka_model_param(m, m->grads, (uint32_t)n->weight), (vka_tensor){0}, dy, xin,
@@ -460,6 +481,16 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         }
         case VKA_NODE_BN: {
             vka_batchnorm_desc d = bn_desc(n, B);
+            if (x->dy_packed) { /* straight into the conv's packed dy (its only consumer: nothing to add) */
+                vka_packed_layout l = vka_model_conv_dy_layout(m, j, B);
+                rc = vka_batchnorm_backward_packed_dx(
+                    cmd, &d, &l, vka_model_param(m, m->grads, (uint32_t)n->weight),
+                    vka_model_param(m, m->grads, (uint32_t)n->bias), dy, xin, n->save_mean, n->save_invstd,
+                    vka_model_param(m, m->params, (uint32_t)n->weight),
+                    vka_model_param(m, m->params, (uint32_t)n->bias), n->scratch);
+                written[j] = 1;
+                break;
+            }
             rc = vka_batchnorm_backward(cmd, &d, grad_target(m, j, B, written),
                                         vka_model_param(m, m->grads, (uint32_t)n->weight),
                                         vka_model_param(m, m->grads, (uint32_t)n->bias), dy, xin, n->save_mean,

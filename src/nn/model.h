@@ -5,6 +5,7 @@
 #ifndef VKA_NN_MODEL_H
 #define VKA_NN_MODEL_H
 
+#include "nn/packed_layout.h"
 #include "vk/vk_internal.h"
 
 typedef enum vka_model_kind { VKA_MODEL_CNN = 0, VKA_MODEL_RESNET20, VKA_MODEL_RESNET18 } vka_model_kind;
@@ -34,8 +35,11 @@ typedef struct vka_node {
     vka_tensor y, dy;             /* (N, C, H, W) at the model's batch */
     vka_tensor save_mean, save_invstd; /* bn: (C) */
     vka_tensor argmax;            /* maxpool: (N, C, H, W) int32 */
-    vka_tensor scratch;           /* conv: weight-gradient partials; bn: reduction partials */
+    vka_tensor scratch;           /* conv: partials and packed copies; bn: reduction partials */
     int needs_dx;                 /* input gradient wanted (not for the first layer) */
+    int dy_packed;                /* conv on lavapipe's packed path, read by one BN: that BN's backward
+                                     writes dy straight into the scratch, packed (vka_model_conv_dy_layout);
+                                     dy itself is not allocated */
 } vka_node;
 
 typedef struct vka_param {
@@ -95,6 +99,9 @@ typedef struct vka_forward_desc {
 
 /* Records the forward pass of `input` (n, in_channels, H, W). */
 vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc *f, vka_tensor input);
+/* For a conv node with dy_packed: where its dy lives during a backward pass of batch n. */
+vka_packed_layout vka_model_conv_dy_layout(const vka_model *m, int node, uint32_t n);
+
 /* Records the backward pass from dlogits (n, classes) into the gradient tensor
  * (overwritten) after a training forward pass with the same n. */
 vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n, vka_tensor dlogits);
