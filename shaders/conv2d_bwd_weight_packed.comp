@@ -12,10 +12,11 @@
 // Invocation (z, r, channel group cg, k block kb) sums over the images of group z (images
 // [z*N/groups, (z+1)*N/groups)) for kernel row r, input channels 4cg..4cg+3, output channels
 // of KV vec4 and all S horizontal taps, walking each output row QC columns at a time. The 8
-// invocations of a workgroup (one subgroup) share z and the k block and take 8 consecutive
-// (r, cg) pairs: per step each fetches its (QC-1)*ST+S x texels and a share of the QC*KV dy
-// texels, which subgroup shuffles hand to all (16*S*KV*QC multiply-adds per about
-// (QC-1)*ST+S + QC*KV/8 fetches), with no padding tests. Partials go to
+// invocations of a workgroup (one subgroup) share z and take PB (r, cg) pairs x 8/PB k
+// blocks: per step each fetches its (QC-1)*ST+S x texels and a share of its k block's QC*KV
+// dy texels, which subgroup shuffles hand to the PB invocations of that k block
+// (16*S*KV*QC multiply-adds per about (QC-1)*ST+S + QC*KV/PB fetches), with no padding
+// tests. Partials go to
 //   part[(z*K + k)*(C*R*S+1) + c*R*S + r*S + s], the bias sums (group z) to column C*R*S,
 // written by the invocations of r = 0 and channel group 0 when has_bias;
 // conv2d_bwd_weight_reduce.comp adds the groups in order (no atomics, same bits every run).
@@ -23,6 +24,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 3) const int ST = 1;   // stride
 layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
+layout(constant_id = 5) const int PB = 8;   // (r, cg) pairs per workgroup (8, 4, 2, 1); 8/PB k blocks
 layout(push_constant) uniform Push {
     uint N, C, K, R, P, Q;
     uint hp, wp, c4, k4;
@@ -38,29 +40,38 @@ layout(std430, binding = 2) writeonly buffer Part { float part[]; };  // (groups
 #endif
 #define QC 7                       // output columns per step of the row walk
 #define XC ((QC - 1) * 2 + 3)      // x texels they touch at most (ST <= 2, S <= 3)
-#define DPER ((QC * KV + 7) / 8)   // dy texels each of the 8 invocations fetches per step
+#define DMAX (QC * KV)             // dy texels an invocation fetches per step at most (PB = 1)
 
 void main()
 {
-    // Workgroup g: (z, kb, pair block); all 8 invocations stay to the end (they fetch dy
-    // for each other), those past the last pair write nothing.
+    // Workgroup g: (z, k block group, pair block): its 8 invocations take PB consecutive
+    // (r, cg) pairs for each of 8/PB consecutive k blocks, so that shapes with few pairs
+    // (R*C/4 = 3 or 12) leave no invocation idle. All stay to the end (they fetch dy for
+    // each other); those past the last pair or k block write nothing.
+    const int KBG = 8 / PB;
     uint g = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-    uint pblocks = (p.pairs + 7) / 8;
+    uint pblocks = (p.pairs + uint(PB) - 1) / uint(PB), kgroups = (p.k_blocks + uint(KBG) - 1) / uint(KBG);
     uint pb = g % pblocks, rest = g / pblocks;
-    uint kb = rest % p.k_blocks, z = rest / p.k_blocks;
+    uint kgr = rest % kgroups, z = rest / kgroups;
     if (z >= p.groups) return;   // whole workgroups only: the dispatch may round up
-    uint pair = pb * 8 + gl_SubgroupInvocationID;
-    bool live = pair < p.pairs;
+    uint lane = gl_SubgroupInvocationID, kg = lane / uint(PB), pl = lane % uint(PB);
+    uint pair = pb * uint(PB) + pl, kb = kgr * uint(KBG) + kg;
+    bool live = pair < p.pairs && kb < p.k_blocks;
     pair = min(pair, p.pairs - 1);
+    kb = min(kb, p.k_blocks - 1);
     uint cg = pair % p.c4, r = pair / p.c4;
     int dyk[KV];
     [[unroll]] for (uint v = 0; v < KV; v++) dyk[v] = int(min(kb * KV + v, p.k4 - 1));
-    // This invocation's share of a step's dy texels: texel i = lane + 8m is column i / KV, block i % KV.
-    int dcol[DPER], dblk[DPER];
-    [[unroll]] for (int m = 0; m < DPER; m++) {
-        int i = min(int(gl_SubgroupInvocationID) + 8 * m, QC * KV - 1);
-        dcol[m] = i / KV;
-        dblk[m] = int(min(kb * KV + uint(i % KV), p.k4 - 1));
+    // This invocation's share of its k block's dy texels per step: texel i = pl + PB*m is
+    // column i / KV, block i % KV; the PB invocations of the k block fetch them all.
+    const int DPER = (QC * KV + PB - 1) / PB;
+    int dcol[DMAX], dblk[DMAX];
+    [[unroll]] for (int m = 0; m < DMAX; m++) {
+        if (m < DPER) {
+            int i = min(int(pl) + PB * m, QC * KV - 1);
+            dcol[m] = i / KV;
+            dblk[m] = int(min(kb * KV + uint(i % KV), p.k4 - 1));
+        }
     }
     bool bias_lane = p.has_bias != 0 && cg == 0 && r == 0;
     int c4 = int(p.c4), k4 = int(p.k4), Q = int(p.Q);
@@ -87,16 +98,18 @@ void main()
                     vec4 f = texelFetch(XP, ok ? xrow + (q0 * ST + t) * c4 : 0);
                     xv[t] = ok ? f : vec4(0.0);
                 }
-                vec4 dmine[DPER];
-                [[unroll]] for (int m = 0; m < DPER; m++) {
-                    bool ok = q0 + dcol[m] < Q;
-                    vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * ST * k4 + dblk[m] : 0);
-                    dmine[m] = ok ? f : vec4(0.0);
+                vec4 dmine[DMAX];
+                [[unroll]] for (int m = 0; m < DMAX; m++) {
+                    if (m < DPER) {
+                        bool ok = q0 + dcol[m] < Q;
+                        vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * ST * k4 + dblk[m] : 0);
+                        dmine[m] = ok ? f : vec4(0.0);
+                    }
                 }
                 [[unroll]] for (int j = 0; j < QC; j++)
                     [[unroll]] for (int v = 0; v < KV; v++) {
                         int i = j * KV + v;
-                        d[j][v] = subgroupShuffle(dmine[i / 8], uint(i % 8));
+                        d[j][v] = subgroupShuffle(dmine[min(i / PB, DMAX - 1)], kg * uint(PB) + uint(i % PB));
                         bacc[v] += d[j][v];
                     }
                 // Per (v, cc) its S accumulators stay in registers through the step; each dy

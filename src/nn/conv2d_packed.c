@@ -15,12 +15,12 @@
 /* Slots: the packed conv per (pass, run length, stride, width), then the rest. */
 enum packed_slot {
     SLOT_PACKED = VKA_SLOT_BASE_CONV_PACKED,               /* + ((pass*4 + rq)*2 + stride-1)*2 + (S==3) */
-    SLOT_WEIGHT = VKA_SLOT_BASE_CONV_PACKED + 32,          /* + (stride-1)*2 + (S==3) */
-    SLOT_PACK = VKA_SLOT_BASE_CONV_PACKED + 36,
+    SLOT_WEIGHT = VKA_SLOT_BASE_CONV_PACKED + 32,          /* + ((stride-1)*2 + (S==3))*4 + log2(8/PB) */
+    SLOT_PACK = VKA_SLOT_BASE_CONV_PACKED + 48,
     SLOT_PACK_WEIGHT,
     SLOT_PACKED_END,
 };
-_Static_assert((int)SLOT_PACKED_END <= (int)VKA_SLOT_BASE_PACKED_OUT, "packed conv owns slots 128..175");
+_Static_assert((int)SLOT_PACKED_END <= (int)VKA_SLOT_BASE_PACKED_OUT, "packed conv owns slots 128..179");
 
 struct pack_push {
     uint32_t n, c, h, w;
@@ -305,17 +305,25 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
         .k_blocks = (uint32_t)vka_div_up(k4, WROW_KV), .pairs = sh->r * c4, .dyb = dl.border, .dyh = dl.hp,
         .dyw = dl.wp,
     };
-    /* Workgroups of 8 (one subgroup) per (image group, k block, 8 (r, channel group) pairs). */
-    uint64_t wgs = (uint64_t)groups * wp.k_blocks * vka_div_up(wp.pairs, TEXEL_WG);
+    /* Workgroups of 8 (one subgroup) per (image group, 8/PB k blocks, PB (r, channel group)
+     * pairs), PB the power of two that leaves the fewest invocations idle (more on ties). */
+    uint32_t pb_log = 0;
+    uint64_t best = UINT64_MAX, wgs = 0;
+    for (uint32_t lg = 0; lg < 4; lg++) {
+        uint32_t pb = TEXEL_WG >> lg, kbg = TEXEL_WG / pb;
+        uint64_t n = (uint64_t)groups * vka_div_up(wp.k_blocks, kbg) * vka_div_up(wp.pairs, pb);
+        if (n < best) best = n, wgs = n, pb_log = lg;
+    }
     vka_kernel_desc desc = {
         .name = "conv2d_bwd_weight_packed", VKA_SPIRV(vka_spv_conv2d_bwd_weight_packed), .num_bindings = 3,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE}, .push_bytes = sizeof wp,
-        .local_size = {TEXEL_WG}, .num_spec = 2, .spec = {sh->stride, sh->s},
+        .local_size = {TEXEL_WG}, .num_spec = 3, .spec = {sh->stride, sh->s, TEXEL_WG >> pb_log},
     };
     if (wgs > UINT32_MAX)
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu workgroups", desc.name, (unsigned long long)wgs);
     vka_kernel *k;
-    vka_result rc2 = vka_kernel_cached(ctx, SLOT_WEIGHT + (sh->stride - 1) * 2 + (sh->s == 3), &desc, &k);
+    uint32_t slot = SLOT_WEIGHT + ((sh->stride - 1) * 2 + (sh->s == 3)) * 4 + pb_log;
+    vka_result rc2 = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc2) return vka_cmd_keep(cmd, rc2);
     uint32_t gx, gy;
     vka_plan_groups_2d(ctx, wgs, &gx, &gy);

@@ -12,8 +12,8 @@ enum vka_kernel_slot_base {
     VKA_SLOT_BASE_NORM = 48,      /* batchnorm, relu, add, pooling: 48..79 */
     VKA_SLOT_BASE_HEAD = 80,      /* linear, anchoring, losses, optimizers: 80..111 */
     VKA_SLOT_BASE_DATA = 112,     /* data: augmentation, corruptions: 112..127 */
-    VKA_SLOT_BASE_CONV_PACKED = 128, /* lavapipe's packed conv2d kernels: 128..175 */
-    VKA_SLOT_BASE_PACKED_OUT = 176,  /* other ops' variants writing the packed layout: 176..191 */
+    VKA_SLOT_BASE_CONV_PACKED = 128, /* lavapipe's packed conv2d kernels: 128..179 */
+    VKA_SLOT_BASE_PACKED_OUT = 180,  /* other ops' variants writing the packed layout: 180..191 */
 };
 enum vka_kernel_slot {
     VKA_SLOT_AXPY = VKA_SLOT_BASE_FIRST,
@@ -22,7 +22,7 @@ enum vka_kernel_slot {
     VKA_SLOT_MATMUL_TEXEL,
     VKA_SLOT_MATMUL_TEXEL_VEC4,
 };
-_Static_assert(VKA_SLOT_BASE_PACKED_OUT + 16 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
+_Static_assert(VKA_SLOT_BASE_PACKED_OUT + 12 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
 
 /* Ends an op: records its error on the cmd, or the barrier after its writes. */
 static inline vka_result vka_op_done(vka_cmd *cmd, vka_result rc)
