@@ -5,7 +5,7 @@
 // packed by 4 (zero channels past C), src element (h, w) at dst position
 // (pad + h*dil, pad + w*dil), zeros everywhere else (the border and, for dil > 1, the holes
 // of a dilated input). Feeds lavapipe's packed convolutions (conv2d_packed.comp,
-// conv2d_bwd_weight_row.comp), which then need no padding tests. One position (all its c4
+// conv2d_bwd_weight_packed.comp), which then need no padding tests. One position (all its c4
 // vec4) per invocation: a few integer divisions per position, not per vec4 (lavapipe has no
 // vector integer division: each one is 8 scalar divisions).
 layout(local_size_x_id = 0) in;

@@ -112,6 +112,15 @@ static uint64_t weight_partials(const vka_conv2d_shape *sh)
     return (slices > groups ? slices : groups) * sh->k * (z.crs + 1);
 }
 
+/* Where the packed copies start in the scratch: after the partials of the capacity batch,
+ * so the same for every n <= n_capacity. */
+static uint64_t packed_base(const vka_conv2d_shape *sh)
+{
+    vka_conv2d_shape cap = *sh;
+    if (cap.n_capacity > cap.n) cap.n = cap.n_capacity;
+    return weight_partials(&cap) * 4;
+}
+
 /* Whether the lavapipe packed path runs: the TEXEL variant, a shape it takes, room in the
  * scratch; VKANCHOR_CONV_PACKED=0 turns it off (A/B measurements, tests of the GEMM kernels). */
 static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vka_conv2d_shape *sh,
@@ -119,7 +128,7 @@ static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vk
 {
     const char *env = getenv("VKANCHOR_CONV_PACKED");
     if (v != VKA_CONV2D_TEXEL || (env && strcmp(env, "0") == 0)) return 0;
-    return vka_conv2d_packed_usable(ctx, sh, scratch, weight_partials(sh) * 4);
+    return vka_conv2d_packed_usable(ctx, sh, scratch, packed_base(sh));
 }
 
 int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
@@ -127,13 +136,13 @@ int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *
 {
     vka_conv2d_variant v = vka_conv2d_choose(ctx, sh);
     if (!packed_applies(ctx, v, sh, scratch)) return 0;
-    *out = vka_conv2d_packed_dy_layout(sh, scratch, weight_partials(sh) * 4);
+    *out = vka_conv2d_packed_dy_layout(sh, scratch, packed_base(sh));
     return 1;
 }
 
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
-    uint64_t bytes = weight_partials(sh) * 4;
+    uint64_t bytes = packed_base(sh);
     /* Room for the packed copies on CPU devices (where the texel variant runs), whatever the variant. */
     if (ctx && ctx->info.type == VKA_DEVICE_CPU && vka_conv2d_packed_shape(sh))
         bytes = vka_conv2d_packed_scratch_end(sh, bytes);
@@ -322,7 +331,7 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     vka_conv2d_variant v = resolve(cmd, op, sh, x, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     if (packed_applies(vka_cmd_context(cmd), v, sh, scratch_all))
-        return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, scratch_all, weight_partials(sh) * 4));
+        return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, scratch_all, packed_base(sh)));
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {
@@ -415,7 +424,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
         /* One packed copy of dy serves both gradients. */
         slices = vka_conv2d_packed_groups(sh);
         rc = vka_conv2d_packed_backward(cmd, sh, dx, want_w ? scratch : (vka_tensor){0}, vka_tensor_present(db), dy,
-                                        x, w, scratch_all, partials * 4);
+                                        x, w, scratch_all, packed_base(sh));
     } else {
         if (want_dx) rc = backward_data_gemm(cmd, sh, v, dx, dy, w);
         if (!rc && want_w) rc = backward_weight_gemm(cmd, sh, v, scratch, dy, x, &slices);

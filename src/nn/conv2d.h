@@ -39,6 +39,11 @@ typedef struct vka_conv2d_shape {
      * vka_batchnorm_backward_packed_dx), with zeros in its border and holes; the dy
      * argument is not read and may be absent. */
     int dy_packed;
+    /* The batch the scratch was sized for (vka_conv2d_scratch_bytes at that batch), 0: n.
+     * Calls with any n <= n_capacity then find the packed copies at the same places (a
+     * smaller batch uses a prefix of each), so a pass at a smaller batch (an evaluation
+     * between training steps) never writes into another region's border. */
+    uint32_t n_capacity;
 } vka_conv2d_shape;
 
 /* Output height P / width Q by floor; 0 when the kernel exceeds the padded input or stride is 0. */
@@ -53,13 +58,14 @@ vka_conv2d_variant vka_conv2d_choose(const vka_context *ctx, const vka_conv2d_sh
 
 /* Bytes of scratch every pass of this shape needs (a multiple of 256): the weight-gradient
  * partials and, on CPU devices, the channels-packed copies of lavapipe's kernels. One scratch
- * per layer; each call clobbers it. */
+ * per layer: each call clobbers it, except what x_packed_by_forward and dy_packed rely on. */
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
 
 /* Whether the backward of this shape with this scratch runs lavapipe's packed kernels; if so,
  * *out describes where and how its packed dy lives in the scratch, for a producer to write
  * directly (then set sh->dy_packed). The border and holes of that region must hold zeros:
- * zero the scratch once (vka_fill) before the first such step; the conv2d ops keep them. */
+ * zero the scratch once (vka_fill) before the first such step; the conv2d ops keep them as
+ * long as every call on this scratch gives the same n_capacity. */
 int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                                 vka_packed_layout *out);
 

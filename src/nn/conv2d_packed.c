@@ -1,5 +1,5 @@
 /* lavapipe's channels-packed convolution path: see conv2d_packed.h, and the shaders
- * conv2d_pack.comp, conv2d_pack_weight.comp, conv2d_packed.comp, conv2d_bwd_weight_row.comp. */
+ * conv2d_pack.comp, conv2d_pack_weight.comp, conv2d_packed.comp, conv2d_bwd_weight_packed.comp. */
 #include <string.h>
 
 #include "nn/conv2d_packed.h"
@@ -41,19 +41,19 @@ struct packed_push {
 };
 _Static_assert(sizeof(struct packed_push) == 48, "mirror of Push in shaders/conv2d_packed.comp");
 
-struct wrow_push {
+struct weight_push {
     uint32_t n, c, k, r, p, q, hp, wp, c4, k4;
     uint32_t has_bias, groups, k_blocks, pairs, dyb, dyh, dyw;
 };
-_Static_assert(sizeof(struct wrow_push) == 68, "mirror of Push in shaders/conv2d_bwd_weight_row.comp");
+_Static_assert(sizeof(struct weight_push) == 68, "mirror of Push in shaders/conv2d_bwd_weight_packed.comp");
 
 #define PACKED_KV 2    /* vec4 of output channels per invocation: KV in shaders/lists/conv2d.cmake */
-#define WROW_KV 2      /* the same for the weight gradient */
+#define WEIGHT_KV 2      /* the same for the weight gradient */
 #define TEXEL_WG 8     /* lavapipe's SIMD width */
 /* Image groups of the weight gradient: enough invocations for both cores (about this many) ... */
-#define WROW_LANES 4096u
+#define WEIGHT_LANES 4096u
 /* ... while the partials stay under this many floats. */
-#define WROW_PARTIALS (1u << 22)
+#define WEIGHT_PARTIALS (1u << 22)
 
 /* The run lengths (output columns per invocation) compiled, and their SPIR-V. */
 static const struct {
@@ -94,14 +94,17 @@ typedef struct packed_layout {
     uint64_t end;
 } packed_layout;
 
+/* The regions at the capacity batch (sh->n_capacity when larger than n): a smaller batch
+ * uses a prefix of each region, at the same offsets. */
 static packed_layout layout_of(const vka_conv2d_shape *sh, uint64_t partial_bytes)
 {
     uint64_t c4 = vka_div_up(sh->c, 4), k4 = vka_div_up(sh->k, 4);
+    uint64_t n = sh->n_capacity > sh->n ? sh->n_capacity : sh->n;
     packed_layout l;
     l.xp_offset = round256(partial_bytes);
-    l.xp_bytes = (uint64_t)sh->n * (sh->h + 2ull * sh->pad) * (sh->w + 2ull * sh->pad) * c4 * 16;
+    l.xp_bytes = n * (sh->h + 2ull * sh->pad) * (sh->w + 2ull * sh->pad) * c4 * 16;
     l.dyp_offset = l.xp_offset + round256(l.xp_bytes);
-    l.dyp_bytes = (uint64_t)sh->n * (sh->h + sh->r - 1ull) * (sh->w + sh->s - 1ull) * k4 * 16;
+    l.dyp_bytes = n * (sh->h + sh->r - 1ull) * (sh->w + sh->s - 1ull) * k4 * 16;
     l.wk_offset = l.dyp_offset + round256(l.dyp_bytes);
     l.wk_bytes = (uint64_t)sh->r * sh->s * 4 * c4 * k4 * 16;
     l.end = l.wk_offset + round256(l.wk_bytes);
@@ -133,9 +136,9 @@ uint64_t vka_conv2d_packed_scratch_end(const vka_conv2d_shape *sh, uint64_t part
 uint32_t vka_conv2d_packed_groups(const vka_conv2d_shape *sh)
 {
     uint64_t crs = (uint64_t)sh->c * sh->r * sh->s;
-    uint64_t lanes = vka_div_up(vka_div_up(sh->k, 4), WROW_KV) * vka_div_up(sh->c, 4) * sh->r;
-    uint64_t g = vka_div_up(WROW_LANES, lanes ? lanes : 1), cols = (uint64_t)sh->k * (crs + 1);
-    uint64_t by_partials = WROW_PARTIALS / (cols ? cols : 1);
+    uint64_t lanes = vka_div_up(vka_div_up(sh->k, 4), WEIGHT_KV) * vka_div_up(sh->c, 4) * sh->r;
+    uint64_t g = vka_div_up(WEIGHT_LANES, lanes ? lanes : 1), cols = (uint64_t)sh->k * (crs + 1);
+    uint64_t by_partials = WEIGHT_PARTIALS / (cols ? cols : 1);
     if (g > by_partials) g = by_partials;
     if (g > sh->n) g = sh->n;
     return g ? (uint32_t)g : 1;
@@ -148,12 +151,17 @@ static int vec4_bindable(const vka_context *ctx, uint64_t offset, uint64_t bytes
            offset % ctx->info.limits.min_storage_buffer_offset_alignment == 0;
 }
 
+int vka_conv2d_packed_device(const vka_context *ctx)
+{
+    /* RGBA32F texels; workgroups of 8 that are one subgroup, shuffling weights and dy between lanes. */
+    return ctx->info.features.texel_buffer_rgba32f && ctx->info.limits.subgroup_size == TEXEL_WG &&
+           ctx->info.features.subgroup_shuffle;
+}
+
 int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                              uint64_t partial_bytes)
 {
-    if (!vka_conv2d_packed_shape(sh) || !ctx->info.features.texel_buffer_rgba32f) return 0;
-    /* The conv kernel's workgroups of 8 are one subgroup that shuffles weights between lanes. */
-    if (ctx->info.limits.subgroup_size != TEXEL_WG || !ctx->info.features.subgroup_shuffle) return 0;
+    if (!vka_conv2d_packed_shape(sh) || !vka_conv2d_packed_device(ctx)) return 0;
     packed_layout l = layout_of(sh, partial_bytes);
     if (scratch.size < l.end) return 0;
     uint64_t o = scratch.offset;
@@ -237,7 +245,8 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, const vka_conv2d_shape *sh,
     uint64_t total = (uint64_t)sh->n * push->hout * push->q_blocks; /* runs of output columns */
     uint64_t groups = vka_div_up(total, TEXEL_WG) * push->k_blocks;
     if (total > UINT32_MAX || groups > UINT32_MAX)
-        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu runs", desc.name, (unsigned long long)total);
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu runs in %llu workgroups", desc.name,
+                            (unsigned long long)total, (unsigned long long)groups);
     push->total = (uint32_t)total;
     uint32_t slot = SLOT_PACKED + ((((uint32_t)bwd * 4 + run) * 2 + stride - 1) * 2 + (sh->s == 3));
     vka_kernel *k;
@@ -299,10 +308,10 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     }
     if (!want_w) return VKA_SUCCESS;
     uint32_t groups = vka_conv2d_packed_groups(sh);
-    struct wrow_push wp = {
+    struct weight_push wp = {
         .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = p, .q = q, .hp = sh->h + 2 * sh->pad,
         .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias, .groups = groups,
-        .k_blocks = (uint32_t)vka_div_up(k4, WROW_KV), .pairs = sh->r * c4, .dyb = dl.border, .dyh = dl.hp,
+        .k_blocks = (uint32_t)vka_div_up(k4, WEIGHT_KV), .pairs = sh->r * c4, .dyb = dl.border, .dyh = dl.hp,
         .dyw = dl.wp,
     };
     /* Workgroups of 8 (one subgroup) per (image group, 8/PB k blocks, PB (r, channel group)

@@ -19,6 +19,10 @@ uint64_t vka_conv2d_packed_scratch_end(const vka_conv2d_shape *sh, uint64_t part
 /* Image groups of the packed weight gradient (its partials: groups x K x (C*R*S+1) floats). */
 uint32_t vka_conv2d_packed_groups(const vka_conv2d_shape *sh);
 
+/* Whether the device can run the packed kernels at all: RGBA32F texel buffers, subgroups of
+ * exactly 8 (lavapipe on 256-bit SIMD) with shuffles. */
+int vka_conv2d_packed_device(const vka_context *ctx);
+
 /* Whether the packed path can run for this shape with this scratch on this device
  * (RGBA32F texel buffers, texel-element limits, binding alignments). */
 int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,

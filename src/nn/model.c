@@ -196,7 +196,7 @@ static vka_conv2d_shape conv_shape(const vka_model *m, const vka_node *n, uint32
 {
     const vka_node *x = &m->nodes[n->in[0]];
     return (vka_conv2d_shape){.n = batch, .c = x->c, .h = x->h, .w = x->w, .k = n->c, .r = n->k, .s = n->k,
-                              .stride = n->stride, .pad = n->pad};
+                              .stride = n->stride, .pad = n->pad, .n_capacity = m->desc.batch};
 }
 
 static vka_batchnorm_desc bn_desc(const vka_node *n, uint32_t batch)
@@ -231,7 +231,8 @@ static vka_result allocate(vka_model *m)
         if (n->op == VKA_NODE_CONV) {
             vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
             VKA_CHECK(vka_arena_alloc(m->act_arena, vka_conv2d_scratch_bytes(ctx, &s), &n->scratch));
-            /* Zeros once: the borders and holes of the packed copies stay zero from here on. */
+            /* Zeros once: every call passes n_capacity = the model's batch, so the packed regions
+             * never move and the borders and holes of the packed dy stay zero from here on. */
             VKA_CHECK(vka_fill(ctx, n->scratch, 0));
         }
     }
@@ -483,6 +484,12 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
             vka_batchnorm_desc d = bn_desc(n, B);
             if (x->dy_packed) { /* straight into the conv's packed dy (its only consumer: nothing to add) */
                 vka_packed_layout l = vka_model_conv_dy_layout(m, j, B);
+                if (!vka_tensor_present(l.t)) { /* only if VKANCHOR_CONV* changed after the model was made */
+                    rc = vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
+                                      "model backward: conv node %d was set up for lavapipe's packed kernels, which "
+                                      "no longer run (VKANCHOR_CONV or VKANCHOR_CONV_PACKED changed?)", j);
+                    break;
+                }
                 rc = vka_batchnorm_backward_packed_dx(
                     cmd, &d, &l, vka_model_param(m, m->grads, (uint32_t)n->weight),
                     vka_model_param(m, m->grads, (uint32_t)n->bias), dy, xin, n->save_mean, n->save_invstd,
