@@ -239,6 +239,8 @@ vka_result vka_cmd_status(const vka_cmd *cmd);
 typedef struct vka_timing {
     const char *label;            /* the kernel's name */
     double ms;                    /* GPU time of the dispatch */
+    uint64_t bytes;               /* bytes of the tensors it bound (each once): what a kernel that
+                                     reads or writes each of them once moves; for GB/s figures */
 } vka_timing;
 /* Copies up to `max` timings of the last completed submit; returns how many
  * were recorded (0 when timing is off or unsupported). */

@@ -44,8 +44,14 @@ static void bench_quick_reports_throughput_kernels_and_memory(void **state)
         assert_true(num(cJSON_GetObjectItem(conv, "conv2d_bwd_weight"), "gflops") > 0);
         cJSON *kernels = cJSON_GetObjectItem(o, "kernels"), *k;
         assert_true(cJSON_GetArraySize(kernels) >= 8);
+        assert_true(num(cJSON_GetObjectItem(o, "linear"), "gflops") > 0);
         double sum = 0;
-        cJSON_ArrayForEach(k, kernels) sum += num(k, "ms");
+        cJSON_ArrayForEach(k, kernels) {
+            sum += num(k, "ms");
+            /* Every kernel binds some tensor: bytes and a finite, positive GB/s. */
+            assert_true(num(k, "bytes") > 0);
+            assert_true(num(k, "gbps") > 0 && isfinite(num(k, "gbps")));
+        }
         assert_true(fabs(sum - num(o, "gpu_step_ms")) < 1e-6 * sum + 1e-9);
         cJSON_Delete(o);
     }

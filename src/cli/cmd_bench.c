@@ -80,8 +80,9 @@ int cli_bench(int argc, char **argv)
                    "                      [--anchors K] [--channels C] [--size S] [--no-anchoring] [--device D]\n"
                    "                      [--peak-gflops F] [--json] [--quick]\n"
                    "Times anchored training steps (forward, backward, SGD) on synthetic data after a warm-up:\n"
-                   "images/s, time per step, device memory, per-kernel GPU time with GFLOP/s for the\n"
-                   "convolutions (and %% of peak when known), and K-anchor inference throughput.\n"
+                   "images/s, time per step, device memory, GFLOP/s of the convolutions (per pass) and\n"
+                   "the classifier (and %% of peak when known), per-kernel GPU time with GB/s (each bound\n"
+                   "tensor counted once), and K-anchor inference throughput.\n"
                    "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128.\n"
                    "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n");
             return CLI_OK;
@@ -114,6 +115,11 @@ int cli_bench(int argc, char **argv)
             if (strncmp(r.kernels[k].name, passes[p], strlen(passes[p])) == 0 &&
                 (p != 1 || strstr(r.kernels[k].name, "bwd_weight") == NULL))
                 conv_ms[p] += r.kernels[k].ms;
+    /* The classifier's matrix products run as the matmul kernels. */
+    double linear_ms = 0;
+    for (uint32_t k = 0; k < r.kernel_count; k++)
+        if (strncmp(r.kernels[k].name, "matmul", 6) == 0) linear_ms += r.kernels[k].ms;
+    double linear_gf = linear_ms > 0 ? r.linear_flops / (linear_ms * 1e6) : 0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "device", dev->name);
@@ -138,12 +144,17 @@ int cli_bench(int argc, char **argv)
             cJSON_AddNumberToObject(e, "ms", conv_ms[p]);
             cJSON_AddNumberToObject(e, "gflops", conv_ms[p] > 0 ? r.conv_flops[p] / (conv_ms[p] * 1e6) : 0);
         }
+        cJSON *lin = cJSON_AddObjectToObject(o, "linear");
+        cJSON_AddNumberToObject(lin, "ms", linear_ms);
+        cJSON_AddNumberToObject(lin, "gflops", linear_gf);
         cJSON *ks = cJSON_AddArrayToObject(o, "kernels");
         for (uint32_t k = 0; k < r.kernel_count; k++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", r.kernels[k].name);
             cJSON_AddNumberToObject(e, "ms", r.kernels[k].ms);
             cJSON_AddNumberToObject(e, "dispatches", r.kernels[k].count);
+            cJSON_AddNumberToObject(e, "bytes", r.kernels[k].bytes);
+            cJSON_AddNumberToObject(e, "gbps", r.kernels[k].ms > 0 ? r.kernels[k].bytes / (r.kernels[k].ms * 1e6) : 0);
             cJSON_AddItemToArray(ks, e);
         }
         cJSON_AddNumberToObject(o, "inference_images_per_s", r.infer_images_per_s);
@@ -166,15 +177,19 @@ int cli_bench(int argc, char **argv)
             if (pk > 0) printf("  %5.1f%% of %.0f GFLOP/s peak", 100 * gf / pk, pk);
             printf("\n");
         }
-        /* Kernels by GPU time, largest first. */
+        printf("  %-18s %8.2f ms %8.1f GFLOP/s", "linear", linear_ms, linear_gf);
+        if (pk > 0) printf("  %5.1f%% of %.0f GFLOP/s peak", 100 * linear_gf / pk, pk);
+        printf("\n");
+        /* Kernels by GPU time, largest first; GB/s counts each bound tensor once. */
         double order[VKA_BENCH_MAX_KERNELS][2];
         for (uint32_t k = 0; k < r.kernel_count; k++) order[k][0] = r.kernels[k].ms, order[k][1] = k;
         qsort(order, r.kernel_count, sizeof order[0], by_time);
-        printf("  %-34s %9s %6s %7s\n", "kernel", "ms/step", "calls", "share");
+        printf("  %-38s %9s %6s %7s %8s\n", "kernel", "ms/step", "calls", "share", "GB/s");
         for (uint32_t i = 0; i < r.kernel_count; i++) {
             uint32_t k = (uint32_t)order[i][1];
-            printf("  %-34s %9.3f %6u %6.1f%%\n", r.kernels[k].name, r.kernels[k].ms, r.kernels[k].count,
-                   r.gpu_step_ms > 0 ? 100 * r.kernels[k].ms / r.gpu_step_ms : 0);
+            printf("  %-38s %9.3f %6u %6.1f%% %8.1f\n", r.kernels[k].name, r.kernels[k].ms, r.kernels[k].count,
+                   r.gpu_step_ms > 0 ? 100 * r.kernels[k].ms / r.gpu_step_ms : 0,
+                   r.kernels[k].ms > 0 ? r.kernels[k].bytes / (r.kernels[k].ms * 1e6) : 0);
         }
     }
     vka_context_destroy(ctx);

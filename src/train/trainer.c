@@ -518,6 +518,17 @@ done:
 
 /* ---- benchmark ------------------------------------------------------------------------ */
 
+/* Forward, input gradient and weight gradient of every linear layer: 3 x 2*n*in*out. */
+static double linear_flops(const vka_model *m, uint32_t n)
+{
+    double total = 0;
+    for (uint32_t i = 1; i < m->node_count; i++) {
+        const vka_node *k = &m->nodes[i];
+        if (k->op == VKA_NODE_LINEAR) total += 3 * 2.0 * n * m->nodes[k->in[0]].c * k->c;
+    }
+    return total;
+}
+
 static double conv_flops(const vka_model *m, uint32_t n, int pass)
 {
     double total = 0;
@@ -545,6 +556,7 @@ static void add_timings(vka_bench_result *out, vka_cmd *cmd)
             out->kernel_count++;
         }
         out->kernels[k].ms += tm[i].ms;
+        out->kernels[k].bytes += (double)tm[i].bytes;
         out->kernels[k].count++;
     }
 }
@@ -607,6 +619,7 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
     out->conv_flops[0] = conv_flops(t.model, t.B, 0);
     out->conv_flops[1] = conv_flops(t.model, t.B, 1);
     out->conv_flops[2] = conv_flops(t.model, t.B, 2);
+    out->linear_flops = linear_flops(t.model, t.B);
 
     /* K-anchor inference: B/K test images x K references in one batch. */
     if (!rc && c->anchoring && d->anchors >= 1 && t.B / d->anchors >= 1) {

@@ -76,9 +76,10 @@ typedef struct vka_bench_result {
     double step_ms, images_per_s; /* wall clock, pipelined as in training */
     double gpu_step_ms;           /* sum of the per-dispatch GPU times of one step */
     double final_loss;
-    struct { char name[64]; double ms; uint32_t count; } kernels[VKA_BENCH_MAX_KERNELS];
+    struct { char name[64]; double ms, bytes; uint32_t count; } kernels[VKA_BENCH_MAX_KERNELS];
     uint32_t kernel_count;        /* per-kernel GPU time of one step, by kernel name */
     double conv_flops[3];         /* per step: forward, input gradient, weight gradient */
+    double linear_flops;          /* per step: the classifier's three matrix products */
     double infer_images_per_s;    /* K-anchor inference: images (each with K references) per second */
     uint32_t infer_anchors;
     uint64_t device_bytes;        /* device memory the run allocated */

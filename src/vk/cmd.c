@@ -30,6 +30,7 @@ struct vka_cmd {
     VkQueryPool queries;
     uint32_t max_timed, timed;
     const char **labels;
+    uint64_t *bytes;              /* bytes bound to each timed dispatch */
     double *ms;                   /* timings of the last completed submit */
     uint32_t ms_count;
 };
@@ -84,7 +85,8 @@ vka_result vka_cmd_create(vka_context *ctx, const vka_cmd_desc *desc, vka_cmd **
         VKA_VK_CHECK(lg, vkCreateQueryPool(ctx->device, &q, NULL, &cmd->queries));
         cmd->labels = calloc(cmd->max_timed, sizeof *cmd->labels);
         cmd->ms = calloc(cmd->max_timed, sizeof *cmd->ms);
-        if (!cmd->labels || !cmd->ms) {
+        cmd->bytes = calloc(cmd->max_timed, sizeof *cmd->bytes);
+        if (!cmd->labels || !cmd->ms || !cmd->bytes) {
             rc = vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             goto done;
         }
@@ -115,6 +117,7 @@ void vka_cmd_destroy(vka_cmd *cmd)
     free(cmd->views);
     if (cmd->queries) vkDestroyQueryPool(dev, cmd->queries, NULL);
     free(cmd->labels);
+    free(cmd->bytes);
     free(cmd->ms);
     if (cmd->fence) vkDestroyFence(dev, cmd->fence, NULL);
     if (cmd->cb) vkFreeCommandBuffers(dev, cmd->ctx->command_pool, 1, &cmd->cb);
@@ -353,6 +356,14 @@ vka_result vka_cmd_dispatch(vka_cmd *cmd, vka_kernel *k, const vka_tensor *tenso
     vkCmdDispatch(cmd->cb, groups_x, groups_y, groups_z);
     if (timed) {
         vkCmdWriteTimestamp(cmd->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, cmd->queries, 2 * cmd->timed + 1);
+        uint64_t bytes = 0; /* each distinct binding once (a bias slot may alias the weights) */
+        for (uint32_t i = 0; i < num_tensors; i++) {
+            int seen = 0;
+            for (uint32_t j = 0; j < i; j++)
+                seen |= tensors[j].block == tensors[i].block && tensors[j].offset == tensors[i].offset;
+            if (!seen) bytes += tensors[i].size;
+        }
+        cmd->bytes[cmd->timed] = bytes;
         cmd->labels[cmd->timed++] = name;
     }
     return VKA_SUCCESS;
@@ -422,7 +433,7 @@ done:
 uint32_t vka_cmd_timings(vka_cmd *cmd, vka_timing *out, uint32_t max)
 {
     uint32_t n = cmd->ms_count < max ? cmd->ms_count : max;
-    for (uint32_t i = 0; i < n; i++) out[i] = (vka_timing){cmd->labels[i], cmd->ms[i]};
+    for (uint32_t i = 0; i < n; i++) out[i] = (vka_timing){cmd->labels[i], cmd->ms[i], cmd->bytes[i]};
     return cmd->ms_count;
 }
 
