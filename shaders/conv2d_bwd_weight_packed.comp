@@ -5,8 +5,8 @@
 #include "common.glsl"
 // lavapipe's first pass of the weight and bias gradients of convolutions with kernels up to
 // 3 wide and stride ST, from the channels-packed copies of dy the input gradient reads (a
-// border of dyb, dilated by the stride: dy[n,k,p,q] at [n][dyb+p*ST][dyb+q*ST]) and of the
-// zero-bordered x (packed_layout.h):
+// border of dyb: dy[n,k,p,q] at [n][dyb+p][dyb+q]) and of the zero-bordered x
+// (packed_layout.h):
 //   DYP [N][dyh][dyw][K4] vec4 (K4 = ceil(K/4)),  XP [N][hp][wp][C4] vec4 (C4 = ceil(C/4))
 //   dw[k,c,r,s] = sum over n,p,q of dy[n,k,p,q] * xpad[n,c,p*ST+r,q*ST+s],  db[k] = sum of dy[n,k,..]
 // Invocation (z, r, channel group cg, k block kb) sums over the images of group z (images
@@ -87,7 +87,7 @@ void main()
     for (uint n = z * p.N / p.groups; n < n_end; n++) {
         for (uint op = 0; op < p.P; op++) {
             int xrow = int((n * p.hp + op * ST + r) * p.wp) * c4 + int(cg);
-            int dyrow = ((int(n) * dyh + int(op) * ST + dyb) * dyw + dyb) * k4;
+            int dyrow = ((int(n) * dyh + int(op) + dyb) * dyw + dyb) * k4;
             // QC output columns at a time: their x and dy texels are fetched into registers
             // first, then each accumulator takes its QC multiply-adds in a row. (Accumulating
             // column by column would spill all 12*KV accumulators for every multiply-add.)
@@ -102,7 +102,7 @@ void main()
                 [[unroll]] for (int m = 0; m < DMAX; m++) {
                     if (m < DPER) {
                         bool ok = q0 + dcol[m] < Q;
-                        vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * ST * k4 + dblk[m] : 0);
+                        vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * k4 + dblk[m] : 0);
                         dmine[m] = ok ? f : vec4(0.0);
                     }
                 }

@@ -8,10 +8,12 @@
 // their producer wrote them packed already):
 //   IN  [N][hp][wp][cin4] vec4     (channels packed by 4, border and dilation already applied)
 //   WT  [R][S][cin4*4][k4] vec4    (conv2d_pack_weight.comp: 4 output channels per texel)
-//   out[n, o, oy, ox] = bias[o] + sum over r, s, i of IN[n][oy*ST + r][ox*ST + s][i] * WT[r][s][i][o]
-// forward:        IN = x with a border of pad, WT = w as stored;
-// input gradient: IN = dy dilated by the stride with a border of R-1-pad, WT = the flipped,
-//                 transposed w, ST = 1 (a transposed convolution as a plain one).
+//   out[n, o, oy*orstep + orow0, ox*ocstep + ocol0] = bias[o] + sum over r, s, i of
+//       IN[n][irow0 + oy*ST + r][icol0 + ox*ST + s][i] * WT[r][s][i][o]
+// forward:        IN = x with a border of pad, WT = w as stored, no offsets or output steps;
+// input gradient: IN = dy with a border, ST = 1, one dispatch per output phase (ph, pw) of the
+//                 stride: WT = the flipped, transposed taps of w that reach that phase, the
+//                 output rows ph, ph + stride, ... (a transposed convolution as plain ones).
 // Each invocation computes RQ consecutive output columns of one output row for KV vec4 of
 // output channels; the 8 invocations of a workgroup (one subgroup) share the output channels
 // and take 8 consecutive runs. Per (r, input vec4) an invocation fetches the (RQ-1)*ST+S input
@@ -29,6 +31,8 @@ layout(push_constant) uniform Push {
     uint taps_r, k4;         // kernel rows R; ceil(cout/4)
     uint has_bias;
     uint q_blocks, k_blocks, total;  // ceil(wout/RQ), ceil(k4/KV), runs N*hout*q_blocks
+    uint irow0, icol0;               // input offsets (see above)
+    uint orstep, ocstep, orow0, ocol0, ow, oplane;  // output placement in planes of ow columns
 } p;
 layout(binding = 0) uniform samplerBuffer In;
 layout(binding = 1) uniform samplerBuffer Wt;
@@ -72,14 +76,15 @@ void main()
     }
     // Columns past the padded row (the last run of a row): read texel 0, use zeros.
     bool okc[TMAX];
-    [[unroll]] for (int t = 0; t < TMAX; t++) okc[t] = x0 * ST + t < int(p.wp);
+    int c0 = int(p.icol0) + x0 * ST;
+    [[unroll]] for (int t = 0; t < TMAX; t++) okc[t] = c0 + t < int(p.wp);
 
     vec4 acc[RQ][KV];
     [[unroll]] for (int j = 0; j < RQ; j++)
         [[unroll]] for (int v = 0; v < KV; v++) acc[j][v] = vec4(0.0);
 
     for (int r = 0; r < int(p.taps_r); r++) {
-        int row = ((int(n * p.hp) + int(oy) * ST + r) * int(p.wp) + x0 * ST) * cin4;
+        int row = ((int(n * p.hp + p.irow0) + int(oy) * ST + r) * int(p.wp) + c0) * cin4;
         int wrow = r * S * cin4 * 4 * k4;
         for (int ci = 0; ci < cin4; ci++) {
             vec4 wmine[WPER];
@@ -114,15 +119,14 @@ void main()
         }
     }
     if (!live) return;
-    uint hw_out = p.hout * p.wout;
-    uint obase = n * p.cout * hw_out + oy * p.wout + uint(x0);
+    uint obase = n * p.cout * p.oplane + (oy * p.orstep + p.orow0) * p.ow + uint(x0) * p.ocstep + p.ocol0;
     [[unroll]] for (int v = 0; v < KV; v++) {
         [[unroll]] for (int i = 0; i < 4; i++) {
             uint k = uint((int(kb) * KV + v) * 4 + i);
             if (k >= p.cout) break;
             float b = p.has_bias != 0 ? bias[k] : 0.0;
             [[unroll]] for (int j = 0; j < RQ; j++)
-                if (uint(x0 + j) < p.wout) o[obase + k * hw_out + uint(j)] = acc[j][v][i] + b;
+                if (uint(x0 + j) < p.wout) o[obase + k * p.oplane + uint(j) * p.ocstep] = acc[j][v][i] + b;
         }
     }
 }

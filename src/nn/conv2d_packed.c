@@ -14,7 +14,8 @@
 
 /* Slots: the packed conv per (pass, run length, stride, width), then the rest. */
 enum packed_slot {
-    SLOT_PACKED = VKA_SLOT_BASE_CONV_PACKED,               /* + ((pass*4 + rq)*2 + stride-1)*2 + (S==3) */
+    SLOT_PACKED = VKA_SLOT_BASE_CONV_PACKED,               /* forward: + (rq*2 + stride-1)*2 + (S==3);
+                                                              input gradient: + 16 + rq*3 + S-1 */
     SLOT_WEIGHT = VKA_SLOT_BASE_CONV_PACKED + 32,          /* + ((stride-1)*2 + (S==3))*4 + log2(8/PB) */
     SLOT_PACK = VKA_SLOT_BASE_CONV_PACKED + 48,
     SLOT_PACK_WEIGHT,
@@ -38,8 +39,9 @@ _Static_assert(sizeof(struct pack_weight_push) == 48, "mirror of Push in shaders
 
 struct packed_push {
     uint32_t cin4, hp, wp, cout, hout, wout, taps_r, k4, has_bias, q_blocks, k_blocks, total;
+    uint32_t irow0, icol0, orstep, ocstep, orow0, ocol0, ow, oplane;
 };
-_Static_assert(sizeof(struct packed_push) == 48, "mirror of Push in shaders/conv2d_packed.comp");
+_Static_assert(sizeof(struct packed_push) == 80, "mirror of Push in shaders/conv2d_packed.comp");
 
 struct weight_push {
     uint32_t n, c, k, r, p, q, hp, wp, c4, k4;
@@ -87,9 +89,46 @@ int vka_conv2d_packed_shape(const vka_conv2d_shape *sh)
 
 static uint64_t round256(uint64_t b) { return (b + 255) / 256 * 256; }
 
+/* The input gradient of a stride-ST convolution, along one axis, split by output phase
+ * ph (outputs ph, ph+ST, ...): the taps r that reach phase ph are r0, r0+ST, ... (count
+ * taps), taken last first so that output i of the phase reads dy rows i + off, i + off + 1,
+ * ... (a stride-1 correlation); count outputs in the phase. */
+typedef struct phase_axis {
+    uint32_t taps, count, r_last;
+    int32_t off;
+} phase_axis;
+
+static phase_axis phase_of(uint32_t ph, uint32_t size, uint32_t k, uint32_t pad, uint32_t stride)
+{
+    phase_axis a = {0};
+    uint32_t r0 = (ph + pad) % stride;
+    a.count = ph < size ? (size - ph + stride - 1) / stride : 0;
+    if (r0 >= k || a.count == 0) return a;
+    a.taps = (k - r0 + stride - 1) / stride;
+    a.r_last = r0 + (a.taps - 1) * stride;
+    a.off = ((int32_t)ph + (int32_t)pad - (int32_t)a.r_last) / (int32_t)stride; /* exact */
+    return a;
+}
+
+/* The border dy needs so that every phase reads inside it (the zeros beyond dy included). */
+static uint32_t dy_border(const vka_conv2d_shape *sh)
+{
+    uint32_t dims[2][3] = {{sh->h, sh->r, vka_conv2d_out_h(sh)}, {sh->w, sh->s, vka_conv2d_out_w(sh)}};
+    int64_t border = 0;
+    for (int d = 0; d < 2; d++)
+        for (uint32_t ph = 0; ph < sh->stride; ph++) {
+            phase_axis a = phase_of(ph, dims[d][0], dims[d][1], sh->pad, sh->stride);
+            if (!a.taps) continue;
+            int64_t top = -(int64_t)a.off, bottom = (int64_t)a.count - 1 + a.off + a.taps - 1 - (dims[d][2] - 1);
+            if (top > border) border = top;
+            if (bottom > border) border = bottom;
+        }
+    return (uint32_t)border;
+}
+
 typedef struct packed_layout {
     uint64_t xp_offset, xp_bytes;     /* x: [N][H+2pad][W+2pad][C4] */
-    uint64_t dyp_offset, dyp_bytes;   /* dy: [N][H+R-1][W+S-1][K4], border R-1-pad, dilated by the stride */
+    uint64_t dyp_offset, dyp_bytes;   /* dy: [N][P+2B][Q+2B][K4], B = dy_border */
     uint64_t wk_offset, wk_bytes;     /* packed weights, either direction: R*S*4*C4*K4 vec4 */
     uint64_t end;
 } packed_layout;
@@ -104,21 +143,22 @@ static packed_layout layout_of(const vka_conv2d_shape *sh, uint64_t partial_byte
     l.xp_offset = round256(partial_bytes);
     l.xp_bytes = n * (sh->h + 2ull * sh->pad) * (sh->w + 2ull * sh->pad) * c4 * 16;
     l.dyp_offset = l.xp_offset + round256(l.xp_bytes);
-    l.dyp_bytes = n * (sh->h + sh->r - 1ull) * (sh->w + sh->s - 1ull) * k4 * 16;
+    uint64_t b2 = 2ull * dy_border(sh);
+    l.dyp_bytes = n * (vka_conv2d_out_h(sh) + b2) * (vka_conv2d_out_w(sh) + b2) * k4 * 16;
     l.wk_offset = l.dyp_offset + round256(l.dyp_bytes);
     l.wk_bytes = (uint64_t)sh->r * sh->s * 4 * c4 * k4 * 16;
     l.end = l.wk_offset + round256(l.wk_bytes);
     return l;
 }
 
-/* dy as the input gradient reads it: a border of R-1-pad, holes of the stride, H+R-1 rows. */
+/* dy as both gradients read it: a border of dy_border, no holes. */
 static vka_packed_layout dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch, uint64_t partial_bytes)
 {
     packed_layout l = layout_of(sh, partial_bytes);
+    uint32_t b = dy_border(sh), p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
     return (vka_packed_layout){
-        .t = vka_tensor_slice(scratch, l.dyp_offset, l.dyp_bytes), .h = vka_conv2d_out_h(sh),
-        .w = vka_conv2d_out_w(sh), .hp = sh->h + sh->r - 1, .wp = sh->w + sh->s - 1,
-        .c4 = (uint32_t)vka_div_up(sh->k, 4), .border = sh->r - 1 - sh->pad, .dil = sh->stride,
+        .t = vka_tensor_slice(scratch, l.dyp_offset, l.dyp_bytes), .h = p, .w = q, .hp = p + 2 * b, .wp = q + 2 * b,
+        .c4 = (uint32_t)vka_div_up(sh->k, 4), .border = b, .dil = 1,
     };
 }
 
@@ -154,8 +194,10 @@ static int vec4_bindable(const vka_context *ctx, uint64_t offset, uint64_t bytes
 int vka_conv2d_packed_device(const vka_context *ctx)
 {
     /* RGBA32F texels; workgroups of 8 that are one subgroup, shuffling weights and dy between lanes. */
+    /* The input gradient's per-phase weights sit at multiples of 64 bytes in the scratch. */
     return ctx->info.features.texel_buffer_rgba32f && ctx->info.limits.subgroup_size == TEXEL_WG &&
-           ctx->info.features.subgroup_shuffle;
+           ctx->info.features.subgroup_shuffle && ctx->info.limits.min_texel_buffer_offset_alignment <= 64 &&
+           ctx->info.limits.min_storage_buffer_offset_alignment <= 64;
 }
 
 int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
@@ -203,31 +245,38 @@ static vka_result pack(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t n,
     return dispatch_1d(cmd, SLOT_PACK, &desc, t, &push, total);
 }
 
-/* dst (packed_push's WT) from w (K,C,R,S): forward (o = k, i = c) or flipped and transposed (o = c, i = k). */
-static vka_result pack_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dst, vka_tensor w, int transposed)
+/* dst (packed_push's WT, taps r x s) from w (K,C,R,S): forward (o = k, i = c, all taps as
+ * stored), or for one phase of the input gradient (o = c, i = k, the phase's taps, last first). */
+typedef struct weight_taps {
+    uint32_t r, s;                /* taps of the packed kernel */
+    int32_t tap0, step_r, step_s; /* tap (0, 0) and the steps between taps, in w's R*S plane */
+} weight_taps;
+
+static vka_result pack_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dst, vka_tensor w, int transposed,
+                              weight_taps taps)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     int32_t rs = (int32_t)(sh->r * sh->s), crs = (int32_t)sh->c * rs;
     struct pack_weight_push push = {
-        .cin = transposed ? sh->k : sh->c, .cout = transposed ? sh->c : sh->k, .r = sh->r, .s = sh->s,
-        .w_o = transposed ? rs : crs, .w_i = transposed ? crs : rs, .w_tap0 = transposed ? rs - 1 : 0,
-        .w_r = transposed ? -(int32_t)sh->s : (int32_t)sh->s, .w_s = transposed ? -1 : 1,
+        .cin = transposed ? sh->k : sh->c, .cout = transposed ? sh->c : sh->k, .r = taps.r, .s = taps.s,
+        .w_o = transposed ? rs : crs, .w_i = transposed ? crs : rs, .w_tap0 = taps.tap0, .w_r = taps.step_r,
+        .w_s = taps.step_s,
     };
     push.cin4 = (uint32_t)vka_div_up(push.cin, 4);
     push.k4 = (uint32_t)vka_div_up(push.cout, 4);
-    uint64_t total = (uint64_t)sh->r * sh->s * push.cin4 * 4 * push.k4;
+    uint64_t total = (uint64_t)taps.r * taps.s * push.cin4 * 4 * push.k4;
     push.total = (uint32_t)total;
     vka_kernel_desc desc = {
         .name = "conv2d_pack_weight", VKA_SPIRV(vka_spv_conv2d_pack_weight), .num_bindings = 2,
         .bindings = {VKA_BIND_TEXEL_R32F, VKA_BIND_STORAGE}, .push_bytes = sizeof push,
         .local_size = {vka_plan_workgroup_1d(ctx, 64)},
     };
-    vka_tensor t[2] = {w, dst};
+    vka_tensor t[2] = {w, vka_tensor_slice(dst, 0, total * 16)};
     return dispatch_1d(cmd, SLOT_PACK_WEIGHT, &desc, t, &push, total);
 }
 
 /* out (N, cout, hout, wout) from a packed input [N][hp][wp][cin4] and packed weights (conv2d_packed.comp). */
-static vka_result conv_packed(vka_cmd *cmd, int bwd, const vka_conv2d_shape *sh, uint32_t stride, vka_tensor out,
+static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s, uint32_t stride, vka_tensor out,
                               vka_tensor in, vka_tensor wk, vka_tensor bias, struct packed_push *push)
 {
     vka_context *ctx = vka_cmd_context(cmd);
@@ -237,18 +286,17 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, const vka_conv2d_shape *sh,
         .spirv_bytes = runs[run].bytes, .num_bindings = 4,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
-        .num_spec = 2, .spec = {stride, sh->s},
+        .num_spec = 2, .spec = {stride, taps_s},
     };
-    push->taps_r = sh->r;
     push->q_blocks = (uint32_t)vka_div_up(push->wout, runs[run].rq);
     push->k_blocks = (uint32_t)vka_div_up(push->k4, PACKED_KV);
-    uint64_t total = (uint64_t)sh->n * push->hout * push->q_blocks; /* runs of output columns */
+    uint64_t total = (uint64_t)n * push->hout * push->q_blocks; /* runs of output columns */
     uint64_t groups = vka_div_up(total, TEXEL_WG) * push->k_blocks;
     if (total > UINT32_MAX || groups > UINT32_MAX)
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu runs in %llu workgroups", desc.name,
                             (unsigned long long)total, (unsigned long long)groups);
     push->total = (uint32_t)total;
-    uint32_t slot = SLOT_PACKED + ((((uint32_t)bwd * 4 + run) * 2 + stride - 1) * 2 + (sh->s == 3));
+    uint32_t slot = bwd ? SLOT_PACKED + 16 + run * 3 + taps_s - 1 : SLOT_PACKED + (run * 2 + stride - 1) * 2 + (taps_s == 3);
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
@@ -267,14 +315,16 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
     uint32_t hp = sh->h + 2 * sh->pad, wp = sh->w + 2 * sh->pad;
     vka_result rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, hp, wp);
-    if (!rc) rc = pack_weight(cmd, sh, wk, w, 0);
+    if (!rc) rc = pack_weight(cmd, sh, wk, w, 0, (weight_taps){sh->r, sh->s, 0, (int32_t)sh->s, 1});
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the conv reads them */
+    uint32_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
     struct packed_push push = {
-        .cin4 = (uint32_t)vka_div_up(sh->c, 4), .hp = hp, .wp = wp, .cout = sh->k, .hout = vka_conv2d_out_h(sh),
-        .wout = vka_conv2d_out_w(sh), .k4 = (uint32_t)vka_div_up(sh->k, 4), .has_bias = vka_tensor_present(b),
+        .cin4 = (uint32_t)vka_div_up(sh->c, 4), .hp = hp, .wp = wp, .cout = sh->k, .hout = p, .wout = q,
+        .taps_r = sh->r, .k4 = (uint32_t)vka_div_up(sh->k, 4), .has_bias = vka_tensor_present(b),
+        .orstep = 1, .ocstep = 1, .ow = q, .oplane = p * q,
     };
-    return conv_packed(cmd, 0, sh, sh->stride, y, xp, wk, b, &push);
+    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, y, xp, wk, b, &push);
 }
 
 vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor partials,
@@ -292,20 +342,48 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     vka_packed_layout dl = dy_layout(sh, scratch, partial_bytes);
     vka_tensor dyp = dl.t;
     vka_result rc = VKA_SUCCESS;
-    if (!sh->dy_packed)
-        rc = pack(cmd, dyp, dy, sh->n, sh->k, p, q, (int32_t)dl.border, dl.dil, dl.hp, dl.wp);
-    if (!rc && want_dx) rc = pack_weight(cmd, sh, wk, w, 1);
+    if (!sh->dy_packed) rc = pack(cmd, dyp, dy, sh->n, sh->k, p, q, (int32_t)dl.border, 1, dl.hp, dl.wp);
+    /* The input gradient by output phase of the stride (one phase at stride 1): each phase's
+     * taps packed one after the other in wk. */
+    phase_axis ph_h[2], ph_w[2];
+    uint64_t wk_at[2][2] = {{0}}, per_tap = 4ull * k4 * c4 * 16, at = 0;
+    for (uint32_t ph = 0; ph < sh->stride; ph++) {
+        ph_h[ph] = phase_of(ph, sh->h, sh->r, sh->pad, sh->stride);
+        ph_w[ph] = phase_of(ph, sh->w, sh->s, sh->pad, sh->stride);
+    }
+    for (uint32_t ph = 0; ph < sh->stride && want_dx && !rc; ph++)
+        for (uint32_t pw = 0; pw < sh->stride && !rc; pw++) {
+            phase_axis a = ph_h[ph], b = ph_w[pw];
+            wk_at[ph][pw] = at;
+            if (!a.taps || !b.taps) continue; /* no tap reaches this phase: zeros */
+            weight_taps taps = {a.taps, b.taps, (int32_t)(a.r_last * sh->s + b.r_last),
+                                -(int32_t)(sh->stride * sh->s), -(int32_t)sh->stride};
+            rc = pack_weight(cmd, sh, vka_tensor_slice(wk, at, l.wk_bytes - at), w, 1, taps);
+            at += (uint64_t)a.taps * b.taps * per_tap;
+        }
     if (!rc && want_w && !sh->x_packed_by_forward)
         rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, sh->h + 2 * sh->pad,
                   sh->w + 2 * sh->pad);
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
-    if (want_dx) {
-        struct packed_push push = {.cin4 = k4, .hp = dl.hp, .wp = dl.wp, .cout = sh->c, .hout = sh->h,
-                                   .wout = sh->w, .k4 = c4};
-        rc = conv_packed(cmd, 1, sh, 1, dx, dyp, wk, (vka_tensor){0}, &push);
-        if (rc) return rc;
-    }
+    for (uint32_t ph = 0; ph < sh->stride && want_dx; ph++)
+        for (uint32_t pw = 0; pw < sh->stride; pw++) {
+            phase_axis a = ph_h[ph], b = ph_w[pw];
+            if (!a.count || !b.count) continue; /* no outputs in this phase */
+            int taps = a.taps && b.taps;
+            struct packed_push push = {
+                .cin4 = k4, .hp = dl.hp, .wp = dl.wp, .cout = sh->c, .hout = a.count, .wout = b.count,
+                .taps_r = taps ? a.taps : 0, .k4 = c4,
+                .irow0 = taps ? (uint32_t)((int32_t)dl.border + a.off) : 0,
+                .icol0 = taps ? (uint32_t)((int32_t)dl.border + b.off) : 0,
+                .orstep = sh->stride, .ocstep = sh->stride, .orow0 = ph, .ocol0 = pw, .ow = sh->w,
+                .oplane = sh->h * sh->w,
+            };
+            /* Without taps the kernel reads nothing (taps_r = 0) and writes zeros; wk is bound as is. */
+            vka_tensor wt = taps ? vka_tensor_slice(wk, wk_at[ph][pw], l.wk_bytes - wk_at[ph][pw]) : wk;
+            rc = conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, dx, dyp, wt, (vka_tensor){0}, &push);
+            if (rc) return rc;
+        }
     if (!want_w) return VKA_SUCCESS;
     uint32_t groups = vka_conv2d_packed_groups(sh);
     struct weight_push wp = {
