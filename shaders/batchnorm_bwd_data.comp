@@ -3,6 +3,7 @@
 #include "common.glsl"
 #include "norm_common.glsl"
 #include "fastdiv.glsl"
+#include "packed_store.glsl"
 // BatchNorm backward, pass 3 of 3 (element-wise):
 //   dx = gamma invstd (dz - dbeta/n - xhat dgamma/n),  xhat = (x - mean) invstd
 // (the reference's  gamma invstd / n (n dy - dbeta - xhat dgamma)), with dz the
@@ -24,8 +25,7 @@ layout(push_constant) uniform Push {
     uvec2 hw_div;    // fastdiv by hw
     uvec2 c_div;     // fastdiv by C
 #ifdef PACKED
-    uint W, hp, wp, c4x4, border, dil;
-    uvec2 w_div;     // fastdiv by W
+    PACKED_PUSH_FIELDS
 #endif
 } p;
 
@@ -34,13 +34,6 @@ INPUT_VT(1, dy)                                                 // (N, C, hw)
 INPUT_VEC4(2, coef)                                             // (C, 2), see batchnorm_bwd_finalize
 #ifdef PACKED
 layout(std430, binding = 3) writeonly buffer DX { float dxp[]; };  // [N][hp][wp][c4x4]
-
-// Float index of element (n, c, position pos of the plane) in the packed layout.
-uint packed_index(uint n, uint c, uint pos)
-{
-    uint h = fastdiv(pos, p.w_div.x, p.w_div.y), w = pos - h * p.W;
-    return ((n * p.hp + p.border + h * p.dil) * p.wp + p.border + w * p.dil) * p.c4x4 + c;
-}
 #else
 layout(std430, binding = 3) writeonly buffer DX { VT dx[]; };  // (N, C, hw)
 #endif
@@ -59,12 +52,7 @@ void main()
             VT xhat = (xv - a.x) * a.y;
             VT g = a.z * (d - (b.x + xhat * b.y));
 #ifdef PACKED
-            uint n = fastdiv(fastdiv(e, p.hw_div.x, p.hw_div.y), p.c_div.x, p.c_div.y);
-#ifdef VEC4
-            [[unroll]] for (uint i = 0; i < 4; i++) dxp[packed_index(n, c, j * 4 + i)] = g[i];
-#else
-            dxp[packed_index(n, c, j)] = g;
-#endif
+            STORE_PACKED(dxp, e, c, j, g)
 #else
             dx[e] = g;
 #endif

@@ -3,10 +3,13 @@
 #include "common.glsl"
 #include "norm_common.glsl"
 #include "fastdiv.glsl"
+#include "packed_store.glsl"
 // BatchNorm apply: y = (x - mean) * scale + beta, optionally max(., 0), with the
 // coefficients of batchnorm_fwd_finalize (training or eval). Each invocation
 // does ITEMS units strided by the workgroup size and steps the channel along
 // without a division (one fastdiv pair per invocation).
+// With PACKED, y goes to lavapipe's channels-packed layout (src/nn/packed_layout.h)
+// instead of NCHW: the conv after this BN reads it as its packed input.
 layout(local_size_x_id = 0) in;
 
 #define ITEMS 8u
@@ -20,11 +23,18 @@ layout(push_constant) uniform Push {
     uint step_c;     // (workgroup size / hw) % C
     uvec2 hw_div;    // fastdiv by hw
     uvec2 c_div;     // fastdiv by C
+#ifdef PACKED
+    PACKED_PUSH_FIELDS
+#endif
 } p;
 
 INPUT_VT(0, x)                                                // (N, C, hw)
 INPUT_VEC4(1, coef)                                           // (C, 2)
+#ifdef PACKED
+layout(std430, binding = 2) writeonly buffer Y { float yp[]; };  // [N][hp][wp][c4x4]
+#else
 layout(std430, binding = 2) writeonly buffer Y { VT y[]; };  // (N, C, hw)
+#endif
 
 void main()
 {
@@ -36,7 +46,12 @@ void main()
         if (e < p.total) {
             vec4 a = LOAD_VEC4(coef, 2 * c);
             VT z = bn_affine(LOAD_VT(x, e), a.x, a.z, a.w);
-            y[e] = p.relu != 0 ? relu_mask(z, z) : z;
+            VT v = p.relu != 0 ? relu_mask(z, z) : z;
+#ifdef PACKED
+            STORE_PACKED(yp, e, c, j, v)
+#else
+            y[e] = v;
+#endif
         }
         e += gl_WorkGroupSize.x;
         j += p.step_j;

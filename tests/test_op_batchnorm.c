@@ -271,12 +271,36 @@ static void batchnorm_storage_buffer_variants_match_reference(void **state)
     test_context_finish(ctx);
 }
 
-/* vka_batchnorm_backward_packed_dx writes dx in lavapipe's packed layout (packed_layout.h):
- * recorded after the NCHW backward in one command buffer, each element must be the NCHW
- * dx's bits (the same arithmetic), and every float in between (border, holes, padding
- * channels) keep what was there. Vec4 and scalar shapes, texel and storage inputs,
- * borders 0..2, dilation 1 and 2 (a strided conv's dy), with and without the fused ReLU. */
-static void check_packed_dx(vka_context *ctx, const bn_host *h, int relu, uint32_t border, uint32_t dil)
+/* Compares a packed tensor with the NCHW one bit for bit, and requires every float in
+ * between (border, holes, padding channels) to still hold the sentinel. */
+static void expect_packed_bits(const char *what, shape s, const float *nchw, const float *packed, size_t packed_n,
+                               uint32_t hp, uint32_t wp, uint32_t c4, uint32_t border, uint32_t dil, uint32_t sentinel)
+{
+    uint8_t *is_element = calloc(packed_n, 1);
+    for (int n = 0; n < s.n; n++)
+        for (int c = 0; c < s.c; c++)
+            for (int i = 0; i < s.h; i++)
+                for (int j = 0; j < s.w; j++) {
+                    size_t at = (((size_t)n * hp + border + i * dil) * wp + border + j * dil) * c4 * 4 + c;
+                    size_t from = (((size_t)n * s.c + c) * s.h + i) * s.w + j;
+                    if (memcmp(&packed[at], &nchw[from], 4) != 0)
+                        fail_msg("packed %s N=%d C=%d H=%d W=%d border %u dil %u: (%d,%d,%d,%d) is %.9g, NCHW %.9g",
+                                 what, s.n, s.c, s.h, s.w, border, dil, n, c, i, j, packed[at], nchw[from]);
+                    is_element[at] = 1;
+                }
+    for (size_t k = 0; k < packed_n; k++)
+        if (!is_element[k] && memcmp(&packed[k], &sentinel, 4) != 0)
+            fail_msg("packed %s N=%d C=%d H=%d W=%d border %u dil %u: float %zu between elements was written", what,
+                     s.n, s.c, s.h, s.w, border, dil, k);
+    free(is_element);
+}
+
+/* vka_batchnorm_forward_train_packed_y and vka_batchnorm_backward_packed_dx write y and dx in
+ * lavapipe's packed layout (packed_layout.h): recorded beside the NCHW forward and backward in
+ * one command buffer, each element must be the NCHW bits (the same arithmetic), and every
+ * float in between (border, holes, padding channels) keep what was there. Vec4 and scalar
+ * shapes, texel and storage inputs, borders 0..2, dilation 1 and 2, with and without the ReLU. */
+static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, uint32_t border, uint32_t dil)
 {
     vka_arena *arena;
     TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_packed"}, &arena));
@@ -290,42 +314,35 @@ static void check_packed_dx(vka_context *ctx, const bn_host *h, int relu, uint32
     vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
     uint32_t c4 = (uint32_t)(s.c + 3) / 4, hp = border * 2 + (s.h - 1) * dil + 1, wp = border * 2 + (s.w - 1) * dil + 1;
     size_t packed_n = (size_t)s.n * hp * wp * c4 * 4;
-    test_guarded dxp = test_alloc_guarded(ctx, arena, packed_n * 4);
+    test_guarded yp = test_alloc_guarded(ctx, arena, packed_n * 4), dxp = test_alloc_guarded(ctx, arena, packed_n * 4);
     const uint32_t SENTINEL = 0x4640e400u; /* 12345.0f */
+    TEST_OK(vka_fill(ctx, yp.t, SENTINEL));
     TEST_OK(vka_fill(ctx, dxp.t, SENTINEL));
-    vka_packed_layout l = {.t = dxp.t, .h = (uint32_t)s.h, .w = (uint32_t)s.w, .hp = hp, .wp = wp, .c4 = c4,
-                           .border = border, .dil = dil};
+    vka_packed_layout ly = {.t = yp.t, .h = (uint32_t)s.h, .w = (uint32_t)s.w, .hp = hp, .wp = wp, .c4 = c4,
+                            .border = border, .dil = dil};
+    vka_packed_layout ldx = ly;
+    ldx.t = dxp.t;
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
     TEST_OK(vka_batchnorm_forward_train(cmd, &d, y, mean, invstd, (vka_tensor){0}, (vka_tensor){0}, x, gamma, beta,
                                         scratch, 0));
+    TEST_OK(vka_batchnorm_forward_train_packed_y(cmd, &d, &ly, mean, invstd, (vka_tensor){0}, (vka_tensor){0}, x,
+                                                 gamma, beta, scratch, 0));
     TEST_OK(vka_batchnorm_backward(cmd, &d, dx, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
-    TEST_OK(vka_batchnorm_backward_packed_dx(cmd, &d, &l, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
+    TEST_OK(vka_batchnorm_backward_packed_dx(cmd, &d, &ldx, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
     test_run(cmd);
     vka_cmd_destroy(cmd);
-    float *want = test_read(ctx, dx, h->nx), *got = test_read(ctx, dxp.t, packed_n);
-    uint8_t *is_element = calloc(packed_n, 1);
-    for (int n = 0; n < s.n; n++)
-        for (int c = 0; c < s.c; c++)
-            for (int i = 0; i < s.h; i++)
-                for (int j = 0; j < s.w; j++) {
-                    size_t at = (((size_t)n * hp + border + i * dil) * wp + border + j * dil) * c4 * 4 + c;
-                    size_t from = (((size_t)n * s.c + c) * s.h + i) * s.w + j;
-                    if (memcmp(&got[at], &want[from], 4) != 0)
-                        fail_msg("packed dx N=%d C=%d H=%d W=%d border %u dil %u relu %d: (%d,%d,%d,%d) is %.9g, "
-                                 "NCHW dx %.9g", s.n, s.c, s.h, s.w, border, dil, relu, n, c, i, j, got[at], want[from]);
-                    is_element[at] = 1;
-                }
-    for (size_t k = 0; k < packed_n; k++)
-        if (!is_element[k] && memcmp(&got[k], &SENTINEL, 4) != 0)
-            fail_msg("packed dx N=%d C=%d H=%d W=%d border %u dil %u: float %zu between elements was written",
-                     s.n, s.c, s.h, s.w, border, dil, k);
+    float *want_y = test_read(ctx, y, h->nx), *got_y = test_read(ctx, yp.t, packed_n);
+    float *want_dx = test_read(ctx, dx, h->nx), *got_dx = test_read(ctx, dxp.t, packed_n);
+    expect_packed_bits("y", s, want_y, got_y, packed_n, hp, wp, c4, border, dil, SENTINEL);
+    expect_packed_bits("dx", s, want_dx, got_dx, packed_n, hp, wp, c4, border, dil, SENTINEL);
+    test_check_guard(ctx, yp);
     test_check_guard(ctx, dxp);
-    free(want), free(got), free(is_element);
+    free(want_y), free(got_y), free(want_dx), free(got_dx);
     vka_arena_destroy(arena);
 }
 
-static void batchnorm_backward_writes_packed_dx_with_the_nchw_bits(void **state)
+static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
 {
     (void)state;
     for (int storage = 0; storage < 2; storage++) {
@@ -333,8 +350,8 @@ static void batchnorm_backward_writes_packed_dx_with_the_nchw_bits(void **state)
         vka_context *ctx = test_context();
         for (size_t i = 0; i < NSHAPES; i++) {
             bn_host h = make_host(shapes[i], 900 + i, 0.0f);
-            check_packed_dx(ctx, &h, (int)i % 2, (uint32_t)i % 3, 1 + (uint32_t)(i % 2));
-            check_packed_dx(ctx, &h, 1 - (int)i % 2, 1, 2 - (uint32_t)(i % 2));
+            check_packed_outputs(ctx, &h, (int)i % 2, (uint32_t)i % 3, 1 + (uint32_t)(i % 2));
+            check_packed_outputs(ctx, &h, 1 - (int)i % 2, 1, 2 - (uint32_t)(i % 2));
             free_host(&h);
         }
         test_context_finish(ctx);
@@ -648,7 +665,7 @@ int main(void)
         cmocka_unit_test(batchnorm_training_forward_and_backward_match_reference_at_awkward_shapes),
         cmocka_unit_test(batchnorm_with_fused_relu_matches_relu_after_batchnorm),
         cmocka_unit_test(batchnorm_storage_buffer_variants_match_reference),
-        cmocka_unit_test(batchnorm_backward_writes_packed_dx_with_the_nchw_bits),
+        cmocka_unit_test(batchnorm_writes_packed_y_and_dx_with_the_nchw_bits),
         cmocka_unit_test(batchnorm_refuses_a_packed_dx_of_the_wrong_shape),
         cmocka_unit_test(batchnorm_reductions_match_reference_with_either_workgroup_shape),
         cmocka_unit_test(batchnorm_without_update_running_leaves_running_statistics_bit_identical),

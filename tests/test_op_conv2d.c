@@ -150,9 +150,8 @@ static void expect_same_bits_again(vka_context *ctx, vka_cmd *cmd, vka_tensor t,
     free(again);
 }
 
-/* Writes dy (N, K, P, Q) into its packed layout l in the scratch, zeros in between. */
-static void upload_packed_dy(vka_context *ctx, const vka_packed_layout *l, const float *dy,
-                             uint32_t n, uint32_t k)
+/* Writes t (N, K, H, W) into its packed layout l in the scratch, zeros in between. */
+static void upload_packed(vka_context *ctx, const vka_packed_layout *l, const float *dy, uint32_t n, uint32_t k)
 {
     TEST_OK(vka_fill(ctx, l->t, 0)); /* the zeros between elements; the rest of the scratch stays NaN */
     size_t total = (size_t)n * l->hp * l->wp * l->c4 * 4;
@@ -215,13 +214,19 @@ static void check_case(vka_context *ctx, family f, which_op op, const conv_case 
                          vka_conv2d_packed_device(ctx) && vka_conv2d_packed_shape(&sh) && !getenv("VKANCHOR_LIMITS");
             if (expect && !dy_packed) fail_msg("conv2d texel [%s]: no packed dy layout on a CPU device", cs->name);
             if (f != FAMILY_TEXEL && dy_packed) fail_msg("conv2d %s [%s]: a packed dy layout", family_name(f), cs->name);
-            if (dy_packed) upload_packed_dy(ctx, &l, h.dy, (uint32_t)sh.n, sh.k);
-            TEST_OK(vka_conv2d_forward(cmd, &sh, y.t, x, w, none, scratch.t));
-            vka_conv2d_shape reuse = sh;
+            if (dy_packed) upload_packed(ctx, &l, h.dy, (uint32_t)sh.n, sh.k);
+            /* Every other case, x comes packed too (as a BN before the conv writes it). */
+            vka_packed_layout lx;
+            int x_packed = dy_packed && seed % 2 && vka_conv2d_x_packed_layout(ctx, &sh, scratch.t, &lx);
+            if (x_packed) upload_packed(ctx, &lx, h.x, (uint32_t)sh.n, sh.c);
+            vka_conv2d_shape fwd = sh;
+            fwd.x_packed = x_packed;
+            TEST_OK(vka_conv2d_forward(cmd, &fwd, y.t, x_packed ? none : x, w, none, scratch.t));
+            vka_conv2d_shape reuse = fwd;
             reuse.x_packed_by_forward = 1;
             reuse.dy_packed = dy_packed;
-            TEST_OK(vka_conv2d_backward(cmd, &reuse, dx.t, dw.t, cs->bias ? db.t : none, dy_packed ? none : dy, x, w,
-                                        scratch.t));
+            TEST_OK(vka_conv2d_backward(cmd, &reuse, dx.t, dw.t, cs->bias ? db.t : none, dy_packed ? none : dy,
+                                        x_packed ? none : x, w, scratch.t));
         } else {
             TEST_OK(vka_conv2d_backward_weight(cmd, &sh, dw.t, cs->bias ? db.t : none, dy, x, scratch.t));
         }
@@ -423,6 +428,14 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
     assert_int_equal(vka_conv2d_backward_data(cmd, &tiled, dx.t, none, w, scratch.t), VKA_ERROR_INVALID_ARGUMENT);
     if (!strstr(vka_context_last_error(ctx), "dy_packed"))
         fail_msg("dy_packed on the tiled variant: %s", vka_context_last_error(ctx));
+    vka_cmd_destroy(cmd);
+    tiled.dy_packed = 0;
+    tiled.x_packed = 1;
+    test_guarded y = test_alloc_guarded(ctx, arena, ny * 4);
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    assert_int_equal(vka_conv2d_forward(cmd, &tiled, y.t, none, w, none, scratch.t), VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(vka_context_last_error(ctx), "x_packed"))
+        fail_msg("x_packed on the tiled variant: %s", vka_context_last_error(ctx));
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);

@@ -47,6 +47,10 @@
 #include "batchnorm_bwd_reduce_vec4.spv.h"
 #include "batchnorm_bwd_reduce_vec4_texel.spv.h"
 #include "batchnorm_fwd.spv.h"
+#include "batchnorm_fwd_packed.spv.h"
+#include "batchnorm_fwd_packed_texel.spv.h"
+#include "batchnorm_fwd_packed_vec4.spv.h"
+#include "batchnorm_fwd_packed_vec4_texel.spv.h"
 #include "batchnorm_fwd_finalize.spv.h"
 #include "batchnorm_fwd_stats.spv.h"
 #include "batchnorm_fwd_stats_texel.spv.h"
@@ -75,10 +79,12 @@ static const variant variants[PASS_COUNT][2][2] = {
     {{V(batchnorm_bwd_data), V(batchnorm_bwd_data_texel)},
      {V(batchnorm_bwd_data_vec4), V(batchnorm_bwd_data_vec4_texel)}},
 };
-/* The input-gradient pass writing the packed layout: [vec4][texel]. */
-static const variant packed_dx_variants[2][2] = {
-    {V(batchnorm_bwd_data_packed), V(batchnorm_bwd_data_packed_texel)},
-    {V(batchnorm_bwd_data_packed_vec4), V(batchnorm_bwd_data_packed_vec4_texel)},
+/* The apply and input-gradient passes writing the packed layout: [bwd][vec4][texel]. */
+static const variant packed_variants[2][2][2] = {
+    {{V(batchnorm_fwd_packed), V(batchnorm_fwd_packed_texel)},
+     {V(batchnorm_fwd_packed_vec4), V(batchnorm_fwd_packed_vec4_texel)}},
+    {{V(batchnorm_bwd_data_packed), V(batchnorm_bwd_data_packed_texel)},
+     {V(batchnorm_bwd_data_packed_vec4), V(batchnorm_bwd_data_packed_vec4_texel)}},
 };
 #undef V
 
@@ -98,12 +104,13 @@ struct elementwise_push {
     vka_fastdiv hw_div, c_div;
 };
 _Static_assert(sizeof(struct elementwise_push) == 40, "mirror of Push in batchnorm_fwd.comp, batchnorm_bwd_data.comp");
-struct packed_dx_push {
+struct packed_push {
     struct elementwise_push e;
     uint32_t w, hp, wp, c4x4, border, dil;
     vka_fastdiv w_div;
 };
-_Static_assert(sizeof(struct packed_dx_push) == 72, "mirror of Push in batchnorm_bwd_data.comp with PACKED");
+_Static_assert(sizeof(struct packed_push) == 72,
+               "mirror of Push in batchnorm_fwd.comp and batchnorm_bwd_data.comp with PACKED (packed_store.glsl)");
 struct bwd_reduce_push {
     uint32_t C, hw, count, per_group, step_i, step_j;
     vka_fastdiv hw_div;
@@ -253,11 +260,11 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    const variant *v = packed ? &packed_dx_variants[p->vec4][texel] : &variants[pass][p->vec4][texel];
+    const variant *v = packed ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel] : &variants[pass][p->vec4][texel];
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
         .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes, .num_bindings = bindings[pass],
-        .bindings = STORAGE_X, .push_bytes = packed ? sizeof(struct packed_dx_push) : push[pass],
+        .bindings = STORAGE_X, .push_bytes = packed ? sizeof(struct packed_push) : push[pass],
         .local_size = {reduce ? p->reduce_wg : p->elementwise_wg},
         .shared_bytes = reduce ? (pass == PASS_FWD_STATS ? 3 : 2) * 4 * p->reduce_wg : 0,
     };
@@ -267,7 +274,7 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         if (!reduce) desc.bindings[texel_in[pass] - 1] = VKA_BIND_TEXEL_RGBA32F; /* coef: vec4 per texel */
     }
     uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
-    uint32_t slot = packed ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + variant_index
+    uint32_t slot = packed ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
                            : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;
     vka_result rc = kernel(cmd, slot, &desc, k);
     /* The cached kernel was built for the planned workgroup size, unless the planning
@@ -312,38 +319,51 @@ static struct elementwise_push elementwise(const bn_plan *p, const vka_batchnorm
     };
 }
 
-/* Records the apply pass y = bn(x) with the coefficients in `coef`. */
+/* The element-wise push block, with the packed destination's fields when there is one. */
+static struct packed_push packed_push_of(const bn_plan *p, const vka_batchnorm_desc *d, const vka_packed_layout *l)
+{
+    struct packed_push pp = {.e = elementwise(p, d)};
+    if (l) pp = (struct packed_push){pp.e, l->w, l->hp, l->wp, l->c4 * 4, l->border, l->dil, vka_fastdiv_make(l->w)};
+    return pp;
+}
+
+/* Records the apply pass y = bn(x) with the coefficients in `coef`; into the packed layout yp
+ * when given (y is then yp's tensor). */
 static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, const vka_batchnorm_desc *d, vka_tensor y,
-                               vka_tensor x, vka_tensor coef)
+                               const vka_packed_layout *yp, vka_tensor x, vka_tensor coef)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     vka_tensor in[2] = {x, coef};
     int texel = texel_inputs(ctx, p, in, 2);
     vka_kernel *k;
-    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, 0, &k);
+    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, yp != NULL, &k);
     if (rc) return rc;
-    struct elementwise_push ep = elementwise(p, d);
+    struct packed_push pp = packed_push_of(p, d, yp);
     vka_tensor t[3] = {x, coef, y};
-    return dispatch_flat(cmd, k, t, 3, &ep, vka_div_up(p->total, ITEMS));
+    return dispatch_flat(cmd, k, t, 3, yp ? (const void *)&pp : (const void *)&pp.e, vka_div_up(p->total, ITEMS));
 }
 
 /* ---- ops ---------------------------------------------------------------------------- */
 
 static float eps_of(const vka_batchnorm_desc *d) { return d->eps > 0 ? d->eps : 1e-5f; }
 
-vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
-                                       vka_tensor save_mean, vka_tensor save_invstd,
-                                       vka_tensor running_mean, vka_tensor running_var,
-                                       vka_tensor x, vka_tensor gamma, vka_tensor beta,
-                                       vka_tensor scratch, int update_running)
+/* Checks a packed destination against the desc; returns its tensor trimmed. */
+static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, const vka_batchnorm_desc *d,
+                               const vka_packed_layout *l, vka_tensor *out);
+
+/* vka_batchnorm_forward_train and ..._packed_y: y NCHW, or packed when yp. */
+static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y,
+                                const vka_packed_layout *yp, vka_tensor save_mean, vka_tensor save_invstd,
+                                vka_tensor running_mean, vka_tensor running_var, vka_tensor x, vka_tensor gamma,
+                                vka_tensor beta, vka_tensor scratch, int update_running)
 {
-    static const char op[] = "batchnorm_forward_train";
     vka_context *ctx = vka_cmd_context(cmd);
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
     bn_plan p = plan_bn(ctx, d);
-    if ((rc = need(cmd, op, "y", y, xb, d)) || (rc = need(cmd, op, "x", x, xb, d)) ||
+    if (yp && (rc = check_packed(cmd, op, "y", d, yp, &y))) return rc;
+    if ((!yp && (rc = need(cmd, op, "y", y, xb, d))) || (rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
@@ -359,7 +379,7 @@ vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d
     }
     if ((rc = no_overlap(cmd, op, "y", y, "x", x))) return rc;
 
-    y = vka_tensor_slice(y, 0, xb);
+    if (!yp) y = vka_tensor_slice(y, 0, xb);
     x = vka_tensor_slice(x, 0, xb);
     save_mean = vka_tensor_slice(save_mean, 0, cb);
     save_invstd = vka_tensor_slice(save_invstd, 0, cb);
@@ -388,8 +408,30 @@ vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
 
-    rc = record_apply(cmd, &p, d, y, x, coef);
+    rc = record_apply(cmd, &p, d, y, yp, x, coef);
     return vka_op_done(cmd, rc);
+}
+
+vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                       vka_tensor save_mean, vka_tensor save_invstd,
+                                       vka_tensor running_mean, vka_tensor running_var,
+                                       vka_tensor x, vka_tensor gamma, vka_tensor beta,
+                                       vka_tensor scratch, int update_running)
+{
+    return forward_train(cmd, "batchnorm_forward_train", d, y, NULL, save_mean, save_invstd, running_mean,
+                         running_var, x, gamma, beta, scratch, update_running);
+}
+
+vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *y,
+                                                vka_tensor save_mean, vka_tensor save_invstd,
+                                                vka_tensor running_mean, vka_tensor running_var, vka_tensor x,
+                                                vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
+                                                int update_running)
+{
+    static const char op[] = "batchnorm_forward_train_packed_y";
+    if (!y) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
+    return forward_train(cmd, op, d, (vka_tensor){0}, y, save_mean, save_invstd, running_mean, running_var, x, gamma,
+                         beta, scratch, update_running);
 }
 
 vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
@@ -425,13 +467,12 @@ vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d,
     vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
-    rc = record_apply(cmd, &p, d, y, x, coef);
+    rc = record_apply(cmd, &p, d, y, NULL, x, coef);
     return vka_op_done(cmd, rc);
 }
 
-/* Checks a packed destination for dx against the desc; returns its tensor trimmed. */
-static vka_result check_packed(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, const vka_packed_layout *l,
-                               vka_tensor *out)
+static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, const vka_batchnorm_desc *d,
+                               const vka_packed_layout *l, vka_tensor *out)
 {
     uint64_t need_bytes = (uint64_t)d->n * l->hp * l->wp * l->c4 * 16;
     int fits = l->dil >= 1 && (uint64_t)l->h * l->w == d->hw && l->c4 == (d->c + 3) / 4 &&
@@ -439,8 +480,8 @@ static vka_result check_packed(vka_cmd *cmd, const char *op, const vka_batchnorm
                (uint64_t)l->border + (l->w ? l->w - 1ull : 0) * l->dil < l->wp && l->t.size >= need_bytes;
     if (!fits)
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                            "%s: packed dx (%ux%u in %ux%u, border %u, dilation %u, %u channel vec4, %llu bytes) "
-                            "does not hold N=%u C=%u HW=%u", op, l->h, l->w, l->hp, l->wp, l->border, l->dil, l->c4,
+                            "%s: packed %s (%ux%u in %ux%u, border %u, dilation %u, %u channel vec4, %llu bytes) "
+                            "does not hold N=%u C=%u HW=%u", op, name, l->h, l->w, l->hp, l->wp, l->border, l->dil, l->c4,
                             (unsigned long long)l->t.size, d->n, d->c, d->hw);
     *out = vka_tensor_slice(l->t, 0, need_bytes);
     return VKA_SUCCESS;
@@ -457,7 +498,7 @@ static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_des
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
     bn_plan p = plan_bn(ctx, d);
-    if (dxp && (rc = check_packed(cmd, op, d, dxp, &dx))) return rc;
+    if (dxp && (rc = check_packed(cmd, op, "dx", d, dxp, &dx))) return rc;
     int want_dx = vka_tensor_present(dx);
     if ((want_dx && !dxp && (rc = need(cmd, op, "dx", dx, xb, d))) || (rc = need(cmd, op, "dy", dy, xb, d)) ||
         (rc = need(cmd, op, "x", x, xb, d)) || (rc = need(cmd, op, "dgamma", dgamma, cb, d)) ||
@@ -499,10 +540,7 @@ static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_des
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     if (want_dx) {
         vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> bwd_data reads */
-        struct packed_dx_push pp = {.e = elementwise(&p, d)};
-        if (dxp)
-            pp = (struct packed_dx_push){pp.e, dxp->w, dxp->hp, dxp->wp, dxp->c4 * 4, dxp->border, dxp->dil,
-                                         vka_fastdiv_make(dxp->w)};
+        struct packed_push pp = packed_push_of(&p, d, dxp);
         vka_tensor td[4] = {x, dy, coef, dxp ? dx : vka_tensor_slice(dx, 0, xb)};
         rc = dispatch_flat(cmd, k_data, td, 4, dxp ? (const void *)&pp : (const void *)&pp.e,
                            vka_div_up(p.total, ITEMS));

@@ -38,6 +38,15 @@ vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d
                                        vka_tensor x, vka_tensor gamma, vka_tensor beta,
                                        vka_tensor scratch, int update_running);
 
+/* The same with y written in lavapipe's channels-packed layout (packed_layout.h: only its
+ * elements; border and holes left as they are), for the conv after this BN to read as its
+ * packed x (vka_conv2d_x_packed_layout, sh->x_packed). */
+vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *y,
+                                                vka_tensor save_mean, vka_tensor save_invstd,
+                                                vka_tensor running_mean, vka_tensor running_var, vka_tensor x,
+                                                vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
+                                                int update_running);
+
 /* Eval forward: y (N,C,HW) = (x - running_mean) / sqrt(running_var + eps) gamma
  * + beta (then ReLU if d->relu). x (N,C,HW); gamma, beta, running_* (C);
  * scratch: vka_batchnorm_scratch_bytes (the per-channel coefficients). */

@@ -131,6 +131,15 @@ static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vk
     return vka_conv2d_packed_usable(ctx, sh, scratch, packed_base(sh));
 }
 
+int vka_conv2d_x_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                               vka_packed_layout *out)
+{
+    vka_conv2d_variant v = vka_conv2d_choose(ctx, sh);
+    if (!packed_applies(ctx, v, sh, scratch)) return 0;
+    *out = vka_conv2d_packed_x_layout(sh, scratch, packed_base(sh));
+    return 1;
+}
+
 int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                                 vka_packed_layout *out)
 {
@@ -324,13 +333,16 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     const char *op = "conv2d_forward";
     conv2d_sizes z = sh ? sizes_of(sh) : (conv2d_sizes){0};
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
-    tensor_need need[] = {{"y", &y, z.y, 0}, {"x", &x, z.x, 0}, {"w", &w, z.w, 0}, {"b", &b, sh ? sh->k : 0, 1},
-                          {"scratch", &scratch, sh ? weight_partials(sh) : 0, 0}};
+    tensor_need need[] = {{"y", &y, z.y, 0}, {"x", &x, z.x, sh && sh->x_packed}, {"w", &w, z.w, 0},
+                          {"b", &b, sh ? sh->k : 0, 1}, {"scratch", &scratch, sh ? weight_partials(sh) : 0, 0}};
     vka_result rc = check_call(cmd, op, sh, need, 5);
     if (rc) return rc;
-    vka_conv2d_variant v = resolve(cmd, op, sh, x, w);
+    vka_conv2d_variant v = resolve(cmd, op, sh, sh->x_packed ? w : x, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
-    if (packed_applies(vka_cmd_context(cmd), v, sh, scratch_all))
+    int packed = packed_applies(vka_cmd_context(cmd), v, sh, scratch_all);
+    if (sh->x_packed && !packed)
+        return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
+    if (packed)
         return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, scratch_all, packed_base(sh)));
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
@@ -403,7 +415,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(dw);
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
     tensor_need need[] = {{"dx", &dx, z.x, 1}, {"dw", &dw, z.w, 1}, {"db", &db, sh ? sh->k : 0, 1},
-                          {"dy", &dy, z.y, sh && sh->dy_packed}, {"x", &x, z.x, !want_w}, {"w", &w, z.w, !want_dx},
+                          {"dy", &dy, z.y, sh && sh->dy_packed}, {"x", &x, z.x, !want_w || (sh && sh->x_packed)}, {"w", &w, z.w, !want_dx},
                           {"scratch", &scratch, partials, 0}};
     vka_result rc = check_call(cmd, op, sh, need, 7);
     if (rc) return rc;
@@ -412,14 +424,17 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     if (scratch.offset % ctx->info.limits.min_storage_buffer_offset_alignment)
         return bad_call(cmd, op, sh, "scratch offset %llu is not aligned for a storage binding",
                         (unsigned long long)scratch.offset);
-    vka_tensor first = sh->dy_packed ? (want_w ? x : w) : dy;
-    vka_conv2d_variant v = resolve(cmd, op, sh, first, want_w ? x : w);
+    vka_tensor xt = want_w && !sh->x_packed ? x : w; /* a tensor that is there, for the binding checks */
+    vka_tensor first = sh->dy_packed ? xt : dy;
+    vka_conv2d_variant v = resolve(cmd, op, sh, first, xt);
     if (v && want_dx && want_w) v = resolve(cmd, op, sh, first, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     uint32_t slices = 1;
     int packed = packed_applies(ctx, v, sh, scratch_all);
     if (sh->dy_packed && !packed)
         return bad_call(cmd, op, sh, "dy_packed, but the packed kernels do not run here (see vka_conv2d_dy_packed_layout)");
+    if (sh->x_packed && !packed)
+        return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
     if (packed) {
         /* One packed copy of dy serves both gradients. */
         slices = vka_conv2d_packed_groups(sh);

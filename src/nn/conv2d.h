@@ -39,6 +39,11 @@ typedef struct vka_conv2d_shape {
      * vka_batchnorm_backward_packed_dx), with zeros in its border and holes; the dy
      * argument is not read and may be absent. */
     int dy_packed;
+    /* Forward (and the backward after it): x is already in the scratch in the packed layout
+     * that vka_conv2d_x_packed_layout describes (its producer wrote it there, e.g.
+     * vka_batchnorm_forward_train_packed_y), with zeros in its border; the x argument is not
+     * read and may be absent. */
+    int x_packed;
     /* The batch the scratch was sized for (vka_conv2d_scratch_bytes at that batch), 0: n.
      * Calls with any n <= n_capacity then find the packed copies at the same places (a
      * smaller batch uses a prefix of each), so a pass at a smaller batch (an evaluation
@@ -68,6 +73,10 @@ uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape
  * long as every call on this scratch gives the same n_capacity. */
 int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                                 vka_packed_layout *out);
+
+/* The same for x, the forward's input (then set sh->x_packed): zeros in the border likewise. */
+int vka_conv2d_x_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                               vka_packed_layout *out);
 
 /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + b (K). b may be (vka_tensor){0}: no bias. */
 vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,

@@ -162,6 +162,16 @@ static vka_packed_layout dy_layout(const vka_conv2d_shape *sh, vka_tensor scratc
     };
 }
 
+vka_packed_layout vka_conv2d_packed_x_layout(const vka_conv2d_shape *sh, vka_tensor scratch, uint64_t partial_bytes)
+{
+    packed_layout l = layout_of(sh, partial_bytes);
+    return (vka_packed_layout){
+        .t = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes), .h = sh->h, .w = sh->w,
+        .hp = sh->h + 2 * sh->pad, .wp = sh->w + 2 * sh->pad, .c4 = (uint32_t)vka_div_up(sh->c, 4),
+        .border = sh->pad, .dil = 1,
+    };
+}
+
 vka_packed_layout vka_conv2d_packed_dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch,
                                               uint64_t partial_bytes)
 {
@@ -314,7 +324,8 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
     vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
     uint32_t hp = sh->h + 2 * sh->pad, wp = sh->w + 2 * sh->pad;
-    vka_result rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, hp, wp);
+    vka_result rc = VKA_SUCCESS;
+    if (!sh->x_packed) rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, hp, wp);
     if (!rc) rc = pack_weight(cmd, sh, wk, w, 0, (weight_taps){sh->r, sh->s, 0, (int32_t)sh->s, 1});
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the conv reads them */
@@ -361,7 +372,7 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
             rc = pack_weight(cmd, sh, vka_tensor_slice(wk, at, l.wk_bytes - at), w, 1, taps);
             at += (uint64_t)a.taps * b.taps * per_tap;
         }
-    if (!rc && want_w && !sh->x_packed_by_forward)
+    if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed)
         rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, sh->h + 2 * sh->pad,
                   sh->w + 2 * sh->pad);
     if (rc) return rc;

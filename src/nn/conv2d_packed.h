@@ -32,7 +32,10 @@ int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh,
 vka_packed_layout vka_conv2d_packed_dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch,
                                               uint64_t partial_bytes);
 
-/* y (N,K,P,Q) = conv(x, w) + b: packs x and w into the scratch, then one kernel. */
+/* Where the forward keeps its packed x in the scratch (what a producer writes for sh->x_packed). */
+vka_packed_layout vka_conv2d_packed_x_layout(const vka_conv2d_shape *sh, vka_tensor scratch, uint64_t partial_bytes);
+
+/* y (N,K,P,Q) = conv(x, w) + b: packs x (unless sh->x_packed) and w into the scratch, then one kernel. */
 vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
                                      vka_tensor w, vka_tensor b, vka_tensor scratch, uint64_t partial_bytes);
 

@@ -236,6 +236,16 @@ static vka_result allocate(vka_model *m)
             VKA_CHECK(vka_fill(ctx, n->scratch, 0));
         }
     }
+    /* A BN read by one conv on the packed path hands that conv its x already packed (training). */
+    for (uint32_t i = 0; i < m->node_count; i++) m->nodes[i].packed_consumer = -1;
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        vka_node *n = &m->nodes[i];
+        if (n->op != VKA_NODE_CONV || m->nodes[n->in[0]].op != VKA_NODE_BN) continue;
+        vka_node *bn = &m->nodes[n->in[0]];
+        vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
+        vka_packed_layout l;
+        if (bn->consumers == 1 && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
+    }
     /* A conv read by one BN on the packed path takes its dy from that BN already packed. */
     for (uint32_t i = 0; i < m->node_count; i++) {
         vka_node *n = &m->nodes[i];
@@ -386,6 +396,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         switch (n->op) {
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
+            s.x_packed = f->training && x->packed_consumer == (int)i; /* the BN before it wrote x packed */
             rc = vka_conv2d_forward(cmd, &s, y, xin, vka_model_param(m, m->params, (uint32_t)n->weight),
                                     (vka_tensor){0}, n->scratch);
             break;
@@ -396,6 +407,18 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             bn_running(m, n, &mean, &var);
             vka_tensor gamma = vka_model_param(m, m->params, (uint32_t)n->weight);
             vka_tensor beta = vka_model_param(m, m->params, (uint32_t)n->bias);
+            if (f->training && n->packed_consumer >= 0) { /* straight into the next conv's packed x */
+                vka_packed_layout l = vka_model_bn_y_layout(m, (int)i, B);
+                if (!vka_tensor_present(l.t)) { /* only if VKANCHOR_CONV* changed after the model was made */
+                    rc = vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
+                                      "model forward: bn node %u was set up for lavapipe's packed kernels, which "
+                                      "no longer run (VKANCHOR_CONV or VKANCHOR_CONV_PACKED changed?)", i);
+                    break;
+                }
+                rc = vka_batchnorm_forward_train_packed_y(cmd, &d, &l, n->save_mean, n->save_invstd, mean, var, xin,
+                                                          gamma, beta, n->scratch, f->update_bn_stats);
+                break;
+            }
             rc = f->training ? vka_batchnorm_forward_train(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin,
                                                            gamma, beta, n->scratch, f->update_bn_stats)
                              : vka_batchnorm_forward_eval(cmd, &d, y, xin, gamma, beta, mean, var, n->scratch);
@@ -441,6 +464,15 @@ static vka_result grad_commit(vka_cmd *cmd, vka_model *m, int j, uint32_t B, uin
                                          slice_n(m->grad_tmp, x, B));
     written[j] = 1;
     return rc;
+}
+
+vka_packed_layout vka_model_bn_y_layout(const vka_model *m, int node, uint32_t n)
+{
+    const vka_node *conv = &m->nodes[m->nodes[node].packed_consumer];
+    vka_conv2d_shape s = conv_shape(m, conv, n);
+    vka_packed_layout l = {0};
+    vka_conv2d_x_packed_layout(m->ctx, &s, conv->scratch, &l);
+    return l;
 }
 
 vka_packed_layout vka_model_conv_dy_layout(const vka_model *m, int node, uint32_t n)
