@@ -4,12 +4,19 @@
 // Second pass of the weight and bias gradients: out (rows, cols) = sum over the slices, in
 // slice order, of the partials part[j*slice_stride + r*ld + col0 + c]. Fixed order, no
 // atomics: the same bits every run. dw: rows K, cols C*R*S, col0 0; db: rows K, cols 1,
-// col0 C*R*S (the ones column); ld = C*R*S + 1.
+// col0 C*R*S (the ones column); ld = C*R*S + 1. With TEXEL the partials come through an
+// R32F texel buffer (lavapipe gathers those; storage-buffer loads are a loop over the lanes).
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push {
     uint rows, cols, ld, col0, slices, slice_stride;
 } p;
+#ifdef TEXEL
+layout(binding = 0) uniform samplerBuffer Part;
+#define PART(i) texelFetch(Part, int(i)).x
+#else
 layout(std430, binding = 0) readonly buffer Part { float part[]; };
+#define PART(i) part[i]
+#endif
 layout(std430, binding = 1) writeonly buffer Out { float o[]; };
 
 void main()
@@ -18,6 +25,6 @@ void main()
     if (id >= p.rows * p.cols) return;
     uint r = id / p.cols, src = r * p.ld + p.col0 + (id - r * p.cols);
     float sum = 0.0;
-    for (uint j = 0; j < p.slices; j++) sum += part[j * p.slice_stride + src];
+    for (uint j = 0; j < p.slices; j++) sum += PART(j * p.slice_stride + src);
     o[id] = sum;
 }

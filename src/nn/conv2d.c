@@ -15,6 +15,7 @@
 #include "conv2d_bwd_data_texel.spv.h"
 #include "conv2d_bwd_data_tiled.spv.h"
 #include "conv2d_bwd_weight_reduce.spv.h"
+#include "conv2d_bwd_weight_reduce_texel.spv.h"
 #include "conv2d_bwd_weight_texel.spv.h"
 #include "conv2d_bwd_weight_tiled.spv.h"
 #include "conv2d_fwd_texel.spv.h"
@@ -28,6 +29,7 @@ enum conv2d_slot {
     SLOT_BWD_WEIGHT_TILED,
     SLOT_BWD_WEIGHT_TEXEL,
     SLOT_BWD_WEIGHT_REDUCE,
+    SLOT_BWD_WEIGHT_REDUCE_TEXEL,
     SLOT_END,
 };
 _Static_assert(SLOT_END <= VKA_SLOT_BASE_CONV + 32, "conv2d owns slots 16..47");
@@ -361,12 +363,16 @@ static vka_result run_reduce(vka_cmd *cmd, vka_tensor out, vka_tensor part, cons
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t wg = vka_plan_workgroup_1d(ctx, 64);
+    /* The texel variant where the partials fit a texel buffer (the tiled variant's may not). */
+    int texel = ctx->info.features.texel_buffer_r32f && texel_bindable(ctx, part);
     vka_kernel_desc desc = {
-        .name = "conv2d_bwd_weight_reduce", VKA_SPIRV(vka_spv_conv2d_bwd_weight_reduce),
-        .num_bindings = 2, .bindings = {STORAGE, STORAGE}, .push_bytes = sizeof *push, .local_size = {wg},
+        .name = "conv2d_bwd_weight_reduce", .num_bindings = 2, .bindings = {texel ? TEXEL : STORAGE, STORAGE},
+        .push_bytes = sizeof *push, .local_size = {wg},
     };
+    desc.spirv = texel ? vka_spv_conv2d_bwd_weight_reduce_texel : vka_spv_conv2d_bwd_weight_reduce;
+    desc.spirv_bytes = texel ? sizeof vka_spv_conv2d_bwd_weight_reduce_texel : sizeof vka_spv_conv2d_bwd_weight_reduce;
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, SLOT_BWD_WEIGHT_REDUCE, &desc, &k);
+    vka_result rc = vka_kernel_cached(ctx, texel ? SLOT_BWD_WEIGHT_REDUCE_TEXEL : SLOT_BWD_WEIGHT_REDUCE, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     uint32_t gx, gy;
     vka_plan_groups_2d(ctx, vka_div_up((uint64_t)push->rows * push->cols, wg), &gx, &gy);
