@@ -16,7 +16,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --models) models="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2
+      case "$rounds" in ''|*[!0-9]*|0) echo "bench-devices: --rounds wants a whole number >= 1, not '$rounds'" >&2; exit 2 ;; esac ;;
     --out) out="$2"; shift 2 ;;
     *) echo "bench-devices: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -38,14 +39,15 @@ for m in $models; do
  for ((round = 1; round <= rounds; round++)); do
   for ((i = 0; i < ndev; i++)); do
     echo "bench-devices: vkanchor $m on device $i" >&2
-    "$exe" bench --model "$m" --steps "$steps" --device "$i" --json | tr -d '\n\t' >> "$tmp" && echo >> "$tmp"
+    # Each line: where it ran (a key that tells identical devices apart), a tab, the JSON.
+    { printf 'vulkan:%s\t' "$i"; "$exe" bench --model "$m" --steps "$steps" --device "$i" --json | tr -d '\n\t'; echo; } >> "$tmp"
   done
   if [ -n "$python" ]; then
     echo "bench-devices: pytorch $m on cpu ($threads threads)" >&2
-    "$python" scripts/bench_torch.py --model "$m" --steps "$steps" --device cpu --threads "$threads" >> "$tmp"
+    { printf 'torch:cpu\t'; "$python" scripts/bench_torch.py --model "$m" --steps "$steps" --device cpu --threads "$threads"; } >> "$tmp"
     for ((g = 0; g < ncuda; g++)); do
       echo "bench-devices: pytorch $m on cuda:$g" >&2
-      "$python" scripts/bench_torch.py --model "$m" --steps "$steps" --device "cuda:$g" >> "$tmp"
+      { printf 'torch:cuda:%s\t' "$g"; "$python" scripts/bench_torch.py --model "$m" --steps "$steps" --device "cuda:$g"; } >> "$tmp"
     done
   fi
  done
@@ -54,17 +56,22 @@ done
 # (CPU devices vs PyTorch CPU; GPUs vs PyTorch CUDA on the GPU of the same name).
 "${python:-python3}" - "$tmp" "$out" <<'PY'
 import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-# The best of the rounds for each (framework, device, model); every run is kept in the JSON.
-best = {}
+runs = []
+for line in open(sys.argv[1]):
+    if not line.strip():
+        continue
+    where, text = line.split("\t", 1)
+    r = json.loads(text)
+    r["ran_on"] = where          # vulkan:<index>, torch:cpu, torch:cuda:<index>
+    runs.append(r)
+# The best of the rounds for each (where, model); every run is kept in the JSON.
+best, count = {}, {}
 for r in runs:
-    key = ("framework" in r, r["device"], r["model"])
+    key = (r["ran_on"], r["model"])
+    count[key] = count.get(key, 0) + 1
     if key not in best or r["images_per_s"] > best[key]["images_per_s"]:
         best[key] = r
-for r in best.values():
-    r["rounds"] = sum(1 for q in runs if ("framework" in q, q["device"], q["model"]) ==
-                      ("framework" in r, r["device"], r["model"]))
-rows = list(best.values())
+rows = [dict(r, rounds=count[key]) for key, r in best.items()]
 def torch_match(r):
     for t in rows:
         if "framework" not in t or t["model"] != r["model"]:

@@ -6,7 +6,7 @@
 // lavapipe's convolution on a channels-packed, zero-bordered input, shared by the forward and
 // the input gradient (conv2d_packed.c packs both inputs with conv2d_pack.comp first, unless
 // their producer wrote them packed already):
-//   IN  [N][hp][wp][cin4] vec4     (channels packed by 4, border and dilation already applied)
+//   IN  [N][hp][wp][cin4] vec4     (channels packed by 4, with a zero border)
 //   WT  [R][S][cin4*4][k4] vec4    (conv2d_pack_weight.comp: 4 output channels per texel)
 //   out[n, o, oy*orstep + orow0, ox*ocstep + ocol0] = bias[o] + sum over r, s, i of
 //       IN[n][irow0 + oy*ST + r][icol0 + ox*ST + s][i] * WT[r][s][i][o]

@@ -359,8 +359,8 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
     }
 }
 
-/* A packed destination that cannot hold the tensor is refused, naming the layout. */
-static void batchnorm_refuses_a_packed_dx_of_the_wrong_shape(void **state)
+/* A packed destination (dx or y) that cannot hold the tensor is refused, naming the layout. */
+static void batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape(void **state)
 {
     (void)state;
     vka_context *ctx = test_context();
@@ -385,6 +385,13 @@ static void batchnorm_refuses_a_packed_dx_of_the_wrong_shape(void **state)
         assert_int_equal(rc, VKA_ERROR_INVALID_ARGUMENT);
         if (!strstr(vka_context_last_error(ctx), "batchnorm_backward_packed_dx: packed dx"))
             fail_msg("bad packed dx %d: %s", i, vka_context_last_error(ctx));
+        vka_cmd_destroy(cmd);
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        rc = vka_batchnorm_forward_train_packed_y(cmd, &d, &bad[i], dg, db, (vka_tensor){0}, (vka_tensor){0}, x, c, c,
+                                                  scratch, 0);
+        assert_int_equal(rc, VKA_ERROR_INVALID_ARGUMENT);
+        if (!strstr(vka_context_last_error(ctx), "batchnorm_forward_train_packed_y: packed y"))
+            fail_msg("bad packed y %d: %s", i, vka_context_last_error(ctx));
         vka_cmd_destroy(cmd);
     }
     vka_arena_destroy(arena);
@@ -666,7 +673,7 @@ int main(void)
         cmocka_unit_test(batchnorm_with_fused_relu_matches_relu_after_batchnorm),
         cmocka_unit_test(batchnorm_storage_buffer_variants_match_reference),
         cmocka_unit_test(batchnorm_writes_packed_y_and_dx_with_the_nchw_bits),
-        cmocka_unit_test(batchnorm_refuses_a_packed_dx_of_the_wrong_shape),
+        cmocka_unit_test(batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape),
         cmocka_unit_test(batchnorm_reductions_match_reference_with_either_workgroup_shape),
         cmocka_unit_test(batchnorm_without_update_running_leaves_running_statistics_bit_identical),
         cmocka_unit_test(batchnorm_without_update_running_accepts_absent_running_tensors),

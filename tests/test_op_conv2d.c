@@ -47,7 +47,8 @@ static const conv_case cases[] = {
     {"3x3 stride 2 pad 0 with a dropped last column: 4 -> 3 at 8x8", SHAPE(1, 4, 8, 8, 3, 3, 3, 2, 0), 1},
     /* The packed kernels (square 1x1 / 3x3, stride 1 or 2, pad < R): runs of 14, 8, 7 or 4
      * output columns (picked by width) x 8 channels per invocation, with partial runs and
-     * channel blocks at the ends; the input gradient of stride 2 on a dilated dy. */
+     * channel blocks at the ends; the input gradient of stride 2 by output phase (1x1: the odd
+     * phases have no taps and get zeros). */
     {"cnn at 14x14 (one run of 14 per row): 5 -> 9, batch 2", SHAPE(2, 5, 14, 14, 9, 3, 3, 1, 1), 0},
     {"cnn at 7x7 (runs of 7): 6 -> 11, batch 3, bias", SHAPE(3, 6, 7, 7, 11, 3, 3, 1, 1), 1},
     {"runs of 4 at 6x20: 3 -> 5, bias", SHAPE(1, 3, 6, 20, 5, 3, 3, 1, 1), 1},
@@ -59,6 +60,7 @@ static const conv_case cases[] = {
     {"resnet downsampling 16 -> 32 at 14x14, 3x3 stride 2 pad 1, batch 2", SHAPE(2, 16, 14, 14, 32, 3, 3, 2, 1), 0},
     {"resnet shortcut 16 -> 32 at 14x14, 1x1 stride 2, bias", SHAPE(2, 16, 14, 14, 32, 1, 1, 2, 0), 1},
     {"1x1 stride 1: 6 -> 9 at 5x13 (a partial run of 14)", SHAPE(1, 6, 5, 13, 9, 1, 1, 1, 0), 0},
+    {"3x3 stride 2 pad 2 at 7x8: 3 -> 4, batch 2", SHAPE(2, 3, 7, 8, 4, 3, 3, 2, 2), 0},
     /* The packed weight gradient splits 13 images over 11 uneven image groups (2 with 2 images). */
     {"64 -> 64 at 8x8, batch 13 (uneven image groups), bias", SHAPE(13, 64, 8, 8, 64, 3, 3, 1, 1), 1},
 };
@@ -215,9 +217,9 @@ static void check_case(vka_context *ctx, family f, which_op op, const conv_case 
             if (expect && !dy_packed) fail_msg("conv2d texel [%s]: no packed dy layout on a CPU device", cs->name);
             if (f != FAMILY_TEXEL && dy_packed) fail_msg("conv2d %s [%s]: a packed dy layout", family_name(f), cs->name);
             if (dy_packed) upload_packed(ctx, &l, h.dy, (uint32_t)sh.n, sh.k);
-            /* Every other case, x comes packed too (as a BN before the conv writes it). */
+            /* Every other case (the even ones), x comes packed too (as a BN before the conv writes it). */
             vka_packed_layout lx;
-            int x_packed = dy_packed && seed % 2 && vka_conv2d_x_packed_layout(ctx, &sh, scratch.t, &lx);
+            int x_packed = dy_packed && seed % 2 == 0 && vka_conv2d_x_packed_layout(ctx, &sh, scratch.t, &lx);
             if (x_packed) upload_packed(ctx, &lx, h.x, (uint32_t)sh.n, sh.c);
             vka_conv2d_shape fwd = sh;
             fwd.x_packed = x_packed;

@@ -338,79 +338,94 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, y, xp, wk, b, &push);
 }
 
-vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor partials,
-                                      int has_bias, vka_tensor dy, vka_tensor x, vka_tensor w, vka_tensor scratch,
-                                      uint64_t partial_bytes)
+/* The phases of the input gradient (one at stride 1) and where each one's taps sit in wk. */
+typedef struct phases {
+    phase_axis h[2], w[2];
+    uint64_t wk_at[2][2];
+} phases;
+
+static phases phases_of(const vka_conv2d_shape *sh)
 {
-    vka_context *ctx = vka_cmd_context(cmd);
-    packed_layout l = layout_of(sh, partial_bytes);
-    uint32_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
-    uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
-    int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(partials);
-    vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
-    vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
-    /* One packed dy serves both gradients; its producer may have written it already. */
-    vka_packed_layout dl = dy_layout(sh, scratch, partial_bytes);
-    vka_tensor dyp = dl.t;
-    vka_result rc = VKA_SUCCESS;
-    if (!sh->dy_packed) rc = pack(cmd, dyp, dy, sh->n, sh->k, p, q, (int32_t)dl.border, 1, dl.hp, dl.wp);
-    /* The input gradient by output phase of the stride (one phase at stride 1): each phase's
-     * taps packed one after the other in wk. */
-    phase_axis ph_h[2], ph_w[2];
-    uint64_t wk_at[2][2] = {{0}}, per_tap = 4ull * k4 * c4 * 16, at = 0;
+    phases ps = {0};
+    uint64_t per_tap = 4ull * vka_div_up(sh->k, 4) * vka_div_up(sh->c, 4) * 16, at = 0;
     for (uint32_t ph = 0; ph < sh->stride; ph++) {
-        ph_h[ph] = phase_of(ph, sh->h, sh->r, sh->pad, sh->stride);
-        ph_w[ph] = phase_of(ph, sh->w, sh->s, sh->pad, sh->stride);
+        ps.h[ph] = phase_of(ph, sh->h, sh->r, sh->pad, sh->stride);
+        ps.w[ph] = phase_of(ph, sh->w, sh->s, sh->pad, sh->stride);
     }
-    for (uint32_t ph = 0; ph < sh->stride && want_dx && !rc; ph++)
+    for (uint32_t ph = 0; ph < sh->stride; ph++)
+        for (uint32_t pw = 0; pw < sh->stride; pw++) {
+            ps.wk_at[ph][pw] = at;
+            at += (uint64_t)ps.h[ph].taps * ps.w[pw].taps * per_tap;
+        }
+    return ps;
+}
+
+/* Packs each phase's flipped, transposed taps into wk, one after the other. */
+static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, vka_tensor wk,
+                                     vka_tensor w)
+{
+    vka_result rc = VKA_SUCCESS;
+    for (uint32_t ph = 0; ph < sh->stride && !rc; ph++)
         for (uint32_t pw = 0; pw < sh->stride && !rc; pw++) {
-            phase_axis a = ph_h[ph], b = ph_w[pw];
-            wk_at[ph][pw] = at;
+            phase_axis a = ps->h[ph], b = ps->w[pw];
             if (!a.taps || !b.taps) continue; /* no tap reaches this phase: zeros */
             weight_taps taps = {a.taps, b.taps, (int32_t)(a.r_last * sh->s + b.r_last),
                                 -(int32_t)(sh->stride * sh->s), -(int32_t)sh->stride};
-            rc = pack_weight(cmd, sh, vka_tensor_slice(wk, at, l.wk_bytes - at), w, 1, taps);
-            at += (uint64_t)a.taps * b.taps * per_tap;
+            uint64_t at = ps->wk_at[ph][pw];
+            rc = pack_weight(cmd, sh, vka_tensor_slice(wk, at, wk.size - at), w, 1, taps);
         }
-    if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed)
-        rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, sh->h + 2 * sh->pad,
-                  sh->w + 2 * sh->pad);
-    if (rc) return rc;
-    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
-    for (uint32_t ph = 0; ph < sh->stride && want_dx; ph++)
+    return rc;
+}
+
+/* dx, phase by phase: each a stride-1 correlation of the bordered dy with its taps, written to
+ * the rows and columns of its phase (stride apart). */
+static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, vka_tensor dx,
+                                 const vka_packed_layout *dl, vka_tensor wk)
+{
+    uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
+    for (uint32_t ph = 0; ph < sh->stride; ph++)
         for (uint32_t pw = 0; pw < sh->stride; pw++) {
-            phase_axis a = ph_h[ph], b = ph_w[pw];
+            phase_axis a = ps->h[ph], b = ps->w[pw];
             if (!a.count || !b.count) continue; /* no outputs in this phase */
             int taps = a.taps && b.taps;
             struct packed_push push = {
-                .cin4 = k4, .hp = dl.hp, .wp = dl.wp, .cout = sh->c, .hout = a.count, .wout = b.count,
+                .cin4 = k4, .hp = dl->hp, .wp = dl->wp, .cout = sh->c, .hout = a.count, .wout = b.count,
                 .taps_r = taps ? a.taps : 0, .k4 = c4,
-                .irow0 = taps ? (uint32_t)((int32_t)dl.border + a.off) : 0,
-                .icol0 = taps ? (uint32_t)((int32_t)dl.border + b.off) : 0,
+                .irow0 = taps ? (uint32_t)((int32_t)dl->border + a.off) : 0,
+                .icol0 = taps ? (uint32_t)((int32_t)dl->border + b.off) : 0,
                 .orstep = sh->stride, .ocstep = sh->stride, .orow0 = ph, .ocol0 = pw, .ow = sh->w,
                 .oplane = sh->h * sh->w,
             };
             /* Without taps the kernel reads nothing (taps_r = 0) and writes zeros; wk is bound as is. */
-            vka_tensor wt = taps ? vka_tensor_slice(wk, wk_at[ph][pw], l.wk_bytes - wk_at[ph][pw]) : wk;
-            rc = conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, dx, dyp, wt, (vka_tensor){0}, &push);
+            uint64_t at = ps->wk_at[ph][pw];
+            vka_tensor wt = taps ? vka_tensor_slice(wk, at, wk.size - at) : wk;
+            vka_result rc = conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, dx, dl->t, wt, (vka_tensor){0}, &push);
             if (rc) return rc;
         }
-    if (!want_w) return VKA_SUCCESS;
+    return VKA_SUCCESS;
+}
+
+/* The weight/bias gradient partials (vka_conv2d_packed_groups image groups). */
+static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor partials, int has_bias,
+                                  const vka_packed_layout *dl, vka_tensor xp)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
     uint32_t groups = vka_conv2d_packed_groups(sh);
     struct weight_push wp = {
-        .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = p, .q = q, .hp = sh->h + 2 * sh->pad,
-        .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias, .groups = groups,
-        .k_blocks = (uint32_t)vka_div_up(k4, WEIGHT_KV), .pairs = sh->r * c4, .dyb = dl.border, .dyh = dl.hp,
-        .dyw = dl.wp,
+        .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = vka_conv2d_out_h(sh), .q = vka_conv2d_out_w(sh),
+        .hp = sh->h + 2 * sh->pad, .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias,
+        .groups = groups, .k_blocks = (uint32_t)vka_div_up(k4, WEIGHT_KV), .pairs = sh->r * c4, .dyb = dl->border,
+        .dyh = dl->hp, .dyw = dl->wp,
     };
     /* Workgroups of 8 (one subgroup) per (image group, 8/PB k blocks, PB (r, channel group)
      * pairs), PB the power of two that leaves the fewest invocations idle (more on ties). */
     uint32_t pb_log = 0;
-    uint64_t best = UINT64_MAX, wgs = 0;
+    uint64_t wgs = UINT64_MAX;
     for (uint32_t lg = 0; lg < 4; lg++) {
         uint32_t pb = TEXEL_WG >> lg, kbg = TEXEL_WG / pb;
         uint64_t n = (uint64_t)groups * vka_div_up(wp.k_blocks, kbg) * vka_div_up(wp.pairs, pb);
-        if (n < best) best = n, wgs = n, pb_log = lg;
+        if (n < wgs) wgs = n, pb_log = lg;
     }
     vka_kernel_desc desc = {
         .name = "conv2d_bwd_weight_packed", VKA_SPIRV(vka_spv_conv2d_bwd_weight_packed), .num_bindings = 3,
@@ -421,10 +436,35 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu workgroups", desc.name, (unsigned long long)wgs);
     vka_kernel *k;
     uint32_t slot = SLOT_WEIGHT + ((sh->stride - 1) * 2 + (sh->s == 3)) * 4 + pb_log;
-    vka_result rc2 = vka_kernel_cached(ctx, slot, &desc, &k);
-    if (rc2) return vka_cmd_keep(cmd, rc2);
+    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
     uint32_t gx, gy;
     vka_plan_groups_2d(ctx, wgs, &gx, &gy);
-    vka_tensor t[3] = {dyp, xp, partials};
+    vka_tensor t[3] = {dl->t, xp, partials};
     return vka_cmd_dispatch(cmd, k, t, 3, &wp, gx, gy, 1);
+}
+
+vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor partials,
+                                      int has_bias, vka_tensor dy, vka_tensor x, vka_tensor w, vka_tensor scratch,
+                                      uint64_t partial_bytes)
+{
+    packed_layout l = layout_of(sh, partial_bytes);
+    int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(partials);
+    vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
+    vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
+    /* One packed dy serves both gradients; its producer may have written it already. */
+    vka_packed_layout dl = dy_layout(sh, scratch, partial_bytes);
+    phases ps = phases_of(sh);
+    vka_result rc = VKA_SUCCESS;
+    if (!sh->dy_packed)
+        rc = pack(cmd, dl.t, dy, sh->n, sh->k, dl.h, dl.w, (int32_t)dl.border, 1, dl.hp, dl.wp);
+    if (!rc && want_dx) rc = pack_phase_weights(cmd, sh, &ps, wk, w);
+    if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed)
+        rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, sh->h + 2 * sh->pad,
+                  sh->w + 2 * sh->pad);
+    if (rc) return rc;
+    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
+    if (want_dx) rc = input_gradient(cmd, sh, &ps, dx, &dl, wk);
+    if (!rc && want_w) rc = weight_gradient(cmd, sh, partials, has_bias, &dl, xp);
+    return rc;
 }
