@@ -93,10 +93,31 @@ static void bad_flags_and_bad_data_fail_with_one_clear_line(void **state)
     assert_int_equal(run("train --help", err, sizeof err), 0);
 }
 
+/* --max-steps stopping before the first epoch ends: no test evaluation ran, and the summary
+ * says so rather than reporting a test accuracy of 0%. */
+static void stopping_before_an_epoch_says_there_was_no_test_evaluation(void **state)
+{
+    (void)state;
+    char cmd[1024], outfile[300], line[512] = {0};
+    snprintf(outfile, sizeof outfile, "%s/stdout.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s train --data %s/data --batch-size 16 --max-steps 2 --out %s/short --quiet >%s 2>/dev/null",
+             VKANCHOR_EXE, dir, dir, outfile);
+    int status = system(cmd);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FILE *f = fopen(outfile, "r");
+    assert_non_null(f);
+    size_t got = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[got] = 0;
+    if (!strstr(line, "2 steps, no full epoch, so no test evaluation") || strstr(line, "accuracy"))
+        fail_msg("summary after 2 of 4 steps: %s", line);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ctrl_c_saves_a_checkpoint_and_exits_130),
+        cmocka_unit_test(stopping_before_an_epoch_says_there_was_no_test_evaluation),
         cmocka_unit_test(bad_flags_and_bad_data_fail_with_one_clear_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

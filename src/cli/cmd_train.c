@@ -179,8 +179,12 @@ int cli_train(int argc, char **argv)
                 (unsigned long long)result.steps_done, c.out_dir);
         return 130;
     }
-    printf("trained %s on %s: %u epochs, %llu steps; test accuracy %.2f%%; results in %s\n",
-           vka_model_kind_name(c.model), c.data, result.epochs_done, (unsigned long long)result.steps_done,
-           100 * result.test_accuracy, c.out_dir);
+    if (result.epochs_done == 0) /* --max-steps stopped it before the first end-of-epoch evaluation */
+        printf("trained %s on %s: %llu steps, no full epoch, so no test evaluation; results in %s\n",
+               vka_model_kind_name(c.model), c.data, (unsigned long long)result.steps_done, c.out_dir);
+    else
+        printf("trained %s on %s: %u epochs, %llu steps; test accuracy %.2f%%; results in %s\n",
+               vka_model_kind_name(c.model), c.data, result.epochs_done, (unsigned long long)result.steps_done,
+               100 * result.test_accuracy, c.out_dir);
     return CLI_OK;
 }
