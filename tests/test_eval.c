@@ -64,7 +64,7 @@ static void eval_writes_every_metric_and_figure(void **state)
 {
     (void)state;
     char args[2048], err[8192], report[400], path[450];
-    snprintf(report, sizeof report, "%s/report.json", dir);
+    snprintf(report, sizeof report, "%s/reports/run1/report.json", dir); /* directories made as needed */
     snprintf(args, sizeof args,
              "eval --checkpoint %s --anchors 3 --ood %s/data --corruptions gaussian_noise,contrast,jpeg_compression "
              "--corruption-limit 8 --report %s --samples %s/samples.csv",
@@ -100,9 +100,9 @@ static void eval_writes_every_metric_and_figure(void **state)
     assert_true(mean >= 0 && mean <= 1);
     cJSON_Delete(root);
     struct stat st;
-    snprintf(path, sizeof path, "%s/report-reliability.png", dir);
+    snprintf(path, sizeof path, "%s/reports/run1/report-reliability.png", dir);
     assert_int_equal(stat(path, &st), 0);
-    snprintf(path, sizeof path, "%s/report-uncertainty.png", dir);
+    snprintf(path, sizeof path, "%s/reports/run1/report-uncertainty.png", dir);
     assert_int_equal(stat(path, &st), 0);
     snprintf(path, sizeof path, "%s/samples.csv", dir);
     f = fopen(path, "r");
@@ -156,6 +156,10 @@ static void bad_inputs_fail_before_any_work(void **state)
     snprintf(args, sizeof args, "eval --checkpoint %s/data/t10k-images-idx3-ubyte", dir);
     assert_int_equal(run(args, err, sizeof err), 1);
     assert_non_null(strstr(err, "checkpoint"));
+    /* An unwritable report path fails at once, naming it, not after the whole evaluation. */
+    snprintf(args, sizeof args, "eval --checkpoint %s --report /proc/no-such-dir/r.json", ckpt);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    assert_non_null(strstr(err, "/proc/no-such-dir"));
     assert_int_equal(run("eval", err, sizeof err), 2);
     assert_int_equal(run("eval --checkpoint x --anchors 0", err, sizeof err), 2);
 }

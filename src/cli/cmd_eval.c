@@ -1,11 +1,13 @@
 /* vkanchor eval: anchored inference on clean, corrupted and out-of-distribution
  * data; accuracy, calibration and anomaly rejection; a JSON report, a markdown
  * summary and PNG figures. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -80,6 +82,30 @@ static int write_samples(const char *path, const vka_eval_outputs *o)
     return fclose(f) == 0;
 }
 
+/* Makes the directories above `path` (like mkdir -p) and checks the file can be written,
+ * before any evaluation work: a long run must not fail at its very end. */
+static int prepare_output(vka_logger *lg, const char *path, const char *what)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot create directory %s: %s", what, path, dir, strerror(errno));
+            return 0;
+        }
+        *p = '/';
+    }
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot be written: %s", what, path, strerror(errno));
+        return 0;
+    }
+    fclose(f);
+    return 1;
+}
+
 static int run_eval(vka_context *ctx, const eval_args *a)
 {
     vka_logger *lg = &ctx->logger;
@@ -90,6 +116,8 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     int status = CLI_FAIL;
     float *scores_id[VKA_SCORE_COUNT] = {0}, *scores_ood[VKA_SCORE_COUNT] = {0};
 
+    if (!prepare_output(lg, a->report, "--report") || (a->samples && !prepare_output(lg, a->samples, "--samples")))
+        goto done;
     vka_eval_desc d = {.checkpoint = a->checkpoint, .data = a->data, .anchors = a->anchors, .batch = a->batch,
                        .seed = a->seed};
     if (vka_evaluator_create(ctx, &d, &e)) goto done;
@@ -210,7 +238,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     if (f) ok &= fclose(f) == 0;
     cJSON_free(text);
     if (!ok) {
-        vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the report", a->report);
+        vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the report: %s", a->report, strerror(errno));
         goto done;
     }
 
