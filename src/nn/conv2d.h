@@ -9,7 +9,8 @@
  *                number of slices write partials into a scratch tensor and a
  *                second pass sums them in slice order (bit-identical run to run).
  * On lavapipe (the TEXEL variant) inputs and weights are first repacked channels-packed
- * into the scratch (conv2d_packed.h); elsewhere GEMM kernels read NCHW directly.
+ * into the scratch, or written there packed by their producer (conv2d_packed.h); elsewhere
+ * GEMM kernels read NCHW directly.
  *
  * P = (H + 2*pad - R) / stride + 1, Q = (W + 2*pad - S) / stride + 1 (floor).
  * Every backward OVERWRITES its outputs. Internal: tests include "nn/conv2d.h". */

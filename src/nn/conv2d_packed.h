@@ -1,8 +1,10 @@
 /* lavapipe's channels-packed convolution path (conv2d_packed.c), used by conv2d.c for the
- * TEXEL variant: inputs repacked into [N][H'][W'][ceil(C/4)] vec4 with a zero border (and,
- * for the input gradient of strided convolutions, zero holes), weights into
- * [R][S][Cin][ceil(Cout/4)] vec4, then register-blocked kernels with no padding tests.
- * The packed copies live in the layer's scratch after the weight-gradient partials. */
+ * TEXEL variant: x and dy repacked into [N][H'][W'][ceil(C/4)] vec4 with a zero border
+ * (unless their producer wrote them so: x_packed, dy_packed), weights into
+ * [R][S][Cin][ceil(Cout/4)] vec4, then register-blocked kernels with no padding tests; the
+ * input gradient of a strided convolution runs as one stride-1 correlation per output phase.
+ * The packed copies live in the layer's scratch after the weight-gradient partials, at
+ * offsets fixed by the capacity batch (n_capacity). */
 #ifndef VKA_NN_CONV2D_PACKED_H
 #define VKA_NN_CONV2D_PACKED_H
 
