@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -153,9 +154,12 @@ static void bad_inputs_fail_before_any_work(void **state)
     snprintf(args, sizeof args, "eval --checkpoint %s --corruptions saturate --report %s/r.json", ckpt, dir);
     assert_int_equal(run(args, err, sizeof err), 1);
     assert_non_null(strstr(err, "saturate"));
-    snprintf(args, sizeof args, "eval --checkpoint %s/data/t10k-images-idx3-ubyte", dir);
+    snprintf(args, sizeof args, "eval --checkpoint %s/data/t10k-images-idx3-ubyte --report %s/none/r.json", dir, dir);
     assert_int_equal(run(args, err, sizeof err), 1);
     assert_non_null(strstr(err, "checkpoint"));
+    char none[400];
+    snprintf(none, sizeof none, "%s/none/r.json", dir);
+    if (access(none, F_OK) == 0) fail_msg("a failed eval left an empty report behind: %s", none);
     /* An unwritable report path fails at once, naming it, not after the whole evaluation. */
     snprintf(args, sizeof args, "eval --checkpoint %s --report /proc/no-such-dir/r.json", ckpt);
     assert_int_equal(run(args, err, sizeof err), 1);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -97,12 +98,14 @@ static int prepare_output(vka_logger *lg, const char *path, const char *what)
         }
         *p = '/';
     }
+    int existed = access(path, F_OK) == 0;
     FILE *f = fopen(path, "a");
     if (!f) {
         vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot be written: %s", what, path, strerror(errno));
         return 0;
     }
     fclose(f);
+    if (!existed) remove(path); /* leave nothing behind if the evaluation fails */
     return 1;
 }
 
