@@ -26,19 +26,8 @@ static int teardown(void **state)
     return test_remove_dir(dir);
 }
 
-/* Runs vkanchor with a shell command line; returns the exit status, stderr in err. */
-static int run(const char *args, char *err, size_t n)
-{
-    char cmd[2048], errfile[300];
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", VKANCHOR_EXE, args, errfile);
-    int status = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    size_t got = f ? fread(err, 1, n - 1, f) : 0;
-    err[got] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+/* vkanchor with these arguments: exit status, stderr in err. */
+static int run(const char *args, char *err, size_t n) { return test_run_cli(VKANCHOR_EXE, dir, args, err, n); }
 
 static void ctrl_c_saves_a_checkpoint_and_exits_130(void **state)
 {

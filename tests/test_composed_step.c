@@ -271,7 +271,7 @@ static void check(const char *what, vka_context *ctx, vka_tensor t, const double
 static void check_packed(const char *what, vka_context *ctx, const vka_packed_layout *l, const double *ref,
                          uint32_t batch, uint32_t channels)
 {
-    size_t total = (size_t)batch * l->hp * l->wp * l->c4 * 4, n = (size_t)batch * channels * l->h * l->w;
+    size_t total = test_packed_floats(l, batch), n = (size_t)batch * channels * l->h * l->w;
     float *all = test_read(ctx, vka_tensor_slice(l->t, 0, total * 4), total);
     float *got = malloc(n * 4);
     uint8_t *is_element = calloc(total, 1);
@@ -279,8 +279,7 @@ static void check_packed(const char *what, vka_context *ctx, const vka_packed_la
         for (uint32_t c = 0; c < channels; c++)
             for (uint32_t h = 0; h < l->h; h++)
                 for (uint32_t w = 0; w < l->w; w++) {
-                    size_t at = (((size_t)b * l->hp + l->border + h * l->dil) * l->wp + l->border + w * l->dil) *
-                                    l->c4 * 4 + c;
+                    size_t at = test_packed_index(l, b, c, h, w);
                     got[(((size_t)b * channels + c) * l->h + h) * l->w + w] = all[at];
                     is_element[at] = 1;
                 }

@@ -42,18 +42,8 @@ static int teardown(void **state)
     return test_remove_dir(dir) | test_remove_dir(ood_dir) | test_remove_dir(big_dir);
 }
 
-static int run(const char *args, char *err, size_t n)
-{
-    char cmd[4096], errfile[300];
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", VKANCHOR_EXE, args, errfile);
-    int status = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    size_t got = f ? fread(err, 1, n - 1, f) : 0;
-    err[got] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+/* vkanchor with these arguments: exit status, stderr in err. */
+static int run(const char *args, char *err, size_t n) { return test_run_cli(VKANCHOR_EXE, dir, args, err, n); }
 
 static double number_at(cJSON *root, const char *a, const char *b)
 {

@@ -273,25 +273,26 @@ static void batchnorm_storage_buffer_variants_match_reference(void **state)
 
 /* Compares a packed tensor with the NCHW one bit for bit, and requires every float in
  * between (border, holes, padding channels) to still hold the sentinel. */
-static void expect_packed_bits(const char *what, shape s, const float *nchw, const float *packed, size_t packed_n,
-                               uint32_t hp, uint32_t wp, uint32_t c4, uint32_t border, uint32_t dil, uint32_t sentinel)
+static void expect_packed_bits(const char *what, shape s, const float *nchw, const float *packed,
+                               const vka_packed_layout *l, uint32_t sentinel)
 {
+    size_t packed_n = test_packed_floats(l, (uint32_t)s.n);
     uint8_t *is_element = calloc(packed_n, 1);
     for (int n = 0; n < s.n; n++)
         for (int c = 0; c < s.c; c++)
             for (int i = 0; i < s.h; i++)
                 for (int j = 0; j < s.w; j++) {
-                    size_t at = (((size_t)n * hp + border + i * dil) * wp + border + j * dil) * c4 * 4 + c;
+                    size_t at = test_packed_index(l, (uint32_t)n, (uint32_t)c, (uint32_t)i, (uint32_t)j);
                     size_t from = (((size_t)n * s.c + c) * s.h + i) * s.w + j;
                     if (memcmp(&packed[at], &nchw[from], 4) != 0)
                         fail_msg("packed %s N=%d C=%d H=%d W=%d border %u dil %u: (%d,%d,%d,%d) is %.9g, NCHW %.9g",
-                                 what, s.n, s.c, s.h, s.w, border, dil, n, c, i, j, packed[at], nchw[from]);
+                                 what, s.n, s.c, s.h, s.w, l->border, l->dil, n, c, i, j, packed[at], nchw[from]);
                     is_element[at] = 1;
                 }
     for (size_t k = 0; k < packed_n; k++)
         if (!is_element[k] && memcmp(&packed[k], &sentinel, 4) != 0)
             fail_msg("packed %s N=%d C=%d H=%d W=%d border %u dil %u: float %zu between elements was written", what,
-                     s.n, s.c, s.h, s.w, border, dil, k);
+                     s.n, s.c, s.h, s.w, l->border, l->dil, k);
     free(is_element);
 }
 
@@ -334,8 +335,8 @@ static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, u
     vka_cmd_destroy(cmd);
     float *want_y = test_read(ctx, y, h->nx), *got_y = test_read(ctx, yp.t, packed_n);
     float *want_dx = test_read(ctx, dx, h->nx), *got_dx = test_read(ctx, dxp.t, packed_n);
-    expect_packed_bits("y", s, want_y, got_y, packed_n, hp, wp, c4, border, dil, SENTINEL);
-    expect_packed_bits("dx", s, want_dx, got_dx, packed_n, hp, wp, c4, border, dil, SENTINEL);
+    expect_packed_bits("y", s, want_y, got_y, &ly, SENTINEL);
+    expect_packed_bits("dx", s, want_dx, got_dx, &ldx, SENTINEL);
     test_check_guard(ctx, yp);
     test_check_guard(ctx, dxp);
     free(want_y), free(got_y), free(want_dx), free(got_dx);

@@ -156,14 +156,13 @@ static void expect_same_bits_again(vka_context *ctx, vka_cmd *cmd, vka_tensor t,
 static void upload_packed(vka_context *ctx, const vka_packed_layout *l, const float *dy, uint32_t n, uint32_t k)
 {
     TEST_OK(vka_fill(ctx, l->t, 0)); /* the zeros between elements; the rest of the scratch stays NaN */
-    size_t total = (size_t)n * l->hp * l->wp * l->c4 * 4;
+    size_t total = test_packed_floats(l, n);
     float *packed = calloc(total, 4);
     for (uint32_t b = 0; b < n; b++)
         for (uint32_t c = 0; c < k; c++)
             for (uint32_t i = 0; i < l->h; i++)
                 for (uint32_t j = 0; j < l->w; j++)
-                    packed[(((size_t)b * l->hp + l->border + i * l->dil) * l->wp + l->border + j * l->dil) * l->c4 * 4 +
-                           c] = dy[(((size_t)b * k + c) * l->h + i) * l->w + j];
+                    packed[test_packed_index(l, b, c, i, j)] = dy[(((size_t)b * k + c) * l->h + i) * l->w + j];
     TEST_OK(vka_upload(ctx, l->t, 0, packed, total * 4));
     free(packed);
 }

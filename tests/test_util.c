@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "vk/vk_internal.h"
 
 static void test_log(void *user, vka_log_level level, const char *message)
 {
@@ -184,4 +187,39 @@ void test_expect_rejected(vka_context *ctx, vka_cmd *cmd, vka_result rc, const c
         fail_msg("error does not name %s: %s", op, vka_context_last_error(ctx));
     assert_int_equal(vka_cmd_submit(cmd), VKA_ERROR_INVALID_ARGUMENT); /* nothing runs */
     TEST_OK(vka_cmd_reset(cmd));
+}
+
+int test_run_cli(const char *exe, const char *dir, const char *args, char *err, size_t n)
+{
+    char cmd[4096], errfile[512];
+    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", exe, args, errfile);
+    int status = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    size_t got = f ? fread(err, 1, n - 1, f) : 0;
+    err[got] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+size_t test_packed_index(const vka_packed_layout *l, uint32_t n, uint32_t c, uint32_t h, uint32_t w)
+{
+    return (((size_t)n * l->hp + l->border + (size_t)h * l->dil) * l->wp + l->border + (size_t)w * l->dil) * l->c4 *
+               4 + c;
+}
+
+size_t test_packed_floats(const vka_packed_layout *l, uint32_t batch)
+{
+    return (size_t)batch * l->hp * l->wp * l->c4 * 4;
+}
+
+void test_expect_rejected_before_kernels(vka_context *ctx, vka_cmd *cmd, vka_result rc, const char *op,
+                                         int first_slot, int end_slot)
+{
+    assert_int_equal(rc, VKA_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(vka_cmd_status(cmd), VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(vka_context_last_error(ctx), op))
+        fail_msg("error message '%s' does not name %s", vka_context_last_error(ctx), op);
+    for (int s = first_slot; s < end_slot; s++)
+        if (ctx->kernels[s]) fail_msg("kernel slot %d was created by a rejected call", s);
 }

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "nn/packed_layout.h"
 #include "vkanchor.h"
 
 /* Creates a context on the default (or VKANCHOR_TEST_DEVICE) device with the
@@ -56,7 +57,19 @@ int test_make_tiny_dataset(char *dir, const char *name, uint32_t train, uint32_t
 /* rm -rf of a directory made by test_make_tiny_dataset. */
 int test_remove_dir(const char *dir);
 
-#endif
+/* Runs `exe args` through the shell, stdout discarded; returns its exit status (-1 if it
+ * did not exit) with its stderr in err (n bytes, via dir/stderr.txt). */
+int test_run_cli(const char *exe, const char *dir, const char *args, char *err, size_t n);
+
+/* Float index of element (n, c, h, w) in a packed layout (src/nn/packed_layout.h), and the
+ * floats of `batch` images of it. */
+size_t test_packed_index(const vka_packed_layout *l, uint32_t n, uint32_t c, uint32_t h, uint32_t w);
+size_t test_packed_floats(const vka_packed_layout *l, uint32_t batch);
+
+/* A rejected op call on the norm family: INVALID_ARGUMENT from the call and on the cmd, the
+ * message names op, and no kernel in slots [first_slot, end_slot) was created. */
+void test_expect_rejected_before_kernels(vka_context *ctx, vka_cmd *cmd, vka_result rc, const char *op,
+                                         int first_slot, int end_slot);
 
 /* ---- op-test helpers -------------------------------------------------------- */
 
@@ -72,3 +85,5 @@ double *test_to_double(const float *x, size_t n);
 void test_run(vka_cmd *cmd);
 /* Fails with `what` and the error unless sum (gpu-ref)^2 / sum ref^2 <= tol. */
 void test_expect_close(const char *what, const float *gpu, const double *ref, size_t n, double tol);
+
+#endif
