@@ -204,8 +204,7 @@ int test_run_cli(const char *exe, const char *dir, const char *args, char *err, 
 
 size_t test_packed_index(const vka_packed_layout *l, uint32_t n, uint32_t c, uint32_t h, uint32_t w)
 {
-    return (((size_t)n * l->hp + l->border + (size_t)h * l->dil) * l->wp + l->border + (size_t)w * l->dil) * l->c4 *
-               4 + c;
+    return (((size_t)n * l->hp + l->border + h) * l->wp + l->border + w) * l->c4 * 4 + c;
 }
 
 size_t test_packed_floats(const vka_packed_layout *l, uint32_t batch)

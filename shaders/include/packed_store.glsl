@@ -1,14 +1,14 @@
 // Kernels that write lavapipe's channels-packed layout (src/nn/packed_layout.h) instead of
 // NCHW: an (N, C, H, W) element (n, c, h, w) goes to float index
-// ((n*hp + border + h*dil)*wp + border + w*dil)*c4x4 + c; nothing in between is written.
+// ((n*hp + border + h)*wp + border + w)*c4x4 + c; nothing around the elements is written.
 // PACKED_PUSH_FIELDS goes at the end of the kernel's Push block (named p), which must also
 // hold hw_div and c_div (fastdiv by the plane's units and by C).
-#define PACKED_PUSH_FIELDS uint W, hp, wp, c4x4, border, dil; uvec2 w_div;
+#define PACKED_PUSH_FIELDS uvec2 w_div; uint W, hp, wp, c4x4, border;
 
 // Float index of element (n, c, position pos of its H*W plane).
 #define PACKED_INDEX(n, c, pos) packed_index_(n, c, pos, fastdiv(pos, p.w_div.x, p.w_div.y))
 #define packed_index_(n, c, pos, h) \
-    (((n) * p.hp + p.border + (h) * p.dil) * p.wp + p.border + ((pos) - (h) * p.W) * p.dil) * p.c4x4 + (c)
+    (((n) * p.hp + p.border + (h)) * p.wp + p.border + ((pos) - (h) * p.W)) * p.c4x4 + (c)
 
 // Stores value g (VT) of unit e (channel c, unit j of its plane) into the float array buf.
 #ifdef VEC4

@@ -106,10 +106,10 @@ struct elementwise_push {
 _Static_assert(sizeof(struct elementwise_push) == 40, "mirror of Push in batchnorm_fwd.comp, batchnorm_bwd_data.comp");
 struct packed_push {
     struct elementwise_push e;
-    uint32_t w, hp, wp, c4x4, border, dil;
-    vka_fastdiv w_div;
+    vka_fastdiv w_div;            /* first: 8-byte aligned in the shader's block */
+    uint32_t w, hp, wp, c4x4, border;
 };
-_Static_assert(sizeof(struct packed_push) == 72,
+_Static_assert(sizeof(struct packed_push) == 68,
                "mirror of Push in batchnorm_fwd.comp and batchnorm_bwd_data.comp with PACKED (packed_store.glsl)");
 struct bwd_reduce_push {
     uint32_t C, hw, count, per_group, step_i, step_j;
@@ -323,7 +323,7 @@ static struct elementwise_push elementwise(const bn_plan *p, const vka_batchnorm
 static struct packed_push packed_push_of(const bn_plan *p, const vka_batchnorm_desc *d, const vka_packed_layout *l)
 {
     struct packed_push pp = {.e = elementwise(p, d)};
-    if (l) pp = (struct packed_push){pp.e, l->w, l->hp, l->wp, l->c4 * 4, l->border, l->dil, vka_fastdiv_make(l->w)};
+    if (l) pp = (struct packed_push){pp.e, vka_fastdiv_make(l->w), l->w, l->hp, l->wp, l->c4 * 4, l->border};
     return pp;
 }
 
@@ -475,13 +475,12 @@ static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, c
                                const vka_packed_layout *l, vka_tensor *out)
 {
     uint64_t need_bytes = (uint64_t)d->n * l->hp * l->wp * l->c4 * 16;
-    int fits = l->dil >= 1 && (uint64_t)l->h * l->w == d->hw && l->c4 == (d->c + 3) / 4 &&
-               (uint64_t)l->border + (l->h ? l->h - 1ull : 0) * l->dil < l->hp &&
-               (uint64_t)l->border + (l->w ? l->w - 1ull : 0) * l->dil < l->wp && l->t.size >= need_bytes;
+    int fits = (uint64_t)l->h * l->w == d->hw && l->c4 == (d->c + 3) / 4 && (uint64_t)l->border + l->h <= l->hp &&
+               (uint64_t)l->border + l->w <= l->wp && l->t.size >= need_bytes;
     if (!fits)
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                            "%s: packed %s (%ux%u in %ux%u, border %u, dilation %u, %u channel vec4, %llu bytes) "
-                            "does not hold N=%u C=%u HW=%u", op, name, l->h, l->w, l->hp, l->wp, l->border, l->dil, l->c4,
+                            "%s: packed %s (%ux%u in %ux%u, border %u, %u channel vec4, %llu bytes) "
+                            "does not hold N=%u C=%u HW=%u", op, name, l->h, l->w, l->hp, l->wp, l->border, l->c4,
                             (unsigned long long)l->t.size, d->n, d->c, d->hw);
     *out = vka_tensor_slice(l->t, 0, need_bytes);
     return VKA_SUCCESS;

@@ -26,9 +26,9 @@ _Static_assert((int)SLOT_PACKED_END <= (int)VKA_SLOT_BASE_PACKED_OUT, "packed co
 struct pack_push {
     uint32_t n, c, h, w;
     int32_t pad;
-    uint32_t c4, hp, wp, total, dil;
+    uint32_t c4, hp, wp, total;
 };
-_Static_assert(sizeof(struct pack_push) == 40, "mirror of Push in shaders/conv2d_pack.comp");
+_Static_assert(sizeof(struct pack_push) == 36, "mirror of Push in shaders/conv2d_pack.comp");
 
 struct pack_weight_push {
     uint32_t cin, cout, r, s, cin4, k4;
@@ -158,7 +158,7 @@ static vka_packed_layout dy_layout(const vka_conv2d_shape *sh, vka_tensor scratc
     uint32_t b = dy_border(sh), p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
     return (vka_packed_layout){
         .t = vka_tensor_slice(scratch, l.dyp_offset, l.dyp_bytes), .h = p, .w = q, .hp = p + 2 * b, .wp = q + 2 * b,
-        .c4 = (uint32_t)vka_div_up(sh->k, 4), .border = b, .dil = 1,
+        .c4 = (uint32_t)vka_div_up(sh->k, 4), .border = b,
     };
 }
 
@@ -168,7 +168,7 @@ vka_packed_layout vka_conv2d_packed_x_layout(const vka_conv2d_shape *sh, vka_ten
     return (vka_packed_layout){
         .t = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes), .h = sh->h, .w = sh->w,
         .hp = sh->h + 2 * sh->pad, .wp = sh->w + 2 * sh->pad, .c4 = (uint32_t)vka_div_up(sh->c, 4),
-        .border = sh->pad, .dil = 1,
+        .border = sh->pad,
     };
 }
 
@@ -238,12 +238,12 @@ static vka_result dispatch_1d(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc
     return vka_cmd_dispatch(cmd, k, t, desc->num_bindings, push, gx, gy, 1);
 }
 
-/* dst [N][hp][wp][c4] vec4 = src (N,C,H,W): element (h, w) at (pad + h*dil, pad + w*dil), zeros elsewhere. */
+/* dst [N][hp][wp][c4] vec4 = src (N,C,H,W): element (h, w) at (pad + h, pad + w), zeros elsewhere. */
 static vka_result pack(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t n, uint32_t c, uint32_t h, uint32_t w,
-                       int32_t pad, uint32_t dil, uint32_t hp, uint32_t wp)
+                       int32_t pad, uint32_t hp, uint32_t wp)
 {
     vka_context *ctx = vka_cmd_context(cmd);
-    struct pack_push push = {n, c, h, w, pad, (uint32_t)vka_div_up(c, 4), hp, wp, 0, dil};
+    struct pack_push push = {n, c, h, w, pad, (uint32_t)vka_div_up(c, 4), hp, wp, 0};
     uint64_t total = (uint64_t)n * hp * wp;
     push.total = (uint32_t)total;
     vka_kernel_desc desc = {
@@ -325,7 +325,7 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
     uint32_t hp = sh->h + 2 * sh->pad, wp = sh->w + 2 * sh->pad;
     vka_result rc = VKA_SUCCESS;
-    if (!sh->x_packed) rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, hp, wp);
+    if (!sh->x_packed) rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, hp, wp);
     if (!rc) rc = pack_weight(cmd, sh, wk, w, 0, (weight_taps){sh->r, sh->s, 0, (int32_t)sh->s, 1});
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the conv reads them */
@@ -457,10 +457,10 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     phases ps = phases_of(sh);
     vka_result rc = VKA_SUCCESS;
     if (!sh->dy_packed)
-        rc = pack(cmd, dl.t, dy, sh->n, sh->k, dl.h, dl.w, (int32_t)dl.border, 1, dl.hp, dl.wp);
+        rc = pack(cmd, dl.t, dy, sh->n, sh->k, dl.h, dl.w, (int32_t)dl.border, dl.hp, dl.wp);
     if (!rc && want_dx) rc = pack_phase_weights(cmd, sh, &ps, wk, w);
     if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed)
-        rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, 1, sh->h + 2 * sh->pad,
+        rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, sh->h + 2 * sh->pad,
                   sh->w + 2 * sh->pad);
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
