@@ -272,7 +272,7 @@ static void batchnorm_storage_buffer_variants_match_reference(void **state)
 }
 
 /* Compares a packed tensor with the NCHW one bit for bit, and requires every float in
- * between (border, holes, padding channels) to still hold the sentinel. */
+ * between (border, padding channels) to still hold the sentinel. */
 static void expect_packed_bits(const char *what, shape s, const float *nchw, const float *packed,
                                const vka_packed_layout *l, uint32_t sentinel)
 {
@@ -299,7 +299,7 @@ static void expect_packed_bits(const char *what, shape s, const float *nchw, con
 /* vka_batchnorm_forward_train_packed_y and vka_batchnorm_backward_packed_dx write y and dx in
  * lavapipe's packed layout (packed_layout.h): recorded beside the NCHW forward and backward in
  * one command buffer, each element must be the NCHW bits (the same arithmetic), and every
- * float in between (border, holes, padding channels) keep what was there. Vec4 and scalar
+ * float in between (border, padding channels) keep what was there. Vec4 and scalar
  * shapes, texel and storage inputs, borders 0..2, rows with spare columns after them, with and
  * without the ReLU. */
 static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, uint32_t border, uint32_t spare)

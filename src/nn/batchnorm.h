@@ -39,7 +39,7 @@ vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d
                                        vka_tensor scratch, int update_running);
 
 /* The same with y written in lavapipe's channels-packed layout (packed_layout.h: only its
- * elements; border and holes left as they are), for the conv after this BN to read as its
+ * elements; border left as it is), for the conv after this BN to read as its
  * packed x (vka_conv2d_x_packed_layout, sh->x_packed). */
 vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *y,
                                                 vka_tensor save_mean, vka_tensor save_invstd,
@@ -65,7 +65,7 @@ vka_result vka_batchnorm_backward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka
                                   vka_tensor beta, vka_tensor scratch);
 
 /* The same with dx written in lavapipe's channels-packed layout (packed_layout.h: only
- * its elements; border and holes left as they are), for the conv before this BN to read
+ * its elements; border left as it is), for the conv before this BN to read
  * as its packed dy (vka_conv2d_dy_packed_layout). */
 vka_result vka_batchnorm_backward_packed_dx(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *dx,
                                             vka_tensor dgamma, vka_tensor dbeta, vka_tensor dy, vka_tensor x,

@@ -37,7 +37,7 @@ typedef struct vka_conv2d_shape {
     int x_packed_by_forward;
     /* Backward only: dy is already in the scratch in the packed layout that
      * vka_conv2d_dy_packed_layout describes (its producer wrote it there, e.g.
-     * vka_batchnorm_backward_packed_dx), with zeros in its border and holes; the dy
+     * vka_batchnorm_backward_packed_dx), with zeros in its border; the dy
      * argument is not read and may be absent. */
     int dy_packed;
     /* Forward (and the backward after it): x is already in the scratch in the packed layout
@@ -69,7 +69,7 @@ uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape
 
 /* Whether the backward of this shape with this scratch runs lavapipe's packed kernels; if so,
  * *out describes where and how its packed dy lives in the scratch, for a producer to write
- * directly (then set sh->dy_packed). The border and holes of that region must hold zeros:
+ * directly (then set sh->dy_packed). The border of that region must hold zeros:
  * zero the scratch once (vka_fill) before the first such step; the conv2d ops keep them as
  * long as every call on this scratch gives the same n_capacity. */
 int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,

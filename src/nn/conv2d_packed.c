@@ -151,7 +151,7 @@ static packed_layout layout_of(const vka_conv2d_shape *sh, uint64_t partial_byte
     return l;
 }
 
-/* dy as both gradients read it: a border of dy_border, no holes. */
+/* dy as both gradients read it: a border of dy_border. */
 static vka_packed_layout dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch, uint64_t partial_bytes)
 {
     packed_layout l = layout_of(sh, partial_bytes);

@@ -232,7 +232,7 @@ static vka_result allocate(vka_model *m)
             vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
             VKA_CHECK(vka_arena_alloc(m->act_arena, vka_conv2d_scratch_bytes(ctx, &s), &n->scratch));
             /* Zeros once: every call passes n_capacity = the model's batch, so the packed regions
-             * never move and the borders and holes of the packed dy stay zero from here on. */
+             * never move and the borders of the packed dy stay zero from here on. */
             VKA_CHECK(vka_fill(ctx, n->scratch, 0));
         }
     }
