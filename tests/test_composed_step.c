@@ -265,9 +265,9 @@ static void check(const char *what, vka_context *ctx, vka_tensor t, const double
     free(got);
 }
 
-/* A dy that lives packed in its conv's scratch (lavapipe, vka_model_conv_dy_layout): its
- * elements against the reference, and every float in between (border, holes, padding
- * channels) still exactly zero. */
+/* A tensor that lives packed in a conv's scratch (lavapipe: vka_model_conv_dy_layout,
+ * vka_model_bn_y_layout): its elements against the reference, and every float around them
+ * (border, padding channels) still exactly zero. */
 static void check_packed(const char *what, vka_context *ctx, const vka_packed_layout *l, const double *ref,
                          uint32_t batch, uint32_t channels)
 {
