@@ -7,6 +7,7 @@
 // units [g*per_group, (g+1)*per_group) of channel c, xhat = (x - mean) * invstd.
 // dz = dy, or with a fused ReLU dy masked where the forward's z was <= 0 (z
 // recomputed bit-identically by bn_affine). Fixed tree: no atomics.
+// SPAN: a unit is a vec4 chunk of the plane, the floats outside it masked (norm_common.glsl).
 layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform Push {
@@ -18,6 +19,7 @@ layout(push_constant) uniform Push {
     uint step_j;     // workgroup size % hw
     uvec2 hw_div;    // fastdiv by hw
     uint relu;
+    uint plane;      // SPAN: floats per plane (hw is then its chunks)
 } p;
 
 INPUT_VT(0, x)                                                      // (N, C, hw)
@@ -40,12 +42,26 @@ void main()
     uint e = g * p.per_group + t;
     uint i = fastdiv(e, p.hw_div.x, p.hw_div.y), j = e - i * p.hw;
     VT a_dy = VT(0.0), a_dyx = VT(0.0);
+#ifdef SPAN
+    uint texels = uint(textureSize(x));
+#endif
     for (; e < end; e += gl_WorkGroupSize.x) {
+#ifdef SPAN
+        uint base = (i * p.C + c) * p.plane, at = span_chunk(base, j, texels);
+#else
         uint at = (i * p.C + c) * p.hw + j;
+#endif
         VT xv = LOAD_VT(x, at), d = LOAD_VT(dy, at);
         if (p.relu != 0) d = relu_mask(bn_affine(xv, m, scale, b), d);
+        VT dyx = d * ((xv - m) * is);
+#ifdef SPAN
+        // Selects, not products: a non-finite value of another plane must not leak in.
+        bvec4 inside = span_inside(base, j, p.plane);
+        d = mix(vec4(0.0), d, inside);
+        dyx = mix(vec4(0.0), dyx, inside);
+#endif
         a_dy += d;
-        a_dyx += d * ((xv - m) * is);
+        a_dyx += dyx;
         i += p.step_i;
         j += p.step_j;
         if (j >= p.hw) {

@@ -7,7 +7,8 @@
 // BatchNorm apply: y = (x - mean) * scale + beta, optionally max(., 0), with the
 // coefficients of batchnorm_fwd_finalize (training or eval). Each invocation
 // does ITEMS units strided by the workgroup size and steps the channel along
-// without a division (one fastdiv pair per invocation).
+// without a division (one fastdiv pair per invocation). SPAN: vec4 units of the flat tensor
+// that may straddle two channels, each component with its own channel's coefficients.
 // With PACKED, y goes to lavapipe's channels-packed layout (src/nn/packed_layout.h)
 // instead of NCHW: the conv after this BN reads it as its packed input.
 layout(local_size_x_id = 0) in;
@@ -16,11 +17,11 @@ layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform Push {
     uint C;
-    uint hw;         // units per plane
+    uint hw;         // units per plane (SPAN: floats per plane)
     uint total;      // units: N * C * hw
     uint relu;
-    uint step_j;     // workgroup size % hw
-    uint step_c;     // (workgroup size / hw) % C
+    uint step_j;     // floats or units a workgroup's stride moves: that % hw
+    uint step_c;     // ... and (that / hw) % C
     uvec2 hw_div;    // fastdiv by hw
     uvec2 c_div;     // fastdiv by C
 #ifdef PACKED
@@ -40,12 +41,24 @@ void main()
 {
     uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     uint e = group * gl_WorkGroupSize.x * ITEMS + gl_LocalInvocationID.x;
-    uint plane = fastdiv(e, p.hw_div.x, p.hw_div.y), j = e - plane * p.hw;
+#ifdef SPAN
+    uint first = e * 4u;  // j: the plane position of the unit's first float
+#else
+    uint first = e;
+#endif
+    uint plane = fastdiv(first, p.hw_div.x, p.hw_div.y), j = first - plane * p.hw;
     uint c = plane - fastdiv(plane, p.c_div.x, p.c_div.y) * p.C;
     [[unroll]] for (uint k = 0; k < ITEMS; k++) {
         if (e < p.total) {
             vec4 a = LOAD_VEC4(coef, 2 * c);
+#ifdef SPAN
+            bvec4 here = span_here(j, p.hw);
+            vec4 an = LOAD_VEC4(coef, 2 * (c + 1u == p.C ? 0u : c + 1u));
+            VT z = bn_affine(LOAD_VT(x, e), span_pick(a.x, an.x, here), span_pick(a.z, an.z, here),
+                             span_pick(a.w, an.w, here));
+#else
             VT z = bn_affine(LOAD_VT(x, e), a.x, a.z, a.w);
+#endif
             VT v = p.relu != 0 ? relu_mask(z, z) : z;
 #ifdef PACKED
             STORE_PACKED(yp, e, c, j, v)

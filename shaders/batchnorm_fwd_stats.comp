@@ -10,6 +10,7 @@
 // against the spread neither cancels nor collects a rounding at every merge.
 // The workgroup merges its lanes by a fixed tree (Chan): no atomics, the order
 // depends only on the shape and the workgroup size.
+// SPAN: a unit is a vec4 chunk of the plane, the floats outside it masked (norm_common.glsl).
 layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform Push {
@@ -20,6 +21,7 @@ layout(push_constant) uniform Push {
     uint step_i;     // workgroup size / hw
     uint step_j;     // workgroup size % hw
     uvec2 hw_div;    // fastdiv by hw
+    uint plane;      // SPAN: floats per plane (hw is then its chunks)
 } p;
 
 INPUT_VT(0, x)                                                       // (N, C, hw)
@@ -36,14 +38,26 @@ void main()
     // Unit e is (sample i, position j); stepped by the workgroup size without a division.
     uint e = g * p.per_group + t;
     uint i = fastdiv(e, p.hw_div.x, p.hw_div.y), j = e - i * p.hw;
+#ifdef SPAN
+    uint texels = uint(textureSize(x)), first = c * p.plane;
+    float shift = LOAD_VT(x, first >> 2)[first & 3u];  // K: sample 0, position 0 of channel c
+#else
     float shift = unit_first(LOAD_VT(x, c * p.hw));   // K: sample 0, position 0 of channel c
+#endif
     VT s1 = VT(0.0), s2 = VT(0.0);
-    uint units = 0;
+    uint floats = 0;
     for (; e < end; e += gl_WorkGroupSize.x) {
+#ifdef SPAN
+        uint base = (i * p.C + c) * p.plane;
+        bvec4 inside = span_inside(base, j, p.plane);
+        VT d = mix(vec4(0.0), LOAD_VT(x, span_chunk(base, j, texels)) - shift, inside);
+        floats += uint(inside.x) + uint(inside.y) + uint(inside.z) + uint(inside.w);
+#else
         VT d = LOAD_VT(x, (i * p.C + c) * p.hw + j) - shift;
+        floats += UNIT;
+#endif
         s1 += d;
         s2 += d * d;
-        units++;
         i += p.step_i;
         j += p.step_j;
         if (j >= p.hw) {
@@ -51,7 +65,7 @@ void main()
             i++;
         }
     }
-    float n = float(units * UNIT);
+    float n = float(floats);
     float S1 = unit_sum(s1), S2 = unit_sum(s2);
     s_n[t] = n;
     s_mean[t] = n > 0.0 ? S1 / n : 0.0;

@@ -31,11 +31,13 @@ typedef struct shape {
     int n, c, h, w;
 } shape;
 
-/* Awkward shapes: channels 1, 3, 5; odd H and W (scalar kernels); HW % 4 == 0
- * (vec4 kernels); batch 1; several reduction workgroups per channel
- * (8x5x28x28: 4 slices of 392 vec4s; 3x1x33x33: 7 slices, the last one short). */
+/* Awkward shapes: channels 1, 3, 5; odd H and W with N*C*HW % 4 != 0 (scalar kernels);
+ * HW % 4 == 0 (vec4 kernels); HW % 4 != 0 with N*C*HW % 4 == 0 (SPAN kernels: vec4 texels
+ * straddling planes, every offset of a plane mod 4: 16x3x9x9, 8x4x7x7, 4x5x3x5); batch 1;
+ * several reduction workgroups per channel (8x5x28x28: 4 slices of 392 vec4s; 3x1x33x33:
+ * 7 slices, the last one short; 64x2x7x7: 4 slices of 13-texel chunks). */
 static const shape shapes[] = {
-    {8, 5, 28, 28}, {1, 3, 5, 7}, {3, 1, 33, 33}, {2, 5, 4, 4}, {16, 3, 9, 9},
+    {8, 5, 28, 28}, {1, 3, 5, 7}, {3, 1, 33, 33}, {2, 5, 4, 4}, {16, 3, 9, 9}, {8, 4, 7, 7}, {4, 5, 3, 5}, {64, 2, 7, 7},
 };
 #define NSHAPES (sizeof shapes / sizeof *shapes)
 
@@ -220,11 +222,14 @@ static void batchnorm_training_forward_and_backward_match_reference_at_awkward_s
         free_host(&h);
         vka_arena_destroy(arena);
     }
-    /* Where the device has the texel formats (lavapipe does), the texel variants ran. */
+    /* Where the device has the texel formats (lavapipe does), the texel variants ran, SPAN included. */
     const vka_features *f = &vka_context_device(ctx)->features;
-    if (f->texel_buffer_r32f && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL"))
+    if (f->texel_buffer_r32f && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL")) {
         for (int s = 0; s < 8; s++)
             if (!ctx->kernels[VKA_SLOT_BASE_NORM + 2 * s + 1]) fail_msg("texel variant in slot %d did not run", 49 + 2 * s);
+        for (int s = 0; s < 4; s++)
+            if (!ctx->kernels[VKA_SLOT_BASE_BN_SPAN + s]) fail_msg("SPAN variant of pass %d did not run", s);
+    }
     test_context_finish(ctx);
 }
 
@@ -267,6 +272,8 @@ static void batchnorm_storage_buffer_variants_match_reference(void **state)
     }
     for (int s = 0; s < 8; s++) /* texel variants: odd slots 49..63 (see batchnorm.c) */
         if (ctx->kernels[VKA_SLOT_BASE_NORM + 2 * s + 1]) fail_msg("a texel variant ran with VKANCHOR_TEXEL=0");
+    for (int s = VKA_SLOT_BASE_BN_SPAN; s < VKA_SLOT_BASE_BN_SPAN + 6; s++)
+        if (ctx->kernels[s]) fail_msg("a SPAN variant (texel inputs) ran with VKANCHOR_TEXEL=0");
     unsetenv("VKANCHOR_TEXEL");
     test_context_finish(ctx);
 }
@@ -356,6 +363,10 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
             check_packed_outputs(ctx, &h, 1 - (int)i % 2, 1, 2);
             free_host(&h);
         }
+        const vka_features *f = &vka_context_device(ctx)->features;
+        if (!storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL"))
+            for (int s = 4; s < 6; s++)
+                if (!ctx->kernels[VKA_SLOT_BASE_BN_SPAN + s]) fail_msg("packed SPAN variant %d did not run", s - 4);
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }
@@ -575,14 +586,15 @@ static void batchnorm_repeats_bit_for_bit(void **state)
 }
 
 /* A bad call returns its error, names the op, and gets nowhere near a dispatch:
- * no kernel of the family (slots 48..79) is even created in a fresh context. */
+ * no kernel of the family (slots 48..79, 192..199) is even created in a fresh context. */
 static void expect_rejected(vka_context *ctx, vka_result got, vka_result want, const char *op)
 {
     assert_int_equal(got, want);
     if (!strstr(vka_context_last_error(ctx), op))
         fail_msg("error message '%s' does not name %s", vka_context_last_error(ctx), op);
-    for (int s = VKA_SLOT_BASE_NORM; s < VKA_SLOT_BASE_HEAD; s++)
-        if (ctx->kernels[s]) fail_msg("kernel slot %d was created by a rejected call", s);
+    for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
+        if (ctx->kernels[s] && ((s >= VKA_SLOT_BASE_NORM && s < VKA_SLOT_BASE_HEAD) || s >= VKA_SLOT_BASE_BN_SPAN))
+            fail_msg("kernel slot %d was created by a rejected call", s);
 }
 
 static void batchnorm_rejects_bad_calls_without_dispatching(void **state)

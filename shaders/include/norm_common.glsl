@@ -3,6 +3,19 @@
 // VT is the unit a kernel loads and stores: a float, or a vec4 of 4 consecutive
 // floats of one plane when the host compiled the VEC4 variant (HW % 4 == 0, or
 // n % 4 == 0 for the flat ops). UNIT is the number of floats in a VT.
+// SPAN (batchnorm, with VEC4 and TEXEL): planes of H*W % 4 != 0 floats still move as vec4
+// texels of the flat tensor. A texel may straddle two planes (H*W >= 4: never more), so the
+// element-wise passes pick each component's channel coefficients, and the per-channel
+// reductions walk vec4 "chunks" covering their plane and mask the floats outside it.
+#if defined(SPAN) && !(defined(VEC4) && defined(TEXEL))
+#error "SPAN variants are vec4 texel-buffer variants"
+#endif
+// CT: the type of a per-channel coefficient as a unit sees it (per component under SPAN).
+#ifdef SPAN
+#define CT vec4
+#else
+#define CT float
+#endif
 #ifdef VEC4
 #define VT vec4
 #define UNIT 4u
@@ -67,3 +80,27 @@ void chan_merge(inout float na, inout float ma, inout float m2a, float nb, float
         na = n;
     }
 }
+
+#ifdef SPAN
+// Components of the texel whose first float sits at position j of its plane: true for
+// those still in that plane (the rest belong to the next plane, the next channel).
+bvec4 span_here(uint j, uint plane) { return lessThan(uvec4(j) + uvec4(0u, 1u, 2u, 3u), uvec4(plane)); }
+// Per component: `here` where span_here is true, `next` elsewhere.
+vec4 span_pick(float here_v, float next_v, bvec4 here) { return mix(vec4(next_v), vec4(here_v), here); }
+// bn_affine with per-component coefficients: the same rounding, component by component.
+vec4 bn_affine(vec4 x, vec4 mean, vec4 scale, vec4 beta)
+{
+    precise vec4 z = (x - mean) * scale + beta;
+    return z;
+}
+
+// The reductions' chunks: chunk k of the plane starting at float `base` is the texel
+// (base >> 2) + k; its component i is float 4k + i - (base & 3) of the plane, inside the plane
+// when that is in [0, plane). The last chunk of the last plane may lie past the tensor's end:
+// its index is clamped to the last texel and every component of it is masked out.
+uint span_chunk(uint base, uint k, uint texels) { return min((base >> 2) + k, texels - 1u); }
+bvec4 span_inside(uint base, uint k, uint plane)
+{
+    return lessThan(uvec4(4u * k - (base & 3u)) + uvec4(0u, 1u, 2u, 3u), uvec4(plane));
+}
+#endif

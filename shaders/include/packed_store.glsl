@@ -11,7 +11,19 @@
     (((n) * p.hp + p.border + (h)) * p.wp + p.border + ((pos) - (h) * p.W)) * p.c4x4 + (c)
 
 // Stores value g (VT) of unit e (channel c, unit j of its plane) into the float array buf.
-#ifdef VEC4
+// SPAN: j is the plane position of g's first float; the components from position hw on
+// belong to the next plane (channel c + 1, or channel 0 of the next sample).
+#if defined(SPAN)
+#define STORE_PACKED(buf, e, c, j, g)                                                          \
+    {                                                                                          \
+        uint n_ = fastdiv(fastdiv((e) * 4u, p.hw_div.x, p.hw_div.y), p.c_div.x, p.c_div.y);    \
+        uint cn_ = (c) + 1u == p.C ? 0u : (c) + 1u, nn_ = cn_ == 0u ? n_ + 1u : n_;             \
+        [[unroll]] for (uint i_ = 0; i_ < 4; i_++) { /* one store, not two masked ones */      \
+            bool here_ = (j) + i_ < p.hw;                                                      \
+            buf[PACKED_INDEX(here_ ? n_ : nn_, here_ ? (c) : cn_, here_ ? (j) + i_ : (j) + i_ - p.hw)] = (g)[i_]; \
+        }                                                                                      \
+    }
+#elif defined(VEC4)
 #define STORE_PACKED(buf, e, c, j, g)                                                          \
     {                                                                                          \
         uint n_ = fastdiv(fastdiv(e, p.hw_div.x, p.hw_div.y), p.c_div.x, p.c_div.y);           \

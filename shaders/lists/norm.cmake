@@ -27,6 +27,13 @@ vka_add_shader(NAME batchnorm_bwd_data_packed SOURCE batchnorm_bwd_data.comp DEF
 vka_add_shader(NAME batchnorm_bwd_data_packed_texel SOURCE batchnorm_bwd_data.comp DEFINES PACKED TEXEL)
 vka_add_shader(NAME batchnorm_bwd_data_packed_vec4 SOURCE batchnorm_bwd_data.comp DEFINES PACKED VEC4)
 vka_add_shader(NAME batchnorm_bwd_data_packed_vec4_texel SOURCE batchnorm_bwd_data.comp DEFINES PACKED VEC4 TEXEL)
+# ... SPAN: vec4 texels of the flat tensor for planes of H*W % 4 != 0 floats (norm_common.glsl)
+vka_add_shader(NAME batchnorm_fwd_stats_span SOURCE batchnorm_fwd_stats.comp DEFINES VEC4 TEXEL SPAN)
+vka_add_shader(NAME batchnorm_fwd_span SOURCE batchnorm_fwd.comp DEFINES VEC4 TEXEL SPAN)
+vka_add_shader(NAME batchnorm_bwd_reduce_span SOURCE batchnorm_bwd_reduce.comp DEFINES VEC4 TEXEL SPAN)
+vka_add_shader(NAME batchnorm_bwd_data_span SOURCE batchnorm_bwd_data.comp DEFINES VEC4 TEXEL SPAN)
+vka_add_shader(NAME batchnorm_fwd_packed_span SOURCE batchnorm_fwd.comp DEFINES PACKED VEC4 TEXEL SPAN)
+vka_add_shader(NAME batchnorm_bwd_data_packed_span SOURCE batchnorm_bwd_data.comp DEFINES PACKED VEC4 TEXEL SPAN)
 vka_add_shader(NAME batchnorm_fwd_finalize SOURCE batchnorm_fwd_finalize.comp)
 vka_add_shader(NAME batchnorm_bwd_finalize SOURCE batchnorm_bwd_finalize.comp)
 

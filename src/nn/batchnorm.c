@@ -16,7 +16,10 @@
  *
  * Variants of the four big passes: VEC4 (HW % 4 == 0: 4 floats of one plane per
  * load) x TEXEL (inputs through uniform texel buffers when they fit the device's
- * texel-buffer limits and VKANCHOR_TEXEL is not 0; storage buffers otherwise).
+ * texel-buffer limits and VKANCHOR_TEXEL is not 0; storage buffers otherwise), and
+ * SPAN (texel only): HW % 4 != 0 with HW >= 4 and N*C*HW % 4 == 0, vec4 texels of the
+ * flat tensor that may straddle two planes (resnet20's 7x7 stage: 4-5x faster per
+ * byte than the scalar variant it replaces).
  * What made these fast on lavapipe (measured, cnn shapes at batch 128): no
  * integer division per element (indices are stepped along; a division is a scalar
  * loop over the lanes there), texel-buffer loads, 8-lane reduction workgroups on
@@ -42,7 +45,10 @@
 #include "batchnorm_bwd_data_vec4.spv.h"
 #include "batchnorm_bwd_data_vec4_texel.spv.h"
 #include "batchnorm_bwd_finalize.spv.h"
+#include "batchnorm_bwd_data_packed_span.spv.h"
+#include "batchnorm_bwd_data_span.spv.h"
 #include "batchnorm_bwd_reduce.spv.h"
+#include "batchnorm_bwd_reduce_span.spv.h"
 #include "batchnorm_bwd_reduce_texel.spv.h"
 #include "batchnorm_bwd_reduce_vec4.spv.h"
 #include "batchnorm_bwd_reduce_vec4_texel.spv.h"
@@ -52,6 +58,9 @@
 #include "batchnorm_fwd_packed_vec4.spv.h"
 #include "batchnorm_fwd_packed_vec4_texel.spv.h"
 #include "batchnorm_fwd_finalize.spv.h"
+#include "batchnorm_fwd_packed_span.spv.h"
+#include "batchnorm_fwd_span.spv.h"
+#include "batchnorm_fwd_stats_span.spv.h"
 #include "batchnorm_fwd_stats.spv.h"
 #include "batchnorm_fwd_stats_texel.spv.h"
 #include "batchnorm_fwd_stats_vec4.spv.h"
@@ -86,13 +95,18 @@ static const variant packed_variants[2][2][2] = {
     {{V(batchnorm_bwd_data_packed), V(batchnorm_bwd_data_packed_texel)},
      {V(batchnorm_bwd_data_packed_vec4), V(batchnorm_bwd_data_packed_vec4_texel)}},
 };
+/* SPAN: [pass], then the packed outputs [bwd]. */
+static const variant span_variants[PASS_COUNT] = {V(batchnorm_fwd_stats_span), V(batchnorm_fwd_span),
+                                                  V(batchnorm_bwd_reduce_span), V(batchnorm_bwd_data_span)};
+static const variant packed_span_variants[2] = {V(batchnorm_fwd_packed_span), V(batchnorm_bwd_data_packed_span)};
 #undef V
 
 struct stats_push {
     uint32_t C, hw, count, per_group, step_i, step_j;
     vka_fastdiv hw_div;
+    uint32_t plane;
 };
-_Static_assert(sizeof(struct stats_push) == 32, "mirror of Push in batchnorm_fwd_stats.comp");
+_Static_assert(sizeof(struct stats_push) == 36, "mirror of Push in batchnorm_fwd_stats.comp");
 struct fwd_finalize_push {
     uint32_t C, groups;
     float eps, momentum;
@@ -114,9 +128,9 @@ _Static_assert(sizeof(struct packed_push) == 68,
 struct bwd_reduce_push {
     uint32_t C, hw, count, per_group, step_i, step_j;
     vka_fastdiv hw_div;
-    uint32_t relu;
+    uint32_t relu, plane;
 };
-_Static_assert(sizeof(struct bwd_reduce_push) == 36, "mirror of Push in batchnorm_bwd_reduce.comp");
+_Static_assert(sizeof(struct bwd_reduce_push) == 40, "mirror of Push in batchnorm_bwd_reduce.comp");
 struct bwd_finalize_push {
     uint32_t C, groups;
     float n;
@@ -137,26 +151,34 @@ _Static_assert(sizeof(struct bwd_finalize_push) == 12, "mirror of Push in batchn
 #define ITEMS 8              /* units per invocation in batchnorm_fwd/bwd_data.comp */
 #define FINALIZE_WG 64
 
-/* How a shape is cut into dispatches; a pure function of the context and the desc,
- * so the scratch size asked for up front matches what the ops use. */
+/* How a shape is cut into dispatches; a pure function of the context, the desc and the
+ * span choice, so the scratch size asked for up front (room for either) fits what the ops use. */
 typedef struct bn_plan {
-    int vec4;
-    uint32_t unit_hw;        /* units per plane */
+    int vec4, span;          /* span: vec4 units too (and texel inputs), HW % 4 != 0 */
+    uint32_t unit_hw;        /* units per plane (span: vec4 chunks covering it in the reductions) */
     uint32_t count;          /* units per channel: N * unit_hw */
-    uint32_t total;          /* units in x: N * C * unit_hw */
+    uint32_t total;          /* units in x: N * C * HW / (4 if vec4) */
     uint32_t reduce_wg, groups, per_group;
     uint32_t elementwise_wg;
     uint64_t part_bytes;     /* (C, G) vec4 partials, padded to a binding offset */
     uint64_t coef_bytes;     /* (C, 2) vec4 per-channel coefficients */
 } bn_plan;
 
-static bn_plan plan_bn(const vka_context *ctx, const vka_batchnorm_desc *d)
+/* Whether the shape can take the SPAN variants (which also need texel inputs). */
+static int span_shape(const vka_batchnorm_desc *d)
+{
+    return d->hw % 4 != 0 && d->hw >= 4 && (uint64_t)d->n * d->c * d->hw % 4 == 0;
+}
+
+static bn_plan plan_bn(const vka_context *ctx, const vka_batchnorm_desc *d, int span)
 {
     bn_plan p = {0};
-    p.vec4 = d->hw % 4 == 0;
-    p.unit_hw = p.vec4 ? d->hw / 4 : d->hw;
+    p.span = span && span_shape(d);
+    p.vec4 = d->hw % 4 == 0 || p.span;
+    /* A plane at float offset r (mod 4) touches ceil((r + HW) / 4) texels: at most (HW + 6) / 4. */
+    p.unit_hw = p.span ? (d->hw + 6) / 4 : p.vec4 ? d->hw / 4 : d->hw;
     p.count = (uint32_t)((uint64_t)d->n * p.unit_hw);    /* the ops check N*C*HW < 2^31 first */
-    p.total = (uint32_t)((uint64_t)p.count * d->c);
+    p.total = (uint32_t)((uint64_t)d->n * d->c * d->hw / (p.vec4 ? 4 : 1));
     const char *env = getenv("VKANCHOR_BN_REDUCE");
     int cpu = env && strcmp(env, "gpu") == 0 ? 0 : env && strcmp(env, "cpu") == 0 ? 1 : ctx->info.type == VKA_DEVICE_CPU;
     p.reduce_wg = vka_plan_workgroup_1d(ctx, cpu ? REDUCE_WG_CPU : REDUCE_WG_GPU);
@@ -177,8 +199,8 @@ static bn_plan plan_bn(const vka_context *ctx, const vka_batchnorm_desc *d)
 uint64_t vka_batchnorm_scratch_bytes(const vka_context *ctx, const vka_batchnorm_desc *d)
 {
     if (!d || !d->n || !d->c || !d->hw) return 0;
-    bn_plan p = plan_bn(ctx, d);
-    return p.part_bytes + p.coef_bytes;
+    bn_plan p = plan_bn(ctx, d, 0), q = plan_bn(ctx, d, 1); /* an op picks one or the other */
+    return (p.part_bytes > q.part_bytes ? p.part_bytes : q.part_bytes) + p.coef_bytes;
 }
 
 /* Texel-buffer inputs when the device has the format, every input fits the texel
@@ -194,6 +216,19 @@ static int texel_inputs(const vka_context *ctx, const bn_plan *p, const vka_tens
             in[i].offset % ctx->info.limits.min_texel_buffer_offset_alignment)
             return 0;
     return 1;
+}
+
+/* The plan an op runs with and whether its inputs (all of them: the x, dy and coefficients
+ * it reads) come as texel buffers: SPAN where the shape and the texel limits allow it. */
+static bn_plan plan_for(const vka_context *ctx, const vka_batchnorm_desc *d, const vka_tensor *in, int n_in,
+                        int *texel)
+{
+    const char *env = getenv("VKANCHOR_BN_SPAN"); /* "0": the scalar variants instead, for A/B runs */
+    bn_plan p = plan_bn(ctx, d, !(env && strcmp(env, "0") == 0));
+    if (p.span && texel_inputs(ctx, &p, in, n_in)) return *texel = 1, p;
+    p = plan_bn(ctx, d, 0);
+    *texel = texel_inputs(ctx, &p, in, n_in);
+    return p;
 }
 
 /* ---- argument checks: every one runs before anything is recorded ------------------ */
@@ -260,7 +295,9 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    const variant *v = packed ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel] : &variants[pass][p->vec4][texel];
+    const variant *v = p->span ? (packed ? &packed_span_variants[pass == PASS_BWD_DATA] : &span_variants[pass])
+                     : packed ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel]
+                              : &variants[pass][p->vec4][texel];
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
         .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes, .num_bindings = bindings[pass],
@@ -274,8 +311,9 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         if (!reduce) desc.bindings[texel_in[pass] - 1] = VKA_BIND_TEXEL_RGBA32F; /* coef: vec4 per texel */
     }
     uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
-    uint32_t slot = packed ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
-                           : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;
+    uint32_t slot = p->span ? (uint32_t)VKA_SLOT_BASE_BN_SPAN + (packed ? 4u + (pass == PASS_BWD_DATA) : (uint32_t)pass)
+                  : packed  ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
+                            : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;
     vka_result rc = kernel(cmd, slot, &desc, k);
     /* The cached kernel was built for the planned workgroup size, unless the planning
      * switch changed during this context's life: refuse rather than mis-reduce. */
@@ -308,14 +346,15 @@ static vka_result dispatch_flat(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t
     return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
 }
 
-/* The element-wise passes' push block: strides to step (position, channel) along. */
+/* The element-wise passes' push block: strides to step (position, channel) along, in units
+ * of the plane (span: in floats, a unit's first float standing for it). */
 static struct elementwise_push elementwise(const bn_plan *p, const vka_batchnorm_desc *d)
 {
-    uint32_t wg = p->elementwise_wg;
+    uint32_t hw = p->span ? d->hw : p->unit_hw, stride = p->elementwise_wg * (p->span ? 4 : 1);
     return (struct elementwise_push){
-        .C = d->c, .hw = p->unit_hw, .total = p->total, .relu = d->relu ? 1u : 0u,
-        .step_j = wg % p->unit_hw, .step_c = wg / p->unit_hw % d->c,
-        .hw_div = vka_fastdiv_make(p->unit_hw), .c_div = vka_fastdiv_make(d->c),
+        .C = d->c, .hw = hw, .total = p->total, .relu = d->relu ? 1u : 0u,
+        .step_j = stride % hw, .step_c = stride / hw % d->c,
+        .hw_div = vka_fastdiv_make(hw), .c_div = vka_fastdiv_make(d->c),
     };
 }
 
@@ -329,12 +368,9 @@ static struct packed_push packed_push_of(const bn_plan *p, const vka_batchnorm_d
 
 /* Records the apply pass y = bn(x) with the coefficients in `coef`; into the packed layout yp
  * when given (y is then yp's tensor). */
-static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, const vka_batchnorm_desc *d, vka_tensor y,
+static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const vka_batchnorm_desc *d, vka_tensor y,
                                const vka_packed_layout *yp, vka_tensor x, vka_tensor coef)
 {
-    vka_context *ctx = vka_cmd_context(cmd);
-    vka_tensor in[2] = {x, coef};
-    int texel = texel_inputs(ctx, p, in, 2);
     vka_kernel *k;
     vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, yp != NULL, &k);
     if (rc) return rc;
@@ -361,7 +397,8 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
-    bn_plan p = plan_bn(ctx, d);
+    int texel;
+    bn_plan p = plan_for(ctx, d, &x, 1, &texel);
     if (yp && (rc = check_packed(cmd, op, "y", d, yp, &y))) return rc;
     if ((!yp && (rc = need(cmd, op, "y", y, xb, d))) || (rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
@@ -392,12 +429,11 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
 
     vka_kernel *k_stats, *k_fin;
-    int texel = texel_inputs(ctx, &p, &x, 1);
     if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, 0, &k_stats)) || (rc = finalize_kernel(cmd, 0, &k_fin)))
         return rc;
 
     struct stats_push sp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw, p.reduce_wg % p.unit_hw,
-                            vka_fastdiv_make(p.unit_hw)};
+                            vka_fastdiv_make(p.unit_hw), d->hw};
     vka_tensor ts[2] = {x, part};
     if ((rc = vka_cmd_dispatch(cmd, k_stats, ts, 2, &sp, p.groups, d->c, 1))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> finalize reads */
@@ -408,7 +444,7 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
 
-    rc = record_apply(cmd, &p, d, y, yp, x, coef);
+    rc = record_apply(cmd, &p, texel, d, y, yp, x, coef);
     return vka_op_done(cmd, rc);
 }
 
@@ -443,7 +479,8 @@ vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d,
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
-    bn_plan p = plan_bn(ctx, d);
+    int texel;
+    bn_plan p = plan_for(ctx, d, &x, 1, &texel);
     if ((rc = need(cmd, op, "y", y, xb, d)) || (rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
@@ -467,7 +504,7 @@ vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d,
     vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
-    rc = record_apply(cmd, &p, d, y, NULL, x, coef);
+    rc = record_apply(cmd, &p, texel, d, y, NULL, x, coef);
     return vka_op_done(cmd, rc);
 }
 
@@ -496,7 +533,8 @@ static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_des
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
-    bn_plan p = plan_bn(ctx, d);
+    int texel;
+    bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, dy}, 2, &texel);
     if (dxp && (rc = check_packed(cmd, op, "dx", d, dxp, &dx))) return rc;
     int want_dx = vka_tensor_present(dx);
     if ((want_dx && !dxp && (rc = need(cmd, op, "dx", dx, xb, d))) || (rc = need(cmd, op, "dy", dy, xb, d)) ||
@@ -521,15 +559,13 @@ static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_des
     vka_tensor part = vka_tensor_slice(scratch, 0, (uint64_t)d->c * p.groups * 8);
     vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
 
-    vka_tensor in[3] = {x, dy, coef};
-    int texel_red = texel_inputs(ctx, &p, in, 2), texel_data = texel_inputs(ctx, &p, in, 3);
     vka_kernel *k_red, *k_fin, *k_data = NULL;
-    if ((rc = big_kernel(cmd, &p, PASS_BWD_REDUCE, texel_red, 0, &k_red)) || (rc = finalize_kernel(cmd, 1, &k_fin)) ||
-        (want_dx && (rc = big_kernel(cmd, &p, PASS_BWD_DATA, texel_data, dxp != NULL, &k_data))))
+    if ((rc = big_kernel(cmd, &p, PASS_BWD_REDUCE, texel, 0, &k_red)) || (rc = finalize_kernel(cmd, 1, &k_fin)) ||
+        (want_dx && (rc = big_kernel(cmd, &p, PASS_BWD_DATA, texel, dxp != NULL, &k_data))))
         return rc;
 
     struct bwd_reduce_push rp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw,
-                                 p.reduce_wg % p.unit_hw, vka_fastdiv_make(p.unit_hw), d->relu ? 1u : 0u};
+                                 p.reduce_wg % p.unit_hw, vka_fastdiv_make(p.unit_hw), d->relu ? 1u : 0u, d->hw};
     vka_tensor tr[7] = {x, dy, save_mean, save_invstd, gamma, beta, part};
     if ((rc = vka_cmd_dispatch(cmd, k_red, tr, 7, &rp, p.groups, d->c, 1))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> finalize reads */
