@@ -11,6 +11,8 @@
 // that may straddle two channels, each component with its own channel's coefficients.
 // With PACKED, y goes to lavapipe's channels-packed layout (src/nn/packed_layout.h)
 // instead of NCHW: the conv after this BN reads it as its packed input.
+// With RESIDUAL, a residual block's tail: y = bn(x) + res, then the ReLU (the add rounds as
+// add_fwd.comp's does: bn_affine's z is exact-rounded, then one float add).
 layout(local_size_x_id = 0) in;
 
 #define ITEMS 8u
@@ -31,6 +33,9 @@ layout(push_constant) uniform Push {
 
 INPUT_VT(0, x)                                                // (N, C, hw)
 INPUT_VEC4(1, coef)                                           // (C, 2)
+#ifdef RESIDUAL
+INPUT_VT(3, res)                                              // (N, C, hw)
+#endif
 #ifdef PACKED
 layout(std430, binding = 2) writeonly buffer Y { float yp[]; };  // [N][hp][wp][c4x4]
 #else
@@ -58,6 +63,9 @@ void main()
                              span_pick(a.w, an.w, here));
 #else
             VT z = bn_affine(LOAD_VT(x, e), a.x, a.z, a.w);
+#endif
+#ifdef RESIDUAL
+            z += LOAD_VT(res, e);
 #endif
             VT v = p.relu != 0 ? relu_mask(z, z) : z;
 #ifdef PACKED

@@ -55,6 +55,8 @@ typedef struct step_case {
     uint32_t size;                /* H = W of the images */
     int masked;
     uint64_t seed;
+    int unfused;                  /* resnet block tails as BN, add and ReLU nodes (VKANCHOR_FUSE_RESIDUAL=0) */
+    float **after;                /* if set: gets the gradients then the updated parameters (2 param_floats) */
 } step_case;
 
 /* The reference step's state: one array per node. */
@@ -131,6 +133,7 @@ static void ref_step(const vka_model *m, const step_case *sc, ref_state *r, cons
             ref_batchnorm_forward_train(out, r->mean[i], r->invstd[i], r->bn + at, r->bn + at + n->c, xin,
                                         P + m->param_info[n->weight].offset, P + m->param_info[n->bias].offset, B,
                                         (int)n->c, (int)(n->h * n->w), eps, momentum, !sc->masked);
+            if (n->in[1] >= 0) ref_add_forward(out, out, r->y[n->in[1]], cnt); /* a block tail's residual */
             if (n->relu) ref_relu_forward(r->y[i], out, cnt);
             break;
         }
@@ -177,6 +180,7 @@ static void ref_step(const vka_model *m, const step_case *sc, ref_state *r, cons
             break;
         case VKA_NODE_BN:
             if (n->relu) ref_relu_backward(dz, dy, r->z[i], cnt);
+            if (n->in[1] >= 0) accumulate(r->dy[n->in[1]], n->relu ? dz : dy, (size_t)cnt); /* the residual's */
             ref_batchnorm_backward(dx, G + m->param_info[n->weight].offset, G + m->param_info[n->bias].offset,
                                    n->relu ? dz : dy, xin, r->mean[i], r->invstd[i],
                                    P + m->param_info[n->weight].offset, BATCH, (int)n->c, (int)(n->h * n->w));
@@ -308,8 +312,15 @@ static void run_case(const step_case *sc)
     worst = 0, worst_what[0] = 0;
     const uint32_t C = 1, H = sc->size, W = sc->size, NC = 10;
     vka_model *m;
+    if (sc->unfused) setenv("VKANCHOR_FUSE_RESIDUAL", "0", 1);
     TEST_OK(vka_model_create(ctx, &(vka_model_desc){.kind = sc->kind, .in_channels = 2 * C, .height = H, .width = W,
                                                    .classes = NC, .batch = BATCH}, &m));
+    unsetenv("VKANCHOR_FUSE_RESIDUAL");
+    uint32_t tails = 0, adds = 0;
+    for (uint32_t i = 0; i < m->node_count; i++)
+        tails += m->nodes[i].op == VKA_NODE_BN && m->nodes[i].in[1] >= 0, adds += m->nodes[i].op == VKA_NODE_ADD;
+    if (sc->kind != VKA_MODEL_CNN && (sc->unfused ? tails != 0 || adds == 0 : tails == 0 || adds != 0))
+        fail_msg("%s graph: %u fused block tails, %u add nodes", sc->unfused ? "unfused" : "fused", tails, adds);
     TEST_OK(vka_model_init(m, sc->seed));
     /* Initial state, read back from the GPU: the reference starts from the same floats. */
     float *p0 = test_read(ctx, m->params, m->param_floats);
@@ -411,10 +422,14 @@ static void run_case(const step_case *sc)
     }
     float *all = test_read(ctx, m->grads, m->param_floats);
     check_padding(m, "gradient tensor", all);
-    free(all);
-    all = test_read(ctx, m->params, m->param_floats);
-    check_padding(m, "parameter tensor", all);
-    free(all);
+    float *updated = test_read(ctx, m->params, m->param_floats);
+    check_padding(m, "parameter tensor", updated);
+    if (sc->after) {
+        *sc->after = malloc(m->param_floats * 8);
+        memcpy(*sc->after, all, m->param_floats * 4);
+        memcpy(*sc->after + m->param_floats, updated, m->param_floats * 4);
+    }
+    free(all), free(updated);
 
     /* BN running statistics: moved as the reference says, or untouched when masked. */
     float *bn = test_read(ctx, m->bn_stats, m->bn_floats);
@@ -466,6 +481,28 @@ static void resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_sta
     run_case(&(step_case){.kind = VKA_MODEL_RESNET20, .size = 8, .masked = 1, .seed = 22});
 }
 
+/* The fused block tails (BN + residual + ReLU in one pass) round exactly as the BN, add and
+ * ReLU nodes do one after another: the same step gives the same bits either way. */
+static void resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu(void **state)
+{
+    (void)state;
+    float *fused = NULL, *unfused = NULL;
+    run_case(&(step_case){.kind = VKA_MODEL_RESNET20, .size = 8, .masked = 0, .seed = 23, .after = &fused});
+    run_case(&(step_case){.kind = VKA_MODEL_RESNET20, .size = 8, .masked = 0, .seed = 23, .unfused = 1,
+                          .after = &unfused});
+    vka_context *ctx = test_context();
+    vka_model *m;
+    TEST_OK(vka_model_create(ctx, &(vka_model_desc){.kind = VKA_MODEL_RESNET20, .in_channels = 2, .height = 8,
+                                                   .width = 8, .classes = 10, .batch = BATCH}, &m));
+    for (uint64_t k = 0; k < 2 * m->param_floats; k++)
+        if (memcmp(&fused[k], &unfused[k], 4) != 0)
+            fail_msg("%s float %llu: fused %.9g, unfused %.9g", k < m->param_floats ? "gradient" : "updated parameter",
+                     (unsigned long long)(k % m->param_floats), fused[k], unfused[k]);
+    vka_model_destroy(m);
+    test_context_finish(ctx);
+    free(fused), free(unfused);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +510,7 @@ int main(void)
         cmocka_unit_test(cnn_masked_step_matches_the_composed_reference_and_keeps_bn_statistics),
         cmocka_unit_test(resnet20_unmasked_step_matches_the_composed_reference),
         cmocka_unit_test(resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_statistics),
+        cmocka_unit_test(resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

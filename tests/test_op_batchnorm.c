@@ -24,6 +24,7 @@
 
 #include "nn/batchnorm.h"
 #include "nn/ops_internal.h"
+#include "nn/pointwise.h"
 #include "ref_ops.h"
 #include "test_util.h"
 
@@ -372,6 +373,82 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
     }
 }
 
+/* vka_batchnorm_forward_train_add / _eval_add (a residual block's tail in one pass) give the
+ * bits of BN, vka_add_forward and (with relu) vka_relu_forward one after another, at every
+ * shape (scalar, vec4, SPAN), with texel and storage inputs, training and eval; the residual
+ * variants ran, and the output's guard is intact. */
+static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, int relu, int eval)
+{
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn_add"}, &arena));
+    vka_batchnorm_desc d = desc_of(h->s, relu), plain = desc_of(h->s, 0);
+    test_rng rng = {77 + h->nx};
+    float *res_host = malloc(h->nx * 4);
+    test_fill_uniform(&rng, res_host, h->nx, -2, 2);
+    vka_tensor x = test_tensor(ctx, arena, h->x, h->nx), res = test_tensor(ctx, arena, res_host, h->nx);
+    vka_tensor gamma = test_tensor(ctx, arena, h->gamma, h->nc), beta = test_tensor(ctx, arena, h->beta, h->nc);
+    vka_tensor rm = test_tensor(ctx, arena, h->rm, h->nc), rv = test_tensor(ctx, arena, h->rv, h->nc);
+    vka_tensor mean = test_tensor(ctx, arena, NULL, h->nc), invstd = test_tensor(ctx, arena, NULL, h->nc);
+    vka_tensor z = test_tensor(ctx, arena, NULL, h->nx), sum = test_tensor(ctx, arena, NULL, h->nx);
+    vka_tensor want = test_tensor(ctx, arena, NULL, h->nx);
+    vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
+    test_guarded got = test_alloc_guarded(ctx, arena, h->nx * 4);
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    if (eval) {
+        TEST_OK(vka_batchnorm_forward_eval(cmd, &plain, z, x, gamma, beta, rm, rv, scratch));
+        TEST_OK(vka_batchnorm_forward_eval_add(cmd, &d, got.t, x, res, gamma, beta, rm, rv, scratch));
+    } else {
+        vka_tensor none = {0};
+        TEST_OK(vka_batchnorm_forward_train(cmd, &plain, z, mean, invstd, none, none, x, gamma, beta, scratch, 0));
+        TEST_OK(vka_batchnorm_forward_train_add(cmd, &d, got.t, mean, invstd, none, none, x, res, gamma, beta,
+                                                scratch, 0));
+    }
+    TEST_OK(vka_add_forward(cmd, h->nx, relu ? sum : want, z, res));
+    if (relu) TEST_OK(vka_relu_forward(cmd, h->nx, want, sum));
+    test_run(cmd);
+    vka_cmd_destroy(cmd);
+    float *a = test_read(ctx, got.t, h->nx), *b = test_read(ctx, want, h->nx);
+    size_t zeros = 0;
+    for (size_t i = 0; i < h->nx; i++) {
+        zeros += a[i] == 0;
+        if (memcmp(&a[i], &b[i], 4) != 0)
+            fail_msg("bn + residual%s (%s) N=%d C=%d H=%d W=%d at %zu: fused %.9g, separate ops %.9g",
+                     relu ? " + relu" : "", eval ? "eval" : "train", h->s.n, h->s.c, h->s.h, h->s.w, i, a[i], b[i]);
+    }
+    if (relu && (zeros == 0 || zeros == h->nx)) fail_msg("the ReLU masked %zu of %zu", zeros, h->nx);
+    test_check_guard(ctx, got);
+    free(a), free(b), free(res_host);
+    vka_arena_destroy(arena);
+}
+
+static void batchnorm_with_residual_gives_the_bits_of_bn_add_relu(void **state)
+{
+    (void)state;
+    for (int storage = 0; storage < 2; storage++) {
+        if (storage) setenv("VKANCHOR_TEXEL", "0", 1);
+        vka_context *ctx = test_context();
+        for (size_t i = 0; i < NSHAPES; i++) {
+            bn_host h = make_host(shapes[i], 1000 + i, 0.0f);
+            check_add_matches_separate_ops(ctx, &h, 1, (int)i % 2);
+            check_add_matches_separate_ops(ctx, &h, (int)i % 2, 1 - (int)i % 2);
+            free_host(&h);
+        }
+        const vka_features *f = &vka_context_device(ctx)->features;
+        if (!storage && f->texel_buffer_r32f && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL")) {
+            static const int texel_slots[] = {1, 3, 4}; /* scalar texel, vec4 texel, SPAN (batchnorm.c) */
+            for (int k = 0; k < 3; k++)
+                if (!ctx->kernels[VKA_SLOT_BASE_BN_ADD + texel_slots[k]])
+                    fail_msg("residual variant in slot %d did not run", VKA_SLOT_BASE_BN_ADD + texel_slots[k]);
+        }
+        if (storage)
+            for (int k = 0; k < 2; k++)
+                if (!ctx->kernels[VKA_SLOT_BASE_BN_ADD + 2 * k]) fail_msg("storage residual variant %d did not run", k);
+        test_context_finish(ctx);
+        unsetenv("VKANCHOR_TEXEL");
+    }
+}
+
 /* A packed destination (dx or y) that cannot hold the tensor is refused, naming the layout. */
 static void batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape(void **state)
 {
@@ -611,44 +688,52 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
     TEST_OK(vka_arena_alloc(arena, 3 * 4, &c3));
     TEST_OK(vka_arena_alloc(arena, vka_batchnorm_scratch_bytes(ctx, &d), &scratch));
     vka_tensor none = {0};
-    const char *tr = "batchnorm_forward_train", *bw = "batchnorm_backward", *ev = "batchnorm_forward_eval";
+    const char *ops[] = {"batchnorm_forward_train", "batchnorm_backward", "batchnorm_forward_eval",
+                         "batchnorm_forward_train_add", "batchnorm_forward_eval_add"};
     struct {
         vka_batchnorm_desc d;
-        int which; /* 0 train, 1 backward, 2 eval */
+        int which; /* 0 train, 1 backward, 2 eval, 3 train_add, 4 eval_add */
         vka_tensor y, x, scratch;
         int update;
+        vka_tensor residual;
     } bad[] = {
-        {{.n = 2, .c = 0, .hw = 16}, 0, y, x, scratch, 1},                 /* zero channels */
-        {{.n = 0, .c = 3, .hw = 16}, 1, y, x, scratch, 0},                 /* zero batch */
-        {{.n = 2, .c = 3, .hw = 0}, 2, y, x, scratch, 0},                  /* zero plane */
-        {d, 0, small, x, scratch, 1},                                       /* y too small */
-        {d, 1, y, small, scratch, 0},                                       /* x too small */
-        {d, 2, y, small, scratch, 0},                                       /* x too small */
-        {d, 0, y, x, c3, 1},                                                /* scratch too small */
-        {d, 1, y, x, none, 0},                                              /* no scratch */
-        {d, 2, y, x, c3, 0},                                                /* scratch too small */
-        {{.n = 1, .c = 3, .hw = 1}, 0, y, x, scratch, 1},                   /* one value: no unbiased var */
-        {d, 0, y, y, scratch, 1},                                           /* y is x */
-        {{.n = 2, .c = 3, .hw = 16, .relu = 1}, 1, y, x, scratch, 0},       /* fused ReLU backward, no beta */
-        {{.n = 2, .c = 3, .hw = 16, .momentum = 2}, 0, y, x, scratch, 1},  /* momentum out of range */
+        {{.n = 2, .c = 0, .hw = 16}, 0, y, x, scratch, 1, none},                  /* zero channels */
+        {{.n = 0, .c = 3, .hw = 16}, 1, y, x, scratch, 0, none},                  /* zero batch */
+        {{.n = 2, .c = 3, .hw = 0}, 2, y, x, scratch, 0, none},                   /* zero plane */
+        {d, 0, small, x, scratch, 1, none},                                       /* y too small */
+        {d, 1, y, small, scratch, 0, none},                                       /* x too small */
+        {d, 2, y, small, scratch, 0, none},                                       /* x too small */
+        {d, 0, y, x, c3, 1, none},                                                /* scratch too small */
+        {d, 1, y, x, none, 0, none},                                              /* no scratch */
+        {d, 2, y, x, c3, 0, none},                                                /* scratch too small */
+        {{.n = 1, .c = 3, .hw = 1}, 0, y, x, scratch, 1, none},                   /* one value: no unbiased var */
+        {d, 0, y, y, scratch, 1, none},                                           /* y is x */
+        {{.n = 2, .c = 3, .hw = 16, .relu = 1}, 1, y, x, scratch, 0, none},       /* fused ReLU backward, no beta */
+        {{.n = 2, .c = 3, .hw = 16, .momentum = 2}, 0, y, x, scratch, 1, none},   /* momentum out of range */
+        {d, 3, y, x, scratch, 0, none},                                           /* no residual */
+        {d, 4, y, x, scratch, 0, small},                                          /* residual too small */
+        {d, 3, y, x, scratch, 0, y},                                              /* residual is y */
+        {d, 4, y, x, c3, 0, x},                                                   /* scratch too small */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         vka_cmd *cmd;
         TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
         vka_result rc;
-        const char *op;
-        if (bad[i].which == 0) {
-            op = tr;
+        const char *op = ops[bad[i].which];
+        if (bad[i].which == 0)
             rc = vka_batchnorm_forward_train(cmd, &bad[i].d, bad[i].y, c3, c3, c3, c3, bad[i].x, c3, c3,
                                              bad[i].scratch, bad[i].update);
-        } else if (bad[i].which == 1) {
-            op = bw;
+        else if (bad[i].which == 1)
             rc = vka_batchnorm_backward(cmd, &bad[i].d, bad[i].y, c3, c3, y, bad[i].x, c3, c3, c3, none,
                                         bad[i].scratch);
-        } else {
-            op = ev;
+        else if (bad[i].which == 2)
             rc = vka_batchnorm_forward_eval(cmd, &bad[i].d, bad[i].y, bad[i].x, c3, c3, c3, c3, bad[i].scratch);
-        }
+        else if (bad[i].which == 3)
+            rc = vka_batchnorm_forward_train_add(cmd, &bad[i].d, bad[i].y, c3, c3, c3, c3, bad[i].x, bad[i].residual,
+                                                 c3, c3, bad[i].scratch, bad[i].update);
+        else
+            rc = vka_batchnorm_forward_eval_add(cmd, &bad[i].d, bad[i].y, bad[i].x, bad[i].residual, c3, c3, c3, c3,
+                                                bad[i].scratch);
         expect_rejected(ctx, rc, VKA_ERROR_INVALID_ARGUMENT, op);
         assert_int_equal(vka_cmd_status(cmd), VKA_ERROR_INVALID_ARGUMENT);
         vka_cmd_destroy(cmd);
@@ -688,6 +773,7 @@ int main(void)
         cmocka_unit_test(batchnorm_storage_buffer_variants_match_reference),
         cmocka_unit_test(batchnorm_writes_packed_y_and_dx_with_the_nchw_bits),
         cmocka_unit_test(batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape),
+        cmocka_unit_test(batchnorm_with_residual_gives_the_bits_of_bn_add_relu),
         cmocka_unit_test(batchnorm_reductions_match_reference_with_either_workgroup_shape),
         cmocka_unit_test(batchnorm_without_update_running_leaves_running_statistics_bit_identical),
         cmocka_unit_test(batchnorm_without_update_running_accepts_absent_running_tensors),

@@ -14,6 +14,12 @@ vka_add_shader(NAME batchnorm_fwd_packed SOURCE batchnorm_fwd.comp DEFINES PACKE
 vka_add_shader(NAME batchnorm_fwd_packed_texel SOURCE batchnorm_fwd.comp DEFINES PACKED TEXEL)
 vka_add_shader(NAME batchnorm_fwd_packed_vec4 SOURCE batchnorm_fwd.comp DEFINES PACKED VEC4)
 vka_add_shader(NAME batchnorm_fwd_packed_vec4_texel SOURCE batchnorm_fwd.comp DEFINES PACKED VEC4 TEXEL)
+# ... RESIDUAL: a residual block's tail, y = bn(x) + res, then the ReLU
+vka_add_shader(NAME batchnorm_fwd_add SOURCE batchnorm_fwd.comp DEFINES RESIDUAL)
+vka_add_shader(NAME batchnorm_fwd_add_texel SOURCE batchnorm_fwd.comp DEFINES RESIDUAL TEXEL)
+vka_add_shader(NAME batchnorm_fwd_add_vec4 SOURCE batchnorm_fwd.comp DEFINES RESIDUAL VEC4)
+vka_add_shader(NAME batchnorm_fwd_add_vec4_texel SOURCE batchnorm_fwd.comp DEFINES RESIDUAL VEC4 TEXEL)
+vka_add_shader(NAME batchnorm_fwd_add_span SOURCE batchnorm_fwd.comp DEFINES RESIDUAL VEC4 TEXEL SPAN)
 vka_add_shader(NAME batchnorm_bwd_reduce SOURCE batchnorm_bwd_reduce.comp)
 vka_add_shader(NAME batchnorm_bwd_reduce_texel SOURCE batchnorm_bwd_reduce.comp DEFINES TEXEL)
 vka_add_shader(NAME batchnorm_bwd_reduce_vec4 SOURCE batchnorm_bwd_reduce.comp DEFINES VEC4)

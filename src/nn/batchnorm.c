@@ -53,6 +53,11 @@
 #include "batchnorm_bwd_reduce_vec4.spv.h"
 #include "batchnorm_bwd_reduce_vec4_texel.spv.h"
 #include "batchnorm_fwd.spv.h"
+#include "batchnorm_fwd_add.spv.h"
+#include "batchnorm_fwd_add_span.spv.h"
+#include "batchnorm_fwd_add_texel.spv.h"
+#include "batchnorm_fwd_add_vec4.spv.h"
+#include "batchnorm_fwd_add_vec4_texel.spv.h"
 #include "batchnorm_fwd_packed.spv.h"
 #include "batchnorm_fwd_packed_texel.spv.h"
 #include "batchnorm_fwd_packed_vec4.spv.h"
@@ -99,6 +104,10 @@ static const variant packed_variants[2][2][2] = {
 static const variant span_variants[PASS_COUNT] = {V(batchnorm_fwd_stats_span), V(batchnorm_fwd_span),
                                                   V(batchnorm_bwd_reduce_span), V(batchnorm_bwd_data_span)};
 static const variant packed_span_variants[2] = {V(batchnorm_fwd_packed_span), V(batchnorm_bwd_data_packed_span)};
+/* The apply pass of a residual block's tail, y = bn(x) + residual (then the ReLU): [vec4][texel], then SPAN. */
+static const variant add_variants[2][2] = {{V(batchnorm_fwd_add), V(batchnorm_fwd_add_texel)},
+                                           {V(batchnorm_fwd_add_vec4), V(batchnorm_fwd_add_vec4_texel)}};
+static const variant add_span_variant = V(batchnorm_fwd_add_span);
 #undef V
 
 struct stats_push {
@@ -286,21 +295,28 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, vka
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
 
-/* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers;
- * `packed`: the input-gradient pass writing the packed layout. */
-static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, int packed, vka_kernel **k)
+/* What an element-wise pass writes: NCHW, the packed layout, or (apply only) NCHW y = bn(x) + a
+ * residual input (binding 3). */
+enum form { FORM_NCHW, FORM_PACKED, FORM_ADD };
+
+/* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers
+ * (and the residual input of FORM_ADD). */
+static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, enum form form,
+                             vka_kernel **k)
 {
+    int packed = form == FORM_PACKED, add = form == FORM_ADD;
     static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
     static const uint32_t push[PASS_COUNT] = {sizeof(struct stats_push), sizeof(struct elementwise_push),
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    const variant *v = p->span ? (packed ? &packed_span_variants[pass == PASS_BWD_DATA] : &span_variants[pass])
-                     : packed ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel]
-                              : &variants[pass][p->vec4][texel];
+    const variant *v = add     ? (p->span ? &add_span_variant : &add_variants[p->vec4][texel])
+                     : p->span ? (packed ? &packed_span_variants[pass == PASS_BWD_DATA] : &span_variants[pass])
+                     : packed  ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel]
+                               : &variants[pass][p->vec4][texel];
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
-        .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes, .num_bindings = bindings[pass],
+        .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes, .num_bindings = bindings[pass] + (uint32_t)add,
         .bindings = STORAGE_X, .push_bytes = packed ? sizeof(struct packed_push) : push[pass],
         .local_size = {reduce ? p->reduce_wg : p->elementwise_wg},
         .shared_bytes = reduce ? (pass == PASS_FWD_STATS ? 3 : 2) * 4 * p->reduce_wg : 0,
@@ -309,9 +325,11 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         for (uint32_t i = 0; i < texel_in[pass]; i++)
             desc.bindings[i] = p->vec4 ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_TEXEL_R32F;
         if (!reduce) desc.bindings[texel_in[pass] - 1] = VKA_BIND_TEXEL_RGBA32F; /* coef: vec4 per texel */
+        if (add) desc.bindings[3] = desc.bindings[0];                             /* the residual, as x */
     }
     uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
-    uint32_t slot = p->span ? (uint32_t)VKA_SLOT_BASE_BN_SPAN + (packed ? 4u + (pass == PASS_BWD_DATA) : (uint32_t)pass)
+    uint32_t slot = add     ? (uint32_t)VKA_SLOT_BASE_BN_ADD + (p->span ? 4u : variant_index)
+                  : p->span ? (uint32_t)VKA_SLOT_BASE_BN_SPAN + (packed ? 4u + (pass == PASS_BWD_DATA) : (uint32_t)pass)
                   : packed  ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
                             : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;
     vka_result rc = kernel(cmd, slot, &desc, k);
@@ -367,16 +385,18 @@ static struct packed_push packed_push_of(const bn_plan *p, const vka_batchnorm_d
 }
 
 /* Records the apply pass y = bn(x) with the coefficients in `coef`; into the packed layout yp
- * when given (y is then yp's tensor). */
+ * when given (y is then yp's tensor); plus `residual` when present (before the ReLU). */
 static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const vka_batchnorm_desc *d, vka_tensor y,
-                               const vka_packed_layout *yp, vka_tensor x, vka_tensor coef)
+                               const vka_packed_layout *yp, vka_tensor x, vka_tensor coef, vka_tensor residual)
 {
     vka_kernel *k;
-    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, yp != NULL, &k);
+    int add = vka_tensor_present(residual);
+    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, add ? FORM_ADD : yp ? FORM_PACKED : FORM_NCHW, &k);
     if (rc) return rc;
     struct packed_push pp = packed_push_of(p, d, yp);
-    vka_tensor t[3] = {x, coef, y};
-    return dispatch_flat(cmd, k, t, 3, yp ? (const void *)&pp : (const void *)&pp.e, vka_div_up(p->total, ITEMS));
+    vka_tensor t[4] = {x, coef, y, residual};
+    return dispatch_flat(cmd, k, t, 3 + (uint32_t)add, yp ? (const void *)&pp : (const void *)&pp.e,
+                         vka_div_up(p->total, ITEMS));
 }
 
 /* ---- ops ---------------------------------------------------------------------------- */
@@ -387,18 +407,34 @@ static float eps_of(const vka_batchnorm_desc *d) { return d->eps > 0 ? d->eps : 
 static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, const vka_batchnorm_desc *d,
                                const vka_packed_layout *l, vka_tensor *out);
 
-/* vka_batchnorm_forward_train and ..._packed_y: y NCHW, or packed when yp. */
+/* Checks the residual input of the _add ops (absent for the others) and trims it. */
+static vka_result check_residual(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor *residual,
+                                 vka_tensor y, int wanted)
+{
+    if (!wanted) return *residual = (vka_tensor){0}, VKA_SUCCESS;
+    uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4;
+    vka_result rc;
+    if ((rc = need(cmd, op, "residual", *residual, xb, d)) || (rc = no_overlap(cmd, op, "y", y, "residual", *residual)))
+        return rc;
+    *residual = vka_tensor_slice(*residual, 0, xb);
+    return VKA_SUCCESS;
+}
+
+/* vka_batchnorm_forward_train, ..._packed_y and ..._add: y NCHW, or packed when yp; plus
+ * `residual` when add. */
 static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y,
                                 const vka_packed_layout *yp, vka_tensor save_mean, vka_tensor save_invstd,
-                                vka_tensor running_mean, vka_tensor running_var, vka_tensor x, vka_tensor gamma,
-                                vka_tensor beta, vka_tensor scratch, int update_running)
+                                vka_tensor running_mean, vka_tensor running_var, vka_tensor x, int add,
+                                vka_tensor residual, vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
+                                int update_running)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
+    if ((rc = check_residual(cmd, op, d, &residual, y, add))) return rc;
     int texel;
-    bn_plan p = plan_for(ctx, d, &x, 1, &texel);
+    bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
     if (yp && (rc = check_packed(cmd, op, "y", d, yp, &y))) return rc;
     if ((!yp && (rc = need(cmd, op, "y", y, xb, d))) || (rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
@@ -429,7 +465,7 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
 
     vka_kernel *k_stats, *k_fin;
-    if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, 0, &k_stats)) || (rc = finalize_kernel(cmd, 0, &k_fin)))
+    if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, FORM_NCHW, &k_stats)) || (rc = finalize_kernel(cmd, 0, &k_fin)))
         return rc;
 
     struct stats_push sp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw, p.reduce_wg % p.unit_hw,
@@ -444,7 +480,7 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
 
-    rc = record_apply(cmd, &p, texel, d, y, yp, x, coef);
+    rc = record_apply(cmd, &p, texel, d, y, yp, x, coef, residual);
     return vka_op_done(cmd, rc);
 }
 
@@ -455,7 +491,17 @@ vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d
                                        vka_tensor scratch, int update_running)
 {
     return forward_train(cmd, "batchnorm_forward_train", d, y, NULL, save_mean, save_invstd, running_mean,
-                         running_var, x, gamma, beta, scratch, update_running);
+                         running_var, x, 0, (vka_tensor){0}, gamma, beta, scratch, update_running);
+}
+
+vka_result vka_batchnorm_forward_train_add(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                           vka_tensor save_mean, vka_tensor save_invstd, vka_tensor running_mean,
+                                           vka_tensor running_var, vka_tensor x, vka_tensor residual,
+                                           vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
+                                           int update_running)
+{
+    return forward_train(cmd, "batchnorm_forward_train_add", d, y, NULL, save_mean, save_invstd, running_mean,
+                         running_var, x, 1, residual, gamma, beta, scratch, update_running);
 }
 
 vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *y,
@@ -466,21 +512,22 @@ vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnor
 {
     static const char op[] = "batchnorm_forward_train_packed_y";
     if (!y) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
-    return forward_train(cmd, op, d, (vka_tensor){0}, y, save_mean, save_invstd, running_mean, running_var, x, gamma,
-                         beta, scratch, update_running);
+    return forward_train(cmd, op, d, (vka_tensor){0}, y, save_mean, save_invstd, running_mean, running_var, x, 0,
+                         (vka_tensor){0}, gamma, beta, scratch, update_running);
 }
 
-vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
-                                      vka_tensor x, vka_tensor gamma, vka_tensor beta,
-                                      vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
+/* vka_batchnorm_forward_eval and ..._add. */
+static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y, vka_tensor x,
+                               int add, vka_tensor residual, vka_tensor gamma, vka_tensor beta,
+                               vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
 {
-    static const char op[] = "batchnorm_forward_eval";
     vka_context *ctx = vka_cmd_context(cmd);
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
+    if ((rc = check_residual(cmd, op, d, &residual, y, add))) return rc;
     int texel;
-    bn_plan p = plan_for(ctx, d, &x, 1, &texel);
+    bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
     if ((rc = need(cmd, op, "y", y, xb, d)) || (rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
@@ -504,8 +551,24 @@ vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d,
     vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
-    rc = record_apply(cmd, &p, texel, d, y, NULL, x, coef);
+    rc = record_apply(cmd, &p, texel, d, y, NULL, x, coef, residual);
     return vka_op_done(cmd, rc);
+}
+
+vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                      vka_tensor x, vka_tensor gamma, vka_tensor beta,
+                                      vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
+{
+    return forward_eval(cmd, "batchnorm_forward_eval", d, y, x, 0, (vka_tensor){0}, gamma, beta, running_mean,
+                        running_var, scratch);
+}
+
+vka_result vka_batchnorm_forward_eval_add(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y, vka_tensor x,
+                                          vka_tensor residual, vka_tensor gamma, vka_tensor beta,
+                                          vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
+{
+    return forward_eval(cmd, "batchnorm_forward_eval_add", d, y, x, 1, residual, gamma, beta, running_mean,
+                        running_var, scratch);
 }
 
 static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, const vka_batchnorm_desc *d,
@@ -560,8 +623,8 @@ static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_des
     vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
 
     vka_kernel *k_red, *k_fin, *k_data = NULL;
-    if ((rc = big_kernel(cmd, &p, PASS_BWD_REDUCE, texel, 0, &k_red)) || (rc = finalize_kernel(cmd, 1, &k_fin)) ||
-        (want_dx && (rc = big_kernel(cmd, &p, PASS_BWD_DATA, texel, dxp != NULL, &k_data))))
+    if ((rc = big_kernel(cmd, &p, PASS_BWD_REDUCE, texel, FORM_NCHW, &k_red)) || (rc = finalize_kernel(cmd, 1, &k_fin)) ||
+        (want_dx && (rc = big_kernel(cmd, &p, PASS_BWD_DATA, texel, dxp ? FORM_PACKED : FORM_NCHW, &k_data))))
         return rc;
 
     struct bwd_reduce_push rp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw,

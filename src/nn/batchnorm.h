@@ -47,12 +47,27 @@ vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnor
                                                 vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
                                                 int update_running);
 
+/* A residual block's tail in one pass: y = bn(x) + residual, then the ReLU if d->relu
+ * (residual (N,C,HW), not overlapping y; the add rounds as vka_add_forward's: the same bits as
+ * BN, add and ReLU one after another). The backward is the caller's: mask dy where y <= 0
+ * (vka_relu_backward on y), which is the residual's gradient and the dy of
+ * vka_batchnorm_backward with relu = 0. */
+vka_result vka_batchnorm_forward_train_add(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                           vka_tensor save_mean, vka_tensor save_invstd, vka_tensor running_mean,
+                                           vka_tensor running_var, vka_tensor x, vka_tensor residual,
+                                           vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
+                                           int update_running);
+
 /* Eval forward: y (N,C,HW) = (x - running_mean) / sqrt(running_var + eps) gamma
  * + beta (then ReLU if d->relu). x (N,C,HW); gamma, beta, running_* (C);
  * scratch: vka_batchnorm_scratch_bytes (the per-channel coefficients). */
 vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
                                       vka_tensor x, vka_tensor gamma, vka_tensor beta,
                                       vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch);
+/* ... and of a residual block's tail: y = bn(x) + residual, then the ReLU if d->relu. */
+vka_result vka_batchnorm_forward_eval_add(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y, vka_tensor x,
+                                          vka_tensor residual, vka_tensor gamma, vka_tensor beta,
+                                          vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch);
 
 /* Training backward through the batch statistics, from dy (N,C,HW) and the forward's
  * x, save_mean, save_invstd, gamma (and beta, needed only when d->relu). OVERWRITES

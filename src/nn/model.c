@@ -85,6 +85,7 @@ static int add_node(builder *b, vka_node_op op, int in0, int in1, uint32_t c, ui
 
 static int conv(builder *b, int in, uint32_t k, uint32_t kernel, uint32_t stride, uint32_t pad, const char *name)
 {
+    if (in < 0) return -1;
     const vka_node *x = &b->m->nodes[in];
     uint32_t h = (x->h + 2 * pad - kernel) / stride + 1, w = (x->w + 2 * pad - kernel) / stride + 1;
     uint32_t cin = x->c;
@@ -96,25 +97,46 @@ static int conv(builder *b, int in, uint32_t k, uint32_t kernel, uint32_t stride
     return id;
 }
 
-static int bn(builder *b, int in, int relu, const char *name)
+/* A BN layer's parameters and running statistics, in PyTorch's order (which is why they may
+ * come before the node itself: see basic_block). */
+typedef struct bn_layer {
+    int weight, bias, bn_index;
+} bn_layer;
+
+static bn_layer bn_params(builder *b, uint32_t c, const char *name)
+{
+    char pname[32];
+    bn_layer l;
+    snprintf(pname, sizeof pname, "%s.weight", name);
+    l.weight = add_param(b, pname, &c, 1, 0, 1);
+    snprintf(pname, sizeof pname, "%s.bias", name);
+    l.bias = add_param(b, pname, &c, 1, 0, 0);
+    l.bn_index = (int)b->m->bn_count++;
+    b->m->bn_floats += 2 * (uint64_t)c;
+    return l;
+}
+
+/* BN of node `in` (then + node `residual` unless -1, then ReLU if relu). */
+static int bn_node(builder *b, int in, int residual, int relu, bn_layer l)
 {
     const vka_node *x = &b->m->nodes[in];
-    int id = add_node(b, VKA_NODE_BN, in, -1, x->c, x->h, x->w);
+    int id = add_node(b, VKA_NODE_BN, in, residual, x->c, x->h, x->w);
     if (id < 0) return -1;
     vka_node *n = &b->m->nodes[id];
-    char pname[32];
-    snprintf(pname, sizeof pname, "%s.weight", name);
-    n->weight = add_param(b, pname, &n->c, 1, 0, 1);
-    snprintf(pname, sizeof pname, "%s.bias", name);
-    n->bias = add_param(b, pname, &n->c, 1, 0, 0);
+    n->weight = l.weight, n->bias = l.bias, n->bn_index = l.bn_index;
     n->relu = relu;
-    n->bn_index = (int)b->m->bn_count++;
-    b->m->bn_floats += 2 * (uint64_t)n->c;
     return id;
+}
+
+static int bn(builder *b, int in, int relu, const char *name)
+{
+    if (in < 0) return -1;
+    return bn_node(b, in, -1, relu, bn_params(b, b->m->nodes[in].c, name));
 }
 
 static int simple(builder *b, vka_node_op op, int in0, int in1)
 {
+    if (in0 < 0) return -1;
     const vka_node *x = &b->m->nodes[in0];
     return add_node(b, op, in0, in1, x->c, x->h, x->w);
 }
@@ -139,21 +161,28 @@ static int head(builder *b, int in, uint32_t classes)
     return id;
 }
 
-/* conv-bn-relu, conv-bn, (1x1 conv-bn projection), add, relu: PyTorch's parameter order. */
-static int basic_block(builder *b, int in, uint32_t width, uint32_t stride, const char *name)
+/* conv-bn-relu, conv-bn, (1x1 conv-bn projection), add, relu, in PyTorch's parameter order.
+ * With `fuse` the tail is one node: bn2 of conv2, + shortcut, ReLU (its parameters still
+ * before the projection's); else bn2, add and relu nodes. */
+static int basic_block(builder *b, int in, uint32_t width, uint32_t stride, const char *name, int fuse)
 {
     char n1[64], n2[64];
     snprintf(n1, sizeof n1, "%s.conv1.weight", name);
     int y = bn(b, conv(b, in, width, 3, stride, 1, n1), 1, (snprintf(n2, sizeof n2, "%s.bn1", name), n2));
     snprintf(n1, sizeof n1, "%s.conv2.weight", name);
-    y = bn(b, conv(b, y, width, 3, 1, 1, n1), 0, (snprintf(n2, sizeof n2, "%s.bn2", name), n2));
+    int c2 = conv(b, y, width, 3, 1, 1, n1);
+    if (c2 < 0) return -1;
+    snprintf(n2, sizeof n2, "%s.bn2", name);
+    bn_layer bn2 = bn_params(b, width, n2);
     int shortcut = in;
     if (stride != 1 || b->m->nodes[in].c != width) {
         snprintf(n1, sizeof n1, "%s.shortcut.0.weight", name);
         snprintf(n2, sizeof n2, "%s.shortcut.1", name);
         shortcut = bn(b, conv(b, in, width, 1, stride, 0, n1), 0, n2);
     }
-    return simple(b, VKA_NODE_RELU, simple(b, VKA_NODE_ADD, y, shortcut), -1);
+    if (shortcut < 0) return -1;
+    if (fuse) return bn_node(b, c2, shortcut, 1, bn2);
+    return simple(b, VKA_NODE_RELU, simple(b, VKA_NODE_ADD, bn_node(b, c2, -1, 0, bn2), shortcut), -1);
 }
 
 static void build_graph(builder *b)
@@ -171,6 +200,10 @@ static void build_graph(builder *b)
         }
     } else {
         int r18 = d->kind == VKA_MODEL_RESNET18;
+        /* VKANCHOR_FUSE_RESIDUAL=0: the block tails as separate BN, add and ReLU nodes (A/B runs;
+         * the tests check both give the same bits). */
+        const char *env = getenv("VKANCHOR_FUSE_RESIDUAL");
+        int fuse = !(env && strcmp(env, "0") == 0);
         uint32_t stem = r18 ? 64 : 16, stages = r18 ? 4 : 3, blocks = r18 ? 2 : 3;
         x = bn(b, conv(b, x, stem, 3, 1, 1, "conv1.weight"), 1, "bn1");
         uint32_t width = stem;
@@ -179,7 +212,7 @@ static void build_graph(builder *b)
             for (uint32_t i = 0; i < blocks; i++) {
                 char name[32];
                 snprintf(name, sizeof name, "layers.%d", index++);
-                x = basic_block(b, x, width, i == 0 && s > 0 ? 2 : 1, name);
+                x = basic_block(b, x, width, i == 0 && s > 0 ? 2 : 1, name, fuse);
             }
     }
     head(b, x, d->classes);
@@ -204,6 +237,13 @@ static vka_batchnorm_desc bn_desc(const vka_node *n, uint32_t batch)
     return (vka_batchnorm_desc){.n = batch, .c = n->c, .hw = n->h * n->w, .relu = n->relu};
 }
 
+/* The gradient a node hands its residual input(s): an add's dy; a block tail's dy masked by
+ * its ReLU (dz), or its dy without one. */
+static vka_tensor residual_grad(const vka_node *n)
+{
+    return n->op == VKA_NODE_BN && n->relu ? n->dz : n->dy;
+}
+
 static vka_result allocate(vka_model *m)
 {
     vka_context *ctx = m->ctx;
@@ -222,6 +262,8 @@ static vka_result allocate(vka_model *m)
         n->needs_dx = n->in[0] > 0;
         if (n->op != VKA_NODE_INPUT) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->y));
         if (n->op == VKA_NODE_BN) {
+            /* A block tail's masked gradient: its residual input's and its BN backward's dy. */
+            if (n->in[1] >= 0 && n->relu) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->dz));
             VKA_CHECK(vka_arena_alloc(m->act_arena, n->c * 4, &n->save_mean));
             VKA_CHECK(vka_arena_alloc(m->act_arena, n->c * 4, &n->save_invstd));
             vka_batchnorm_desc d = bn_desc(n, m->desc.batch);
@@ -242,6 +284,7 @@ static vka_result allocate(vka_model *m)
         vka_node *n = &m->nodes[i];
         if (n->op != VKA_NODE_CONV || m->nodes[n->in[0]].op != VKA_NODE_BN) continue;
         vka_node *bn = &m->nodes[n->in[0]];
+        if (bn->in[1] >= 0) continue; /* block tails write NCHW (and have two consumers in resnets) */
         vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
         vka_packed_layout l;
         if (bn->consumers == 1 && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
@@ -255,16 +298,20 @@ static vka_result allocate(vka_model *m)
         vka_packed_layout l;
         conv->dy_packed = conv->consumers == 1 && vka_conv2d_dy_packed_layout(ctx, &s, conv->scratch, &l);
     }
-    /* Gradients: inputs of an add with no other consumer share the add's dy. */
+    /* Gradients: inputs of an add with no other consumer share the add's dy, and the residual
+     * input of a block tail with no other consumer its masked gradient. */
     for (uint32_t i = 0; i < m->node_count; i++) {
         vka_node *n = &m->nodes[i];
-        if (n->op != VKA_NODE_ADD) continue;
-        for (int j = 0; j < 2; j++)
-            if (m->nodes[n->in[j]].consumers == 1) m->nodes[n->in[j]].grad_alias = (int)i;
+        if (n->op == VKA_NODE_ADD) {
+            for (int j = 0; j < 2; j++)
+                if (m->nodes[n->in[j]].consumers == 1) m->nodes[n->in[j]].grad_alias = (int)i;
+        } else if (n->op == VKA_NODE_BN && n->in[1] >= 0 && m->nodes[n->in[1]].consumers == 1) {
+            m->nodes[n->in[1]].grad_alias = (int)i;
+        }
     }
     for (int i = (int)m->node_count - 1; i > 0; i--) {
         vka_node *n = &m->nodes[i];
-        if (n->grad_alias >= 0) n->dy = m->nodes[n->grad_alias].dy; /* aliases point later: already set */
+        if (n->grad_alias >= 0) n->dy = residual_grad(&m->nodes[n->grad_alias]); /* aliases point later: set */
         else if (!n->dy_packed) VKA_CHECK(vka_arena_alloc(m->act_arena, node_floats(m, n) * 4, &n->dy));
     }
     VKA_CHECK(vka_arena_alloc(m->act_arena, largest, &m->grad_tmp));
@@ -419,6 +466,16 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
                                                           gamma, beta, n->scratch, f->update_bn_stats);
                 break;
             }
+            if (n->in[1] >= 0) { /* a block tail: + the residual, then the ReLU */
+                const vka_node *r = &m->nodes[n->in[1]];
+                vka_tensor res = slice_n(r->y, r, B);
+                rc = f->training ? vka_batchnorm_forward_train_add(cmd, &d, y, n->save_mean, n->save_invstd, mean, var,
+                                                                   xin, res, gamma, beta, n->scratch,
+                                                                   f->update_bn_stats)
+                                 : vka_batchnorm_forward_eval_add(cmd, &d, y, xin, res, gamma, beta, mean, var,
+                                                                  n->scratch);
+                break;
+            }
             rc = f->training ? vka_batchnorm_forward_train(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin,
                                                            gamma, beta, n->scratch, f->update_bn_stats)
                              : vka_batchnorm_forward_eval(cmd, &d, y, xin, gamma, beta, mean, var, n->scratch);
@@ -484,6 +541,32 @@ vka_packed_layout vka_model_conv_dy_layout(const vka_model *m, int node, uint32_
     return l;
 }
 
+/* Hands g, node i's gradient for its residual inputs (both of an add's, a block tail's in[1]),
+ * to them: aliased inputs already see it; a shared input (identity shortcut) gets a copy or an
+ * add. */
+static vka_result pass_residual_grad(vka_cmd *cmd, vka_model *m, int i, uint32_t B, vka_tensor g, uint8_t *written)
+{
+    const vka_node *n = &m->nodes[i];
+    vka_result rc = VKA_SUCCESS;
+    for (int k = n->op == VKA_NODE_ADD ? 0 : 1; k < 2 && !rc; k++) {
+        int in = n->in[k];
+        vka_node *xk = &m->nodes[in];
+        if (xk->grad_alias == i) {
+            written[in] = 1;
+            continue;
+        }
+        if (written[in]) {
+            rc = vka_add_inplace(cmd, (uint64_t)B * n->c * n->h * n->w, slice_n(xk->dy, xk, B), g);
+        } else {
+            vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_TRANSFER); /* g written -> copied */
+            rc = vka_cmd_copy(cmd, slice_n(xk->dy, xk, B), g);
+            vka_cmd_barrier(cmd, VKA_HAZARD_TRANSFER_TO_SHADER); /* copy -> later kernels */
+            written[in] = 1;
+        }
+    }
+    return rc;
+}
+
 vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_tensor dlogits)
 {
     const uint32_t B = n_batch;
@@ -514,6 +597,16 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         }
         case VKA_NODE_BN: {
             vka_batchnorm_desc d = bn_desc(n, B);
+            if (n->in[1] >= 0) { /* a block tail: its ReLU's mask, the residual's share, then a plain BN */
+                if (n->relu) {
+                    rc = vka_relu_backward(cmd, (uint64_t)B * n->c * n->h * n->w, slice_n(n->dz, n, B), dy,
+                                           slice_n(n->y, n, B));
+                    dy = slice_n(n->dz, n, B);
+                }
+                if (!rc) rc = pass_residual_grad(cmd, m, i, B, dy, written);
+                d.relu = 0;
+            }
+            if (rc) break;
             if (x->dy_packed) { /* straight into the conv's packed dy (its only consumer: nothing to add) */
                 vka_packed_layout l = vka_model_conv_dy_layout(m, j, B);
                 if (!vka_tensor_present(l.t)) { /* only if VKANCHOR_CONV* changed after the model was made */
@@ -543,24 +636,8 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
             if (!rc) rc = grad_commit(cmd, m, j, B, written);
             break;
         case VKA_NODE_ADD:
-            /* dy flows unchanged to both inputs: aliased inputs already see it;
-             * a shared input (identity shortcut) gets a copy or an add. */
-            for (int k = 0; k < 2 && !rc; k++) {
-                int in = n->in[k];
-                vka_node *xk = &m->nodes[in];
-                if (xk->grad_alias == i) {
-                    written[in] = 1;
-                    continue;
-                }
-                if (written[in]) {
-                    rc = vka_add_inplace(cmd, (uint64_t)B * n->c * n->h * n->w, slice_n(xk->dy, xk, B), dy);
-                } else {
-                    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_TRANSFER); /* dy written -> copied */
-                    rc = vka_cmd_copy(cmd, slice_n(xk->dy, xk, B), dy);
-                    vka_cmd_barrier(cmd, VKA_HAZARD_TRANSFER_TO_SHADER); /* copy -> later kernels */
-                    written[in] = 1;
-                }
-            }
+            /* dy flows unchanged to both inputs. */
+            rc = pass_residual_grad(cmd, m, i, B, dy, written);
             break;
         case VKA_NODE_MAXPOOL: {
             vka_maxpool_desc d = {.n = B, .c = x->c, .h = x->h, .w = x->w, .k = n->k, .stride = n->stride};

@@ -13,7 +13,8 @@ typedef enum vka_model_kind { VKA_MODEL_CNN = 0, VKA_MODEL_RESNET20, VKA_MODEL_R
 typedef enum vka_node_op {
     VKA_NODE_INPUT,
     VKA_NODE_CONV,                /* no bias in the built-in models */
-    VKA_NODE_BN,                  /* with `relu` set: BN followed by a fused ReLU */
+    VKA_NODE_BN,                  /* with `relu` set: BN followed by a fused ReLU; with in[1] >= 0 a
+                                     residual block's tail: BN, + in[1]'s output, then the ReLU */
     VKA_NODE_RELU,
     VKA_NODE_MAXPOOL,
     VKA_NODE_GAP,                 /* global average pool: (N, C, H, W) -> (N, C, 1, 1) */
@@ -33,6 +34,7 @@ typedef struct vka_node {
     int grad_alias;               /* dy is the dy of this node (single-consumer add inputs), -1 none */
 
     vka_tensor y, dy;             /* (N, C, H, W) at the model's batch */
+    vka_tensor dz;                /* block tail with a ReLU: dy masked where y <= 0 (N, C, H, W) */
     vka_tensor save_mean, save_invstd; /* bn: (C) */
     vka_tensor argmax;            /* maxpool: (N, C, H, W) int32 */
     vka_tensor scratch;           /* conv: partials and packed copies; bn: reduction partials */
