@@ -269,6 +269,38 @@ static void check(const char *what, vka_context *ctx, vka_tensor t, const double
     free(got);
 }
 
+/* A node whose output gradient the backward keeps in two parts (a shared residual input
+ * whose ReLU backward reads both: model.c's pass_residual_grad, resolve_pending): the tensor
+ * holding the part its residual consumer hands it, or absent when dy holds the whole gradient. */
+static vka_tensor residual_part(const vka_model *m, uint32_t j)
+{
+    const vka_node *x = &m->nodes[j];
+    int reads_two = x->op == VKA_NODE_RELU || (x->op == VKA_NODE_BN && x->in[1] >= 0 && x->relu);
+    for (uint32_t i = j + 1; i < m->node_count && x->consumers > 1 && reads_two; i++) {
+        const vka_node *n = &m->nodes[i];
+        int add = n->op == VKA_NODE_ADD && (n->in[0] == (int)j || n->in[1] == (int)j);
+        int tail = n->op == VKA_NODE_BN && n->in[1] == (int)j;
+        if ((add || tail) && x->grad_alias != (int)i) return tail && n->relu ? n->dz : n->dy;
+    }
+    return (vka_tensor){0};
+}
+
+/* The output gradient of node j: dy, plus its residual part when it has one (summed in fp32,
+ * as the ReLU backward that reads the two does). */
+static void check_grad(const char *what, vka_context *ctx, const vka_model *m, uint32_t j, const double *ref)
+{
+    size_t n = node_count_of(&m->nodes[j]);
+    float *got = test_read(ctx, vka_tensor_slice(m->nodes[j].dy, 0, n * 4), n);
+    vka_tensor part = residual_part(m, j);
+    if (vka_tensor_present(part)) {
+        float *other = test_read(ctx, vka_tensor_slice(part, 0, n * 4), n);
+        for (size_t k = 0; k < n; k++) got[k] += other[k];
+        free(other);
+    }
+    expect_close(what, got, ref, n);
+    free(got);
+}
+
 /* A tensor that lives packed in a conv's scratch (lavapipe: vka_model_conv_dy_layout,
  * vka_model_bn_y_layout): its elements against the reference, and every float around them
  * (border, padding channels) still exactly zero. */
@@ -399,8 +431,10 @@ static void run_case(const step_case *sc)
         if (m->nodes[i].dy_packed) {
             vka_packed_layout l = vka_model_conv_dy_layout(m, (int)i, BATCH);
             check_packed(what, ctx, &l, r.dy[i], BATCH, m->nodes[i].c);
+        } else if (i == last) {
+            check(what, ctx, dlogits, r.dy[i], node_count_of(&m->nodes[i]));
         } else {
-            check(what, ctx, i == last ? dlogits : m->nodes[i].dy, r.dy[i], node_count_of(&m->nodes[i]));
+            check_grad(what, ctx, m, i, r.dy[i]);
         }
     }
     float *st = test_read(ctx, stats, 2 + BATCH);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "nn/batchnorm.h"
+#include "nn/norm_slots.h"
 #include "nn/ops_internal.h"
 #include "nn/pointwise.h"
 #include "ref_ops.h"
@@ -438,12 +439,12 @@ static void batchnorm_with_residual_gives_the_bits_of_bn_add_relu(void **state)
         if (!storage && f->texel_buffer_r32f && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL")) {
             static const int texel_slots[] = {1, 3, 4}; /* scalar texel, vec4 texel, SPAN (batchnorm.c) */
             for (int k = 0; k < 3; k++)
-                if (!ctx->kernels[VKA_SLOT_BASE_BN_ADD + texel_slots[k]])
-                    fail_msg("residual variant in slot %d did not run", VKA_SLOT_BASE_BN_ADD + texel_slots[k]);
+                if (!ctx->kernels[VKA_SLOT_BN_ADD + texel_slots[k]])
+                    fail_msg("residual variant in slot %d did not run", VKA_SLOT_BN_ADD + texel_slots[k]);
         }
         if (storage)
             for (int k = 0; k < 2; k++)
-                if (!ctx->kernels[VKA_SLOT_BASE_BN_ADD + 2 * k]) fail_msg("storage residual variant %d did not run", k);
+                if (!ctx->kernels[VKA_SLOT_BN_ADD + 2 * k]) fail_msg("storage residual variant %d did not run", k);
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }

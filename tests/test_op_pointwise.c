@@ -42,41 +42,51 @@ static void expect_bits(const char *what, uint64_t n, const float *gpu, const do
     }
 }
 
-/* Runs relu forward and backward (twice, to compare bits) and checks them. */
+/* Runs relu forward, backward and backward_sum (twice, to compare bits) and checks them;
+ * in place: y is x, dx is dy, and backward_sum's dx is dy2. */
 static void check_relu(vka_context *ctx, uint64_t n, int in_place)
 {
     vka_arena *arena;
     TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "relu"}, &arena));
     test_rng rng = {n * 31 + 1};
-    float *x = make_input(&rng, n), *dy = make_input(&rng, n);
+    float *x = make_input(&rng, n), *dy = make_input(&rng, n), *dy2 = make_input(&rng, n);
     double *dxd = test_to_double(x, n), *ddy = test_to_double(dy, n);
-    double *ry = malloc(n * sizeof(double)), *rdx = malloc(n * sizeof(double));
+    double *ry = malloc(n * sizeof(double)), *rdx = malloc(n * sizeof(double)), *rsum = malloc(n * sizeof(double));
     ref_relu_forward(ry, dxd, (int)n);
     ref_relu_backward(rdx, ddy, dxd, (int)n);
-    float *got[2][2];
+    for (uint64_t i = 0; i < n; i++) rsum[i] = (double)(dy[i] + dy2[i]); /* one fp32 add, as vka_add_inplace */
+    ref_relu_backward(rsum, rsum, dxd, (int)n);
+    float *got[2][3];
     for (int run = 0; run < 2; run++) {
         test_guarded gx = test_alloc_guarded(ctx, arena, n * 4), gdy = test_alloc_guarded(ctx, arena, n * 4);
         test_guarded gy = test_alloc_guarded(ctx, arena, n * 4), gdx = test_alloc_guarded(ctx, arena, n * 4);
+        test_guarded gdy2 = test_alloc_guarded(ctx, arena, n * 4), gsum = test_alloc_guarded(ctx, arena, n * 4);
         TEST_OK(vka_upload(ctx, gx.t, 0, x, n * 4));
         TEST_OK(vka_upload(ctx, gdy.t, 0, dy, n * 4));
+        TEST_OK(vka_upload(ctx, gdy2.t, 0, dy2, n * 4));
+        vka_tensor keep_dy = test_tensor(ctx, arena, dy, n);
         vka_tensor keep_x = test_tensor(ctx, arena, x, n); /* the forward input, for the backward */
         vka_tensor y = in_place ? gx.t : gy.t, dx = in_place ? gdy.t : gdx.t;
         vka_cmd *cmd;
         TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        vka_tensor dsum = in_place ? gdy2.t : gsum.t;
         TEST_OK(vka_relu_backward(cmd, n, dx, gdy.t, keep_x));
+        TEST_OK(vka_relu_backward_sum(cmd, n, dsum, keep_dy, gdy2.t, keep_x));
         TEST_OK(vka_relu_forward(cmd, n, y, gx.t));
         test_run(cmd);
         vka_cmd_destroy(cmd);
         got[run][0] = test_read(ctx, y, n);
         got[run][1] = test_read(ctx, dx, n);
+        got[run][2] = test_read(ctx, dsum, n);
         test_check_guard(ctx, gx), test_check_guard(ctx, gdy), test_check_guard(ctx, gy), test_check_guard(ctx, gdx);
+        test_check_guard(ctx, gdy2), test_check_guard(ctx, gsum);
     }
     expect_bits(in_place ? "relu forward in place" : "relu forward", n, got[0][0], ry);
     expect_bits(in_place ? "relu backward in place" : "relu backward", n, got[0][1], rdx);
-    assert_memory_equal(got[0][0], got[1][0], n * 4);
-    assert_memory_equal(got[0][1], got[1][1], n * 4);
-    for (int r = 0; r < 2; r++) free(got[r][0]), free(got[r][1]);
-    free(x), free(dy), free(dxd), free(ddy), free(ry), free(rdx);
+    expect_bits(in_place ? "relu backward_sum in place" : "relu backward_sum", n, got[0][2], rsum);
+    for (int k = 0; k < 3; k++) assert_memory_equal(got[0][k], got[1][k], n * 4);
+    for (int r = 0; r < 2; r++) free(got[r][0]), free(got[r][1]), free(got[r][2]);
+    free(x), free(dy), free(dy2), free(dxd), free(ddy), free(ry), free(rdx), free(rsum);
     vka_arena_destroy(arena);
 }
 
@@ -158,9 +168,13 @@ static void pointwise_ops_split_tensors_larger_than_the_storage_range(void **sta
     test_context_finish(ctx);
 }
 
-/* The norm family's rejected calls create no kernel in its slots. */
-#define expect_rejected(ctx, cmd, got, op) \
-    test_expect_rejected_before_kernels(ctx, cmd, got, op, VKA_SLOT_BASE_NORM, VKA_SLOT_BASE_HEAD)
+/* The norm family's rejected calls create no kernel in its slots (both ranges). */
+#define expect_rejected(ctx, cmd, got, op)                                                                  \
+    do {                                                                                                    \
+        test_expect_rejected_before_kernels(ctx, cmd, got, op, VKA_SLOT_BASE_NORM, VKA_SLOT_BASE_HEAD);     \
+        for (int s_ = VKA_SLOT_BASE_NORM_MORE; s_ < VKA_SLOT_BASE_NORM_MORE + 8; s_++)                      \
+            if (ctx->kernels[s_]) fail_msg("%s: kernel slot %d was created by a rejected call", op, s_);   \
+    } while (0)
 
 static void pointwise_ops_reject_bad_calls_without_dispatching(void **state)
 {
@@ -173,7 +187,7 @@ static void pointwise_ops_reject_bad_calls_without_dispatching(void **state)
     TEST_OK(vka_arena_alloc(arena, 64 * 4, &b));
     TEST_OK(vka_arena_alloc(arena, 63 * 4, &y));
     vka_tensor shifted = vka_tensor_slice(a, 16, 48 * 4), none = {0};
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 13; i++) {
         vka_cmd *cmd;
         TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
         switch (i) {
@@ -188,6 +202,11 @@ static void pointwise_ops_reject_bad_calls_without_dispatching(void **state)
         case 7: expect_rejected(ctx, cmd, vka_relu_forward(cmd, 48, shifted, a), "relu_forward"); break;
         case 8: expect_rejected(ctx, cmd, vka_add_forward(cmd, 48, shifted, a, b), "add_forward"); break;
         case 9: expect_rejected(ctx, cmd, vka_relu_backward(cmd, 48, shifted, b, a), "relu_backward"); break;
+        case 10: expect_rejected(ctx, cmd, vka_relu_backward_sum(cmd, 64, b, a, y, a), "relu_backward_sum"); break;
+        case 11: expect_rejected(ctx, cmd, vka_relu_backward_sum(cmd, 64, b, a, none, a), "relu_backward_sum"); break;
+        case 12:
+            expect_rejected(ctx, cmd, vka_relu_backward_sum(cmd, 48, shifted, b, a, b), "relu_backward_sum");
+            break;
         }
         vka_cmd_destroy(cmd);
     }
@@ -218,6 +237,8 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
         TEST_OK(vka_batchnorm_forward_eval(cmd, &d, c, a, small[4], small[5], small[0], small[1], scratch));
         TEST_OK(vka_relu_forward(cmd, 2 * 3 * hw, c, a));
         TEST_OK(vka_relu_backward(cmd, 2 * 3 * hw, c, b, a));
+        TEST_OK(vka_relu_backward_sum(cmd, 2 * 3 * hw, c, b, a, a));
+        TEST_OK(vka_batchnorm_forward_eval_add(cmd, &d, c, a, b, small[4], small[5], small[0], small[1], scratch));
         TEST_OK(vka_add_forward(cmd, 2 * 3 * hw, c, a, b));
         TEST_OK(vka_add_inplace(cmd, 2 * 3 * hw, c, a));
     }
@@ -227,16 +248,19 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
     TEST_OK(vka_global_avgpool_forward(cmd, 2, 3, 64, c, a));
     TEST_OK(vka_global_avgpool_backward(cmd, 2, 3, 64, a, c));
     test_run(cmd);
-    /* 10 batchnorm + 8 pointwise + 4 pool variants, each in its own slot. */
-    int used = 0;
-    for (int s = VKA_SLOT_BASE_NORM; s < VKA_SLOT_BASE_HEAD; s++) {
-        if (!ctx->kernels[s]) continue;
-        used++;
+    /* 10 batchnorm + 8 pointwise + 4 pool variants in 48..79; 2 batchnorm + residual and
+     * 2 relu_backward_sum variants in 200..207; each in its own slot. */
+    int used = 0, used_more = 0;
+    for (int s = VKA_SLOT_BASE_NORM; s < VKA_KERNEL_CACHE_SIZE; s++) {
+        int more = s >= VKA_SLOT_BASE_NORM_MORE && s < VKA_SLOT_BASE_NORM_MORE + 8;
+        if (!ctx->kernels[s] || (s >= VKA_SLOT_BASE_HEAD && !more)) continue;
+        used += !more, used_more += more;
         for (int t = VKA_SLOT_BASE_NORM; t < s; t++)
             if (ctx->kernels[t] && strcmp(ctx->kernels[t]->desc.name, ctx->kernels[s]->desc.name) == 0)
                 fail_msg("%s is in slots %d and %d", ctx->kernels[s]->desc.name, t, s);
     }
     assert_int_equal(used, 22);
+    assert_int_equal(used_more, 4);
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);

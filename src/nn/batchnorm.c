@@ -328,7 +328,7 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         if (add) desc.bindings[3] = desc.bindings[0];                             /* the residual, as x */
     }
     uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
-    uint32_t slot = add     ? (uint32_t)VKA_SLOT_BASE_BN_ADD + (p->span ? 4u : variant_index)
+    uint32_t slot = add     ? (uint32_t)VKA_SLOT_BN_ADD + (p->span ? 4u : variant_index)
                   : p->span ? (uint32_t)VKA_SLOT_BASE_BN_SPAN + (packed ? 4u + (pass == PASS_BWD_DATA) : (uint32_t)pass)
                   : packed  ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
                             : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;

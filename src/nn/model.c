@@ -542,9 +542,12 @@ vka_packed_layout vka_model_conv_dy_layout(const vka_model *m, int node, uint32_
 }
 
 /* Hands g, node i's gradient for its residual inputs (both of an add's, a block tail's in[1]),
- * to them: aliased inputs already see it; a shared input (identity shortcut) gets a copy or an
- * add. */
-static vka_result pass_residual_grad(vka_cmd *cmd, vka_model *m, int i, uint32_t B, vka_tensor g, uint8_t *written)
+ * to them: aliased inputs already see it. A shared input (identity shortcut) whose gradient
+ * has no other part yet keeps g aside as its `pending` part (its other consumer, the next
+ * block's first conv, then writes its dy directly, and the ReLU backward of that input adds
+ * the two where it reads them: no copy, no add pass); otherwise g is added or copied. */
+static vka_result pass_residual_grad(vka_cmd *cmd, vka_model *m, int i, uint32_t B, vka_tensor g, uint8_t *written,
+                                     vka_tensor *pending)
 {
     const vka_node *n = &m->nodes[i];
     vka_result rc = VKA_SUCCESS;
@@ -553,10 +556,10 @@ static vka_result pass_residual_grad(vka_cmd *cmd, vka_model *m, int i, uint32_t
         vka_node *xk = &m->nodes[in];
         if (xk->grad_alias == i) {
             written[in] = 1;
-            continue;
-        }
-        if (written[in]) {
+        } else if (written[in]) {
             rc = vka_add_inplace(cmd, (uint64_t)B * n->c * n->h * n->w, slice_n(xk->dy, xk, B), g);
+        } else if (!vka_tensor_present(pending[in])) {
+            pending[in] = g;
         } else {
             vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_TRANSFER); /* g written -> copied */
             rc = vka_cmd_copy(cmd, slice_n(xk->dy, xk, B), g);
@@ -567,11 +570,29 @@ static vka_result pass_residual_grad(vka_cmd *cmd, vka_model *m, int i, uint32_t
     return rc;
 }
 
+/* Node i's output gradient when it has a pending part (see pass_residual_grad): the pending
+ * part alone if nothing else was written; else, unless the node's ReLU backward takes the two
+ * parts (*two_parts = 1: dy and pending[i]), their sum in dy. */
+static vka_result resolve_pending(vka_cmd *cmd, vka_model *m, int i, uint32_t B, const uint8_t *written,
+                                  const vka_tensor *pending, vka_tensor *dy, int *two_parts)
+{
+    const vka_node *n = &m->nodes[i];
+    *two_parts = 0;
+    if (!vka_tensor_present(pending[i])) return VKA_SUCCESS;
+    if (!written[i]) return *dy = pending[i], VKA_SUCCESS;
+    if (n->op == VKA_NODE_RELU || (n->op == VKA_NODE_BN && n->in[1] >= 0 && n->relu)) return *two_parts = 1, VKA_SUCCESS;
+    return vka_add_inplace(cmd, (uint64_t)B * n->c * n->h * n->w, *dy, pending[i]);
+}
+
 vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_tensor dlogits)
 {
     const uint32_t B = n_batch;
     uint8_t *written = calloc(m->node_count, 1);
-    if (!written) return vka_cmd_fail(cmd, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    vka_tensor *pending = calloc(m->node_count, sizeof *pending);
+    if (!written || !pending) {
+        free(written), free(pending);
+        return vka_cmd_fail(cmd, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
     vka_node *last = &m->nodes[m->node_count - 1];
     vka_result rc = VKA_SUCCESS;
     /* The loss writes dlogits; the last node reads it as its dy. */
@@ -582,7 +603,9 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         int j = n->in[0];
         const vka_node *x = &m->nodes[j];
         vka_tensor dy = slice_n(n->dy, n, B), xin = slice_n(x->y, x, B);
-        int want_dx = x->op != VKA_NODE_INPUT;
+        int want_dx = x->op != VKA_NODE_INPUT, two_parts;
+        if ((rc = resolve_pending(cmd, m, i, B, written, pending, &dy, &two_parts))) break;
+        uint64_t count = (uint64_t)B * n->c * n->h * n->w;
         switch (n->op) {
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
@@ -599,11 +622,12 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
             vka_batchnorm_desc d = bn_desc(n, B);
             if (n->in[1] >= 0) { /* a block tail: its ReLU's mask, the residual's share, then a plain BN */
                 if (n->relu) {
-                    rc = vka_relu_backward(cmd, (uint64_t)B * n->c * n->h * n->w, slice_n(n->dz, n, B), dy,
-                                           slice_n(n->y, n, B));
-                    dy = slice_n(n->dz, n, B);
+                    vka_tensor dz = slice_n(n->dz, n, B), y = slice_n(n->y, n, B);
+                    rc = two_parts ? vka_relu_backward_sum(cmd, count, dz, dy, pending[i], y)
+                                   : vka_relu_backward(cmd, count, dz, dy, y);
+                    dy = dz;
                 }
-                if (!rc) rc = pass_residual_grad(cmd, m, i, B, dy, written);
+                if (!rc) rc = pass_residual_grad(cmd, m, i, B, dy, written, pending);
                 d.relu = 0;
             }
             if (rc) break;
@@ -632,12 +656,13 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
             break;
         }
         case VKA_NODE_RELU:
-            rc = vka_relu_backward(cmd, (uint64_t)B * n->c * n->h * n->w, grad_target(m, j, B, written), dy, xin);
+            rc = two_parts ? vka_relu_backward_sum(cmd, count, grad_target(m, j, B, written), dy, pending[i], xin)
+                           : vka_relu_backward(cmd, count, grad_target(m, j, B, written), dy, xin);
             if (!rc) rc = grad_commit(cmd, m, j, B, written);
             break;
         case VKA_NODE_ADD:
             /* dy flows unchanged to both inputs. */
-            rc = pass_residual_grad(cmd, m, i, B, dy, written);
+            rc = pass_residual_grad(cmd, m, i, B, dy, written, pending);
             break;
         case VKA_NODE_MAXPOOL: {
             vka_maxpool_desc d = {.n = B, .c = x->c, .h = x->h, .w = x->w, .k = n->k, .stride = n->stride};
@@ -662,6 +687,6 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         }
     }
     last->dy = last_dy;
-    free(written);
+    free(written), free(pending);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* Kernel cache slots of the norm family (batchnorm.c, pointwise.c, pool.c), all in
- * one enum so the three files can never collide: VKA_SLOT_BASE_NORM .. +31. */
+ * one enum so the three files can never collide: VKA_SLOT_BASE_NORM .. +31, then
+ * VKA_SLOT_BASE_NORM_MORE .. +7 (batchnorm's SPAN variants have their own range). */
 #ifndef VKA_NN_NORM_SLOTS_H
 #define VKA_NN_NORM_SLOTS_H
 
@@ -29,5 +30,14 @@ enum vka_norm_slot {
     VKA_SLOT_NORM_END,
 };
 _Static_assert((int)VKA_SLOT_NORM_END <= (int)VKA_SLOT_BASE_HEAD, "the norm family owns slots 48..79");
+
+enum vka_norm_slot_more {
+    /* batchnorm apply + residual (+ ReLU): [vec4][texel] at + 2 vec4 + texel, then SPAN at + 4 */
+    VKA_SLOT_BN_ADD = VKA_SLOT_BASE_NORM_MORE,
+    VKA_SLOT_RELU_BWD_SUM = VKA_SLOT_BN_ADD + 5,
+    VKA_SLOT_RELU_BWD_SUM_VEC4,
+    VKA_SLOT_NORM_MORE_END,
+};
+_Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 8, "the norm family owns 200..207");
 
 #endif

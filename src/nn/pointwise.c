@@ -12,6 +12,8 @@
 #include "add_inplace.spv.h"
 #include "add_inplace_vec4.spv.h"
 #include "relu_bwd.spv.h"
+#include "relu_bwd_sum.spv.h"
+#include "relu_bwd_sum_vec4.spv.h"
 #include "relu_bwd_vec4.spv.h"
 #include "relu_fwd.spv.h"
 #include "relu_fwd_vec4.spv.h"
@@ -32,13 +34,14 @@ typedef struct flat_kernel {
 
 #define FLAT(nm, slot, nb) {#nm, vka_spv_##nm, sizeof vka_spv_##nm, slot, nb}
 /* [op][vec4] */
-static const flat_kernel kernels[4][2] = {
+static const flat_kernel kernels[5][2] = {
     {FLAT(relu_fwd, VKA_SLOT_RELU_FWD, 2), FLAT(relu_fwd_vec4, VKA_SLOT_RELU_FWD_VEC4, 2)},
     {FLAT(relu_bwd, VKA_SLOT_RELU_BWD, 3), FLAT(relu_bwd_vec4, VKA_SLOT_RELU_BWD_VEC4, 3)},
     {FLAT(add_fwd, VKA_SLOT_ADD, 3), FLAT(add_fwd_vec4, VKA_SLOT_ADD_VEC4, 3)},
     {FLAT(add_inplace, VKA_SLOT_ADD_INPLACE, 2), FLAT(add_inplace_vec4, VKA_SLOT_ADD_INPLACE_VEC4, 2)},
+    {FLAT(relu_bwd_sum, VKA_SLOT_RELU_BWD_SUM, 4), FLAT(relu_bwd_sum_vec4, VKA_SLOT_RELU_BWD_SUM_VEC4, 4)},
 };
-enum { OP_RELU_FWD, OP_RELU_BWD, OP_ADD, OP_ADD_INPLACE };
+enum { OP_RELU_FWD, OP_RELU_BWD, OP_ADD, OP_ADD_INPLACE, OP_RELU_BWD_SUM };
 
 /* Same tensor, or no shared byte: anything in between is refused. */
 static int partial_overlap(vka_tensor a, vka_tensor b)
@@ -71,7 +74,7 @@ static vka_result run(vka_cmd *cmd, int op, const char *opname, uint64_t n, vka_
     uint32_t wg = vka_plan_workgroup_1d(ctx, WG);
     vka_kernel_desc desc = {
         .name = fk->name, .spirv = fk->spirv, .spirv_bytes = fk->spirv_bytes,
-        .num_bindings = nt, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .num_bindings = nt, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof(struct flat_push), .local_size = {wg},
     };
     vka_kernel *k;
@@ -86,13 +89,13 @@ static vka_result run(vka_cmd *cmd, int op, const char *opname, uint64_t n, vka_
     if (chunk > (uint64_t)UINT32_MAX / 2) chunk = (uint64_t)UINT32_MAX / 2 / align * align;
     for (uint64_t first = 0; first < n && !rc; first += chunk) {
         uint64_t count = n - first < chunk ? n - first : chunk;
-        vka_tensor c[3];
+        vka_tensor c[4];
         for (uint32_t i = 0; i < nt; i++) c[i] = vka_tensor_slice(t[i], first * 4, count * 4);
         /* Bindings in shader order: the output is last, except in place (a is both). */
-        vka_tensor b[3];
+        vka_tensor b[4];
         if (op == OP_ADD_INPLACE) b[0] = c[0], b[1] = c[1];
         else if (op == OP_RELU_FWD) b[0] = c[1], b[1] = c[0];
-        else b[0] = c[1], b[1] = c[2], b[2] = c[0];
+        else b[0] = c[1], b[1] = c[2], b[2] = c[0], b[3] = c[nt - 1]; /* relu_bwd_sum: dy2 at 3 */
         struct flat_push push = {(uint32_t)(count / unit)};
         uint32_t gx, gy;
         vka_plan_groups_2d(ctx, vka_div_up(push.n, wg), &gx, &gy);
@@ -113,6 +116,13 @@ vka_result vka_relu_backward(vka_cmd *cmd, uint64_t n, vka_tensor dx, vka_tensor
     static const char *const names[] = {"dx", "dy", "x"};
     vka_tensor t[3] = {dx, dy, x};
     return run(cmd, OP_RELU_BWD, "relu_backward", n, t, names);
+}
+
+vka_result vka_relu_backward_sum(vka_cmd *cmd, uint64_t n, vka_tensor dx, vka_tensor dy, vka_tensor dy2, vka_tensor x)
+{
+    static const char *const names[] = {"dx", "dy", "x", "dy2"};
+    vka_tensor t[4] = {dx, dy, x, dy2};
+    return run(cmd, OP_RELU_BWD_SUM, "relu_backward_sum", n, t, names);
 }
 
 vka_result vka_add_forward(vka_cmd *cmd, uint64_t n, vka_tensor y, vka_tensor a, vka_tensor b)

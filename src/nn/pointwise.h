@@ -14,6 +14,11 @@ vka_result vka_relu_forward(vka_cmd *cmd, uint64_t n, vka_tensor y, vka_tensor x
  * dy (n). OVERWRITES dx; dx may be dy. */
 vka_result vka_relu_backward(vka_cmd *cmd, uint64_t n, vka_tensor dx, vka_tensor dy, vka_tensor x);
 
+/* dx (n) = x > 0 ? dy + dy2 : 0: the ReLU's output gradient in two parts (a residual branch's
+ * and its shortcut's), summed as vka_add_inplace would (the same bits) but never stored. dx may
+ * be dy or dy2. */
+vka_result vka_relu_backward_sum(vka_cmd *cmd, uint64_t n, vka_tensor dx, vka_tensor dy, vka_tensor dy2, vka_tensor x);
+
 /* y (n) = a + b, a, b (n). y may be a or b. The backward needs no op: da = db = dy. */
 vka_result vka_add_forward(vka_cmd *cmd, uint64_t n, vka_tensor y, vka_tensor a, vka_tensor b);
 
