@@ -9,19 +9,21 @@ layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform Push { uint n; } p;
 
-layout(std430, binding = 0) readonly buffer DY { VT dy[]; };  // (n)
-layout(std430, binding = 1) readonly buffer X { VT x[]; };    // (n)
-layout(std430, binding = 2) writeonly buffer DX { VT dx[]; }; // (n)
+// TEXEL: the inputs through texel buffers (the host picks it when dx is none of them).
+INPUT_VT(0, dy)                                                 // (n)
+INPUT_VT(1, x)                                                  // (n)
+layout(std430, binding = 2) writeonly buffer DX { VT dx[]; };   // (n)
 #ifdef SUM
-layout(std430, binding = 3) readonly buffer DY2 { VT dy2[]; }; // (n)
+INPUT_VT(3, dy2)                                                // (n)
 #endif
 
 void main()
 {
     uint i = flat_invocation_index();
+    if (i >= p.n) return;
 #ifdef SUM
-    if (i < p.n) dx[i] = relu_mask(x[i], dy[i] + dy2[i]);
+    dx[i] = relu_mask(LOAD_VT(x, i), LOAD_VT(dy, i) + LOAD_VT(dy2, i));
 #else
-    if (i < p.n) dx[i] = relu_mask(x[i], dy[i]);
+    dx[i] = relu_mask(LOAD_VT(x, i), LOAD_VT(dy, i));
 #endif
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/batchnorm.h"
+#include "nn/norm_slots.h"
 #include "nn/ops_internal.h"
 #include "nn/pointwise.h"
 #include "nn/pool.h"
@@ -153,6 +154,32 @@ static void add_matches_reference_at_awkward_sizes_also_in_place(void **state)
 }
 
 /* A 4 KiB storage range cuts 65537 floats into 65 dispatches per op. */
+/* The ReLU backward and the in-place add read their inputs through texel buffers where the
+ * device has the formats (not in place); VKANCHOR_TEXEL=0 keeps the storage-buffer variants:
+ * both are checked. */
+static void relu_backward_and_add_texel_and_storage_variants_match_reference(void **state)
+{
+    (void)state;
+    for (int storage = 0; storage < 2; storage++) {
+        if (storage) setenv("VKANCHOR_TEXEL", "0", 1);
+        vka_context *ctx = test_context();
+        for (size_t i = 0; i < NSIZES; i++) {
+            check_relu(ctx, sizes[i], 0);
+            check_add(ctx, sizes[i], 3);
+        }
+        const vka_features *f = &vka_context_device(ctx)->features;
+        int texel_ran = 0;
+        for (int s = VKA_SLOT_RELU_BWD_TEXEL; s <= VKA_SLOT_ADD_INPLACE_VEC4_TEXEL; s++) texel_ran += !!ctx->kernels[s];
+        if (storage ? texel_ran != 0 : f->texel_buffer_r32f && f->texel_buffer_rgba32f && texel_ran != 6)
+            fail_msg("%d of the 6 texel variants of the ReLU backward and in-place add ran (VKANCHOR_TEXEL %s)",
+                     texel_ran, storage ? "0" : "unset");
+        if (!ctx->kernels[VKA_SLOT_RELU_BWD] && !ctx->kernels[VKA_SLOT_RELU_BWD_TEXEL])
+            fail_msg("no scalar ReLU backward ran");
+        test_context_finish(ctx);
+        unsetenv("VKANCHOR_TEXEL");
+    }
+}
+
 static void pointwise_ops_split_tensors_larger_than_the_storage_range(void **state)
 {
     (void)state;
@@ -172,7 +199,7 @@ static void pointwise_ops_split_tensors_larger_than_the_storage_range(void **sta
 #define expect_rejected(ctx, cmd, got, op)                                                                  \
     do {                                                                                                    \
         test_expect_rejected_before_kernels(ctx, cmd, got, op, VKA_SLOT_BASE_NORM, VKA_SLOT_BASE_HEAD);     \
-        for (int s_ = VKA_SLOT_BASE_NORM_MORE; s_ < VKA_SLOT_BASE_NORM_MORE + 8; s_++)                      \
+        for (int s_ = VKA_SLOT_BASE_NORM_MORE; s_ < VKA_SLOT_BASE_NORM_MORE + 16; s_++)                     \
             if (ctx->kernels[s_]) fail_msg("%s: kernel slot %d was created by a rejected call", op, s_);   \
     } while (0)
 
@@ -248,19 +275,19 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
     TEST_OK(vka_global_avgpool_forward(cmd, 2, 3, 64, c, a));
     TEST_OK(vka_global_avgpool_backward(cmd, 2, 3, 64, a, c));
     test_run(cmd);
-    /* 10 batchnorm + 8 pointwise + 4 pool variants in 48..79; 2 batchnorm + residual and
-     * 2 relu_backward_sum variants in 200..207; each in its own slot. */
+    /* 10 batchnorm + 8 pointwise + 4 pool variants, 2 batchnorm + residual and 2
+     * relu_backward_sum variants, in 48..79 and 200..215 (the ReLU backward's in the second
+     * range where texel inputs run), each in its own slot. */
     int used = 0, used_more = 0;
     for (int s = VKA_SLOT_BASE_NORM; s < VKA_KERNEL_CACHE_SIZE; s++) {
-        int more = s >= VKA_SLOT_BASE_NORM_MORE && s < VKA_SLOT_BASE_NORM_MORE + 8;
+        int more = s >= VKA_SLOT_BASE_NORM_MORE && s < VKA_SLOT_BASE_NORM_MORE + 16;
         if (!ctx->kernels[s] || (s >= VKA_SLOT_BASE_HEAD && !more)) continue;
         used += !more, used_more += more;
         for (int t = VKA_SLOT_BASE_NORM; t < s; t++)
             if (ctx->kernels[t] && strcmp(ctx->kernels[t]->desc.name, ctx->kernels[s]->desc.name) == 0)
                 fail_msg("%s is in slots %d and %d", ctx->kernels[s]->desc.name, t, s);
     }
-    assert_int_equal(used, 22);
-    assert_int_equal(used_more, 4);
+    assert_int_equal(used + used_more, 26);
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);
@@ -271,6 +298,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(relu_forward_and_backward_match_reference_at_awkward_sizes),
         cmocka_unit_test(relu_runs_in_place),
+        cmocka_unit_test(relu_backward_and_add_texel_and_storage_variants_match_reference),
         cmocka_unit_test(add_matches_reference_at_awkward_sizes_also_in_place),
         cmocka_unit_test(pointwise_ops_split_tensors_larger_than_the_storage_range),
         cmocka_unit_test(pointwise_ops_reject_bad_calls_without_dispatching),

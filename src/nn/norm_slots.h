@@ -1,6 +1,6 @@
 /* Kernel cache slots of the norm family (batchnorm.c, pointwise.c, pool.c), all in
  * one enum so the three files can never collide: VKA_SLOT_BASE_NORM .. +31, then
- * VKA_SLOT_BASE_NORM_MORE .. +7 (batchnorm's SPAN variants have their own range). */
+ * VKA_SLOT_BASE_NORM_MORE .. +15 (batchnorm's SPAN variants have their own range). */
 #ifndef VKA_NN_NORM_SLOTS_H
 #define VKA_NN_NORM_SLOTS_H
 
@@ -36,8 +36,16 @@ enum vka_norm_slot_more {
     VKA_SLOT_BN_ADD = VKA_SLOT_BASE_NORM_MORE,
     VKA_SLOT_RELU_BWD_SUM = VKA_SLOT_BN_ADD + 5,
     VKA_SLOT_RELU_BWD_SUM_VEC4,
+    /* relu_bwd and relu_bwd_sum with texel-buffer inputs: [sum][vec4] */
+    VKA_SLOT_RELU_BWD_TEXEL,
+    VKA_SLOT_RELU_BWD_VEC4_TEXEL,
+    VKA_SLOT_RELU_BWD_SUM_TEXEL,
+    VKA_SLOT_RELU_BWD_SUM_VEC4_TEXEL,
+    /* add_inplace with b through a texel buffer: [vec4] */
+    VKA_SLOT_ADD_INPLACE_TEXEL,
+    VKA_SLOT_ADD_INPLACE_VEC4_TEXEL,
     VKA_SLOT_NORM_MORE_END,
 };
-_Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 8, "the norm family owns 200..207");
+_Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 16, "the norm family owns 200..215");
 
 #endif
