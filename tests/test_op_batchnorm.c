@@ -37,9 +37,12 @@ typedef struct shape {
  * HW % 4 == 0 (vec4 kernels); HW % 4 != 0 with N*C*HW % 4 == 0 (SPAN kernels: vec4 texels
  * straddling planes, every offset of a plane mod 4: 16x3x9x9, 8x4x7x7, 4x5x3x5); batch 1;
  * several reduction workgroups per channel (8x5x28x28: 4 slices of 392 vec4s; 3x1x33x33:
- * 7 slices, the last one short; 64x2x7x7: 4 slices of 13-texel chunks). */
+ * 7 slices, the last one short; 64x2x7x7: 4 slices of 13-texel chunks); C % 4 == 0 with
+ * HW % 4 == 0 (packed outputs a texel per store: rows of 6 and of 2, which a vec4 of
+ * positions crosses once or twice). */
 static const shape shapes[] = {
-    {8, 5, 28, 28}, {1, 3, 5, 7}, {3, 1, 33, 33}, {2, 5, 4, 4}, {16, 3, 9, 9}, {8, 4, 7, 7}, {4, 5, 3, 5}, {64, 2, 7, 7},
+    {8, 5, 28, 28}, {1, 3, 5, 7}, {3, 1, 33, 33}, {2, 5, 4, 4}, {16, 3, 9, 9},
+    {8, 4, 7, 7},   {4, 5, 3, 5}, {64, 2, 7, 7},  {4, 8, 6, 6}, {3, 4, 2, 2},
 };
 #define NSHAPES (sizeof shapes / sizeof *shapes)
 
@@ -369,6 +372,10 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
         if (!storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL"))
             for (int s = 4; s < 6; s++)
                 if (!ctx->kernels[VKA_SLOT_BASE_BN_SPAN + s]) fail_msg("packed SPAN variant %d did not run", s - 4);
+        int texel = !storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL");
+        for (int bwd = 0; bwd < 2; bwd++) /* a texel per store: C % 4 == 0, HW % 4 == 0 */
+            if (!ctx->kernels[VKA_SLOT_BN_PACKED4 + 2 * bwd + texel])
+                fail_msg("packed4 %s variant (%s) did not run", bwd ? "input-gradient" : "apply", texel ? "texel" : "storage");
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }

@@ -199,7 +199,7 @@ static void pointwise_ops_split_tensors_larger_than_the_storage_range(void **sta
 #define expect_rejected(ctx, cmd, got, op)                                                                  \
     do {                                                                                                    \
         test_expect_rejected_before_kernels(ctx, cmd, got, op, VKA_SLOT_BASE_NORM, VKA_SLOT_BASE_HEAD);     \
-        for (int s_ = VKA_SLOT_BASE_NORM_MORE; s_ < VKA_SLOT_BASE_NORM_MORE + 16; s_++)                     \
+        for (int s_ = VKA_SLOT_BASE_NORM_MORE; s_ < VKA_SLOT_BASE_NORM_MORE + 24; s_++)                     \
             if (ctx->kernels[s_]) fail_msg("%s: kernel slot %d was created by a rejected call", op, s_);   \
     } while (0)
 
@@ -276,11 +276,11 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
     TEST_OK(vka_global_avgpool_backward(cmd, 2, 3, 64, a, c));
     test_run(cmd);
     /* 10 batchnorm + 8 pointwise + 4 pool variants, 2 batchnorm + residual and 2
-     * relu_backward_sum variants, in 48..79 and 200..215 (the ReLU backward's in the second
+     * relu_backward_sum variants, in 48..79 and 200..223 (the ReLU backward's in the second
      * range where texel inputs run), each in its own slot. */
     int used = 0, used_more = 0;
     for (int s = VKA_SLOT_BASE_NORM; s < VKA_KERNEL_CACHE_SIZE; s++) {
-        int more = s >= VKA_SLOT_BASE_NORM_MORE && s < VKA_SLOT_BASE_NORM_MORE + 16;
+        int more = s >= VKA_SLOT_BASE_NORM_MORE && s < VKA_SLOT_BASE_NORM_MORE + 24;
         if (!ctx->kernels[s] || (s >= VKA_SLOT_BASE_HEAD && !more)) continue;
         used += !more, used_more += more;
         for (int t = VKA_SLOT_BASE_NORM; t < s; t++)

@@ -40,6 +40,11 @@ vka_add_shader(NAME batchnorm_bwd_reduce_span SOURCE batchnorm_bwd_reduce.comp D
 vka_add_shader(NAME batchnorm_bwd_data_span SOURCE batchnorm_bwd_data.comp DEFINES VEC4 TEXEL SPAN)
 vka_add_shader(NAME batchnorm_fwd_packed_span SOURCE batchnorm_fwd.comp DEFINES PACKED VEC4 TEXEL SPAN)
 vka_add_shader(NAME batchnorm_bwd_data_packed_span SOURCE batchnorm_bwd_data.comp DEFINES PACKED VEC4 TEXEL SPAN)
+# ... writing the packed layout a texel per store (C % 4 == 0, H*W % 4 == 0)
+vka_add_shader(NAME batchnorm_fwd_packed4 SOURCE batchnorm_packed4.comp DEFINES VEC4)
+vka_add_shader(NAME batchnorm_fwd_packed4_texel SOURCE batchnorm_packed4.comp DEFINES VEC4 TEXEL)
+vka_add_shader(NAME batchnorm_bwd_data_packed4 SOURCE batchnorm_packed4.comp DEFINES VEC4 BWD)
+vka_add_shader(NAME batchnorm_bwd_data_packed4_texel SOURCE batchnorm_packed4.comp DEFINES VEC4 BWD TEXEL)
 vka_add_shader(NAME batchnorm_fwd_finalize SOURCE batchnorm_fwd_finalize.comp)
 vka_add_shader(NAME batchnorm_bwd_finalize SOURCE batchnorm_bwd_finalize.comp)
 

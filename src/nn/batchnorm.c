@@ -64,6 +64,10 @@
 #include "batchnorm_fwd_packed_vec4_texel.spv.h"
 #include "batchnorm_fwd_finalize.spv.h"
 #include "batchnorm_fwd_packed_span.spv.h"
+#include "batchnorm_fwd_packed4.spv.h"
+#include "batchnorm_fwd_packed4_texel.spv.h"
+#include "batchnorm_bwd_data_packed4.spv.h"
+#include "batchnorm_bwd_data_packed4_texel.spv.h"
 #include "batchnorm_fwd_span.spv.h"
 #include "batchnorm_fwd_stats_span.spv.h"
 #include "batchnorm_fwd_stats.spv.h"
@@ -108,6 +112,11 @@ static const variant packed_span_variants[2] = {V(batchnorm_fwd_packed_span), V(
 static const variant add_variants[2][2] = {{V(batchnorm_fwd_add), V(batchnorm_fwd_add_texel)},
                                            {V(batchnorm_fwd_add_vec4), V(batchnorm_fwd_add_vec4_texel)}};
 static const variant add_span_variant = V(batchnorm_fwd_add_span);
+/* The packed outputs a texel per store (batchnorm_packed4.comp): [bwd][texel]. */
+static const variant packed4_variants[2][2] = {
+    {V(batchnorm_fwd_packed4), V(batchnorm_fwd_packed4_texel)},
+    {V(batchnorm_bwd_data_packed4), V(batchnorm_bwd_data_packed4_texel)},
+};
 #undef V
 
 struct stats_push {
@@ -134,6 +143,11 @@ struct packed_push {
 };
 _Static_assert(sizeof(struct packed_push) == 68,
                "mirror of Push in batchnorm_fwd.comp and batchnorm_bwd_data.comp with PACKED (packed_store.glsl)");
+struct packed4_push {
+    vka_fastdiv q_div, c4_div, w_div;
+    uint32_t q, c4, total, relu, w, hp, wp, border;
+};
+_Static_assert(sizeof(struct packed4_push) == 56, "mirror of Push in batchnorm_packed4.comp");
 struct bwd_reduce_push {
     uint32_t C, hw, count, per_group, step_i, step_j;
     vka_fastdiv hw_div;
@@ -164,6 +178,7 @@ _Static_assert(sizeof(struct bwd_finalize_push) == 12, "mirror of Push in batchn
  * span choice, so the scratch size asked for up front (room for either) fits what the ops use. */
 typedef struct bn_plan {
     int vec4, span;          /* span: vec4 units too (and texel inputs), HW % 4 != 0 */
+    int packed4;             /* packed outputs a texel per store: C % 4 == 0 and HW % 4 == 0 */
     uint32_t unit_hw;        /* units per plane (span: vec4 chunks covering it in the reductions) */
     uint32_t count;          /* units per channel: N * unit_hw */
     uint32_t total;          /* units in x: N * C * HW / (4 if vec4) */
@@ -188,6 +203,7 @@ static bn_plan plan_bn(const vka_context *ctx, const vka_batchnorm_desc *d, int 
     p.unit_hw = p.span ? (d->hw + 6) / 4 : p.vec4 ? d->hw / 4 : d->hw;
     p.count = (uint32_t)((uint64_t)d->n * p.unit_hw);    /* the ops check N*C*HW < 2^31 first */
     p.total = (uint32_t)((uint64_t)d->n * d->c * d->hw / (p.vec4 ? 4 : 1));
+    p.packed4 = d->hw % 4 == 0 && d->c % 4 == 0;
     const char *env = getenv("VKANCHOR_BN_REDUCE");
     int cpu = env && strcmp(env, "gpu") == 0 ? 0 : env && strcmp(env, "cpu") == 0 ? 1 : ctx->info.type == VKA_DEVICE_CPU;
     p.reduce_wg = vka_plan_workgroup_1d(ctx, cpu ? REDUCE_WG_CPU : REDUCE_WG_GPU);
@@ -304,20 +320,22 @@ enum form { FORM_NCHW, FORM_PACKED, FORM_ADD };
 static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, enum form form,
                              vka_kernel **k)
 {
-    int packed = form == FORM_PACKED, add = form == FORM_ADD;
+    int packed = form == FORM_PACKED, add = form == FORM_ADD, packed4 = packed && p->packed4;
     static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
     static const uint32_t push[PASS_COUNT] = {sizeof(struct stats_push), sizeof(struct elementwise_push),
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    const variant *v = add     ? (p->span ? &add_span_variant : &add_variants[p->vec4][texel])
+    const variant *v = packed4 ? &packed4_variants[pass == PASS_BWD_DATA][texel]
+                     : add     ? (p->span ? &add_span_variant : &add_variants[p->vec4][texel])
                      : p->span ? (packed ? &packed_span_variants[pass == PASS_BWD_DATA] : &span_variants[pass])
                      : packed  ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel]
                                : &variants[pass][p->vec4][texel];
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
         .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes, .num_bindings = bindings[pass] + (uint32_t)add,
-        .bindings = STORAGE_X, .push_bytes = packed ? sizeof(struct packed_push) : push[pass],
+        .bindings = STORAGE_X,
+        .push_bytes = packed4 ? sizeof(struct packed4_push) : packed ? sizeof(struct packed_push) : push[pass],
         .local_size = {reduce ? p->reduce_wg : p->elementwise_wg},
         .shared_bytes = reduce ? (pass == PASS_FWD_STATS ? 3 : 2) * 4 * p->reduce_wg : 0,
     };
@@ -328,7 +346,8 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         if (add) desc.bindings[3] = desc.bindings[0];                             /* the residual, as x */
     }
     uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
-    uint32_t slot = add     ? (uint32_t)VKA_SLOT_BN_ADD + (p->span ? 4u : variant_index)
+    uint32_t slot = packed4 ? (uint32_t)VKA_SLOT_BN_PACKED4 + 2 * (pass == PASS_BWD_DATA) + (uint32_t)texel
+                  : add     ? (uint32_t)VKA_SLOT_BN_ADD + (p->span ? 4u : variant_index)
                   : p->span ? (uint32_t)VKA_SLOT_BASE_BN_SPAN + (packed ? 4u + (pass == PASS_BWD_DATA) : (uint32_t)pass)
                   : packed  ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
                             : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;
@@ -384,6 +403,20 @@ static struct packed_push packed_push_of(const bn_plan *p, const vka_batchnorm_d
     return pp;
 }
 
+/* Records the apply or input-gradient pass into the packed layout l, a texel per store
+ * (batchnorm_packed4.comp): t holds the pass's tensors, its output last. */
+static vka_result dispatch_packed4(vka_cmd *cmd, vka_kernel *k, const vka_batchnorm_desc *d,
+                                   const vka_packed_layout *l, const vka_tensor *t, uint32_t nt)
+{
+    uint32_t q = d->hw / 4, c4 = d->c / 4;
+    struct packed4_push pp = {
+        .q_div = vka_fastdiv_make(q), .c4_div = vka_fastdiv_make(c4), .w_div = vka_fastdiv_make(l->w), .q = q,
+        .c4 = c4, .total = d->n * c4 * q, .relu = d->relu ? 1u : 0u, .w = l->w, .hp = l->hp, .wp = l->wp,
+        .border = l->border,
+    };
+    return dispatch_flat(cmd, k, t, nt, &pp, pp.total);
+}
+
 /* Records the apply pass y = bn(x) with the coefficients in `coef`; into the packed layout yp
  * when given (y is then yp's tensor); plus `residual` when present (before the ReLU). */
 static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const vka_batchnorm_desc *d, vka_tensor y,
@@ -395,6 +428,7 @@ static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const 
     if (rc) return rc;
     struct packed_push pp = packed_push_of(p, d, yp);
     vka_tensor t[4] = {x, coef, y, residual};
+    if (yp && p->packed4) return dispatch_packed4(cmd, k, d, yp, t, 3);
     return dispatch_flat(cmd, k, t, 3 + (uint32_t)add, yp ? (const void *)&pp : (const void *)&pp.e,
                          vka_div_up(p->total, ITEMS));
 }
@@ -640,8 +674,9 @@ static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_des
         vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> bwd_data reads */
         struct packed_push pp = packed_push_of(&p, d, dxp);
         vka_tensor td[4] = {x, dy, coef, dxp ? dx : vka_tensor_slice(dx, 0, xb)};
-        rc = dispatch_flat(cmd, k_data, td, 4, dxp ? (const void *)&pp : (const void *)&pp.e,
-                           vka_div_up(p.total, ITEMS));
+        rc = dxp && p.packed4 ? dispatch_packed4(cmd, k_data, d, dxp, td, 4)
+                              : dispatch_flat(cmd, k_data, td, 4, dxp ? (const void *)&pp : (const void *)&pp.e,
+                                              vka_div_up(p.total, ITEMS));
     }
     return vka_op_done(cmd, rc);
 }

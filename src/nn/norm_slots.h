@@ -1,6 +1,6 @@
 /* Kernel cache slots of the norm family (batchnorm.c, pointwise.c, pool.c), all in
  * one enum so the three files can never collide: VKA_SLOT_BASE_NORM .. +31, then
- * VKA_SLOT_BASE_NORM_MORE .. +15 (batchnorm's SPAN variants have their own range). */
+ * VKA_SLOT_BASE_NORM_MORE .. +23 (batchnorm's SPAN variants have their own range). */
 #ifndef VKA_NN_NORM_SLOTS_H
 #define VKA_NN_NORM_SLOTS_H
 
@@ -44,8 +44,10 @@ enum vka_norm_slot_more {
     /* add_inplace with b through a texel buffer: [vec4] */
     VKA_SLOT_ADD_INPLACE_TEXEL,
     VKA_SLOT_ADD_INPLACE_VEC4_TEXEL,
-    VKA_SLOT_NORM_MORE_END,
+    /* batchnorm's packed outputs a texel per store: + 2 bwd + texel */
+    VKA_SLOT_BN_PACKED4,
+    VKA_SLOT_NORM_MORE_END = VKA_SLOT_BN_PACKED4 + 4,
 };
-_Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 16, "the norm family owns 200..215");
+_Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 24, "the norm family owns 200..223");
 
 #endif

@@ -15,7 +15,7 @@ enum vka_kernel_slot_base {
     VKA_SLOT_BASE_CONV_PACKED = 128, /* lavapipe's packed conv2d kernels: 128..179 */
     VKA_SLOT_BASE_PACKED_OUT = 180,  /* other ops' variants writing the packed layout: 180..191 */
     VKA_SLOT_BASE_BN_SPAN = 192,  /* batchnorm's vec4 variants for planes of H*W % 4 != 0: 192..199 */
-    VKA_SLOT_BASE_NORM_MORE = 200, /* the norm family's second range (norm_slots.h): 200..215 */
+    VKA_SLOT_BASE_NORM_MORE = 200, /* the norm family's second range (norm_slots.h): 200..223 */
 };
 enum vka_kernel_slot {
     VKA_SLOT_AXPY = VKA_SLOT_BASE_FIRST,
@@ -24,7 +24,7 @@ enum vka_kernel_slot {
     VKA_SLOT_MATMUL_TEXEL,
     VKA_SLOT_MATMUL_TEXEL_VEC4,
 };
-_Static_assert(VKA_SLOT_BASE_NORM_MORE + 16 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
+_Static_assert(VKA_SLOT_BASE_NORM_MORE + 24 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
 
 /* Ends an op: records its error on the cmd, or the barrier after its writes. */
 static inline vka_result vka_op_done(vka_cmd *cmd, vka_result rc)
