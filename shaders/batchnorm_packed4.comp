@@ -12,6 +12,8 @@
 //   apply (default):  y  = (x - mean) scale + beta [, max(., 0)]           (batchnorm_fwd)
 //   BWD:              dx = scale (dz - (dbeta/n + xhat dgamma/n)), dz masked by the fused ReLU
 //                     where the forward's z <= 0                             (batchnorm_bwd_data)
+//   RESIDUAL (apply): a residual block's tail, y = bn(x) + res, then the ReLU, written both
+//                     NCHW (for the shortcut and the backward) and packed (for the next conv)
 // The same arithmetic per element as those, so the same bits.
 layout(local_size_x_id = 0) in;
 
@@ -35,6 +37,10 @@ layout(std430, binding = 3) writeonly buffer Out { vec4 o[]; };  // [N][hp][wp][
 INPUT_VEC4(1, coef)                                            // (C, 2), batchnorm_fwd_finalize
 layout(std430, binding = 2) writeonly buffer Out { vec4 o[]; };  // [N][hp][wp][C4]
 #endif
+#ifdef RESIDUAL
+INPUT_VT(3, res)                                               // (N, C, H*W/4) vec4
+layout(std430, binding = 4) writeonly buffer Y { vec4 y[]; };  // (N, C, H*W/4) vec4
+#endif
 
 void main()
 {
@@ -55,7 +61,13 @@ void main()
         v[cc] = a.z * (d - (b.x + xhat * b.y));
 #else
         vec4 z = bn_affine(xv, a.x, a.z, a.w);
+#ifdef RESIDUAL
+        z += LOAD_VT(res, at);
+#endif
         v[cc] = p.relu != 0 ? relu_mask(z, z) : z;
+#ifdef RESIDUAL
+        y[at] = v[cc];
+#endif
 #endif
     }
     uint pos = q * 4, h = fastdiv(pos, p.w_div.x, p.w_div.y), w = pos - h * p.W;

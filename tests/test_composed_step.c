@@ -419,6 +419,8 @@ static void run_case(const step_case *sc)
         if (m->nodes[i].packed_consumer >= 0) { /* written packed into the next conv's scratch */
             vka_packed_layout l = vka_model_bn_y_layout(m, (int)i, BATCH);
             check_packed(what, ctx, &l, r.y[i], BATCH, m->nodes[i].c);
+            if (m->nodes[i].in[1] >= 0) /* a block tail: NCHW too */
+                check(what, ctx, m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
         } else {
             check(what, ctx, i == 0 ? input : m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
         }

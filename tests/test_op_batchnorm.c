@@ -384,7 +384,9 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
 /* vka_batchnorm_forward_train_add / _eval_add (a residual block's tail in one pass) give the
  * bits of BN, vka_add_forward and (with relu) vka_relu_forward one after another, at every
  * shape (scalar, vec4, SPAN), with texel and storage inputs, training and eval; the residual
- * variants ran, and the output's guard is intact. */
+ * variants ran, and the output's guard is intact. Training, where C and HW are multiples of 4:
+ * ..._add_packed_y too, its NCHW y and its packed y (border 1, the floats around the elements
+ * untouched) with the same bits. */
 static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, int relu, int eval)
 {
     vka_arena *arena;
@@ -400,7 +402,15 @@ static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, i
     vka_tensor z = test_tensor(ctx, arena, NULL, h->nx), sum = test_tensor(ctx, arena, NULL, h->nx);
     vka_tensor want = test_tensor(ctx, arena, NULL, h->nx);
     vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
-    test_guarded got = test_alloc_guarded(ctx, arena, h->nx * 4);
+    test_guarded got = test_alloc_guarded(ctx, arena, h->nx * 4), got2 = test_alloc_guarded(ctx, arena, h->nx * 4);
+    shape s = h->s;
+    uint32_t c4 = (uint32_t)(s.c + 3) / 4, hp = (uint32_t)s.h + 2, wp = (uint32_t)s.w + 2;
+    size_t packed_n = (size_t)s.n * hp * wp * c4 * 4;
+    int dual = !eval && vka_batchnorm_add_packed_y_fits(&d);
+    test_guarded yp = test_alloc_guarded(ctx, arena, packed_n * 4);
+    const uint32_t SENTINEL = 0x4640e400u; /* 12345.0f */
+    TEST_OK(vka_fill(ctx, yp.t, SENTINEL));
+    vka_packed_layout ly = {.t = yp.t, .h = (uint32_t)s.h, .w = (uint32_t)s.w, .hp = hp, .wp = wp, .c4 = c4, .border = 1};
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
     if (eval) {
@@ -411,6 +421,9 @@ static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, i
         TEST_OK(vka_batchnorm_forward_train(cmd, &plain, z, mean, invstd, none, none, x, gamma, beta, scratch, 0));
         TEST_OK(vka_batchnorm_forward_train_add(cmd, &d, got.t, mean, invstd, none, none, x, res, gamma, beta,
                                                 scratch, 0));
+        if (dual)
+            TEST_OK(vka_batchnorm_forward_train_add_packed_y(cmd, &d, got2.t, &ly, mean, invstd, none, none, x, res,
+                                                             gamma, beta, scratch, 0));
     }
     TEST_OK(vka_add_forward(cmd, h->nx, relu ? sum : want, z, res));
     if (relu) TEST_OK(vka_relu_forward(cmd, h->nx, want, sum));
@@ -426,6 +439,13 @@ static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, i
     }
     if (relu && (zeros == 0 || zeros == h->nx)) fail_msg("the ReLU masked %zu of %zu", zeros, h->nx);
     test_check_guard(ctx, got);
+    if (dual) {
+        float *a2 = test_read(ctx, got2.t, h->nx), *pk = test_read(ctx, yp.t, packed_n);
+        if (memcmp(a2, b, h->nx * 4) != 0) fail_msg("add_packed_y: NCHW y differs from the separate ops");
+        expect_packed_bits("y of add_packed_y", s, b, pk, &ly, SENTINEL);
+        test_check_guard(ctx, got2), test_check_guard(ctx, yp);
+        free(a2), free(pk);
+    }
     free(a), free(b), free(res_host);
     vka_arena_destroy(arena);
 }
@@ -452,6 +472,8 @@ static void batchnorm_with_residual_gives_the_bits_of_bn_add_relu(void **state)
         if (storage)
             for (int k = 0; k < 2; k++)
                 if (!ctx->kernels[VKA_SLOT_BN_ADD + 2 * k]) fail_msg("storage residual variant %d did not run", k);
+        int texel = !storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL");
+        if (!ctx->kernels[VKA_SLOT_BN_PACKED4 + 4 + texel]) fail_msg("the tail's NCHW + packed variant did not run");
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }

@@ -54,6 +54,8 @@
 #include "batchnorm_bwd_reduce_vec4_texel.spv.h"
 #include "batchnorm_fwd.spv.h"
 #include "batchnorm_fwd_add.spv.h"
+#include "batchnorm_fwd_add_packed4.spv.h"
+#include "batchnorm_fwd_add_packed4_texel.spv.h"
 #include "batchnorm_fwd_add_span.spv.h"
 #include "batchnorm_fwd_add_texel.spv.h"
 #include "batchnorm_fwd_add_vec4.spv.h"
@@ -117,6 +119,8 @@ static const variant packed4_variants[2][2] = {
     {V(batchnorm_fwd_packed4), V(batchnorm_fwd_packed4_texel)},
     {V(batchnorm_bwd_data_packed4), V(batchnorm_bwd_data_packed4_texel)},
 };
+/* A residual block's tail writing y both NCHW and packed: [texel]. */
+static const variant add_packed4_variants[2] = {V(batchnorm_fwd_add_packed4), V(batchnorm_fwd_add_packed4_texel)};
 #undef V
 
 struct stats_push {
@@ -312,28 +316,35 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, vka
 }
 
 /* What an element-wise pass writes: NCHW, the packed layout, or (apply only) NCHW y = bn(x) + a
- * residual input (binding 3). */
-enum form { FORM_NCHW, FORM_PACKED, FORM_ADD };
+ * residual input (binding 3), or that both NCHW (binding 4) and packed (binding 2, packed4 only). */
+enum form { FORM_NCHW, FORM_PACKED, FORM_ADD, FORM_ADD_PACKED };
 
 /* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers
  * (and the residual input of FORM_ADD). */
 static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, enum form form,
                              vka_kernel **k)
 {
-    int packed = form == FORM_PACKED, add = form == FORM_ADD, packed4 = packed && p->packed4;
+    int add_packed = form == FORM_ADD_PACKED;
+    int packed = form == FORM_PACKED || add_packed, add = form == FORM_ADD || add_packed;
+    int packed4 = packed && p->packed4;
+    if (add_packed && !packed4) /* the callers check the shape first */
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "batchnorm: NCHW and packed outputs need C and HW multiples of 4");
     static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
     static const uint32_t push[PASS_COUNT] = {sizeof(struct stats_push), sizeof(struct elementwise_push),
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    const variant *v = packed4 ? &packed4_variants[pass == PASS_BWD_DATA][texel]
+    const variant *v = add_packed ? &add_packed4_variants[texel]
+                     : packed4 ? &packed4_variants[pass == PASS_BWD_DATA][texel]
                      : add     ? (p->span ? &add_span_variant : &add_variants[p->vec4][texel])
                      : p->span ? (packed ? &packed_span_variants[pass == PASS_BWD_DATA] : &span_variants[pass])
                      : packed  ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel]
                                : &variants[pass][p->vec4][texel];
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
-        .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes, .num_bindings = bindings[pass] + (uint32_t)add,
+        .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes,
+        .num_bindings = bindings[pass] + (uint32_t)add + (uint32_t)add_packed,
         .bindings = STORAGE_X,
         .push_bytes = packed4 ? sizeof(struct packed4_push) : packed ? sizeof(struct packed_push) : push[pass],
         .local_size = {reduce ? p->reduce_wg : p->elementwise_wg},
@@ -346,7 +357,8 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         if (add) desc.bindings[3] = desc.bindings[0];                             /* the residual, as x */
     }
     uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
-    uint32_t slot = packed4 ? (uint32_t)VKA_SLOT_BN_PACKED4 + 2 * (pass == PASS_BWD_DATA) + (uint32_t)texel
+    uint32_t slot = add_packed ? (uint32_t)VKA_SLOT_BN_PACKED4 + 4 + (uint32_t)texel
+                  : packed4 ? (uint32_t)VKA_SLOT_BN_PACKED4 + 2 * (pass == PASS_BWD_DATA) + (uint32_t)texel
                   : add     ? (uint32_t)VKA_SLOT_BN_ADD + (p->span ? 4u : variant_index)
                   : p->span ? (uint32_t)VKA_SLOT_BASE_BN_SPAN + (packed ? 4u + (pass == PASS_BWD_DATA) : (uint32_t)pass)
                   : packed  ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
@@ -417,17 +429,20 @@ static vka_result dispatch_packed4(vka_cmd *cmd, vka_kernel *k, const vka_batchn
     return dispatch_flat(cmd, k, t, nt, &pp, pp.total);
 }
 
-/* Records the apply pass y = bn(x) with the coefficients in `coef`; into the packed layout yp
- * when given (y is then yp's tensor); plus `residual` when present (before the ReLU). */
+/* Records the apply pass y = bn(x) with the coefficients in `coef`: into the NCHW y, or the
+ * packed layout yp, plus `residual` when present (before the ReLU); with a residual, yp and y
+ * both (a tail feeding a conv and a shortcut). */
 static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const vka_batchnorm_desc *d, vka_tensor y,
                                const vka_packed_layout *yp, vka_tensor x, vka_tensor coef, vka_tensor residual)
 {
     vka_kernel *k;
     int add = vka_tensor_present(residual);
-    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, add ? FORM_ADD : yp ? FORM_PACKED : FORM_NCHW, &k);
+    enum form form = add ? (yp ? FORM_ADD_PACKED : FORM_ADD) : yp ? FORM_PACKED : FORM_NCHW;
+    vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, form, &k);
     if (rc) return rc;
     struct packed_push pp = packed_push_of(p, d, yp);
-    vka_tensor t[4] = {x, coef, y, residual};
+    if (form == FORM_ADD_PACKED) return dispatch_packed4(cmd, k, d, yp, (vka_tensor[5]){x, coef, yp->t, residual, y}, 5);
+    vka_tensor t[4] = {x, coef, yp ? yp->t : y, residual};
     if (yp && p->packed4) return dispatch_packed4(cmd, k, d, yp, t, 3);
     return dispatch_flat(cmd, k, t, 3 + (uint32_t)add, yp ? (const void *)&pp : (const void *)&pp.e,
                          vka_div_up(p->total, ITEMS));
@@ -469,8 +484,17 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     if ((rc = check_residual(cmd, op, d, &residual, y, add))) return rc;
     int texel;
     bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
-    if (yp && (rc = check_packed(cmd, op, "y", d, yp, &y))) return rc;
-    if ((!yp && (rc = need(cmd, op, "y", y, xb, d))) || (rc = need(cmd, op, "x", x, xb, d)) ||
+    int want_nchw = !yp || add; /* a tail writes both */
+    vka_packed_layout packed = {0};
+    if (yp) {
+        packed = *yp;
+        if ((rc = check_packed(cmd, op, "y", d, yp, &packed.t))) return rc;
+        if (add && !p.packed4)
+            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                                "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4", op, d->n,
+                                d->c, d->hw);
+    }
+    if ((want_nchw && (rc = need(cmd, op, "y", y, xb, d))) || (rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
@@ -486,7 +510,7 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     }
     if ((rc = no_overlap(cmd, op, "y", y, "x", x))) return rc;
 
-    if (!yp) y = vka_tensor_slice(y, 0, xb);
+    y = want_nchw ? vka_tensor_slice(y, 0, xb) : (vka_tensor){0};
     x = vka_tensor_slice(x, 0, xb);
     save_mean = vka_tensor_slice(save_mean, 0, cb);
     save_invstd = vka_tensor_slice(save_invstd, 0, cb);
@@ -514,7 +538,7 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
 
-    rc = record_apply(cmd, &p, texel, d, y, yp, x, coef, residual);
+    rc = record_apply(cmd, &p, texel, d, y, yp ? &packed : NULL, x, coef, residual);
     return vka_op_done(cmd, rc);
 }
 
@@ -537,6 +561,21 @@ vka_result vka_batchnorm_forward_train_add(vka_cmd *cmd, const vka_batchnorm_des
     return forward_train(cmd, "batchnorm_forward_train_add", d, y, NULL, save_mean, save_invstd, running_mean,
                          running_var, x, 1, residual, gamma, beta, scratch, update_running);
 }
+
+vka_result vka_batchnorm_forward_train_add_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                                    const vka_packed_layout *yp, vka_tensor save_mean,
+                                                    vka_tensor save_invstd, vka_tensor running_mean,
+                                                    vka_tensor running_var, vka_tensor x, vka_tensor residual,
+                                                    vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
+                                                    int update_running)
+{
+    static const char op[] = "batchnorm_forward_train_add_packed_y";
+    if (!yp) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
+    return forward_train(cmd, op, d, y, yp, save_mean, save_invstd, running_mean, running_var, x, 1, residual, gamma,
+                         beta, scratch, update_running);
+}
+
+int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d) { return d->c % 4 == 0 && d->hw % 4 == 0; }
 
 vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *y,
                                                 vka_tensor save_mean, vka_tensor save_invstd,

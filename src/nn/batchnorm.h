@@ -58,6 +58,17 @@ vka_result vka_batchnorm_forward_train_add(vka_cmd *cmd, const vka_batchnorm_des
                                            vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
                                            int update_running);
 
+/* The same, writing y both NCHW and in lavapipe's packed layout (for the conv after the tail,
+ * as vka_batchnorm_forward_train_packed_y does); only where vka_batchnorm_add_packed_y_fits. */
+vka_result vka_batchnorm_forward_train_add_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                                    const vka_packed_layout *yp, vka_tensor save_mean,
+                                                    vka_tensor save_invstd, vka_tensor running_mean,
+                                                    vka_tensor running_var, vka_tensor x, vka_tensor residual,
+                                                    vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
+                                                    int update_running);
+/* Whether a shape takes ..._add_packed_y: C and HW multiples of 4. */
+int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d);
+
 /* Eval forward: y (N,C,HW) = (x - running_mean) / sqrt(running_var + eps) gamma
  * + beta (then ReLU if d->relu). x (N,C,HW); gamma, beta, running_* (C);
  * scratch: vka_batchnorm_scratch_bytes (the per-channel coefficients). */

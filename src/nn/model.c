@@ -278,16 +278,20 @@ static vka_result allocate(vka_model *m)
             VKA_CHECK(vka_fill(ctx, n->scratch, 0));
         }
     }
-    /* A BN read by one conv on the packed path hands that conv its x already packed (training). */
+    /* A BN read by one conv on the packed path hands that conv its x already packed (training);
+     * a block tail (read by a shortcut too) hands its first conv consumer a packed copy beside
+     * its NCHW y, where its shape allows. */
     for (uint32_t i = 0; i < m->node_count; i++) m->nodes[i].packed_consumer = -1;
     for (uint32_t i = 0; i < m->node_count; i++) {
         vka_node *n = &m->nodes[i];
         if (n->op != VKA_NODE_CONV || m->nodes[n->in[0]].op != VKA_NODE_BN) continue;
         vka_node *bn = &m->nodes[n->in[0]];
-        if (bn->in[1] >= 0) continue; /* block tails write NCHW (and have two consumers in resnets) */
         vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
+        vka_batchnorm_desc d = bn_desc(bn, m->desc.batch);
         vka_packed_layout l;
-        if (bn->consumers == 1 && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
+        int tail = bn->in[1] >= 0;
+        int takes = tail ? bn->packed_consumer < 0 && vka_batchnorm_add_packed_y_fits(&d) : bn->consumers == 1;
+        if (takes && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
     }
     /* A conv read by one BN on the packed path takes its dy from that BN already packed. */
     for (uint32_t i = 0; i < m->node_count; i++) {
@@ -454,26 +458,33 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             bn_running(m, n, &mean, &var);
             vka_tensor gamma = vka_model_param(m, m->params, (uint32_t)n->weight);
             vka_tensor beta = vka_model_param(m, m->params, (uint32_t)n->bias);
-            if (f->training && n->packed_consumer >= 0) { /* straight into the next conv's packed x */
-                vka_packed_layout l = vka_model_bn_y_layout(m, (int)i, B);
+            vka_packed_layout l = {0};
+            if (f->training && n->packed_consumer >= 0) { /* (also) straight into the next conv's packed x */
+                l = vka_model_bn_y_layout(m, (int)i, B);
                 if (!vka_tensor_present(l.t)) { /* only if VKANCHOR_CONV* changed after the model was made */
                     rc = vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
                                       "model forward: bn node %u was set up for lavapipe's packed kernels, which "
                                       "no longer run (VKANCHOR_CONV or VKANCHOR_CONV_PACKED changed?)", i);
                     break;
                 }
-                rc = vka_batchnorm_forward_train_packed_y(cmd, &d, &l, n->save_mean, n->save_invstd, mean, var, xin,
-                                                          gamma, beta, n->scratch, f->update_bn_stats);
-                break;
             }
             if (n->in[1] >= 0) { /* a block tail: + the residual, then the ReLU */
                 const vka_node *r = &m->nodes[n->in[1]];
                 vka_tensor res = slice_n(r->y, r, B);
-                rc = f->training ? vka_batchnorm_forward_train_add(cmd, &d, y, n->save_mean, n->save_invstd, mean, var,
-                                                                   xin, res, gamma, beta, n->scratch,
-                                                                   f->update_bn_stats)
-                                 : vka_batchnorm_forward_eval_add(cmd, &d, y, xin, res, gamma, beta, mean, var,
-                                                                  n->scratch);
+                if (!f->training)
+                    rc = vka_batchnorm_forward_eval_add(cmd, &d, y, xin, res, gamma, beta, mean, var, n->scratch);
+                else if (vka_tensor_present(l.t))
+                    rc = vka_batchnorm_forward_train_add_packed_y(cmd, &d, y, &l, n->save_mean, n->save_invstd, mean,
+                                                                  var, xin, res, gamma, beta, n->scratch,
+                                                                  f->update_bn_stats);
+                else
+                    rc = vka_batchnorm_forward_train_add(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin, res,
+                                                         gamma, beta, n->scratch, f->update_bn_stats);
+                break;
+            }
+            if (vka_tensor_present(l.t)) {
+                rc = vka_batchnorm_forward_train_packed_y(cmd, &d, &l, n->save_mean, n->save_invstd, mean, var, xin,
+                                                          gamma, beta, n->scratch, f->update_bn_stats);
                 break;
             }
             rc = f->training ? vka_batchnorm_forward_train(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin,

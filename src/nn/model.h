@@ -44,7 +44,7 @@ typedef struct vka_node {
                                      dy itself is not allocated */
     int packed_consumer;          /* bn read by one conv on the packed path: that conv's node; the training
                                      forward writes y straight into the conv's scratch, packed, and not to y
-                                     (vka_model_bn_y_layout); -1 otherwise */
+                                     (vka_model_bn_y_layout) -- a block tail writes both; -1 otherwise */
 } vka_node;
 
 typedef struct vka_param {

@@ -44,9 +44,9 @@ enum vka_norm_slot_more {
     /* add_inplace with b through a texel buffer: [vec4] */
     VKA_SLOT_ADD_INPLACE_TEXEL,
     VKA_SLOT_ADD_INPLACE_VEC4_TEXEL,
-    /* batchnorm's packed outputs a texel per store: + 2 bwd + texel */
+    /* batchnorm's packed outputs a texel per store: + 2 bwd + texel; then the tail's: + 4 + texel */
     VKA_SLOT_BN_PACKED4,
-    VKA_SLOT_NORM_MORE_END = VKA_SLOT_BN_PACKED4 + 4,
+    VKA_SLOT_NORM_MORE_END = VKA_SLOT_BN_PACKED4 + 6,
 };
 _Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 24, "the norm family owns 200..223");
 
