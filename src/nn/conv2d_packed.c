@@ -52,8 +52,9 @@ _Static_assert(sizeof(struct weight_push) == 68, "mirror of Push in shaders/conv
 #define PACKED_KV 2    /* vec4 of output channels per invocation: KV in shaders/lists/conv2d.cmake */
 #define WEIGHT_KV 2      /* the same for the weight gradient */
 #define TEXEL_WG 8     /* lavapipe's SIMD width */
-/* Image groups of the weight gradient: enough invocations for both cores (about this many) ... */
-#define WEIGHT_LANES 4096u
+/* Image groups of the weight gradient: enough invocations for both cores (about this many:
+ * 128 workgroups; 4096 only made the reduce of the partials 2-3x longer, perf-log 27) ... */
+#define WEIGHT_LANES 1024u
 /* ... while the partials stay under this many floats. */
 #define WEIGHT_PARTIALS (1u << 22)
 
