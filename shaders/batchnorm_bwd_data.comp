@@ -18,7 +18,7 @@ layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push {
     uint C;
     uint hw;         // units per plane (SPAN: floats per plane)
-    uint total;
+    uint total;      // units: N * C * H*W / UNIT
     uint relu;
     uint step_j;     // floats or units a workgroup's stride moves: that % hw
     uint step_c;     // ... and (that / hw) % C
@@ -54,7 +54,7 @@ void main()
             vec4 a = LOAD_VEC4(coef, 2 * c), b = LOAD_VEC4(coef, 2 * c + 1);
 #ifdef SPAN
             bvec4 here = span_here(j, p.hw);
-            uint cn = c + 1u == p.C ? 0u : c + 1u;
+            uint cn = next_channel(c, p.C);
             vec4 an = LOAD_VEC4(coef, 2 * cn), bn = LOAD_VEC4(coef, 2 * cn + 1);
             CT mean = span_pick(a.x, an.x, here), invstd = span_pick(a.y, an.y, here);
             CT scale = span_pick(a.z, an.z, here), beta = span_pick(a.w, an.w, here);

@@ -12,7 +12,7 @@ layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform Push {
     uint C;
-    uint hw;
+    uint hw;         // units per plane (H*W floats, H*W/4 vec4, or SPAN's chunks)
     uint count;      // units per channel: N * hw
     uint per_group;
     uint step_i;     // workgroup size / hw

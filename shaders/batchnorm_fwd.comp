@@ -20,7 +20,7 @@ layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push {
     uint C;
     uint hw;         // units per plane (SPAN: floats per plane)
-    uint total;      // units: N * C * hw
+    uint total;      // units: N * C * H*W / UNIT
     uint relu;
     uint step_j;     // floats or units a workgroup's stride moves: that % hw
     uint step_c;     // ... and (that / hw) % C
@@ -58,7 +58,7 @@ void main()
             vec4 a = LOAD_VEC4(coef, 2 * c);
 #ifdef SPAN
             bvec4 here = span_here(j, p.hw);
-            vec4 an = LOAD_VEC4(coef, 2 * (c + 1u == p.C ? 0u : c + 1u));
+            vec4 an = LOAD_VEC4(coef, 2 * next_channel(c, p.C));
             VT z = bn_affine(LOAD_VT(x, e), span_pick(a.x, an.x, here), span_pick(a.z, an.z, here),
                              span_pick(a.w, an.w, here));
 #else

@@ -56,7 +56,8 @@ typedef struct step_case {
     int masked;
     uint64_t seed;
     int unfused;                  /* resnet block tails as BN, add and ReLU nodes (VKANCHOR_FUSE_RESIDUAL=0) */
-    float **after;                /* if set: gets the gradients then the updated parameters (2 param_floats) */
+    float **after;                /* if set: gets the gradients, the updated parameters (2 param_floats), then
+                                     the logits of an evaluation forward after the step (BATCH x 10) */
 } step_case;
 
 /* The reference step's state: one array per node. */
@@ -133,7 +134,7 @@ static void ref_step(const vka_model *m, const step_case *sc, ref_state *r, cons
             ref_batchnorm_forward_train(out, r->mean[i], r->invstd[i], r->bn + at, r->bn + at + n->c, xin,
                                         P + m->param_info[n->weight].offset, P + m->param_info[n->bias].offset, B,
                                         (int)n->c, (int)(n->h * n->w), eps, momentum, !sc->masked);
-            if (n->in[1] >= 0) ref_add_forward(out, out, r->y[n->in[1]], cnt); /* a block tail's residual */
+            if (vka_node_is_tail(n)) ref_add_forward(out, out, r->y[n->in[1]], cnt); /* the residual */
             if (n->relu) ref_relu_forward(r->y[i], out, cnt);
             break;
         }
@@ -180,7 +181,7 @@ static void ref_step(const vka_model *m, const step_case *sc, ref_state *r, cons
             break;
         case VKA_NODE_BN:
             if (n->relu) ref_relu_backward(dz, dy, r->z[i], cnt);
-            if (n->in[1] >= 0) accumulate(r->dy[n->in[1]], n->relu ? dz : dy, (size_t)cnt); /* the residual's */
+            if (vka_node_is_tail(n)) accumulate(r->dy[n->in[1]], n->relu ? dz : dy, (size_t)cnt); /* the residual's */
             ref_batchnorm_backward(dx, G + m->param_info[n->weight].offset, G + m->param_info[n->bias].offset,
                                    n->relu ? dz : dy, xin, r->mean[i], r->invstd[i],
                                    P + m->param_info[n->weight].offset, BATCH, (int)n->c, (int)(n->h * n->w));
@@ -275,11 +276,10 @@ static void check(const char *what, vka_context *ctx, vka_tensor t, const double
 static vka_tensor residual_part(const vka_model *m, uint32_t j)
 {
     const vka_node *x = &m->nodes[j];
-    int reads_two = x->op == VKA_NODE_RELU || (x->op == VKA_NODE_BN && x->in[1] >= 0 && x->relu);
-    for (uint32_t i = j + 1; i < m->node_count && x->consumers > 1 && reads_two; i++) {
+    for (uint32_t i = j + 1; i < m->node_count && x->consumers > 1 && vka_node_takes_two_grad_parts(x); i++) {
         const vka_node *n = &m->nodes[i];
         int add = n->op == VKA_NODE_ADD && (n->in[0] == (int)j || n->in[1] == (int)j);
-        int tail = n->op == VKA_NODE_BN && n->in[1] == (int)j;
+        int tail = vka_node_is_tail(n) && n->in[1] == (int)j;
         if ((add || tail) && x->grad_alias != (int)i) return tail && n->relu ? n->dz : n->dy;
     }
     return (vka_tensor){0};
@@ -350,7 +350,7 @@ static void run_case(const step_case *sc)
     unsetenv("VKANCHOR_FUSE_RESIDUAL");
     uint32_t tails = 0, adds = 0;
     for (uint32_t i = 0; i < m->node_count; i++)
-        tails += m->nodes[i].op == VKA_NODE_BN && m->nodes[i].in[1] >= 0, adds += m->nodes[i].op == VKA_NODE_ADD;
+        tails += vka_node_is_tail(&m->nodes[i]), adds += m->nodes[i].op == VKA_NODE_ADD;
     if (sc->kind != VKA_MODEL_CNN && (sc->unfused ? tails != 0 || adds == 0 : tails == 0 || adds != 0))
         fail_msg("%s graph: %u fused block tails, %u add nodes", sc->unfused ? "unfused" : "fused", tails, adds);
     TEST_OK(vka_model_init(m, sc->seed));
@@ -419,7 +419,7 @@ static void run_case(const step_case *sc)
         if (m->nodes[i].packed_consumer >= 0) { /* written packed into the next conv's scratch */
             vka_packed_layout l = vka_model_bn_y_layout(m, (int)i, BATCH);
             check_packed(what, ctx, &l, r.y[i], BATCH, m->nodes[i].c);
-            if (m->nodes[i].in[1] >= 0) /* a block tail: NCHW too */
+            if (vka_node_is_tail(&m->nodes[i])) /* NCHW too */
                 check(what, ctx, m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
         } else {
             check(what, ctx, i == 0 ? input : m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
@@ -461,9 +461,15 @@ static void run_case(const step_case *sc)
     float *updated = test_read(ctx, m->params, m->param_floats);
     check_padding(m, "parameter tensor", updated);
     if (sc->after) {
-        *sc->after = malloc(m->param_floats * 8);
+        TEST_OK(vka_cmd_reset(cmd));
+        TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = BATCH}, input));
+        test_run(cmd);
+        float *logits = test_read(ctx, vka_model_logits(m, BATCH), (size_t)BATCH * NC);
+        *sc->after = malloc(m->param_floats * 8 + (size_t)BATCH * NC * 4);
         memcpy(*sc->after, all, m->param_floats * 4);
         memcpy(*sc->after + m->param_floats, updated, m->param_floats * 4);
+        memcpy(*sc->after + 2 * m->param_floats, logits, (size_t)BATCH * NC * 4);
+        free(logits);
     }
     free(all), free(updated);
 
@@ -518,7 +524,8 @@ static void resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_sta
 }
 
 /* The fused block tails (BN + residual + ReLU in one pass) round exactly as the BN, add and
- * ReLU nodes do one after another: the same step gives the same bits either way. */
+ * ReLU nodes do one after another: the same step, and an evaluation forward after it, give
+ * the same bits either way. */
 static void resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu(void **state)
 {
     (void)state;
@@ -530,8 +537,11 @@ static void resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu(voi
     vka_model *m;
     TEST_OK(vka_model_create(ctx, &(vka_model_desc){.kind = VKA_MODEL_RESNET20, .in_channels = 2, .height = 8,
                                                    .width = 8, .classes = 10, .batch = BATCH}, &m));
-    for (uint64_t k = 0; k < 2 * m->param_floats; k++)
-        if (memcmp(&fused[k], &unfused[k], 4) != 0)
+    for (uint64_t k = 0; k < 2 * m->param_floats + BATCH * 10; k++)
+        if (k >= 2 * m->param_floats && memcmp(&fused[k], &unfused[k], 4) != 0)
+            fail_msg("evaluation logit %llu after the step: fused %.9g, unfused %.9g",
+                     (unsigned long long)(k - 2 * m->param_floats), fused[k], unfused[k]);
+        else if (memcmp(&fused[k], &unfused[k], 4) != 0)
             fail_msg("%s float %llu: fused %.9g, unfused %.9g", k < m->param_floats ? "gradient" : "updated parameter",
                      (unsigned long long)(k % m->param_floats), fused[k], unfused[k]);
     vka_model_destroy(m);

@@ -44,7 +44,7 @@ static void expect_bits(const char *what, uint64_t n, const float *gpu, const do
 }
 
 /* Runs relu forward, backward and backward_sum (twice, to compare bits) and checks them;
- * in place: y is x, dx is dy, and backward_sum's dx is dy2. */
+ * in place: y is x, dx is dy, and backward_sum's dx is dy2 (and, a second time, dy). */
 static void check_relu(vka_context *ctx, uint64_t n, int in_place)
 {
     vka_arena *arena;
@@ -65,7 +65,8 @@ static void check_relu(vka_context *ctx, uint64_t n, int in_place)
         TEST_OK(vka_upload(ctx, gx.t, 0, x, n * 4));
         TEST_OK(vka_upload(ctx, gdy.t, 0, dy, n * 4));
         TEST_OK(vka_upload(ctx, gdy2.t, 0, dy2, n * 4));
-        vka_tensor keep_dy = test_tensor(ctx, arena, dy, n);
+        vka_tensor keep_dy = test_tensor(ctx, arena, dy, n), dy_again = test_tensor(ctx, arena, dy, n);
+        vka_tensor dy2_again = test_tensor(ctx, arena, dy2, n);
         vka_tensor keep_x = test_tensor(ctx, arena, x, n); /* the forward input, for the backward */
         vka_tensor y = in_place ? gx.t : gy.t, dx = in_place ? gdy.t : gdx.t;
         vka_cmd *cmd;
@@ -73,12 +74,18 @@ static void check_relu(vka_context *ctx, uint64_t n, int in_place)
         vka_tensor dsum = in_place ? gdy2.t : gsum.t;
         TEST_OK(vka_relu_backward(cmd, n, dx, gdy.t, keep_x));
         TEST_OK(vka_relu_backward_sum(cmd, n, dsum, keep_dy, gdy2.t, keep_x));
+        if (in_place) TEST_OK(vka_relu_backward_sum(cmd, n, dy_again, dy_again, dy2_again, keep_x));
         TEST_OK(vka_relu_forward(cmd, n, y, gx.t));
         test_run(cmd);
         vka_cmd_destroy(cmd);
         got[run][0] = test_read(ctx, y, n);
         got[run][1] = test_read(ctx, dx, n);
         got[run][2] = test_read(ctx, dsum, n);
+        if (in_place) {
+            float *again = test_read(ctx, dy_again, n);
+            expect_bits("relu backward_sum in place on dy", n, again, rsum);
+            free(again);
+        }
         test_check_guard(ctx, gx), test_check_guard(ctx, gdy), test_check_guard(ctx, gy), test_check_guard(ctx, gdx);
         test_check_guard(ctx, gdy2), test_check_guard(ctx, gsum);
     }
@@ -153,7 +160,6 @@ static void add_matches_reference_at_awkward_sizes_also_in_place(void **state)
     test_context_finish(ctx);
 }
 
-/* A 4 KiB storage range cuts 65537 floats into 65 dispatches per op. */
 /* The ReLU backward and the in-place add read their inputs through texel buffers where the
  * device has the formats (not in place); VKANCHOR_TEXEL=0 keeps the storage-buffer variants:
  * both are checked. */
@@ -180,6 +186,7 @@ static void relu_backward_and_add_texel_and_storage_variants_match_reference(voi
     }
 }
 
+/* A 4 KiB storage range cuts 65537 floats into 65 dispatches per op. */
 static void pointwise_ops_split_tensors_larger_than_the_storage_range(void **state)
 {
     (void)state;
@@ -254,18 +261,19 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
     for (int i = 0; i < 6; i++) small[i] = test_tensor(ctx, arena, NULL, 64);
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-    for (uint32_t hw = 16; hw <= 17; hw++) { /* vec4 and scalar variants */
-        vka_batchnorm_desc d = {.n = 2, .c = 3, .hw = hw, .relu = 1};
+    for (uint32_t hw = 15; hw <= 17; hw++) { /* SPAN (2*2*15 % 4 == 0), vec4 and scalar variants */
+        vka_batchnorm_desc d = {.n = 2, .c = hw == 15 ? 2 : 3, .hw = hw, .relu = 1};
         vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
         TEST_OK(vka_batchnorm_forward_train(cmd, &d, c, small[0], small[1], small[2], small[3], a, small[4],
                                             small[5], scratch, 1));
         TEST_OK(vka_batchnorm_backward(cmd, &d, c, small[2], small[3], b, a, small[0], small[1], small[4], small[5],
                                        scratch));
         TEST_OK(vka_batchnorm_forward_eval(cmd, &d, c, a, small[4], small[5], small[0], small[1], scratch));
+        TEST_OK(vka_batchnorm_forward_eval_add(cmd, &d, c, a, b, small[4], small[5], small[0], small[1], scratch));
+        if (hw == 15) continue;
         TEST_OK(vka_relu_forward(cmd, 2 * 3 * hw, c, a));
         TEST_OK(vka_relu_backward(cmd, 2 * 3 * hw, c, b, a));
         TEST_OK(vka_relu_backward_sum(cmd, 2 * 3 * hw, c, b, a, a));
-        TEST_OK(vka_batchnorm_forward_eval_add(cmd, &d, c, a, b, small[4], small[5], small[0], small[1], scratch));
         TEST_OK(vka_add_forward(cmd, 2 * 3 * hw, c, a, b));
         TEST_OK(vka_add_inplace(cmd, 2 * 3 * hw, c, a));
     }
@@ -276,18 +284,19 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
     TEST_OK(vka_global_avgpool_backward(cmd, 2, 3, 64, a, c));
     test_run(cmd);
     /* 10 batchnorm + 8 pointwise + 4 pool variants, 2 batchnorm + residual and 2
-     * relu_backward_sum variants, in 48..79 and 200..223 (the ReLU backward's in the second
-     * range where texel inputs run), each in its own slot. */
+     * relu_backward_sum variants, 4 SPAN batchnorm and 1 SPAN batchnorm + residual variants, in
+     * 48..79, 192..199 (SPAN) and 200..223 (the ReLU backward's there too where texel inputs
+     * run), each in its own slot. */
     int used = 0, used_more = 0;
     for (int s = VKA_SLOT_BASE_NORM; s < VKA_KERNEL_CACHE_SIZE; s++) {
-        int more = s >= VKA_SLOT_BASE_NORM_MORE && s < VKA_SLOT_BASE_NORM_MORE + 24;
+        int more = s >= VKA_SLOT_BASE_BN_SPAN && s < VKA_SLOT_BASE_NORM_MORE + 24;
         if (!ctx->kernels[s] || (s >= VKA_SLOT_BASE_HEAD && !more)) continue;
         used += !more, used_more += more;
         for (int t = VKA_SLOT_BASE_NORM; t < s; t++)
             if (ctx->kernels[t] && strcmp(ctx->kernels[t]->desc.name, ctx->kernels[s]->desc.name) == 0)
                 fail_msg("%s is in slots %d and %d", ctx->kernels[s]->desc.name, t, s);
     }
-    assert_int_equal(used + used_more, 26);
+    assert_int_equal(used + used_more, 31);
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);

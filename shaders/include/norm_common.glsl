@@ -85,6 +85,8 @@ void chan_merge(inout float na, inout float ma, inout float m2a, float nb, float
 // Components of the texel whose first float sits at position j of its plane: true for
 // those still in that plane (the rest belong to the next plane, the next channel).
 bvec4 span_here(uint j, uint plane) { return lessThan(uvec4(j) + uvec4(0u, 1u, 2u, 3u), uvec4(plane)); }
+// The channel of the plane after one of channel c: c + 1, or 0 (of the next sample).
+uint next_channel(uint c, uint C) { return c + 1u == C ? 0u : c + 1u; }
 // Per component: `here` where span_here is true, `next` elsewhere.
 vec4 span_pick(float here_v, float next_v, bvec4 here) { return mix(vec4(next_v), vec4(here_v), here); }
 // bn_affine with per-component coefficients: the same rounding, component by component.

@@ -17,7 +17,7 @@
 #define STORE_PACKED(buf, e, c, j, g)                                                          \
     {                                                                                          \
         uint n_ = fastdiv(fastdiv((e) * 4u, p.hw_div.x, p.hw_div.y), p.c_div.x, p.c_div.y);    \
-        uint cn_ = (c) + 1u == p.C ? 0u : (c) + 1u, nn_ = cn_ == 0u ? n_ + 1u : n_;             \
+        uint cn_ = next_channel(c, p.C), nn_ = cn_ == 0u ? n_ + 1u : n_;                         \
         [[unroll]] for (uint i_ = 0; i_ < 4; i_++) { /* one store, not two masked ones */      \
             bool here_ = (j) + i_ < p.hw;                                                      \
             buf[PACKED_INDEX(here_ ? n_ : nn_, here_ ? (c) : cn_, here_ ? (j) + i_ : (j) + i_ - p.hw)] = (g)[i_]; \

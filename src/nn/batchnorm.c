@@ -247,8 +247,9 @@ static int texel_inputs(const vka_context *ctx, const bn_plan *p, const vka_tens
     return 1;
 }
 
-/* The plan an op runs with and whether its inputs (all of them: the x, dy and coefficients
- * it reads) come as texel buffers: SPAN where the shape and the texel limits allow it. */
+/* The plan an op runs with and whether its inputs `in` (its x, dy, residual; the coefficients
+ * always qualify: they sit texel-aligned in the scratch) come as texel buffers: SPAN where the
+ * shape and the texel limits allow it. */
 static bn_plan plan_for(const vka_context *ctx, const vka_batchnorm_desc *d, const vka_tensor *in, int n_in,
                         int *texel)
 {
@@ -335,12 +336,17 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    const variant *v = add_packed ? &add_packed4_variants[texel]
-                     : packed4 ? &packed4_variants[pass == PASS_BWD_DATA][texel]
-                     : add     ? (p->span ? &add_span_variant : &add_variants[p->vec4][texel])
-                     : p->span ? (packed ? &packed_span_variants[pass == PASS_BWD_DATA] : &span_variants[pass])
-                     : packed  ? &packed_variants[pass == PASS_BWD_DATA][p->vec4][texel]
-                               : &variants[pass][p->vec4][texel];
+    /* The variant and its cache slot, chosen together. */
+    uint32_t bwd = pass == PASS_BWD_DATA, vi = (uint32_t)(2 * p->vec4 + texel), slot;
+    const variant *v;
+    if (add_packed) v = &add_packed4_variants[texel], slot = VKA_SLOT_BN_PACKED4 + 4 + (uint32_t)texel;
+    else if (packed4) v = &packed4_variants[bwd][texel], slot = VKA_SLOT_BN_PACKED4 + 2 * bwd + (uint32_t)texel;
+    else if (add && p->span) v = &add_span_variant, slot = VKA_SLOT_BN_ADD + 4;
+    else if (add) v = &add_variants[p->vec4][texel], slot = VKA_SLOT_BN_ADD + vi;
+    else if (p->span && packed) v = &packed_span_variants[bwd], slot = VKA_SLOT_BASE_BN_SPAN + 4 + bwd;
+    else if (p->span) v = &span_variants[pass], slot = VKA_SLOT_BASE_BN_SPAN + (uint32_t)pass;
+    else if (packed) v = &packed_variants[bwd][p->vec4][texel], slot = VKA_SLOT_BASE_PACKED_OUT + 4 * bwd + vi;
+    else v = &variants[pass][p->vec4][texel], slot = VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + vi;
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
         .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes,
@@ -356,13 +362,6 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         if (!reduce) desc.bindings[texel_in[pass] - 1] = VKA_BIND_TEXEL_RGBA32F; /* coef: vec4 per texel */
         if (add) desc.bindings[3] = desc.bindings[0];                             /* the residual, as x */
     }
-    uint32_t variant_index = (uint32_t)(2 * p->vec4 + texel);
-    uint32_t slot = add_packed ? (uint32_t)VKA_SLOT_BN_PACKED4 + 4 + (uint32_t)texel
-                  : packed4 ? (uint32_t)VKA_SLOT_BN_PACKED4 + 2 * (pass == PASS_BWD_DATA) + (uint32_t)texel
-                  : add     ? (uint32_t)VKA_SLOT_BN_ADD + (p->span ? 4u : variant_index)
-                  : p->span ? (uint32_t)VKA_SLOT_BASE_BN_SPAN + (packed ? 4u + (pass == PASS_BWD_DATA) : (uint32_t)pass)
-                  : packed  ? (uint32_t)VKA_SLOT_BASE_PACKED_OUT + 4 * (pass == PASS_BWD_DATA) + variant_index
-                            : (uint32_t)VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + variant_index;
     vka_result rc = kernel(cmd, slot, &desc, k);
     /* The cached kernel was built for the planned workgroup size, unless the planning
      * switch changed during this context's life: refuse rather than mis-reduce. */
@@ -508,7 +507,11 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
                                 "%s: N*HW = 1 value per channel has no unbiased variance for the running "
                                 "statistics (pass update_running = 0)", op);
     }
-    if ((rc = no_overlap(cmd, op, "y", y, "x", x))) return rc;
+    if ((rc = no_overlap(cmd, op, "y", y, "x", x)) ||
+        (yp && ((rc = no_overlap(cmd, op, "packed y", packed.t, "x", x)) ||
+                (rc = no_overlap(cmd, op, "packed y", packed.t, "residual", residual)) ||
+                (rc = no_overlap(cmd, op, "packed y", packed.t, "y", y)))))
+        return rc;
 
     y = want_nchw ? vka_tensor_slice(y, 0, xb) : (vka_tensor){0};
     x = vka_tensor_slice(x, 0, xb);

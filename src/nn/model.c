@@ -263,7 +263,7 @@ static vka_result allocate(vka_model *m)
         if (n->op != VKA_NODE_INPUT) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->y));
         if (n->op == VKA_NODE_BN) {
             /* A block tail's masked gradient: its residual input's and its BN backward's dy. */
-            if (n->in[1] >= 0 && n->relu) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->dz));
+            if (vka_node_is_tail(n) && n->relu) VKA_CHECK(vka_arena_alloc(m->act_arena, bytes, &n->dz));
             VKA_CHECK(vka_arena_alloc(m->act_arena, n->c * 4, &n->save_mean));
             VKA_CHECK(vka_arena_alloc(m->act_arena, n->c * 4, &n->save_invstd));
             vka_batchnorm_desc d = bn_desc(n, m->desc.batch);
@@ -289,7 +289,7 @@ static vka_result allocate(vka_model *m)
         vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
         vka_batchnorm_desc d = bn_desc(bn, m->desc.batch);
         vka_packed_layout l;
-        int tail = bn->in[1] >= 0;
+        int tail = vka_node_is_tail(bn);
         int takes = tail ? bn->packed_consumer < 0 && vka_batchnorm_add_packed_y_fits(&d) : bn->consumers == 1;
         if (takes && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
     }
@@ -309,7 +309,7 @@ static vka_result allocate(vka_model *m)
         if (n->op == VKA_NODE_ADD) {
             for (int j = 0; j < 2; j++)
                 if (m->nodes[n->in[j]].consumers == 1) m->nodes[n->in[j]].grad_alias = (int)i;
-        } else if (n->op == VKA_NODE_BN && n->in[1] >= 0 && m->nodes[n->in[1]].consumers == 1) {
+        } else if (vka_node_is_tail(n) && m->nodes[n->in[1]].consumers == 1) {
             m->nodes[n->in[1]].grad_alias = (int)i;
         }
     }
@@ -468,7 +468,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
                     break;
                 }
             }
-            if (n->in[1] >= 0) { /* a block tail: + the residual, then the ReLU */
+            if (vka_node_is_tail(n)) { /* + the residual, then the ReLU */
                 const vka_node *r = &m->nodes[n->in[1]];
                 vka_tensor res = slice_n(r->y, r, B);
                 if (!f->training)
@@ -581,18 +581,24 @@ static vka_result pass_residual_grad(vka_cmd *cmd, vka_model *m, int i, uint32_t
     return rc;
 }
 
-/* Node i's output gradient when it has a pending part (see pass_residual_grad): the pending
- * part alone if nothing else was written; else, unless the node's ReLU backward takes the two
- * parts (*two_parts = 1: dy and pending[i]), their sum in dy. */
+/* Node i's output gradient dy when it has a pending part (see pass_residual_grad): the
+ * pending part copied in if nothing else was written (its aliased inputs read dy itself);
+ * else, unless the node's backward takes the two parts (*two_parts = 1: dy and pending[i]),
+ * their sum in dy. */
 static vka_result resolve_pending(vka_cmd *cmd, vka_model *m, int i, uint32_t B, const uint8_t *written,
-                                  const vka_tensor *pending, vka_tensor *dy, int *two_parts)
+                                  const vka_tensor *pending, vka_tensor dy, int *two_parts)
 {
     const vka_node *n = &m->nodes[i];
     *two_parts = 0;
     if (!vka_tensor_present(pending[i])) return VKA_SUCCESS;
-    if (!written[i]) return *dy = pending[i], VKA_SUCCESS;
-    if (n->op == VKA_NODE_RELU || (n->op == VKA_NODE_BN && n->in[1] >= 0 && n->relu)) return *two_parts = 1, VKA_SUCCESS;
-    return vka_add_inplace(cmd, (uint64_t)B * n->c * n->h * n->w, *dy, pending[i]);
+    if (!written[i]) { /* not in the built-in models: the other consumer always comes first */
+        vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_TRANSFER); /* pending written -> copied */
+        vka_result rc = vka_cmd_copy(cmd, dy, pending[i]);
+        vka_cmd_barrier(cmd, VKA_HAZARD_TRANSFER_TO_SHADER); /* copy -> this node's backward */
+        return rc;
+    }
+    if (vka_node_takes_two_grad_parts(n)) return *two_parts = 1, VKA_SUCCESS;
+    return vka_add_inplace(cmd, (uint64_t)B * n->c * n->h * n->w, dy, pending[i]);
 }
 
 vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_tensor dlogits)
@@ -615,7 +621,7 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         const vka_node *x = &m->nodes[j];
         vka_tensor dy = slice_n(n->dy, n, B), xin = slice_n(x->y, x, B);
         int want_dx = x->op != VKA_NODE_INPUT, two_parts;
-        if ((rc = resolve_pending(cmd, m, i, B, written, pending, &dy, &two_parts))) break;
+        if ((rc = resolve_pending(cmd, m, i, B, written, pending, dy, &two_parts))) break;
         uint64_t count = (uint64_t)B * n->c * n->h * n->w;
         switch (n->op) {
         case VKA_NODE_CONV: {
@@ -631,7 +637,7 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         }
         case VKA_NODE_BN: {
             vka_batchnorm_desc d = bn_desc(n, B);
-            if (n->in[1] >= 0) { /* a block tail: its ReLU's mask, the residual's share, then a plain BN */
+            if (vka_node_is_tail(n)) { /* its ReLU's mask, the residual's share, then a plain BN */
                 if (n->relu) {
                     vka_tensor dz = slice_n(n->dz, n, B), y = slice_n(n->y, n, B);
                     rc = two_parts ? vka_relu_backward_sum(cmd, count, dz, dy, pending[i], y)

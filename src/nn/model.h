@@ -47,6 +47,17 @@ typedef struct vka_node {
                                      (vka_model_bn_y_layout) -- a block tail writes both; -1 otherwise */
 } vka_node;
 
+/* A residual block's tail: BN of in[0], + in[1]'s output (then the ReLU if relu). */
+static inline int vka_node_is_tail(const vka_node *n) { return n->op == VKA_NODE_BN && n->in[1] >= 0; }
+
+/* Whether the backward of a node whose output gradient comes in two parts (a shared residual
+ * input: the part its residual consumer hands it kept aside) reads both where it masks them,
+ * instead of adding them first: a ReLU, or a tail with its ReLU. */
+static inline int vka_node_takes_two_grad_parts(const vka_node *n)
+{
+    return n->op == VKA_NODE_RELU || (vka_node_is_tail(n) && n->relu);
+}
+
 typedef struct vka_param {
     char name[32];
     uint32_t shape[4], dims;
