@@ -38,7 +38,9 @@ layout(std430, binding = 2) writeonly buffer Part { float part[]; };  // (groups
 #ifndef KV
 #define KV 2
 #endif
-#define QC 7                       // output columns per step of the row walk
+#ifndef QC
+#define QC 7                       // output columns per step of the row walk (4, 7 or 8: the host
+#endif                             // picks the one that wastes the fewest columns of a row)
 #define XC ((QC - 1) * 2 + 3)      // x texels they touch at most (ST <= 2, S <= 3)
 #define DMAX (QC * KV)             // dy texels an invocation fetches per step at most (PB = 1)
 
@@ -51,8 +53,10 @@ void main()
     const int KBG = 8 / PB;
     uint g = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     uint pblocks = (p.pairs + uint(PB) - 1) / uint(PB), kgroups = (p.k_blocks + uint(KBG) - 1) / uint(KBG);
-    uint pb = g % pblocks, rest = g / pblocks;
-    uint kgr = rest % kgroups, z = rest / kgroups;
+    // k groups vary fastest: consecutive workgroups read the same x channels (from cache) with
+    // the next output channels' dy, which is a fraction of x's size for the deep layers.
+    uint kgr = g % kgroups, rest = g / kgroups;
+    uint pb = rest % pblocks, z = rest / pblocks;
     if (z >= p.groups) return;   // whole workgroups only: the dispatch may round up
     uint lane = gl_SubgroupInvocationID, kg = lane / uint(PB), pl = lane % uint(PB);
     uint pair = pb * uint(PB) + pl, kb = kgr * uint(KBG) + kg;

@@ -266,6 +266,19 @@ static void check_all_cases(family f, which_op op)
 {
     vka_context *ctx = test_context();
     for (size_t i = 0; i < NUM_CASES; i++) check_case(ctx, f, op, &cases[i], 1000 + i);
+    /* lavapipe's packed weight gradient walks rows in steps of 7, 8 or 4 columns (picked by
+     * width: rows of 14, 8 and 20 above): each ran. */
+    if (f == FAMILY_TEXEL && (op == OP_BACKWARD_WEIGHT || op == OP_BACKWARD_BOTH) && vka_conv2d_packed_device(ctx) &&
+        !getenv("VKANCHOR_CONV") && !getenv("VKANCHOR_CONV_PACKED")) {
+        static const char *const names[] = {"conv2d_bwd_weight_packed", "conv2d_bwd_weight_packed_qc8",
+                                            "conv2d_bwd_weight_packed_qc4"};
+        for (int k = 0; k < 3; k++) {
+            int ran = 0;
+            for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
+                ran |= ctx->kernels[s] && strcmp(ctx->kernels[s]->desc.name, names[k]) == 0;
+            if (!ran) fail_msg("%s did not run", names[k]);
+        }
+    }
     test_context_finish(ctx);
 }
 

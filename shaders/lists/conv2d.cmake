@@ -18,3 +18,5 @@ vka_add_shader(NAME conv2d_packed_rq8 SOURCE conv2d_packed.comp DEFINES RQ=8 KV=
 vka_add_shader(NAME conv2d_packed_rq7 SOURCE conv2d_packed.comp DEFINES RQ=7 KV=2)
 vka_add_shader(NAME conv2d_packed_rq4 SOURCE conv2d_packed.comp DEFINES RQ=4 KV=2)
 vka_add_shader(NAME conv2d_bwd_weight_packed SOURCE conv2d_bwd_weight_packed.comp DEFINES KV=2)
+vka_add_shader(NAME conv2d_bwd_weight_packed_qc4 SOURCE conv2d_bwd_weight_packed.comp DEFINES KV=2 QC=4)
+vka_add_shader(NAME conv2d_bwd_weight_packed_qc8 SOURCE conv2d_bwd_weight_packed.comp DEFINES KV=2 QC=8)

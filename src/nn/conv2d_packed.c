@@ -5,6 +5,8 @@
 #include "nn/conv2d_packed.h"
 
 #include "conv2d_bwd_weight_packed.spv.h"
+#include "conv2d_bwd_weight_packed_qc4.spv.h"
+#include "conv2d_bwd_weight_packed_qc8.spv.h"
 #include "conv2d_pack.spv.h"
 #include "conv2d_pack_weight.spv.h"
 #include "conv2d_packed_rq14.spv.h"
@@ -69,6 +71,35 @@ static const struct {
     {7, vka_spv_conv2d_packed_rq7, sizeof vka_spv_conv2d_packed_rq7},
     {4, vka_spv_conv2d_packed_rq4, sizeof vka_spv_conv2d_packed_rq4},
 };
+
+/* The weight gradient's steps along a row (QC in its shader): the first is the shader's default,
+ * the others have their own slots from VKA_SLOT_BASE_CONV_WEIGHT_QC. */
+static const struct {
+    uint32_t qc;
+    const uint32_t *spirv;
+    size_t bytes;
+    const char *name;
+} weight_steps[3] = {
+    {7, vka_spv_conv2d_bwd_weight_packed, sizeof vka_spv_conv2d_bwd_weight_packed, "conv2d_bwd_weight_packed"},
+    {8, vka_spv_conv2d_bwd_weight_packed_qc8, sizeof vka_spv_conv2d_bwd_weight_packed_qc8,
+     "conv2d_bwd_weight_packed_qc8"},
+    {4, vka_spv_conv2d_bwd_weight_packed_qc4, sizeof vka_spv_conv2d_bwd_weight_packed_qc4,
+     "conv2d_bwd_weight_packed_qc4"},
+};
+
+/* The weight gradient's step wasting the fewest columns of an output row (the longer on ties:
+ * 4-wide rows wasted 3 of 7 columns with steps of 7 only). */
+static uint32_t weight_step_for_width(uint32_t q)
+{
+    uint32_t best = 0;
+    uint64_t best_waste = UINT64_MAX;
+    for (uint32_t i = 0; i < 3; i++) {
+        uint64_t waste = vka_div_up(q, weight_steps[i].qc) * weight_steps[i].qc - q;
+        if (waste < best_waste || (waste == best_waste && weight_steps[i].qc > weight_steps[best].qc))
+            best = i, best_waste = waste;
+    }
+    return best;
+}
 
 /* The run length wasting the fewest columns of an output row (the longer on ties). */
 static uint32_t run_for_width(uint32_t wout)
@@ -413,6 +444,7 @@ static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
     uint32_t groups = vka_conv2d_packed_groups(sh);
+    uint32_t step = weight_step_for_width(vka_conv2d_out_w(sh));
     struct weight_push wp = {
         .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = vka_conv2d_out_h(sh), .q = vka_conv2d_out_w(sh),
         .hp = sh->h + 2 * sh->pad, .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias,
@@ -429,14 +461,16 @@ static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_
         if (n < wgs) wgs = n, pb_log = lg;
     }
     vka_kernel_desc desc = {
-        .name = "conv2d_bwd_weight_packed", VKA_SPIRV(vka_spv_conv2d_bwd_weight_packed), .num_bindings = 3,
+        .name = weight_steps[step].name, .spirv = weight_steps[step].spirv, .spirv_bytes = weight_steps[step].bytes,
+        .num_bindings = 3,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE}, .push_bytes = sizeof wp,
         .local_size = {TEXEL_WG}, .num_spec = 3, .spec = {sh->stride, sh->s, TEXEL_WG >> pb_log},
     };
     if (wgs > UINT32_MAX)
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu workgroups", desc.name, (unsigned long long)wgs);
     vka_kernel *k;
-    uint32_t slot = SLOT_WEIGHT + ((sh->stride - 1) * 2 + (sh->s == 3)) * 4 + pb_log;
+    uint32_t variant = ((sh->stride - 1) * 2 + (sh->s == 3)) * 4 + pb_log;
+    uint32_t slot = step == 0 ? SLOT_WEIGHT + variant : VKA_SLOT_BASE_CONV_WEIGHT_QC + (step - 1) * 16 + variant;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     uint32_t gx, gy;
