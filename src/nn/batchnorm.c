@@ -20,6 +20,10 @@
  * SPAN (texel only): HW % 4 != 0 with HW >= 4 and N*C*HW % 4 == 0, vec4 texels of the
  * flat tensor that may straddle two planes (resnet20's 7x7 stage: 4-5x faster per
  * byte than the scalar variant it replaces).
+ * Outputs of the element-wise passes: NCHW; lavapipe's packed layout for the conv
+ * next to the BN (one float per store, or with C, HW % 4 == 0 a texel per store:
+ * batchnorm_packed4.comp); and for a residual block's tail (the _add ops) y = bn(x) +
+ * residual, then the ReLU, NCHW, or NCHW and packed together.
  * What made these fast on lavapipe (measured, cnn shapes at batch 128): no
  * integer division per element (indices are stepped along; a division is a scalar
  * loop over the lanes there), texel-buffer loads, 8-lane reduction workgroups on
