@@ -241,7 +241,7 @@ static vka_batchnorm_desc bn_desc(const vka_node *n, uint32_t batch)
  * its ReLU (dz), or its dy without one. */
 static vka_tensor residual_grad(const vka_node *n)
 {
-    return n->op == VKA_NODE_BN && n->relu ? n->dz : n->dy;
+    return vka_node_is_tail(n) && n->relu ? n->dz : n->dy;
 }
 
 static vka_result allocate(vka_model *m)
