@@ -308,8 +308,8 @@ static void expect_packed_bits(const char *what, shape s, const float *nchw, con
     free(is_element);
 }
 
-/* vka_batchnorm_forward_train_packed_y and vka_batchnorm_backward_packed_dx write y and dx in
- * lavapipe's packed layout (packed_layout.h): recorded beside the NCHW forward and backward in
+/* vka_batchnorm_forward_train_packed_y, vka_batchnorm_forward_eval_packed_y and
+ * vka_batchnorm_backward_packed_dx write y and dx in lavapipe's packed layout (packed_layout.h): recorded beside the NCHW forward and backward in
  * one command buffer, each element must be the NCHW bits (the same arithmetic), and every
  * float in between (border, padding channels) keep what was there. Vec4 and scalar
  * shapes, texel and storage inputs, borders 0..2, rows with spare columns after them, with and
@@ -329,13 +329,17 @@ static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, u
     uint32_t c4 = (uint32_t)(s.c + 3) / 4, hp = border * 2 + s.h, wp = border * 2 + s.w + spare;
     size_t packed_n = (size_t)s.n * hp * wp * c4 * 4;
     test_guarded yp = test_alloc_guarded(ctx, arena, packed_n * 4), dxp = test_alloc_guarded(ctx, arena, packed_n * 4);
+    test_guarded yep = test_alloc_guarded(ctx, arena, packed_n * 4);
+    vka_tensor ye = test_tensor(ctx, arena, NULL, h->nx);
+    vka_tensor rm = test_tensor(ctx, arena, h->rm, h->nc), rv = test_tensor(ctx, arena, h->rv, h->nc);
     const uint32_t SENTINEL = 0x4640e400u; /* 12345.0f */
     TEST_OK(vka_fill(ctx, yp.t, SENTINEL));
     TEST_OK(vka_fill(ctx, dxp.t, SENTINEL));
+    TEST_OK(vka_fill(ctx, yep.t, SENTINEL));
     vka_packed_layout ly = {.t = yp.t, .h = (uint32_t)s.h, .w = (uint32_t)s.w, .hp = hp, .wp = wp, .c4 = c4,
                             .border = border};
-    vka_packed_layout ldx = ly;
-    ldx.t = dxp.t;
+    vka_packed_layout ldx = ly, lye = ly;
+    ldx.t = dxp.t, lye.t = yep.t;
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
     TEST_OK(vka_batchnorm_forward_train(cmd, &d, y, mean, invstd, (vka_tensor){0}, (vka_tensor){0}, x, gamma, beta,
@@ -344,15 +348,20 @@ static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, u
                                                  gamma, beta, scratch, 0));
     TEST_OK(vka_batchnorm_backward(cmd, &d, dx, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
     TEST_OK(vka_batchnorm_backward_packed_dx(cmd, &d, &ldx, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
+    TEST_OK(vka_batchnorm_forward_eval(cmd, &d, ye, x, gamma, beta, rm, rv, scratch));
+    TEST_OK(vka_batchnorm_forward_eval_packed_y(cmd, &d, &lye, x, gamma, beta, rm, rv, scratch));
     test_run(cmd);
     vka_cmd_destroy(cmd);
     float *want_y = test_read(ctx, y, h->nx), *got_y = test_read(ctx, yp.t, packed_n);
     float *want_dx = test_read(ctx, dx, h->nx), *got_dx = test_read(ctx, dxp.t, packed_n);
+    float *want_ye = test_read(ctx, ye, h->nx), *got_ye = test_read(ctx, yep.t, packed_n);
     expect_packed_bits("y", s, want_y, got_y, &ly, SENTINEL);
     expect_packed_bits("dx", s, want_dx, got_dx, &ldx, SENTINEL);
+    expect_packed_bits("eval y", s, want_ye, got_ye, &lye, SENTINEL);
     test_check_guard(ctx, yp);
     test_check_guard(ctx, dxp);
-    free(want_y), free(got_y), free(want_dx), free(got_dx);
+    test_check_guard(ctx, yep);
+    free(want_y), free(got_y), free(want_dx), free(got_dx), free(want_ye), free(got_ye);
     vka_arena_destroy(arena);
 }
 
@@ -384,9 +393,9 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
 /* vka_batchnorm_forward_train_add / _eval_add (a residual block's tail in one pass) give the
  * bits of BN, vka_add_forward and (with relu) vka_relu_forward one after another, at every
  * shape (scalar, vec4, SPAN), with texel and storage inputs, training and eval; the residual
- * variants ran, and the output's guard is intact. Training, where C and HW are multiples of 4:
- * ..._add_packed_y too, its NCHW y and its packed y (border 1, the floats around the elements
- * untouched) with the same bits. */
+ * variants ran, and the output's guard is intact. Where C and HW are multiples of 4, the
+ * _add_packed_y op (training or eval) too: its NCHW y and its packed y (border 1, the floats
+ * around the elements untouched) with the same bits. */
 static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, int relu, int eval)
 {
     vka_arena *arena;
@@ -406,7 +415,7 @@ static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, i
     shape s = h->s;
     uint32_t c4 = (uint32_t)(s.c + 3) / 4, hp = (uint32_t)s.h + 2, wp = (uint32_t)s.w + 2;
     size_t packed_n = (size_t)s.n * hp * wp * c4 * 4;
-    int dual = !eval && vka_batchnorm_add_packed_y_fits(&d);
+    int dual = vka_batchnorm_add_packed_y_fits(&d);
     test_guarded yp = test_alloc_guarded(ctx, arena, packed_n * 4);
     const uint32_t SENTINEL = 0x4640e400u; /* 12345.0f */
     TEST_OK(vka_fill(ctx, yp.t, SENTINEL));
@@ -416,6 +425,9 @@ static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, i
     if (eval) {
         TEST_OK(vka_batchnorm_forward_eval(cmd, &plain, z, x, gamma, beta, rm, rv, scratch));
         TEST_OK(vka_batchnorm_forward_eval_add(cmd, &d, got.t, x, res, gamma, beta, rm, rv, scratch));
+        if (dual)
+            TEST_OK(vka_batchnorm_forward_eval_add_packed_y(cmd, &d, got2.t, &ly, x, res, gamma, beta, rm, rv,
+                                                            scratch));
     } else {
         vka_tensor none = {0};
         TEST_OK(vka_batchnorm_forward_train(cmd, &plain, z, mean, invstd, none, none, x, gamma, beta, scratch, 0));

@@ -472,8 +472,35 @@ static vka_result check_residual(vka_cmd *cmd, const char *op, const vka_batchno
     return VKA_SUCCESS;
 }
 
-/* vka_batchnorm_forward_train, ..._packed_y and ..._add: y NCHW, or packed when yp; plus
- * `residual` when add. */
+/* The outputs of a forward (apply) pass: the NCHW y unless only the packed yp is wanted (a
+ * tail with a residual writes both; the packed pair only where packed4 fits), each large
+ * enough and apart from the inputs. *packed gets yp with its tensor trimmed. */
+static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, const bn_plan *p,
+                                vka_tensor y, const vka_packed_layout *yp, int add, vka_tensor residual, vka_tensor x,
+                                vka_packed_layout *packed)
+{
+    uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4;
+    vka_result rc;
+    *packed = (vka_packed_layout){0};
+    if (yp) {
+        *packed = *yp;
+        if ((rc = check_packed(cmd, op, "y", d, yp, &packed->t))) return rc;
+        if (add && !p->packed4)
+            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                                "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4", op, d->n,
+                                d->c, d->hw);
+    }
+    if ((!yp || add) && (rc = need(cmd, op, "y", y, xb, d))) return rc;
+    if ((rc = no_overlap(cmd, op, "y", y, "x", x)) ||
+        (yp && ((rc = no_overlap(cmd, op, "packed y", packed->t, "x", x)) ||
+                (rc = no_overlap(cmd, op, "packed y", packed->t, "residual", residual)) ||
+                (rc = no_overlap(cmd, op, "packed y", packed->t, "y", y)))))
+        return rc;
+    return VKA_SUCCESS;
+}
+
+/* vka_batchnorm_forward_train, ..._packed_y and ..._add(_packed_y): y NCHW, or packed when yp
+ * (both with a residual); plus `residual` when add. */
 static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y,
                                 const vka_packed_layout *yp, vka_tensor save_mean, vka_tensor save_invstd,
                                 vka_tensor running_mean, vka_tensor running_var, vka_tensor x, int add,
@@ -488,16 +515,9 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     int texel;
     bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
     int want_nchw = !yp || add; /* a tail writes both */
-    vka_packed_layout packed = {0};
-    if (yp) {
-        packed = *yp;
-        if ((rc = check_packed(cmd, op, "y", d, yp, &packed.t))) return rc;
-        if (add && !p.packed4)
-            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                                "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4", op, d->n,
-                                d->c, d->hw);
-    }
-    if ((want_nchw && (rc = need(cmd, op, "y", y, xb, d))) || (rc = need(cmd, op, "x", x, xb, d)) ||
+    vka_packed_layout packed;
+    if ((rc = check_outputs(cmd, op, d, &p, y, yp, add, residual, x, &packed))) return rc;
+    if ((rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
@@ -511,12 +531,6 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
                                 "%s: N*HW = 1 value per channel has no unbiased variance for the running "
                                 "statistics (pass update_running = 0)", op);
     }
-    if ((rc = no_overlap(cmd, op, "y", y, "x", x)) ||
-        (yp && ((rc = no_overlap(cmd, op, "packed y", packed.t, "x", x)) ||
-                (rc = no_overlap(cmd, op, "packed y", packed.t, "residual", residual)) ||
-                (rc = no_overlap(cmd, op, "packed y", packed.t, "y", y)))))
-        return rc;
-
     y = want_nchw ? vka_tensor_slice(y, 0, xb) : (vka_tensor){0};
     x = vka_tensor_slice(x, 0, xb);
     save_mean = vka_tensor_slice(save_mean, 0, cb);
@@ -596,10 +610,11 @@ vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnor
                          (vka_tensor){0}, gamma, beta, scratch, update_running);
 }
 
-/* vka_batchnorm_forward_eval and ..._add. */
-static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y, vka_tensor x,
-                               int add, vka_tensor residual, vka_tensor gamma, vka_tensor beta,
-                               vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
+/* vka_batchnorm_forward_eval, ..._add and their _packed_y: as forward_train's outputs. */
+static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y,
+                               const vka_packed_layout *yp, vka_tensor x, int add, vka_tensor residual,
+                               vka_tensor gamma, vka_tensor beta, vka_tensor running_mean, vka_tensor running_var,
+                               vka_tensor scratch)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     vka_result rc;
@@ -608,14 +623,15 @@ static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm
     if ((rc = check_residual(cmd, op, d, &residual, y, add))) return rc;
     int texel;
     bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
-    if ((rc = need(cmd, op, "y", y, xb, d)) || (rc = need(cmd, op, "x", x, xb, d)) ||
+    vka_packed_layout packed;
+    if ((rc = check_outputs(cmd, op, d, &p, y, yp, add, residual, x, &packed))) return rc;
+    if ((rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
         (rc = need(cmd, op, "running_var", running_var, cb, d)) ||
         (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
         return rc;
-    if ((rc = no_overlap(cmd, op, "y", y, "x", x))) return rc;
-    y = vka_tensor_slice(y, 0, xb);
+    y = !yp || add ? vka_tensor_slice(y, 0, xb) : (vka_tensor){0};
     x = vka_tensor_slice(x, 0, xb);
     gamma = vka_tensor_slice(gamma, 0, cb);
     beta = vka_tensor_slice(beta, 0, cb);
@@ -631,7 +647,7 @@ static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm
     vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
     if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
-    rc = record_apply(cmd, &p, texel, d, y, NULL, x, coef, residual);
+    rc = record_apply(cmd, &p, texel, d, y, yp ? &packed : NULL, x, coef, residual);
     return vka_op_done(cmd, rc);
 }
 
@@ -639,7 +655,7 @@ vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d,
                                       vka_tensor x, vka_tensor gamma, vka_tensor beta,
                                       vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
 {
-    return forward_eval(cmd, "batchnorm_forward_eval", d, y, x, 0, (vka_tensor){0}, gamma, beta, running_mean,
+    return forward_eval(cmd, "batchnorm_forward_eval", d, y, NULL, x, 0, (vka_tensor){0}, gamma, beta, running_mean,
                         running_var, scratch);
 }
 
@@ -647,8 +663,28 @@ vka_result vka_batchnorm_forward_eval_add(vka_cmd *cmd, const vka_batchnorm_desc
                                           vka_tensor residual, vka_tensor gamma, vka_tensor beta,
                                           vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
 {
-    return forward_eval(cmd, "batchnorm_forward_eval_add", d, y, x, 1, residual, gamma, beta, running_mean,
+    return forward_eval(cmd, "batchnorm_forward_eval_add", d, y, NULL, x, 1, residual, gamma, beta, running_mean,
                         running_var, scratch);
+}
+
+vka_result vka_batchnorm_forward_eval_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *yp,
+                                               vka_tensor x, vka_tensor gamma, vka_tensor beta,
+                                               vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
+{
+    static const char op[] = "batchnorm_forward_eval_packed_y";
+    if (!yp) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
+    return forward_eval(cmd, op, d, (vka_tensor){0}, yp, x, 0, (vka_tensor){0}, gamma, beta, running_mean, running_var,
+                        scratch);
+}
+
+vka_result vka_batchnorm_forward_eval_add_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                                   const vka_packed_layout *yp, vka_tensor x, vka_tensor residual,
+                                                   vka_tensor gamma, vka_tensor beta, vka_tensor running_mean,
+                                                   vka_tensor running_var, vka_tensor scratch)
+{
+    static const char op[] = "batchnorm_forward_eval_add_packed_y";
+    if (!yp) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
+    return forward_eval(cmd, op, d, y, yp, x, 1, residual, gamma, beta, running_mean, running_var, scratch);
 }
 
 static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, const vka_batchnorm_desc *d,

@@ -79,6 +79,15 @@ vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d,
 vka_result vka_batchnorm_forward_eval_add(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y, vka_tensor x,
                                           vka_tensor residual, vka_tensor gamma, vka_tensor beta,
                                           vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch);
+/* The two with y in lavapipe's packed layout for the conv after the BN, as the training
+ * forward's _packed_y: only packed, or (a tail) NCHW and packed. */
+vka_result vka_batchnorm_forward_eval_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *yp,
+                                               vka_tensor x, vka_tensor gamma, vka_tensor beta,
+                                               vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch);
+vka_result vka_batchnorm_forward_eval_add_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
+                                                   const vka_packed_layout *yp, vka_tensor x, vka_tensor residual,
+                                                   vka_tensor gamma, vka_tensor beta, vka_tensor running_mean,
+                                                   vka_tensor running_var, vka_tensor scratch);
 
 /* Training backward through the batch statistics, from dy (N,C,HW) and the forward's
  * x, save_mean, save_invstd, gamma (and beta, needed only when d->relu). OVERWRITES

@@ -278,7 +278,7 @@ static vka_result allocate(vka_model *m)
             VKA_CHECK(vka_fill(ctx, n->scratch, 0));
         }
     }
-    /* A BN read by one conv on the packed path hands that conv its x already packed (training);
+    /* A BN read by one conv on the packed path hands that conv its x already packed;
      * a block tail (read by a shortcut too) hands its first conv consumer a packed copy beside
      * its NCHW y, where its shape allows. */
     for (uint32_t i = 0; i < m->node_count; i++) m->nodes[i].packed_consumer = -1;
@@ -447,7 +447,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         switch (n->op) {
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
-            s.x_packed = f->training && x->packed_consumer == (int)i; /* the BN before it wrote x packed */
+            s.x_packed = x->packed_consumer == (int)i; /* the BN before it wrote x packed */
             rc = vka_conv2d_forward(cmd, &s, y, xin, vka_model_param(m, m->params, (uint32_t)n->weight),
                                     (vka_tensor){0}, n->scratch);
             break;
@@ -459,7 +459,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             vka_tensor gamma = vka_model_param(m, m->params, (uint32_t)n->weight);
             vka_tensor beta = vka_model_param(m, m->params, (uint32_t)n->bias);
             vka_packed_layout l = {0};
-            if (f->training && n->packed_consumer >= 0) { /* (also) straight into the next conv's packed x */
+            if (n->packed_consumer >= 0) { /* (also) straight into the next conv's packed x */
                 l = vka_model_bn_y_layout(m, (int)i, B);
                 if (!vka_tensor_present(l.t)) { /* only if VKANCHOR_CONV* changed after the model was made */
                     rc = vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
@@ -471,7 +471,10 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             if (vka_node_is_tail(n)) { /* + the residual, then the ReLU */
                 const vka_node *r = &m->nodes[n->in[1]];
                 vka_tensor res = slice_n(r->y, r, B);
-                if (!f->training)
+                if (!f->training && vka_tensor_present(l.t))
+                    rc = vka_batchnorm_forward_eval_add_packed_y(cmd, &d, y, &l, xin, res, gamma, beta, mean, var,
+                                                                 n->scratch);
+                else if (!f->training)
                     rc = vka_batchnorm_forward_eval_add(cmd, &d, y, xin, res, gamma, beta, mean, var, n->scratch);
                 else if (vka_tensor_present(l.t))
                     rc = vka_batchnorm_forward_train_add_packed_y(cmd, &d, y, &l, n->save_mean, n->save_invstd, mean,
@@ -483,8 +486,11 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
                 break;
             }
             if (vka_tensor_present(l.t)) {
-                rc = vka_batchnorm_forward_train_packed_y(cmd, &d, &l, n->save_mean, n->save_invstd, mean, var, xin,
-                                                          gamma, beta, n->scratch, f->update_bn_stats);
+                rc = f->training ? vka_batchnorm_forward_train_packed_y(cmd, &d, &l, n->save_mean, n->save_invstd, mean,
+                                                                        var, xin, gamma, beta, n->scratch,
+                                                                        f->update_bn_stats)
+                                 : vka_batchnorm_forward_eval_packed_y(cmd, &d, &l, xin, gamma, beta, mean, var,
+                                                                       n->scratch);
                 break;
             }
             rc = f->training ? vka_batchnorm_forward_train(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin,

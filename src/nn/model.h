@@ -42,9 +42,10 @@ typedef struct vka_node {
     int dy_packed;                /* conv on lavapipe's packed path, read by one BN: that BN's backward
                                      writes dy straight into the scratch, packed (vka_model_conv_dy_layout);
                                      dy itself is not allocated */
-    int packed_consumer;          /* bn read by one conv on the packed path: that conv's node; the training
-                                     forward writes y straight into the conv's scratch, packed, and not to y
-                                     (vka_model_bn_y_layout) -- a block tail writes both; -1 otherwise */
+    int packed_consumer;          /* bn read by one conv on the packed path: that conv's node; the forward
+                                     (training and evaluation) writes y straight into the conv's scratch,
+                                     packed, and not to y (vka_model_bn_y_layout) -- a block tail writes
+                                     both; -1 otherwise */
 } vka_node;
 
 /* A residual block's tail: BN of in[0], + in[1]'s output (then the ReLU if relu). */
@@ -115,7 +116,7 @@ typedef struct vka_forward_desc {
 
 /* Records the forward pass of `input` (n, in_channels, H, W). */
 vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc *f, vka_tensor input);
-/* For a bn node with packed_consumer >= 0: where its training-forward output lives (batch n). */
+/* For a bn node with packed_consumer >= 0: where its forward output lives, packed (batch n). */
 vka_packed_layout vka_model_bn_y_layout(const vka_model *m, int node, uint32_t n);
 
 /* For a conv node with dy_packed: where its dy lives during a backward pass of batch n. */
