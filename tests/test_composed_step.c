@@ -27,6 +27,8 @@
  *   - every parameter gradient (by name), the updated parameters and the SGD
  *     momentum buffer (lr 0.1, momentum 0.9, weight decay 5e-4),
  *   - the BN running statistics (unmasked); masked: bit-for-bit unchanged;
+ *   - the logits of an evaluation forward after the step (running statistics, updated
+ *     parameters, the same anchored input);
  * and exactly: the number of correct predictions, and the alignment padding of
  * the parameter and gradient tensors still zero.
  * The reference uses the hyperparameters as the GPU receives them (BN eps 1e-5f,
@@ -210,6 +212,55 @@ static void ref_step(const vka_model *m, const step_case *sc, ref_state *r, cons
     /* SGD over the whole padded tensor (padding: w = g = 0 stays 0). */
     ref_sgd_step(P, r->buf, G, (int)m->param_floats, (double)(float)SGD.lr, (double)(float)SGD.momentum,
                  (double)(float)SGD.weight_decay, SGD.nesterov);
+}
+
+/* An evaluation forward from the C references after the step: the updated parameters and
+ * running statistics of r, on the step's anchored input r->y[0]. Returns the logits (B, classes). */
+static double *ref_eval_logits(const vka_model *m, const ref_state *r)
+{
+    const int B = BATCH;
+    const double eps = (double)1e-5f;
+    double **y = calloc(m->node_count, sizeof *y);
+    y[0] = r->y[0];
+    for (uint32_t i = 1; i < m->node_count; i++) {
+        const vka_node *n = &m->nodes[i], *in = &m->nodes[n->in[0]];
+        const double *xin = y[n->in[0]], *P = r->params;
+        int cnt = (int)node_count_of(n);
+        y[i] = dalloc((size_t)cnt);
+        switch (n->op) {
+        case VKA_NODE_INPUT: break;
+        case VKA_NODE_CONV:
+            ref_conv2d_forward(y[i], xin, P + m->param_info[n->weight].offset, NULL, B, (int)in->c, (int)in->h,
+                               (int)in->w, (int)n->c, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad);
+            break;
+        case VKA_NODE_BN: {
+            uint64_t at = bn_offset(m, n);
+            ref_batchnorm_forward_eval(y[i], xin, P + m->param_info[n->weight].offset, P + m->param_info[n->bias].offset,
+                                       r->bn + at, r->bn + at + n->c, B, (int)n->c, (int)(n->h * n->w), eps);
+            if (vka_node_is_tail(n)) ref_add_forward(y[i], y[i], y[n->in[1]], cnt);
+            if (n->relu) ref_relu_forward(y[i], y[i], cnt);
+            break;
+        }
+        case VKA_NODE_RELU: ref_relu_forward(y[i], xin, cnt); break;
+        case VKA_NODE_ADD: ref_add_forward(y[i], xin, y[n->in[1]], cnt); break;
+        case VKA_NODE_MAXPOOL: {
+            int *argmax = calloc((size_t)cnt, sizeof(int));
+            ref_maxpool_forward(y[i], argmax, xin, B, (int)in->c, (int)in->h, (int)in->w, (int)n->k, (int)n->stride,
+                                (int)n->pad);
+            free(argmax);
+            break;
+        }
+        case VKA_NODE_GAP: ref_global_avgpool_forward(y[i], xin, B, (int)in->c, (int)(in->h * in->w)); break;
+        case VKA_NODE_LINEAR:
+            ref_linear_forward(y[i], xin, P + m->param_info[n->weight].offset, P + m->param_info[n->bias].offset, B,
+                               (int)in->c, (int)n->c);
+            break;
+        }
+    }
+    double *logits = y[m->node_count - 1];
+    for (uint32_t i = 1; i + 1 < m->node_count; i++) free(y[i]);
+    free(y);
+    return logits;
 }
 
 static void ref_state_alloc(const vka_model *m, ref_state *r)
@@ -460,17 +511,22 @@ static void run_case(const step_case *sc)
     check_padding(m, "gradient tensor", all);
     float *updated = test_read(ctx, m->params, m->param_floats);
     check_padding(m, "parameter tensor", updated);
+    /* An evaluation forward after the step (running statistics, the packed x the BNs write for
+     * their convs in evaluation too) against the reference's. */
+    TEST_OK(vka_cmd_reset(cmd));
+    TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = BATCH}, input));
+    test_run(cmd);
+    float *logits = test_read(ctx, vka_model_logits(m, BATCH), (size_t)BATCH * NC);
+    double *ref_logits = ref_eval_logits(m, &r);
+    expect_close("evaluation logits after the step", logits, ref_logits, (size_t)BATCH * NC);
+    free(ref_logits);
     if (sc->after) {
-        TEST_OK(vka_cmd_reset(cmd));
-        TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = BATCH}, input));
-        test_run(cmd);
-        float *logits = test_read(ctx, vka_model_logits(m, BATCH), (size_t)BATCH * NC);
         *sc->after = malloc(m->param_floats * 8 + (size_t)BATCH * NC * 4);
         memcpy(*sc->after, all, m->param_floats * 4);
         memcpy(*sc->after + m->param_floats, updated, m->param_floats * 4);
         memcpy(*sc->after + 2 * m->param_floats, logits, (size_t)BATCH * NC * 4);
-        free(logits);
     }
+    free(logits);
     free(all), free(updated);
 
     /* BN running statistics: moved as the reference says, or untouched when masked. */
