@@ -47,8 +47,6 @@ vka_result vka_augment(vka_cmd *cmd, const vka_augment_shape *s, vka_tensor out,
     }
     vka_tensor t[3] = {vka_tensor_slice(pixels, 0, (count + 3) / 4 * 4), vka_tensor_slice(params, 0, s->n * 12ull),
                        vka_tensor_slice(out, 0, count * 4)};
-    uint32_t gx, gy;
-    vka_plan_groups_2d(ctx, vka_div_up(count, wg), &gx, &gy);
-    rc = vka_cmd_dispatch(cmd, k, t, 3, &push, gx, gy, 1);
+    rc = vka_dispatch_items(cmd, k, t, 3, &push, count);
     return vka_op_done(cmd, rc);
 }

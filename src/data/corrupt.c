@@ -216,12 +216,10 @@ static vka_result run(vka_cmd *cmd, enum kernel_id id, uint32_t wanted_wg, const
                       const struct corrupt_push *push, uint64_t items)
 {
     vka_context *ctx = vka_cmd_context(cmd);
-    uint32_t wg = vka_plan_workgroup_1d(ctx, wanted_wg), gx, gy;
     vka_kernel *k;
-    vka_result rc = get_kernel(ctx, id, wg, &k);
+    vka_result rc = get_kernel(ctx, id, vka_plan_workgroup_1d(ctx, wanted_wg), &k);
     if (rc) return rc;
-    vka_plan_groups_2d(ctx, vka_div_up(items, wg), &gx, &gy);
-    return vka_cmd_dispatch(cmd, k, t, KERNELS[id].bindings, push, gx, gy, 1);
+    return vka_dispatch_items(cmd, k, t, KERNELS[id].bindings, push, items);
 }
 
 vka_result vka_corrupt(vka_cmd *cmd, const vka_corrupt_desc *d, vka_tensor out_pixels, vka_tensor in_pixels,

@@ -46,14 +46,6 @@ static vka_result get_kernel(vka_cmd *cmd, uint32_t slot, const vka_kernel_desc 
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
 
-static vka_result dispatch_1d(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt, const void *push,
-                              uint64_t items)
-{
-    uint32_t gx, gy;
-    vka_plan_groups_2d(vka_cmd_context(cmd), vka_div_up(items, k->desc.local_size[0]), &gx, &gy);
-    return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
-}
-
 vka_result vka_anchor_train_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_tensor out, vka_tensor x,
                                   vka_tensor ref_index, int masked)
 {
@@ -81,7 +73,7 @@ vka_result vka_anchor_train_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_t
     struct anchor_train_push push = {s->batch, (uint32_t)chw, masked ? 1u : 0u};
     vka_tensor t[3] = {vka_tensor_slice(x, 0, B * chw * 4), vka_tensor_slice(ref_index, 0, B * 4),
                        vka_tensor_slice(out, 0, B * 2 * chw * 4)};
-    return vka_op_done(cmd, dispatch_1d(cmd, k, t, 3, &push, B * chw));
+    return vka_op_done(cmd, vka_dispatch_items(cmd, k, t, 3, &push, B * chw));
 }
 
 vka_result vka_anchor_infer_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_tensor out, vka_tensor x,
@@ -112,7 +104,7 @@ vka_result vka_anchor_infer_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_t
     struct anchor_infer_push push = {s->anchors, s->batch, (uint32_t)chw};
     vka_tensor t[3] = {vka_tensor_slice(x, 0, B * chw * 4), vka_tensor_slice(refs, 0, K * chw * 4),
                        vka_tensor_slice(out, 0, K * B * 2 * chw * 4)};
-    return vka_op_done(cmd, dispatch_1d(cmd, k, t, 3, &push, K * B * chw));
+    return vka_op_done(cmd, vka_dispatch_items(cmd, k, t, 3, &push, K * B * chw));
 }
 
 vka_result vka_anchor_reduce(vka_cmd *cmd, uint32_t anchors, uint32_t batch, uint32_t classes,
@@ -143,5 +135,5 @@ vka_result vka_anchor_reduce(vka_cmd *cmd, uint32_t anchors, uint32_t batch, uin
     struct anchor_reduce_push push = {anchors, batch, classes};
     vka_tensor t[4] = {vka_tensor_slice(logits, 0, K * B * NC * 4), vka_tensor_slice(mean_logits, 0, B * NC * 4),
                        vka_tensor_slice(uncertainty, 0, B * 4), vka_tensor_slice(calibrated, 0, B * NC * 4)};
-    return vka_op_done(cmd, dispatch_1d(cmd, k, t, 4, &push, B));
+    return vka_op_done(cmd, vka_dispatch_items(cmd, k, t, 4, &push, B));
 }

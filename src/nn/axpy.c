@@ -35,9 +35,7 @@ vka_result vka_axpy(vka_cmd *cmd, float a, vka_tensor x, vka_tensor y, uint64_t 
         uint64_t count = n - first < chunk ? n - first : chunk;
         vka_tensor t[2] = {vka_tensor_slice(x, first * 4, count * 4), vka_tensor_slice(y, first * 4, count * 4)};
         struct axpy_push push = {(uint32_t)count, a};
-        uint32_t gx, gy;
-        vka_plan_groups_2d(ctx, vka_div_up(count, wg), &gx, &gy);
-        if ((rc = vka_cmd_dispatch(cmd, k, t, 2, &push, gx, gy, 1))) return rc;
+        if ((rc = vka_dispatch_items(cmd, k, t, 2, &push, count))) return rc;
     }
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* y written -> later reads */
     return VKA_SUCCESS;

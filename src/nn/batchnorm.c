@@ -389,15 +389,6 @@ static vka_result finalize_kernel(vka_cmd *cmd, int backward, vka_kernel **k)
     return kernel(cmd, backward ? VKA_SLOT_BN_BWD_FINALIZE : VKA_SLOT_BN_FWD_FINALIZE, &desc, k);
 }
 
-/* Records a dispatch of `items` invocations, flattened over x and y. */
-static vka_result dispatch_flat(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt, const void *push,
-                                uint64_t items)
-{
-    uint32_t gx, gy;
-    vka_plan_groups_2d(vka_cmd_context(cmd), vka_div_up(items, k->desc.local_size[0]), &gx, &gy);
-    return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
-}
-
 /* The element-wise passes' push block: strides to step (position, channel) along, in units
  * of the plane (span: in floats, a unit's first float standing for it). */
 static struct elementwise_push elementwise(const bn_plan *p, const vka_batchnorm_desc *d)
@@ -429,7 +420,7 @@ static vka_result dispatch_packed4(vka_cmd *cmd, vka_kernel *k, const vka_batchn
         .c4 = c4, .total = d->n * c4 * q, .relu = d->relu ? 1u : 0u, .w = l->w, .hp = l->hp, .wp = l->wp,
         .border = l->border,
     };
-    return dispatch_flat(cmd, k, t, nt, &pp, pp.total);
+    return vka_dispatch_items(cmd, k, t, nt, &pp, pp.total);
 }
 
 /* Records the apply pass y = bn(x) with the coefficients in `coef`: into the NCHW y, or the
@@ -447,7 +438,7 @@ static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const 
     if (form == FORM_ADD_PACKED) return dispatch_packed4(cmd, k, d, yp, (vka_tensor[5]){x, coef, yp->t, residual, y}, 5);
     vka_tensor t[4] = {x, coef, yp ? yp->t : y, residual};
     if (yp && p->packed4) return dispatch_packed4(cmd, k, d, yp, t, 3);
-    return dispatch_flat(cmd, k, t, 3 + (uint32_t)add, yp ? (const void *)&pp : (const void *)&pp.e,
+    return vka_dispatch_items(cmd, k, t, 3 + (uint32_t)add, yp ? (const void *)&pp : (const void *)&pp.e,
                          vka_div_up(p->total, ITEMS));
 }
 
@@ -556,7 +547,7 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), d->momentum > 0 ? d->momentum : 0.1f,
                                    update_running ? 1u : 0u, 0};
     vka_tensor tf[8] = {part, save_mean, save_invstd, running_mean, running_var, gamma, beta, coef};
-    if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
+    if ((rc = vka_dispatch_items(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
 
     rc = record_apply(cmd, &p, texel, d, y, yp ? &packed : NULL, x, coef, residual);
@@ -645,7 +636,7 @@ static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm
      * save_* bindings get the (unwritten) partials region as a stand-in. */
     struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), 0.1f, 0, 1};
     vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
-    if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
+    if ((rc = vka_dispatch_items(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
     rc = record_apply(cmd, &p, texel, d, y, yp ? &packed : NULL, x, coef, residual);
     return vka_op_done(cmd, rc);
@@ -751,13 +742,13 @@ static vka_result backward(vka_cmd *cmd, const char *op, const vka_batchnorm_des
 
     struct bwd_finalize_push fp = {d->c, p.groups, (float)((double)d->n * d->hw)};
     vka_tensor tf[8] = {part, save_mean, save_invstd, gamma, beta, dgamma, dbeta, coef};
-    if ((rc = dispatch_flat(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
+    if ((rc = vka_dispatch_items(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     if (want_dx) {
         vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> bwd_data reads */
         struct packed_push pp = packed_push_of(&p, d, dxp);
         vka_tensor td[4] = {x, dy, coef, dxp ? dx : vka_tensor_slice(dx, 0, xb)};
         rc = dxp && p.packed4 ? dispatch_packed4(cmd, k_data, d, dxp, td, 4)
-                              : dispatch_flat(cmd, k_data, td, 4, dxp ? (const void *)&pp : (const void *)&pp.e,
+                              : vka_dispatch_items(cmd, k_data, td, 4, dxp ? (const void *)&pp : (const void *)&pp.e,
                                               vka_div_up(p.total, ITEMS));
     }
     return vka_op_done(cmd, rc);

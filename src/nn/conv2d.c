@@ -374,10 +374,8 @@ static vka_result run_reduce(vka_cmd *cmd, vka_tensor out, vka_tensor part, cons
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, texel ? SLOT_BWD_WEIGHT_REDUCE_TEXEL : SLOT_BWD_WEIGHT_REDUCE, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
-    uint32_t gx, gy;
-    vka_plan_groups_2d(ctx, vka_div_up((uint64_t)push->rows * push->cols, wg), &gx, &gy);
     vka_tensor t[2] = {part, out};
-    return vka_cmd_dispatch(cmd, k, t, 2, push, gx, gy, 1);
+    return vka_dispatch_items(cmd, k, t, 2, push, (uint64_t)push->rows * push->cols);
 }
 
 /* dx by the GEMM kernels (tiled or texel). */

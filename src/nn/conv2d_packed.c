@@ -265,9 +265,7 @@ static vka_result dispatch_1d(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
-    uint32_t gx, gy;
-    vka_plan_groups_2d(ctx, vka_div_up(total, desc->local_size[0]), &gx, &gy);
-    return vka_cmd_dispatch(cmd, k, t, desc->num_bindings, push, gx, gy, 1);
+    return vka_dispatch_items(cmd, k, t, desc->num_bindings, push, total);
 }
 
 /* dst [N][hp][wp][c4] vec4 = src (N,C,H,W): element (h, w) at (pad + h, pad + w), zeros elsewhere. */
@@ -342,11 +340,9 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
-    uint32_t gx, gy;
-    vka_plan_groups_2d(ctx, groups, &gx, &gy);
     /* Without a bias, binding 2 aliases the weights; the shader does not read it (has_bias = 0). */
     vka_tensor t[4] = {in, wk, push->has_bias ? bias : wk, out};
-    return vka_cmd_dispatch(cmd, k, t, 4, push, gx, gy, 1);
+    return vka_dispatch_groups(cmd, k, t, 4, push, groups);
 }
 
 vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
@@ -473,10 +469,8 @@ static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_
     uint32_t slot = step == 0 ? SLOT_WEIGHT + variant : VKA_SLOT_BASE_CONV_WEIGHT_QC + (step - 1) * 16 + variant;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
-    uint32_t gx, gy;
-    vka_plan_groups_2d(ctx, wgs, &gx, &gy);
     vka_tensor t[3] = {dl->t, xp, partials};
-    return vka_cmd_dispatch(cmd, k, t, 3, &wp, gx, gy, 1);
+    return vka_dispatch_groups(cmd, k, t, 3, &wp, wgs);
 }
 
 vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor partials,

@@ -70,12 +70,9 @@ vka_result vka_linear_forward(vka_cmd *cmd, const vka_linear_shape *s, vka_tenso
     vka_matmul_desc d = {.m = s->n, .n = s->out, .k = s->in, .trans_b = 1};
     rc = vka_matmul(cmd, y, x, w, &d); /* ends with a barrier: y is visible to the epilogue */
     if (!rc && has_bias) {
-        vka_context *ctx = vka_cmd_context(cmd);
         struct linear_bias_push push = {s->n, s->out};
         vka_tensor t[2] = {vka_tensor_slice(y, 0, n * out * 4), vka_tensor_slice(b, 0, out * 4)};
-        uint32_t gx, gy;
-        vka_plan_groups_2d(ctx, vka_div_up(n * out, kb->desc.local_size[0]), &gx, &gy);
-        rc = vka_cmd_dispatch(cmd, kb, t, 2, &push, gx, gy, 1);
+        rc = vka_dispatch_items(cmd, kb, t, 2, &push, n * out);
     }
     return vka_op_done(cmd, rc);
 }
@@ -109,12 +106,9 @@ vka_result vka_linear_backward(vka_cmd *cmd, const vka_linear_shape *s, vka_tens
         rc = vka_matmul(cmd, dw, dy, x, &d);
     }
     if (!rc && want_db) { /* db (out) = column sums of dy */
-        vka_context *ctx = vka_cmd_context(cmd);
         struct linear_bias_push push = {s->n, s->out};
         vka_tensor t[2] = {vka_tensor_slice(dy, 0, n * out * 4), vka_tensor_slice(db, 0, out * 4)};
-        uint32_t gx, gy;
-        vka_plan_groups_2d(ctx, vka_div_up(out, kb->desc.local_size[0]), &gx, &gy);
-        rc = vka_cmd_dispatch(cmd, kb, t, 2, &push, gx, gy, 1);
+        rc = vka_dispatch_items(cmd, kb, t, 2, &push, out);
     }
     return vka_op_done(cmd, rc);
 }

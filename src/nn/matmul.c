@@ -90,10 +90,8 @@ static vka_result run_texel(vka_cmd *cmd, vka_tensor c, vka_tensor a, vka_tensor
     uint32_t cols_per_block = 8; /* 8 scalars, or 2 vec4 */
     push->row_blocks = (uint32_t)vka_div_up(push->M, TEXEL_BM);
     push->total_blocks = push->row_blocks * (uint32_t)vka_div_up(push->N, cols_per_block);
-    uint32_t gx, gy;
-    vka_plan_groups_2d(ctx, vka_div_up(push->total_blocks, TEXEL_WG), &gx, &gy);
     vka_tensor t[3] = {a, b, c};
-    return vka_cmd_dispatch(cmd, k, t, 3, push, gx, gy, 1);
+    return vka_dispatch_groups(cmd, k, t, 3, push, vka_div_up(push->total_blocks, TEXEL_WG));
 }
 
 vka_result vka_matmul(vka_cmd *cmd, vka_tensor c, vka_tensor a, vka_tensor b, const vka_matmul_desc *d)

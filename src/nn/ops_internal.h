@@ -61,6 +61,22 @@ static inline void vka_plan_groups_2d(const vka_context *ctx, uint64_t groups, u
 
 static inline uint64_t vka_div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
+/* Records a dispatch of `groups` workgroups, split over x and y (vka_plan_groups_2d). */
+static inline vka_result vka_dispatch_groups(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt,
+                                             const void *push, uint64_t groups)
+{
+    uint32_t gx, gy;
+    vka_plan_groups_2d(vka_cmd_context(cmd), groups, &gx, &gy);
+    return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
+}
+
+/* ... of enough workgroups of the kernel's size for `items` invocations (flat_invocation_index). */
+static inline vka_result vka_dispatch_items(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt,
+                                            const void *push, uint64_t items)
+{
+    return vka_dispatch_groups(cmd, k, t, nt, push, vka_div_up(items, k->desc.local_size[0]));
+}
+
 #define VKA_SPIRV(sym) .spirv = sym, .spirv_bytes = sizeof(sym)
 
 #endif

@@ -54,16 +54,13 @@ static vka_result run_chunked(vka_cmd *cmd, vka_kernel *k, const vka_tensor *ten
     vka_context *ctx = vka_cmd_context(cmd);
     uint64_t align = ctx->info.limits.min_storage_buffer_offset_alignment;
     uint64_t chunk = ctx->limits.max_storage_buffer_range / align * align / 4;
-    uint32_t wg = k->desc.local_size[0];
     vka_result rc = VKA_SUCCESS;
     for (uint64_t first = 0; first < n && !rc; first += chunk) {
         uint64_t len = n - first < chunk ? n - first : chunk;
         vka_tensor t[VKA_MAX_BINDINGS];
         for (uint32_t i = 0; i < count; i++) t[i] = vka_tensor_slice(tensors[i], first * 4, len * 4);
         *(uint32_t *)push = (uint32_t)len;
-        uint32_t gx, gy;
-        vka_plan_groups_2d(ctx, vka_div_up(len, wg), &gx, &gy);
-        rc = vka_cmd_dispatch(cmd, k, t, count, push, gx, gy, 1);
+        rc = vka_dispatch_items(cmd, k, t, count, push, len);
     }
     return rc;
 }

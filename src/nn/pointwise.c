@@ -144,9 +144,7 @@ static vka_result run(vka_cmd *cmd, int op, const char *opname, uint64_t n, vka_
         else if (op == OP_RELU_FWD) b[0] = c[1], b[1] = c[0];
         else b[0] = c[1], b[1] = c[2], b[2] = c[0], b[3] = c[nt - 1]; /* relu_bwd_sum: dy2 at 3 */
         struct flat_push push = {(uint32_t)(count / unit)};
-        uint32_t gx, gy;
-        vka_plan_groups_2d(ctx, vka_div_up(push.n, wg), &gx, &gy);
-        rc = vka_cmd_dispatch(cmd, k, b, nt, &push, gx, gy, 1);
+        rc = vka_dispatch_items(cmd, k, b, nt, &push, push.n);
     }
     return vka_op_done(cmd, rc);
 }

@@ -99,14 +99,6 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, const char *name, const ui
 #define KERNEL(cmd, slot, nm, nb, push, wg, k) \
     kernel(cmd, slot, #nm, vka_spv_##nm, sizeof vka_spv_##nm, nb, sizeof(push), wg, k)
 
-static vka_result dispatch_flat(vka_cmd *cmd, vka_kernel *k, const vka_tensor *t, uint32_t nt, const void *push,
-                                uint64_t items)
-{
-    uint32_t gx, gy;
-    vka_plan_groups_2d(vka_cmd_context(cmd), vka_div_up(items, k->desc.local_size[0]), &gx, &gy);
-    return vka_cmd_dispatch(cmd, k, t, nt, push, gx, gy, 1);
-}
-
 vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
                                vka_tensor x)
 {
@@ -136,7 +128,7 @@ vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tens
                     : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD, maxpool_fwd, 3, mp, WG, &k)))
         return rc;
     vka_tensor t[3] = {x, y, argmax};
-    rc = dispatch_flat(cmd, k, t, 3, &mp, mp.total);
+    rc = vka_dispatch_items(cmd, k, t, 3, &mp, mp.total);
     return vka_op_done(cmd, rc);
 }
 
@@ -166,7 +158,7 @@ vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_ten
                        : KERNEL(cmd, VKA_SLOT_MAXPOOL_BWD, maxpool_bwd_data, 3, mp, WG, &k)))
         return rc;
     vka_tensor t[3] = {dy, argmax, dx};
-    rc = dispatch_flat(cmd, k, t, 3, &mp, mp.total);
+    rc = vka_dispatch_items(cmd, k, t, 3, &mp, mp.total);
     return vka_op_done(cmd, rc);
 }
 
@@ -197,7 +189,7 @@ vka_result vka_global_avgpool_forward(vka_cmd *cmd, uint32_t n, uint32_t c, uint
     vka_kernel *k;
     if ((rc = KERNEL(cmd, VKA_SLOT_GAP_FWD, gap_fwd, 2, gp, GAP_WG, &k))) return rc;
     vka_tensor t[2] = {x, y};
-    rc = dispatch_flat(cmd, k, t, 2, &gp, planes);
+    rc = vka_dispatch_items(cmd, k, t, 2, &gp, planes);
     return vka_op_done(cmd, rc);
 }
 
@@ -216,6 +208,6 @@ vka_result vka_global_avgpool_backward(vka_cmd *cmd, uint32_t n, uint32_t c, uin
     vka_kernel *k;
     if ((rc = KERNEL(cmd, VKA_SLOT_GAP_BWD, gap_bwd_data, 2, gp, WG, &k))) return rc;
     vka_tensor t[2] = {dy, dx};
-    rc = dispatch_flat(cmd, k, t, 2, &gp, gp.total);
+    rc = vka_dispatch_items(cmd, k, t, 2, &gp, gp.total);
     return vka_op_done(cmd, rc);
 }
