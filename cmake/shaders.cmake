@@ -27,3 +27,16 @@ function(vka_add_shader)
   set_property(GLOBAL APPEND PROPERTY VKA_SHADER_NAMES ${S_NAME})
   set(VKA_SHADER_HEADERS ${VKA_SHADER_HEADERS} ${hdr} PARENT_SCOPE)
 endfunction()
+
+# vka_add_shader_family(NAME <base> SOURCE <file.comp> [DEFINES ...])
+#
+# The four load variants of one kernel: <base>, <base>_texel, <base>_vec4 and <base>_vec4_texel
+# (DEFINES plus nothing, TEXEL, VEC4, VEC4 TEXEL). A macro, so the variants' headers reach the
+# caller's VKA_SHADER_HEADERS as vka_add_shader's do.
+macro(vka_add_shader_family)
+  cmake_parse_arguments(F "" "NAME;SOURCE" "DEFINES" ${ARGN})
+  vka_add_shader(NAME ${F_NAME} SOURCE ${F_SOURCE} DEFINES ${F_DEFINES})
+  vka_add_shader(NAME ${F_NAME}_texel SOURCE ${F_SOURCE} DEFINES ${F_DEFINES} TEXEL)
+  vka_add_shader(NAME ${F_NAME}_vec4 SOURCE ${F_SOURCE} DEFINES ${F_DEFINES} VEC4)
+  vka_add_shader(NAME ${F_NAME}_vec4_texel SOURCE ${F_SOURCE} DEFINES ${F_DEFINES} VEC4 TEXEL)
+endmacro()
