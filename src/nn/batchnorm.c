@@ -196,6 +196,9 @@ typedef struct bn_plan {
     uint64_t coef_bytes;     /* (C, 2) vec4 per-channel coefficients */
 } bn_plan;
 
+/* Whether the packed outputs can go a texel per store (batchnorm_packed4.comp). */
+static int packed4_shape(const vka_batchnorm_desc *d) { return d->c % 4 == 0 && d->hw % 4 == 0; }
+
 /* Whether the shape can take the SPAN variants (which also need texel inputs). */
 static int span_shape(const vka_batchnorm_desc *d)
 {
@@ -211,7 +214,7 @@ static bn_plan plan_bn(const vka_context *ctx, const vka_batchnorm_desc *d, int 
     p.unit_hw = p.span ? (d->hw + 6) / 4 : p.vec4 ? d->hw / 4 : d->hw;
     p.count = (uint32_t)((uint64_t)d->n * p.unit_hw);    /* the ops check N*C*HW < 2^31 first */
     p.total = (uint32_t)((uint64_t)d->n * d->c * d->hw / (p.vec4 ? 4 : 1));
-    p.packed4 = d->hw % 4 == 0 && d->c % 4 == 0;
+    p.packed4 = packed4_shape(d);
     const char *env = getenv("VKANCHOR_BN_REDUCE");
     int cpu = env && strcmp(env, "gpu") == 0 ? 0 : env && strcmp(env, "cpu") == 0 ? 1 : ctx->info.type == VKA_DEVICE_CPU;
     p.reduce_wg = vka_plan_workgroup_1d(ctx, cpu ? REDUCE_WG_CPU : REDUCE_WG_GPU);
@@ -465,9 +468,10 @@ static vka_result check_residual(vka_cmd *cmd, const char *op, const vka_batchno
 
 /* The outputs of a forward (apply) pass: the NCHW y unless only the packed yp is wanted (a
  * tail with a residual writes both; the packed pair only where packed4 fits), each large
- * enough and apart from the inputs. *packed gets yp with its tensor trimmed. */
+ * enough and apart from the inputs. Trims *y to the tensor (absent when not written) and gives
+ * *packed as yp with its tensor trimmed. */
 static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, const bn_plan *p,
-                                vka_tensor y, const vka_packed_layout *yp, int add, vka_tensor residual, vka_tensor x,
+                                vka_tensor *y, const vka_packed_layout *yp, int add, vka_tensor residual, vka_tensor x,
                                 vka_packed_layout *packed)
 {
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4;
@@ -481,11 +485,13 @@ static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnor
                                 "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4", op, d->n,
                                 d->c, d->hw);
     }
-    if ((!yp || add) && (rc = need(cmd, op, "y", y, xb, d))) return rc;
-    if ((rc = no_overlap(cmd, op, "y", y, "x", x)) ||
+    int nchw = !yp || add;
+    if (nchw && (rc = need(cmd, op, "y", *y, xb, d))) return rc;
+    *y = nchw ? vka_tensor_slice(*y, 0, xb) : (vka_tensor){0};
+    if ((rc = no_overlap(cmd, op, "y", *y, "x", x)) ||
         (yp && ((rc = no_overlap(cmd, op, "packed y", packed->t, "x", x)) ||
                 (rc = no_overlap(cmd, op, "packed y", packed->t, "residual", residual)) ||
-                (rc = no_overlap(cmd, op, "packed y", packed->t, "y", y)))))
+                (rc = no_overlap(cmd, op, "packed y", packed->t, "y", *y)))))
         return rc;
     return VKA_SUCCESS;
 }
@@ -505,9 +511,8 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
     if ((rc = check_residual(cmd, op, d, &residual, y, add))) return rc;
     int texel;
     bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
-    int want_nchw = !yp || add; /* a tail writes both */
     vka_packed_layout packed;
-    if ((rc = check_outputs(cmd, op, d, &p, y, yp, add, residual, x, &packed))) return rc;
+    if ((rc = check_outputs(cmd, op, d, &p, &y, yp, add, residual, x, &packed))) return rc;
     if ((rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
@@ -522,7 +527,6 @@ static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnor
                                 "%s: N*HW = 1 value per channel has no unbiased variance for the running "
                                 "statistics (pass update_running = 0)", op);
     }
-    y = want_nchw ? vka_tensor_slice(y, 0, xb) : (vka_tensor){0};
     x = vka_tensor_slice(x, 0, xb);
     save_mean = vka_tensor_slice(save_mean, 0, cb);
     save_invstd = vka_tensor_slice(save_invstd, 0, cb);
@@ -587,7 +591,7 @@ vka_result vka_batchnorm_forward_train_add_packed_y(vka_cmd *cmd, const vka_batc
                          beta, scratch, update_running);
 }
 
-int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d) { return d->c % 4 == 0 && d->hw % 4 == 0; }
+int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d) { return packed4_shape(d); }
 
 vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *y,
                                                 vka_tensor save_mean, vka_tensor save_invstd,
@@ -615,14 +619,13 @@ static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm
     int texel;
     bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
     vka_packed_layout packed;
-    if ((rc = check_outputs(cmd, op, d, &p, y, yp, add, residual, x, &packed))) return rc;
+    if ((rc = check_outputs(cmd, op, d, &p, &y, yp, add, residual, x, &packed))) return rc;
     if ((rc = need(cmd, op, "x", x, xb, d)) ||
         (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
         (rc = need(cmd, op, "running_var", running_var, cb, d)) ||
         (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
         return rc;
-    y = !yp || add ? vka_tensor_slice(y, 0, xb) : (vka_tensor){0};
     x = vka_tensor_slice(x, 0, xb);
     gamma = vka_tensor_slice(gamma, 0, cb);
     beta = vka_tensor_slice(beta, 0, cb);
