@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -57,10 +58,48 @@ static void bench_quick_reports_throughput_kernels_and_memory(void **state)
     }
 }
 
+/* --trace: one line per dispatch, in order, adding up to the per-kernel table. */
+static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/vka_trace_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof args, "--model cnn --trace %s", path);
+    cJSON *o = bench(args);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    double sum = 0;
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *e = cJSON_Parse(line);
+        if (!e) fail_msg("trace line %d is not JSON: %s", lines, line);
+        assert_int_equal((int)num(e, "index"), lines);
+        assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(e, "kernel")));
+        assert_true(num(e, "ms") >= 0);
+        sum += num(e, "ms");
+        lines++;
+        cJSON_Delete(e);
+    }
+    fclose(f);
+    unlink(path);
+    int dispatches = 0;
+    cJSON *k;
+    cJSON_ArrayForEach(k, cJSON_GetObjectItem(o, "kernels")) dispatches += (int)num(k, "dispatches");
+    assert_true(lines > 20);
+    assert_int_equal(lines, dispatches);
+    assert_true(fabs(sum - num(o, "gpu_step_ms")) < 1e-3 * sum + 1e-3);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bench_quick_reports_throughput_kernels_and_memory),
+        cmocka_unit_test(bench_trace_lists_every_dispatch_of_the_timed_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* vkanchor bench: training-step throughput, per-kernel GPU time, and K-anchor
  * inference throughput on synthetic data. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,8 @@ int cli_bench(int argc, char **argv)
     vka_bench_desc d = {.channels = 0, .size = 0, .classes = 10, .warmup = 3, .steps = 10, .anchors = 5};
     int json = 0, quick = 0;
     double peak = 0;
-    enum { O_BS = 256, O_STEPS, O_WARM, O_DEV, O_JSON, O_QUICK, O_ANCH, O_CH, O_SIZE, O_NOANCH, O_PEAK };
+    const char *trace_path = NULL;
+    enum { O_BS = 256, O_STEPS, O_WARM, O_DEV, O_JSON, O_QUICK, O_ANCH, O_CH, O_SIZE, O_NOANCH, O_PEAK, O_TRACE };
     static const struct option options[] = {
         {"model", required_argument, NULL, 'm'},      {"batch-size", required_argument, NULL, O_BS},
         {"steps", required_argument, NULL, O_STEPS},  {"warmup", required_argument, NULL, O_WARM},
@@ -50,6 +52,7 @@ int cli_bench(int argc, char **argv)
         {"quick", no_argument, NULL, O_QUICK},        {"anchors", required_argument, NULL, O_ANCH},
         {"channels", required_argument, NULL, O_CH},  {"size", required_argument, NULL, O_SIZE},
         {"no-anchoring", no_argument, NULL, O_NOANCH}, {"peak-gflops", required_argument, NULL, O_PEAK},
+        {"trace", required_argument, NULL, O_TRACE},
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -74,17 +77,20 @@ int cli_bench(int argc, char **argv)
         case O_SIZE: d.size = (uint32_t)atoi(optarg); break;
         case O_NOANCH: c.anchoring = 0; break;
         case O_PEAK: peak = atof(optarg); break;
+        case O_TRACE: trace_path = optarg; break;
         case 'v': cli_verbose = 1; break;
         case 'h':
             printf("usage: vkanchor bench [--model cnn|resnet20|resnet18] [--batch-size N] [--steps N] [--warmup N]\n"
                    "                      [--anchors K] [--channels C] [--size S] [--no-anchoring] [--device D]\n"
-                   "                      [--peak-gflops F] [--json] [--quick]\n"
+                   "                      [--peak-gflops F] [--json] [--quick] [--trace FILE]\n"
                    "Times anchored training steps (forward, backward, SGD) on synthetic data after a warm-up:\n"
                    "images/s, time per step, device memory, GFLOP/s of the convolutions (per pass) and\n"
                    "the classifier (and %% of peak when known), per-kernel GPU time with GB/s (each bound\n"
                    "tensor counted once), and K-anchor inference throughput.\n"
                    "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128.\n"
-                   "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n");
+                   "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n"
+                   "--trace FILE: every dispatch of the timed step in order, one JSON line each\n"
+                   "              (index, kernel, ms, bytes): where a model's time goes layer by layer.\n");
             return CLI_OK;
         default: return CLI_USAGE;
         }
@@ -96,12 +102,22 @@ int cli_bench(int argc, char **argv)
         fprintf(stderr, "vkanchor bench: need --batch-size >= 2, --steps >= 1, --channels 1..4, --size >= 8, --anchors >= 1\n");
         return CLI_USAGE;
     }
+    if (trace_path && !(d.trace = fopen(trace_path, "w"))) {
+        fprintf(stderr, "vkanchor bench: --trace %s: cannot open it for writing (%s)\n", trace_path, strerror(errno));
+        return CLI_USAGE;
+    }
     vka_context *ctx;
-    if (vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx))
+    if (vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx)) {
+        if (d.trace) fclose(d.trace);
         return CLI_FAIL;
+    }
     const vka_device_info *dev = vka_context_device(ctx);
     vka_bench_result r;
     vka_result rc = vka_train_bench(ctx, &c, &d, &r);
+    if (d.trace && fclose(d.trace) != 0 && !rc) {
+        fprintf(stderr, "vkanchor bench: --trace %s: write failed (%s)\n", trace_path, strerror(errno));
+        rc = VKA_ERROR_IO;
+    }
     if (rc) {
         vka_context_destroy(ctx);
         return CLI_FAIL;

@@ -542,12 +542,15 @@ static double conv_flops(const vka_model *m, uint32_t n, int pass)
     return total;
 }
 
-static void add_timings(vka_bench_result *out, vka_cmd *cmd)
+static void add_timings(vka_bench_result *out, vka_cmd *cmd, FILE *trace)
 {
     vka_timing tm[1024];
     uint32_t n = vka_cmd_timings(cmd, tm, 1024);
     if (n > 1024) n = 1024;
     for (uint32_t i = 0; i < n; i++) {
+        if (trace)
+            fprintf(trace, "{\"index\":%u,\"kernel\":\"%s\",\"ms\":%.4f,\"bytes\":%llu}\n", i, tm[i].label,
+                    tm[i].ms, (unsigned long long)tm[i].bytes);
         uint32_t k = 0;
         while (k < out->kernel_count && strcmp(out->kernels[k].name, tm[i].label) != 0) k++;
         if (k == out->kernel_count) {
@@ -614,7 +617,7 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
     rc = record_step(&t, &timed, steps_per_epoch);
     if (!rc) rc = vka_cmd_submit(timed.cmd);
     if (!rc) rc = vka_cmd_wait(timed.cmd);
-    if (!rc) add_timings(out, timed.cmd);
+    if (!rc) add_timings(out, timed.cmd, d->trace);
     for (uint32_t k = 0; k < out->kernel_count; k++) out->gpu_step_ms += out->kernels[k].ms;
     out->conv_flops[0] = conv_flops(t.model, t.B, 0);
     out->conv_flops[1] = conv_flops(t.model, t.B, 1);

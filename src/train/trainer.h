@@ -2,6 +2,8 @@
 #ifndef VKA_TRAIN_TRAINER_H
 #define VKA_TRAIN_TRAINER_H
 
+#include <stdio.h>
+
 #include "nn/model.h"
 
 typedef enum { VKA_OPT_SGD = 0, VKA_OPT_ADAMW } vka_optimizer_kind;
@@ -68,6 +70,7 @@ typedef struct vka_bench_desc {
     uint32_t channels, size, classes; /* the data: (channels, size, size) images */
     uint32_t warmup, steps;
     uint32_t anchors;             /* K for the inference measurement */
+    FILE *trace;                  /* not NULL: one JSON line per dispatch of the timed step, in order */
 } vka_bench_desc;
 
 #define VKA_BENCH_MAX_KERNELS 64
