@@ -47,6 +47,7 @@ layout(std430, binding = 3) writeonly buffer Out { float o[]; };
 #endif
 #ifndef JB
 #define JB 2                      // output columns whose accumulators stay in registers together
+                                  // (1 is faster where the input has few channels: perf-log 30)
 #endif
 #define TMAX ((RQ - 1) * 2 + 3)   // input columns a run touches at most (ST <= 2, S <= 3)
 #define WMAX (3 * 4 * KV)         // weight texels per (r, input vec4) at most

@@ -61,6 +61,10 @@ static const conv_case cases[] = {
     {"resnet shortcut 16 -> 32 at 14x14, 1x1 stride 2, bias", SHAPE(2, 16, 14, 14, 32, 1, 1, 2, 0), 1},
     {"1x1 stride 1: 6 -> 9 at 5x13 (a partial run of 14)", SHAPE(1, 6, 5, 13, 9, 1, 1, 1, 0), 0},
     {"3x3 stride 2 pad 2 at 7x8: 3 -> 4, batch 2", SHAPE(2, 3, 7, 8, 4, 3, 3, 2, 2), 0},
+    /* More than 32 input channels (and dy channels) take the packed kernels with two columns'
+     * accumulators per register block (JB = 2); the cases above with fewer take JB = 1. */
+    {"36 -> 40 at 5x14 (runs of 14, JB = 2), bias", SHAPE(1, 36, 5, 14, 40, 3, 3, 1, 1), 1},
+    {"40 -> 36 at 4x7 (runs of 7, JB = 2), batch 2", SHAPE(2, 40, 4, 7, 36, 3, 3, 1, 1), 0},
     /* The packed weight gradient splits 13 images over 11 uneven image groups (2 with 2 images). */
     {"64 -> 64 at 8x8, batch 13 (uneven image groups), bias", SHAPE(13, 64, 8, 8, 64, 3, 3, 1, 1), 1},
 };
@@ -262,6 +266,13 @@ static void check_case(vka_context *ctx, family f, which_op op, const conv_case 
     free_host(&h);
 }
 
+static void expect_kernel_ran(vka_context *ctx, const char *name)
+{
+    for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
+        if (ctx->kernels[s] && strcmp(ctx->kernels[s]->desc.name, name) == 0) return;
+    fail_msg("%s did not run", name);
+}
+
 static void check_all_cases(family f, which_op op)
 {
     vka_context *ctx = test_context();
@@ -272,12 +283,17 @@ static void check_all_cases(family f, which_op op)
         !getenv("VKANCHOR_CONV") && !getenv("VKANCHOR_CONV_PACKED")) {
         static const char *const names[] = {"conv2d_bwd_weight_packed", "conv2d_bwd_weight_packed_qc8",
                                             "conv2d_bwd_weight_packed_qc4"};
-        for (int k = 0; k < 3; k++) {
-            int ran = 0;
-            for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
-                ran |= ctx->kernels[s] && strcmp(ctx->kernels[s]->desc.name, names[k]) == 0;
-            if (!ran) fail_msg("%s did not run", names[k]);
-        }
+        for (int k = 0; k < 3; k++) expect_kernel_ran(ctx, names[k]);
+    }
+    /* ... and its forward and input gradient run with one or two columns' accumulators per
+     * register block (picked by input channels): both ran. */
+    if (f == FAMILY_TEXEL && op != OP_BACKWARD_WEIGHT && vka_conv2d_packed_device(ctx) && !getenv("VKANCHOR_CONV") &&
+        !getenv("VKANCHOR_CONV_PACKED")) {
+        const char *pass = op == OP_FORWARD ? "conv2d_fwd_packed" : "conv2d_bwd_data_packed";
+        char jb1[64];
+        snprintf(jb1, sizeof jb1, "%s_jb1", pass);
+        expect_kernel_ran(ctx, pass);
+        expect_kernel_ran(ctx, jb1);
     }
     test_context_finish(ctx);
 }

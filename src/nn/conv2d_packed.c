@@ -10,9 +10,13 @@
 #include "conv2d_pack.spv.h"
 #include "conv2d_pack_weight.spv.h"
 #include "conv2d_packed_rq14.spv.h"
+#include "conv2d_packed_rq14_jb1.spv.h"
 #include "conv2d_packed_rq4.spv.h"
+#include "conv2d_packed_rq4_jb1.spv.h"
 #include "conv2d_packed_rq7.spv.h"
+#include "conv2d_packed_rq7_jb1.spv.h"
 #include "conv2d_packed_rq8.spv.h"
+#include "conv2d_packed_rq8_jb1.spv.h"
 
 /* Slots: the packed conv per (pass, run length, stride, width), then the rest. */
 enum packed_slot {
@@ -60,17 +64,25 @@ _Static_assert(sizeof(struct weight_push) == 68, "mirror of Push in shaders/conv
 /* ... while the partials stay under this many floats. */
 #define WEIGHT_PARTIALS (1u << 22)
 
-/* The run lengths (output columns per invocation) compiled, and their SPIR-V. */
+/* The run lengths (output columns per invocation) compiled, and their SPIR-V: with two output
+ * columns' accumulators per register block (JB = 2), and with one (jb1). */
+#define SPV(name) vka_spv_##name, sizeof vka_spv_##name
 static const struct {
     uint32_t rq;
     const uint32_t *spirv;
     size_t bytes;
+    const uint32_t *spirv_jb1;
+    size_t bytes_jb1;
 } runs[4] = {
-    {14, vka_spv_conv2d_packed_rq14, sizeof vka_spv_conv2d_packed_rq14},
-    {8, vka_spv_conv2d_packed_rq8, sizeof vka_spv_conv2d_packed_rq8},
-    {7, vka_spv_conv2d_packed_rq7, sizeof vka_spv_conv2d_packed_rq7},
-    {4, vka_spv_conv2d_packed_rq4, sizeof vka_spv_conv2d_packed_rq4},
+    {14, SPV(conv2d_packed_rq14), SPV(conv2d_packed_rq14_jb1)},
+    {8, SPV(conv2d_packed_rq8), SPV(conv2d_packed_rq8_jb1)},
+    {7, SPV(conv2d_packed_rq7), SPV(conv2d_packed_rq7_jb1)},
+    {4, SPV(conv2d_packed_rq4), SPV(conv2d_packed_rq4_jb1)},
 };
+#undef SPV
+/* Inputs of up to this many vec4 of channels take the JB = 1 kernels: measured 5-18% faster
+ * at 16 and 32 channels, 0-13% slower at 64 and more (docs/perf-log.md, entry 30). */
+#define JB1_MAX_CIN4 8
 
 /* The weight gradient's steps along a row (QC in its shader): the first is the shader's default,
  * the others have their own slots from VKA_SLOT_BASE_CONV_WEIGHT_QC. */
@@ -321,9 +333,12 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t run = run_for_width(push->wout);
+    int jb1 = push->cin4 <= JB1_MAX_CIN4;
+    static const char *const names[2][2] = {{"conv2d_fwd_packed", "conv2d_fwd_packed_jb1"},
+                                            {"conv2d_bwd_data_packed", "conv2d_bwd_data_packed_jb1"}};
     vka_kernel_desc desc = {
-        .name = bwd ? "conv2d_bwd_data_packed" : "conv2d_fwd_packed", .spirv = runs[run].spirv,
-        .spirv_bytes = runs[run].bytes, .num_bindings = 4,
+        .name = names[bwd != 0][jb1], .spirv = jb1 ? runs[run].spirv_jb1 : runs[run].spirv,
+        .spirv_bytes = jb1 ? runs[run].bytes_jb1 : runs[run].bytes, .num_bindings = 4,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
         .num_spec = 2, .spec = {stride, taps_s},
@@ -336,7 +351,9 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu runs in %llu workgroups", desc.name,
                             (unsigned long long)total, (unsigned long long)groups);
     push->total = (uint32_t)total;
-    uint32_t slot = bwd ? SLOT_PACKED + 16 + run * 3 + taps_s - 1 : SLOT_PACKED + (run * 2 + stride - 1) * 2 + (taps_s == 3);
+    /* The JB = 1 kernels number their variants the same way in their own range. */
+    uint32_t variant = bwd ? 16 + run * 3 + taps_s - 1 : (run * 2 + stride - 1) * 2 + (taps_s == 3);
+    uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
