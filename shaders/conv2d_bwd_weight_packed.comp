@@ -44,6 +44,32 @@ layout(std430, binding = 2) writeonly buffer Part { float part[]; };  // (groups
 #define XC ((QC - 1) * 2 + 3)      // x texels they touch at most (ST <= 2, S <= 3)
 #define DMAX (QC * KV)             // dy texels an invocation fetches per step at most (PB = 1)
 
+// This invocation's share of its k block's dy texels per step (set once in main): column
+// dcol[m] of the step, k4 block dblk[m], for m < DPER.
+int dcol[DMAX], dblk[DMAX];
+
+// The texels of step (n, op, q0): x row op*ST + r of image n from column q0*ST (xv), and this
+// invocation's share of dy row op from column q0 (dm). Steps past the group's last image
+// (n == n_end) fetch texel 0 and give zeros.
+void fetch_step(uint n, uint op, int q0, bool in_group, int xcol0, int dper, out vec4 xv[XC], out vec4 dm[DMAX])
+{
+    int c4 = int(p.c4), k4 = int(p.k4), Q = int(p.Q);
+    int xrow = int((n * p.hp + op * ST) * p.wp) * c4 + xcol0;
+    int dyrow = ((int(n) * int(p.dyh) + int(op) + int(p.dyb)) * int(p.dyw) + int(p.dyb)) * k4;
+    [[unroll]] for (int t = 0; t < XC; t++) {
+        bool ok = in_group && t < (QC - 1) * ST + S && q0 * ST + t < int(p.wp);
+        vec4 f = texelFetch(XP, ok ? xrow + (q0 * ST + t) * c4 : 0);
+        xv[t] = ok ? f : vec4(0.0);
+    }
+    [[unroll]] for (int m = 0; m < DMAX; m++) {
+        if (m < dper) {
+            bool ok = in_group && q0 + dcol[m] < Q;
+            vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * k4 + dblk[m] : 0);
+            dm[m] = ok ? f : vec4(0.0);
+        }
+    }
+}
+
 void main()
 {
     // Workgroup g: (z, k block group, pair block): its 8 invocations take PB consecutive
@@ -64,12 +90,9 @@ void main()
     pair = min(pair, p.pairs - 1);
     kb = min(kb, p.k_blocks - 1);
     uint cg = pair % p.c4, r = pair / p.c4;
-    int dyk[KV];
-    [[unroll]] for (uint v = 0; v < KV; v++) dyk[v] = int(min(kb * KV + v, p.k4 - 1));
     // This invocation's share of its k block's dy texels per step: texel i = pl + PB*m is
     // column i / KV, block i % KV; the PB invocations of the k block fetch them all.
     const int DPER = (QC * KV + PB - 1) / PB;
-    int dcol[DMAX], dblk[DMAX];
     [[unroll]] for (int m = 0; m < DMAX; m++) {
         if (m < DPER) {
             int i = min(int(pl) + PB * m, QC * KV - 1);
@@ -78,7 +101,6 @@ void main()
         }
     }
     bool bias_lane = p.has_bias != 0 && cg == 0 && r == 0;
-    int c4 = int(p.c4), k4 = int(p.k4), Q = int(p.Q);
 
     vec4 acc[KV][4][3], bacc[KV];
     [[unroll]] for (uint v = 0; v < KV; v++) {
@@ -86,50 +108,48 @@ void main()
         [[unroll]] for (uint cc = 0; cc < 4; cc++)
             [[unroll]] for (uint s = 0; s < 3; s++) acc[v][cc][s] = vec4(0.0);
     }
-    int dyb = int(p.dyb), dyw = int(p.dyw), dyh = int(p.dyh);
-    uint n_end = (z + 1) * p.N / p.groups;
-    for (uint n = z * p.N / p.groups; n < n_end; n++) {
-        for (uint op = 0; op < p.P; op++) {
-            int xrow = int((n * p.hp + op * ST + r) * p.wp) * c4 + int(cg);
-            int dyrow = ((int(n) * dyh + int(op) + dyb) * dyw + dyb) * k4;
-            // QC output columns at a time: their x and dy texels are fetched into registers
-            // first, then each accumulator takes its QC multiply-adds in a row. (Accumulating
-            // column by column would spill all 12*KV accumulators for every multiply-add.)
-            for (int q0 = 0; q0 < Q; q0 += QC) {
-                vec4 xv[XC], d[QC][KV];
-                [[unroll]] for (int t = 0; t < XC; t++) {
-                    bool ok = t < (QC - 1) * ST + S && q0 * ST + t < int(p.wp);
-                    vec4 f = texelFetch(XP, ok ? xrow + (q0 * ST + t) * c4 : 0);
-                    xv[t] = ok ? f : vec4(0.0);
-                }
-                vec4 dmine[DMAX];
-                [[unroll]] for (int m = 0; m < DMAX; m++) {
-                    if (m < DPER) {
-                        bool ok = q0 + dcol[m] < Q;
-                        vec4 f = texelFetch(DYP, ok ? dyrow + (q0 + dcol[m]) * k4 + dblk[m] : 0);
-                        dmine[m] = ok ? f : vec4(0.0);
-                    }
-                }
-                [[unroll]] for (int j = 0; j < QC; j++)
-                    [[unroll]] for (int v = 0; v < KV; v++) {
-                        int i = j * KV + v;
-                        d[j][v] = subgroupShuffle(dmine[min(i / PB, DMAX - 1)], kg * uint(PB) + uint(i % PB));
-                        bacc[v] += d[j][v];
-                    }
-                // Per (v, cc) its S accumulators stay in registers through the step; each dy
-                // texel loaded serves S multiply-adds.
-                [[unroll]] for (int v = 0; v < KV; v++)
-                    [[unroll]] for (int cc = 0; cc < 4; cc++) {
-                        vec4 a[3];
-                        [[unroll]] for (int s = 0; s < 3; s++) if (s < S) a[s] = acc[v][cc][s];
-                        [[unroll]] for (int j = 0; j < QC; j++) {
-                            vec4 dj = d[j][v];
-                            [[unroll]] for (int s = 0; s < 3; s++) if (s < S) a[s] += dj * xv[j * ST + s][cc];
-                        }
-                        [[unroll]] for (int s = 0; s < 3; s++) if (s < S) acc[v][cc][s] = a[s];
-                    }
-            }
+    // The steps (n, op, q0) in order: images of the group, output rows, QC columns at a time.
+    // Each step's texels are fetched one step ahead, before the multiply-adds of the step
+    // before it, so that their cache misses overlap arithmetic: the loads were the bottleneck
+    // (on rows of 7 columns, where every step starts a new row, this ran at half the speed;
+    // perf-log 31).
+    uint n = z * p.N / p.groups, n_end = (z + 1) * p.N / p.groups, op = 0;
+    int q0 = 0, Q = int(p.Q), xcol0 = int(r * p.wp * p.c4 + cg);
+    vec4 xv[XC], dmine[DMAX];
+    fetch_step(n, op, q0, n < n_end, xcol0, DPER, xv, dmine);
+    while (n < n_end) {
+        uint n1 = n, op1 = op;
+        int q1 = q0 + QC;
+        if (q1 >= Q) {
+            q1 = 0;
+            if (++op1 == p.P) op1 = 0, n1++;
         }
+        vec4 xv1[XC], dm1[DMAX];
+        fetch_step(n1, op1, q1, n1 < n_end, xcol0, DPER, xv1, dm1);
+
+        vec4 d[QC][KV];
+        [[unroll]] for (int j = 0; j < QC; j++)
+            [[unroll]] for (int v = 0; v < KV; v++) {
+                int i = j * KV + v;
+                d[j][v] = subgroupShuffle(dmine[min(i / PB, DMAX - 1)], kg * uint(PB) + uint(i % PB));
+                bacc[v] += d[j][v];
+            }
+        // Per (v, cc) its S accumulators stay in registers through the step; each dy texel
+        // loaded serves S multiply-adds. (Accumulating column by column would spill all 12*KV
+        // accumulators for every multiply-add.)
+        [[unroll]] for (int v = 0; v < KV; v++)
+            [[unroll]] for (int cc = 0; cc < 4; cc++) {
+                vec4 a[3];
+                [[unroll]] for (int s = 0; s < 3; s++) if (s < S) a[s] = acc[v][cc][s];
+                [[unroll]] for (int j = 0; j < QC; j++) {
+                    vec4 dj = d[j][v];
+                    [[unroll]] for (int s = 0; s < 3; s++) if (s < S) a[s] += dj * xv[j * ST + s][cc];
+                }
+                [[unroll]] for (int s = 0; s < 3; s++) if (s < S) acc[v][cc][s] = a[s];
+            }
+        n = n1, op = op1, q0 = q1;
+        xv = xv1;
+        dmine = dm1;
     }
     if (!live) return;
     uint RS = p.R * uint(S), CRS = p.C * RS;
