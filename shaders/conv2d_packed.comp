@@ -53,6 +53,33 @@ layout(std430, binding = 3) writeonly buffer Out { float o[]; };
 #define WMAX (3 * 4 * KV)         // weight texels per (r, input vec4) at most
 #define WPER ((WMAX + 7) / 8)     // of them fetched by each of the 8 invocations
 
+// Set once in main: this invocation's weight texels within a step (wofs), which of its run's
+// input columns lie inside the padded row (okc), and the first input texel of its run (xbase).
+int wofs[WPER];
+bool okc[TMAX];
+int xbase;
+
+// This invocation's weight texels of step (r, ci): kernel row r, input vec4 ci. The step past
+// the last (r == taps_r) fetches texel 0 (never used).
+void fetch_weights(int r, int ci, out vec4 wm[WPER])
+{
+    int cin4 = int(p.cin4), k4 = int(p.k4), w0 = (r * S * cin4 + ci) * 4 * k4;
+    [[unroll]] for (int m = 0; m < WPER; m++) wm[m] = texelFetch(Wt, r < int(p.taps_r) ? w0 + wofs[m] : 0);
+}
+
+// The (RQ-1)*ST+S input texels of this invocation's run for step (r, ci); columns past the
+// padded row (the last run of a row) read texel 0 and give zeros.
+void fetch_inputs(int r, int ci, out vec4 xv[TMAX])
+{
+    int cin4 = int(p.cin4), row = xbase + r * int(p.wp) * cin4 + ci;
+    [[unroll]] for (int t = 0; t < TMAX; t++) {
+        if (t < (RQ - 1) * ST + S) {
+            vec4 f = texelFetch(In, okc[t] ? row + t * cin4 : 0);
+            xv[t] = okc[t] ? f : vec4(0.0);
+        }
+    }
+}
+
 void main()
 {
     // Workgroup g: output channel block g % k_blocks, runs 8*(g / k_blocks) .. +7 (all 8
@@ -66,58 +93,60 @@ void main()
     uint qb = run % p.q_blocks, rest = run / p.q_blocks;
     uint oy = rest % p.hout, n = rest / p.hout;
     int x0 = int(qb * RQ);
-    int T = (RQ - 1) * ST + S;
     int cin4 = int(p.cin4), k4 = int(p.k4);
     // This invocation's share of the weight texels: texel i = lane + 8m is (s, cc, v).
-    int wofs[WPER];
     [[unroll]] for (int m = 0; m < WPER; m++) {
         int i = min(int(lane) + 8 * m, S * 4 * KV - 1);
         int v = i % KV, scc = i / KV;
         wofs[m] = (scc + (scc / 4) * (cin4 * 4 - 4)) * k4 + min(int(kb) * KV + v, k4 - 1);
     }
-    // Columns past the padded row (the last run of a row): read texel 0, use zeros.
-    bool okc[TMAX];
     int c0 = int(p.icol0) + x0 * ST;
     [[unroll]] for (int t = 0; t < TMAX; t++) okc[t] = c0 + t < int(p.wp);
+    xbase = ((int(n * p.hp + p.irow0) + int(oy) * ST) * int(p.wp) + c0) * cin4;
 
     vec4 acc[RQ][KV];
     [[unroll]] for (int j = 0; j < RQ; j++)
         [[unroll]] for (int v = 0; v < KV; v++) acc[j][v] = vec4(0.0);
 
-    for (int r = 0; r < int(p.taps_r); r++) {
-        int row = ((int(n * p.hp + p.irow0) + int(oy) * ST + r) * int(p.wp) + c0) * cin4;
-        int wrow = r * S * cin4 * 4 * k4;
-        for (int ci = 0; ci < cin4; ci++) {
-            vec4 wmine[WPER];
-            [[unroll]] for (int m = 0; m < WPER; m++) wmine[m] = texelFetch(Wt, wrow + ci * 4 * k4 + wofs[m]);
-            vec4 xv[TMAX];
-            [[unroll]] for (int t = 0; t < TMAX; t++) {
-                if (t < T) {
-                    vec4 f = texelFetch(In, okc[t] ? row + t * cin4 + ci : 0);
-                    xv[t] = okc[t] ? f : vec4(0.0);
-                }
-            }
-            vec4 wv[WMAX];
-            [[unroll]] for (int i = 0; i < WMAX; i++)
-                if (i < S * 4 * KV) wv[i] = subgroupShuffle(wmine[i / 8], uint(i % 8));
-            // JB output columns at a time: their JB*KV accumulators stay in registers through
-            // the S*4*KV multiply-adds of the step (all RQ*KV do not fit: spilling them costs a
-            // load and a store per multiply-add), and each weight loaded serves JB columns.
-            [[unroll]] for (int j0 = 0; j0 < RQ; j0 += JB) {
-                vec4 a[JB][KV];
-                [[unroll]] for (int jj = 0; jj < JB; jj++)
-                    [[unroll]] for (int v = 0; v < KV; v++) if (j0 + jj < RQ) a[jj][v] = acc[j0 + jj][v];
-                [[unroll]] for (int s = 0; s < S; s++)
-                    [[unroll]] for (int cc = 0; cc < 4; cc++)
-                        [[unroll]] for (int v = 0; v < KV; v++) {
-                            vec4 w = wv[(s * 4 + cc) * KV + v];
-                            [[unroll]] for (int jj = 0; jj < JB; jj++)
-                                if (j0 + jj < RQ) a[jj][v] += xv[(j0 + jj) * ST + s][cc] * w;
-                        }
-                [[unroll]] for (int jj = 0; jj < JB; jj++)
-                    [[unroll]] for (int v = 0; v < KV; v++) if (j0 + jj < RQ) acc[j0 + jj][v] = a[jj][v];
-            }
+    // The steps (r, ci) in order. Each fetches the next step's weight texels: with W_AHEAD
+    // before its multiply-adds, so that their cache misses overlap arithmetic (the JB = 1
+    // kernels, 5-15% faster for it; the JB = 2 ones 3-9% slower: perf-log 32), else after.
+    int r = 0, ci = 0;
+    vec4 wmine[WPER];
+    fetch_weights(r, ci, wmine);
+    while (r < int(p.taps_r)) {
+        int r1 = r, ci1 = ci + 1;
+        if (ci1 == cin4) ci1 = 0, r1++;
+        vec4 wnext[WPER], xv[TMAX];
+#ifdef W_AHEAD
+        fetch_weights(r1, ci1, wnext);
+#endif
+        fetch_inputs(r, ci, xv);
+        vec4 wv[WMAX];
+        [[unroll]] for (int i = 0; i < WMAX; i++)
+            if (i < S * 4 * KV) wv[i] = subgroupShuffle(wmine[i / 8], uint(i % 8));
+        // JB output columns at a time: their JB*KV accumulators stay in registers through
+        // the S*4*KV multiply-adds of the step (all RQ*KV do not fit: spilling them costs a
+        // load and a store per multiply-add), and each weight loaded serves JB columns.
+        [[unroll]] for (int j0 = 0; j0 < RQ; j0 += JB) {
+            vec4 a[JB][KV];
+            [[unroll]] for (int jj = 0; jj < JB; jj++)
+                [[unroll]] for (int v = 0; v < KV; v++) if (j0 + jj < RQ) a[jj][v] = acc[j0 + jj][v];
+            [[unroll]] for (int s = 0; s < S; s++)
+                [[unroll]] for (int cc = 0; cc < 4; cc++)
+                    [[unroll]] for (int v = 0; v < KV; v++) {
+                        vec4 w = wv[(s * 4 + cc) * KV + v];
+                        [[unroll]] for (int jj = 0; jj < JB; jj++)
+                            if (j0 + jj < RQ) a[jj][v] += xv[(j0 + jj) * ST + s][cc] * w;
+                    }
+            [[unroll]] for (int jj = 0; jj < JB; jj++)
+                [[unroll]] for (int v = 0; v < KV; v++) if (j0 + jj < RQ) acc[j0 + jj][v] = a[jj][v];
         }
+#ifndef W_AHEAD
+        fetch_weights(r1, ci1, wnext);
+#endif
+        wmine = wnext;
+        r = r1, ci = ci1;
     }
     if (!live) return;
     uint obase = n * p.cout * p.oplane + (oy * p.orstep + p.orow0) * p.ow + uint(x0) * p.ocstep + p.ocol0;

@@ -17,12 +17,13 @@ vka_add_shader(NAME conv2d_packed_rq14 SOURCE conv2d_packed.comp DEFINES RQ=14 K
 vka_add_shader(NAME conv2d_packed_rq8 SOURCE conv2d_packed.comp DEFINES RQ=8 KV=2)
 vka_add_shader(NAME conv2d_packed_rq7 SOURCE conv2d_packed.comp DEFINES RQ=7 KV=2)
 vka_add_shader(NAME conv2d_packed_rq4 SOURCE conv2d_packed.comp DEFINES RQ=4 KV=2)
-# ... and the same with one output column's accumulators per register block (JB = 1), which
-# conv2d_packed.c picks for inputs of at most 32 channels (docs/perf-log.md, entry 30).
-vka_add_shader(NAME conv2d_packed_rq14_jb1 SOURCE conv2d_packed.comp DEFINES RQ=14 KV=2 JB=1)
-vka_add_shader(NAME conv2d_packed_rq8_jb1 SOURCE conv2d_packed.comp DEFINES RQ=8 KV=2 JB=1)
-vka_add_shader(NAME conv2d_packed_rq7_jb1 SOURCE conv2d_packed.comp DEFINES RQ=7 KV=2 JB=1)
-vka_add_shader(NAME conv2d_packed_rq4_jb1 SOURCE conv2d_packed.comp DEFINES RQ=4 KV=2 JB=1)
+# ... and the same with one output column's accumulators per register block (JB = 1) and the
+# next step's weights fetched ahead (W_AHEAD), which conv2d_packed.c picks for inputs of at
+# most 32 channels (docs/perf-log.md, entries 30 and 32).
+vka_add_shader(NAME conv2d_packed_rq14_jb1 SOURCE conv2d_packed.comp DEFINES RQ=14 KV=2 JB=1 W_AHEAD)
+vka_add_shader(NAME conv2d_packed_rq8_jb1 SOURCE conv2d_packed.comp DEFINES RQ=8 KV=2 JB=1 W_AHEAD)
+vka_add_shader(NAME conv2d_packed_rq7_jb1 SOURCE conv2d_packed.comp DEFINES RQ=7 KV=2 JB=1 W_AHEAD)
+vka_add_shader(NAME conv2d_packed_rq4_jb1 SOURCE conv2d_packed.comp DEFINES RQ=4 KV=2 JB=1 W_AHEAD)
 vka_add_shader(NAME conv2d_bwd_weight_packed SOURCE conv2d_bwd_weight_packed.comp DEFINES KV=2)
 vka_add_shader(NAME conv2d_bwd_weight_packed_qc4 SOURCE conv2d_bwd_weight_packed.comp DEFINES KV=2 QC=4)
 vka_add_shader(NAME conv2d_bwd_weight_packed_qc8 SOURCE conv2d_bwd_weight_packed.comp DEFINES KV=2 QC=8)
