@@ -36,13 +36,14 @@ typedef struct shape {
 /* Awkward shapes: channels 1, 3, 5; odd H and W with N*C*HW % 4 != 0 (scalar kernels);
  * HW % 4 == 0 (vec4 kernels); HW % 4 != 0 with N*C*HW % 4 == 0 (SPAN kernels: vec4 texels
  * straddling planes, every offset of a plane mod 4: 16x3x9x9, 8x4x7x7, 4x5x3x5); batch 1;
- * several reduction workgroups per channel (8x5x28x28: 4 slices of 392 vec4s; 3x1x33x33:
- * 7 slices, the last one short; 64x2x7x7: 4 slices of 13-texel chunks); C % 4 == 0 with
+ * several reduction workgroups per channel with lavapipe's 1024 units per slice (8x5x28x28:
+ * 2 slices of 784 vec4s; 3x1x33x33: 4 slices, the last one short; 160x2x7x7: 3 slices of
+ * 13-texel chunks, the last one short); C % 4 == 0 with
  * HW % 4 == 0 (packed outputs a texel per store: rows of 6 and of 2, which a vec4 of
  * positions crosses once or twice). */
 static const shape shapes[] = {
     {8, 5, 28, 28}, {1, 3, 5, 7}, {3, 1, 33, 33}, {2, 5, 4, 4}, {16, 3, 9, 9},
-    {8, 4, 7, 7},   {4, 5, 3, 5}, {64, 2, 7, 7},  {4, 8, 6, 6}, {3, 4, 2, 2},
+    {8, 4, 7, 7},   {4, 5, 3, 5}, {160, 2, 7, 7}, {4, 8, 6, 6}, {3, 4, 2, 2},
 };
 #define NSHAPES (sizeof shapes / sizeof *shapes)
 

@@ -170,13 +170,14 @@ _Static_assert(sizeof(struct bwd_finalize_push) == 12, "mirror of Push in batchn
 
 /* Reduction workgroups. GPUs: 128 lanes folding ~4 units each, then a shared-memory
  * tree. CPU drivers (lavapipe) run a workgroup as a loop over 8-lane slices and
- * switch coroutines per slice at every barrier: there one slice folds ~32 units
- * per lane and the tree has 3 levels (3x faster on the cnn's shapes).
+ * switch coroutines per slice at every barrier: there one slice folds ~128 units
+ * per lane and the tree has 3 levels (32 units: 3x faster than the GPU shape on the
+ * cnn's; 128: another 17-20% off resnet20's statistics and gradient sums, perf-log 33).
  * VKANCHOR_BN_REDUCE=gpu|cpu overrides the choice (tests run both on any device). */
 #define REDUCE_WG_GPU 128
 #define UNITS_PER_LANE_GPU 4
 #define REDUCE_WG_CPU 8
-#define UNITS_PER_LANE_CPU 32
+#define UNITS_PER_LANE_CPU 128
 #define MAX_GROUPS 256       /* slices per channel; the finalize merges them sequentially */
 #define ELEMENTWISE_WG 64
 #define ITEMS 8              /* units per invocation in batchnorm_fwd/bwd_data.comp */
