@@ -44,8 +44,7 @@ layout(std430, binding = 2) writeonly buffer Part { float part[]; };  // (groups
 #define XC ((QC - 1) * 2 + 3)      // x texels they touch at most (ST <= 2, S <= 3)
 #define DMAX (QC * KV)             // dy texels an invocation fetches per step at most (PB = 1)
 
-// This invocation's share of its k block's dy texels per step (set once in main): column
-// dcol[m] of the step, k4 block dblk[m], for m < DPER.
+// This invocation's share of its k block's dy texels per step (set once in main; see there).
 int dcol[DMAX], dblk[DMAX];
 
 // The texels of step (n, op, q0): x row op*ST + r of image n from column q0*ST (xv), and this
@@ -122,7 +121,10 @@ void main()
         int q1 = q0 + QC;
         if (q1 >= Q) {
             q1 = 0;
-            if (++op1 == p.P) op1 = 0, n1++;
+            if (++op1 == p.P) {
+                op1 = 0;
+                n1++;
+            }
         }
         vec4 xv1[XC], dm1[DMAX];
         fetch_step(n1, op1, q1, n1 < n_end, xcol0, DPER, xv1, dm1);

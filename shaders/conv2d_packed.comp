@@ -110,13 +110,16 @@ void main()
 
     // The steps (r, ci) in order. Each fetches the next step's weight texels: with W_AHEAD
     // before its multiply-adds, so that their cache misses overlap arithmetic (the JB = 1
-    // kernels, 5-15% faster for it; the JB = 2 ones 3-9% slower: perf-log 32), else after.
+    // kernels, 8-13% faster for it; the JB = 2 ones 3-9% slower: perf-log 32), else after.
     int r = 0, ci = 0;
     vec4 wmine[WPER];
     fetch_weights(r, ci, wmine);
     while (r < int(p.taps_r)) {
         int r1 = r, ci1 = ci + 1;
-        if (ci1 == cin4) ci1 = 0, r1++;
+        if (ci1 == cin4) {
+            ci1 = 0;
+            r1++;
+        }
         vec4 wnext[WPER], xv[TMAX];
 #ifdef W_AHEAD
         fetch_weights(r1, ci1, wnext);

@@ -70,6 +70,7 @@ static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
     snprintf(args, sizeof args, "--model cnn --trace %s", path);
     cJSON *o = bench(args);
     FILE *f = fopen(path, "r");
+    unlink(path); /* gone whatever the checks below say; still readable through f */
     assert_non_null(f);
     char line[512];
     double sum = 0;
@@ -85,7 +86,6 @@ static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
         cJSON_Delete(e);
     }
     fclose(f);
-    unlink(path);
     int dispatches = 0;
     cJSON *k;
     cJSON_ArrayForEach(k, cJSON_GetObjectItem(o, "kernels")) dispatches += (int)num(k, "dispatches");
@@ -95,11 +95,28 @@ static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
     cJSON_Delete(o);
 }
 
+/* --trace into a file that cannot be made: a usage error naming the path, no benchmark. */
+static void bench_trace_to_an_unwritable_path_fails_with_a_message(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s bench --quick --trace /nonexistent-vka-dir/t.jsonl 2>&1", VKANCHOR_EXE);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, p);
+    text[n] = 0;
+    int status = pclose(p);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    if (!strstr(text, "--trace /nonexistent-vka-dir/t.jsonl")) fail_msg("no message naming the path: %s", text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bench_quick_reports_throughput_kernels_and_memory),
         cmocka_unit_test(bench_trace_lists_every_dispatch_of_the_timed_step),
+        cmocka_unit_test(bench_trace_to_an_unwritable_path_fails_with_a_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,9 +62,14 @@ static const conv_case cases[] = {
     {"1x1 stride 1: 6 -> 9 at 5x13 (a partial run of 14)", SHAPE(1, 6, 5, 13, 9, 1, 1, 1, 0), 0},
     {"3x3 stride 2 pad 2 at 7x8: 3 -> 4, batch 2", SHAPE(2, 3, 7, 8, 4, 3, 3, 2, 2), 0},
     /* More than 32 input channels (and dy channels) take the packed kernels with two columns'
-     * accumulators per register block (JB = 2); the cases above with fewer take JB = 1. */
+     * accumulators per register block (JB = 2); the cases above with at most 32 take JB = 1
+     * (66 -> 70 takes JB = 2, at runs of 4). Stride 2 and 1x1 on JB = 2 as well (the input
+     * gradient's phases, some without taps), and 32 input channels, the last JB = 1. */
     {"36 -> 40 at 5x14 (runs of 14, JB = 2), bias", SHAPE(1, 36, 5, 14, 40, 3, 3, 1, 1), 1},
     {"40 -> 36 at 4x7 (runs of 7, JB = 2), batch 2", SHAPE(2, 40, 4, 7, 36, 3, 3, 1, 1), 0},
+    {"36 -> 40 at 9x9, 3x3 stride 2 pad 1 (JB = 2), batch 2", SHAPE(2, 36, 9, 9, 40, 3, 3, 2, 1), 0},
+    {"36 -> 40 at 14x14, 1x1 stride 2 (JB = 2), batch 2, bias", SHAPE(2, 36, 14, 14, 40, 1, 1, 2, 0), 1},
+    {"32 -> 36 at 5x8 (forward JB = 1 at its limit, input gradient JB = 2)", SHAPE(1, 32, 5, 8, 36, 3, 3, 1, 1), 0},
     /* The packed weight gradient splits 13 images over 11 uneven image groups (2 with 2 images). */
     {"64 -> 64 at 8x8, batch 13 (uneven image groups), bias", SHAPE(13, 64, 8, 8, 64, 3, 3, 1, 1), 1},
 };
@@ -294,6 +299,10 @@ static void check_all_cases(family f, which_op op)
         snprintf(jb1, sizeof jb1, "%s_jb1", pass);
         expect_kernel_ran(ctx, pass);
         expect_kernel_ran(ctx, jb1);
+        /* ... and x (the forward) or dy (the input gradient) packed 4 channels x 4 positions at
+         * a time where C (K) and H*W (P*Q) are multiples of 4, one float at a time elsewhere. */
+        expect_kernel_ran(ctx, "conv2d_pack4");
+        expect_kernel_ran(ctx, "conv2d_pack");
     }
     test_context_finish(ctx);
 }

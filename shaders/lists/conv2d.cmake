@@ -12,6 +12,7 @@ vka_add_shader(NAME conv2d_bwd_weight_reduce_texel SOURCE conv2d_bwd_weight_redu
 # forward / input-gradient kernel with RQ output columns x KV vec4 of channels per invocation
 # (one variant per run length, picked by output width), and the weight gradient.
 vka_add_shader(NAME conv2d_pack SOURCE conv2d_pack.comp)
+vka_add_shader(NAME conv2d_pack4 SOURCE conv2d_pack4.comp)
 vka_add_shader(NAME conv2d_pack_weight SOURCE conv2d_pack_weight.comp)
 vka_add_shader(NAME conv2d_packed_rq14 SOURCE conv2d_packed.comp DEFINES RQ=14 KV=2)
 vka_add_shader(NAME conv2d_packed_rq8 SOURCE conv2d_packed.comp DEFINES RQ=8 KV=2)

@@ -114,7 +114,9 @@ int cli_bench(int argc, char **argv)
     const vka_device_info *dev = vka_context_device(ctx);
     vka_bench_result r;
     vka_result rc = vka_train_bench(ctx, &c, &d, &r);
-    if (d.trace && fclose(d.trace) != 0 && !rc) {
+    int trace_bad = d.trace && ferror(d.trace); /* a failed write in the middle, whatever fclose says */
+    if (d.trace && fclose(d.trace) != 0) trace_bad = 1;
+    if (trace_bad && !rc) {
         fprintf(stderr, "vkanchor bench: --trace %s: write failed (%s)\n", trace_path, strerror(errno));
         rc = VKA_ERROR_IO;
     }

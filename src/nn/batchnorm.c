@@ -172,7 +172,7 @@ _Static_assert(sizeof(struct bwd_finalize_push) == 12, "mirror of Push in batchn
  * tree. CPU drivers (lavapipe) run a workgroup as a loop over 8-lane slices and
  * switch coroutines per slice at every barrier: there one slice folds ~128 units
  * per lane and the tree has 3 levels (32 units: 3x faster than the GPU shape on the
- * cnn's; 128: another 17-20% off resnet20's statistics and gradient sums, perf-log 33).
+ * cnn's; 128: another 15-21% off resnet20's statistics and gradient sums, perf-log 33).
  * VKANCHOR_BN_REDUCE=gpu|cpu overrides the choice (tests run both on any device). */
 #define REDUCE_WG_GPU 128
 #define UNITS_PER_LANE_GPU 4

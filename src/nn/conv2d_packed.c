@@ -3,11 +3,13 @@
 #include <string.h>
 
 #include "nn/conv2d_packed.h"
+#include "nn/fastdiv.h"
 
 #include "conv2d_bwd_weight_packed.spv.h"
 #include "conv2d_bwd_weight_packed_qc4.spv.h"
 #include "conv2d_bwd_weight_packed_qc8.spv.h"
 #include "conv2d_pack.spv.h"
+#include "conv2d_pack4.spv.h"
 #include "conv2d_pack_weight.spv.h"
 #include "conv2d_packed_rq14.spv.h"
 #include "conv2d_packed_rq14_jb1.spv.h"
@@ -25,6 +27,7 @@ enum packed_slot {
     SLOT_WEIGHT = VKA_SLOT_BASE_CONV_PACKED + 32,          /* + ((stride-1)*2 + (S==3))*4 + log2(8/PB) */
     SLOT_PACK = VKA_SLOT_BASE_CONV_PACKED + 48,
     SLOT_PACK_WEIGHT,
+    SLOT_PACK4,
     SLOT_PACKED_END,
 };
 _Static_assert((int)SLOT_PACKED_END <= (int)VKA_SLOT_BASE_PACKED_OUT, "packed conv owns slots 128..179");
@@ -35,6 +38,12 @@ struct pack_push {
     uint32_t c4, hp, wp, total;
 };
 _Static_assert(sizeof(struct pack_push) == 36, "mirror of Push in shaders/conv2d_pack.comp");
+
+struct pack4_push {
+    vka_fastdiv q_div, c4_div, w_div, b_div, wp_div;
+    uint32_t q, c4, w, h, pad, hp, wp, interior, total;
+};
+_Static_assert(sizeof(struct pack4_push) == 76, "mirror of Push in shaders/conv2d_pack4.comp");
 
 struct pack_weight_push {
     uint32_t cin, cout, r, s, cin4, k4;
@@ -81,7 +90,7 @@ static const struct {
 };
 #undef SPV
 /* Inputs of up to this many vec4 of channels take the JB = 1 kernels: measured 5-18% faster
- * at 16 and 32 channels, 0-13% slower at 64 and more (docs/perf-log.md, entry 30). */
+ * at 16 and 32 channels, from 2% faster to 13% slower at 64 and more (docs/perf-log.md, entry 30). */
 #define JB1_MAX_CIN4 8
 
 /* The weight gradient's steps along a row (QC in its shader): the first is the shader's default,
@@ -280,11 +289,36 @@ static vka_result dispatch_1d(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc
     return vka_dispatch_items(cmd, k, t, desc->num_bindings, push, total);
 }
 
+/* pack() for C % 4 == 0 and H*W % 4 == 0 (conv2d_pack4.comp): 4 channels x 4 positions per
+ * invocation, read as vec4 texels; the border by invocations of its own. 2.5x faster than
+ * conv2d_pack.comp on resnet20's shapes (perf-log 35). */
+static vka_result pack4(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t n, uint32_t c, uint32_t h,
+                        uint32_t w, uint32_t pad, uint32_t hp, uint32_t wp)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    uint32_t q = h * w / 4, c4 = c / 4, border = hp * wp - h * w;
+    uint64_t interior = (uint64_t)n * c4 * q, total = interior + (uint64_t)n * c4 * border;
+    struct pack4_push push = {
+        .q_div = vka_fastdiv_make(q), .c4_div = vka_fastdiv_make(c4), .w_div = vka_fastdiv_make(w),
+        .b_div = vka_fastdiv_make(border ? border : 1), .wp_div = vka_fastdiv_make(wp), .q = q, .c4 = c4, .w = w,
+        .h = h, .pad = pad, .hp = hp, .wp = wp, .interior = (uint32_t)interior, .total = (uint32_t)total,
+    };
+    vka_kernel_desc desc = {
+        .name = "conv2d_pack4", VKA_SPIRV(vka_spv_conv2d_pack4), .num_bindings = 2,
+        .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE}, .push_bytes = sizeof push,
+        .local_size = {vka_plan_workgroup_1d(ctx, 64)},
+    };
+    vka_tensor t[2] = {vka_tensor_slice(src, 0, (uint64_t)n * c * h * w * 4), dst};
+    return dispatch_1d(cmd, SLOT_PACK4, &desc, t, &push, total);
+}
+
 /* dst [N][hp][wp][c4] vec4 = src (N,C,H,W): element (h, w) at (pad + h, pad + w), zeros elsewhere. */
 static vka_result pack(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t n, uint32_t c, uint32_t h, uint32_t w,
                        int32_t pad, uint32_t hp, uint32_t wp)
 {
     vka_context *ctx = vka_cmd_context(cmd);
+    if (c % 4 == 0 && h * w % 4 == 0 && pad >= 0 && vec4_bindable(ctx, src.offset, (uint64_t)n * c * h * w * 4))
+        return pack4(cmd, dst, src, n, c, h, w, (uint32_t)pad, hp, wp);
     struct pack_push push = {n, c, h, w, pad, (uint32_t)vka_div_up(c, 4), hp, wp, 0};
     uint64_t total = (uint64_t)n * hp * wp;
     push.total = (uint32_t)total;

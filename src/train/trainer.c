@@ -542,14 +542,21 @@ static double conv_flops(const vka_model *m, uint32_t n, int pass)
     return total;
 }
 
-static void add_timings(vka_bench_result *out, vka_cmd *cmd, FILE *trace)
+#define MAX_TIMED 1024
+
+static void add_timings(vka_logger *lg, vka_bench_result *out, vka_cmd *cmd, FILE *trace)
 {
-    vka_timing tm[1024];
-    uint32_t n = vka_cmd_timings(cmd, tm, 1024);
-    if (n > 1024) n = 1024;
+    vka_timing tm[MAX_TIMED];
+    uint32_t n = vka_cmd_timings(cmd, tm, MAX_TIMED);
+    if (trace && n == 0)
+        vka_log(lg, VKA_LOG_WARNING, "bench --trace: the device gave no timestamps, the trace is empty");
+    if (trace && n >= MAX_TIMED)
+        vka_log(lg, VKA_LOG_WARNING, "bench --trace: only the first %d dispatches were timed", MAX_TIMED);
+    if (n > MAX_TIMED) n = MAX_TIMED;
     for (uint32_t i = 0; i < n; i++) {
+        /* Labels are kernel names (C identifiers): nothing in them needs JSON escaping. */
         if (trace)
-            fprintf(trace, "{\"index\":%u,\"kernel\":\"%s\",\"ms\":%.4f,\"bytes\":%llu}\n", i, tm[i].label,
+            fprintf(trace, "{\"index\":%u,\"kernel\":\"%s\",\"ms\":%.6f,\"bytes\":%llu}\n", i, tm[i].label,
                     tm[i].ms, (unsigned long long)tm[i].bytes);
         uint32_t k = 0;
         while (k < out->kernel_count && strcmp(out->kernels[k].name, tm[i].label) != 0) k++;
@@ -612,12 +619,12 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
 
     /* One more step with a timestamp around every dispatch. */
     step_slot timed = t.slot[0];
-    VKA_CHECK(vka_cmd_create(ctx, &(vka_cmd_desc){.timing = 1, .max_timed_dispatches = 1024}, &timed.cmd));
+    VKA_CHECK(vka_cmd_create(ctx, &(vka_cmd_desc){.timing = 1, .max_timed_dispatches = MAX_TIMED}, &timed.cmd));
     prepare_step(&t, &timed, 0, 0, 0);
     rc = record_step(&t, &timed, steps_per_epoch);
     if (!rc) rc = vka_cmd_submit(timed.cmd);
     if (!rc) rc = vka_cmd_wait(timed.cmd);
-    if (!rc) add_timings(out, timed.cmd, d->trace);
+    if (!rc) add_timings(t.lg, out, timed.cmd, d->trace);
     for (uint32_t k = 0; k < out->kernel_count; k++) out->gpu_step_ms += out->kernels[k].ms;
     out->conv_flops[0] = conv_flops(t.model, t.B, 0);
     out->conv_flops[1] = conv_flops(t.model, t.B, 1);
