@@ -25,6 +25,8 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 3) const int ST = 1;   // stride, 1 or 2
 layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
+layout(constant_id = 5) const int ACCUM = 0; // input gradient: 1 adds into out (the phase's part of
+                                             // a gradient another conv wrote first), 0 overwrites
 layout(push_constant) uniform Push {
     uint cin4, hp, wp;       // packed input
     uint cout, hout, wout;   // output (N, cout, hout, wout), NCHW
@@ -37,7 +39,7 @@ layout(push_constant) uniform Push {
 layout(binding = 0) uniform samplerBuffer In;
 layout(binding = 1) uniform samplerBuffer Wt;
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };  // (cout) when has_bias
-layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+layout(std430, binding = 3) buffer Out { float o[]; };
 
 #ifndef RQ
 #define RQ 14
@@ -159,7 +161,10 @@ void main()
             if (k >= p.cout) break;
             float b = p.has_bias != 0 ? bias[k] : 0.0;
             [[unroll]] for (int j = 0; j < RQ; j++)
-                if (uint(x0 + j) < p.wout) o[obase + k * p.oplane + uint(j) * p.ocstep] = acc[j][v][i] + b;
+                if (uint(x0 + j) < p.wout) {
+                    uint at = obase + k * p.oplane + uint(j) * p.ocstep;
+                    o[at] = ACCUM != 0 ? o[at] + (acc[j][v][i] + b) : acc[j][v][i] + b;
+                }
         }
     }
 }

@@ -408,6 +408,90 @@ static const bad_call bad_calls[] = {
     {"dy and w for more output channels", OP_BACKWARD_DATA, SHAPE(1, 3, 8, 8, 5, 3, 3, 1, 1), "K=5", 0, 0},
 };
 
+/* Two convs of one stride writing one input's gradient (a projection block's input) on
+ * lavapipe's packed path: the first with dx_skip_empty_phases writes only its phases with
+ * taps (the rest stay as they were, NaN here); the second with dx_accumulate adds its part
+ * there (onto D here) and overwrites the other phases. */
+static void conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    static const int picks[] = {15, 16, 22}; /* 3x3 stride 2; 1x1 stride 2 (JB = 1 and JB = 2) */
+    int ran = 0;
+    for (size_t p = 0; p < sizeof picks / sizeof *picks; p++) {
+        const conv_case *cs = &cases[picks[p]];
+        assert_int_equal(cs->sh.stride, 2);
+        host_case h = make_host(cs, 5000 + p);
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d phases"}, &arena));
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        vka_conv2d_shape sh = cs->sh;
+        vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_conv2d_scratch_bytes(ctx, &sh) / 4);
+        TEST_OK(vka_fill(ctx, scratch, 0));
+        uint32_t taps = vka_conv2d_dx_tap_phases(ctx, &sh, scratch);
+        if (!taps) { /* not the packed path here (a GPU, or VKANCHOR_CONV*): the modes are refused */
+            sh.dx_skip_empty_phases = 1;
+            test_guarded dx = nan_output(ctx, arena, h.nx);
+            vka_tensor w = test_tensor(ctx, arena, h.w, h.nw), dy = test_tensor(ctx, arena, h.dy, h.ny);
+            assert_int_equal(vka_conv2d_backward_data(cmd, &sh, dx.t, dy, w, scratch), VKA_ERROR_INVALID_ARGUMENT);
+            vka_cmd_destroy(cmd), vka_arena_destroy(arena), free_host(&h);
+            continue;
+        }
+        ran++;
+        uint32_t all = (1u << (sh.stride * sh.stride)) - 1;
+        if (sh.r == 1) assert_int_equal(taps, 1u); /* a 1x1 stride-2 conv: phase (0, 0) only */
+        else assert_int_equal(taps, all);
+        vka_tensor w = test_tensor(ctx, arena, h.w, h.nw), dy = test_tensor(ctx, arena, h.dy, h.ny);
+        /* The first writer: NaN where it has no taps, the reference elsewhere. */
+        test_guarded dx = nan_output(ctx, arena, h.nx);
+        vka_conv2d_shape first = sh;
+        first.dx_skip_empty_phases = 1;
+        TEST_OK(vka_conv2d_backward_data(cmd, &first, dx.t, dy, w, scratch));
+        test_run(cmd);
+        float *got = test_read(ctx, dx.t, h.nx);
+        for (size_t e = 0; e < h.nx; e++) {
+            size_t col = e % sh.w, row = e / sh.w % sh.h;
+            int tapped = (taps >> ((row % sh.stride) * sh.stride + col % sh.stride)) & 1;
+            if (tapped ? !(fabs(got[e] - h.dx_ref[e]) <= 1e-4 * (1 + fabs(h.dx_ref[e]))) : !isnan(got[e]))
+                fail_msg("conv2d [%s] skip empty phases: element %zu (row %zu, col %zu) is %g, want %s%g", cs->name,
+                         e, row, col, got[e], tapped ? "" : "untouched NaN, not ", h.dx_ref[e]);
+        }
+        free(got);
+        /* The second writer: D + its part on the phases in dx_accumulate, its part elsewhere. */
+        uint32_t masks[2] = {all, 1u};
+        for (int mi = 0; mi < 2; mi++) {
+            float *d = malloc(h.nx * 4);
+            test_rng rng = {77 + (uint64_t)mi};
+            test_fill_uniform(&rng, d, h.nx, -1, 1);
+            TEST_OK(vka_upload(ctx, dx.t, 0, d, h.nx * 4));
+            vka_conv2d_shape second = sh;
+            second.dx_accumulate = masks[mi];
+            TEST_OK(vka_cmd_reset(cmd));
+            TEST_OK(vka_conv2d_backward_data(cmd, &second, dx.t, dy, w, scratch));
+            test_run(cmd);
+            got = test_read(ctx, dx.t, h.nx);
+            for (size_t e = 0; e < h.nx; e++) {
+                size_t col = e % sh.w, row = e / sh.w % sh.h;
+                int acc = (masks[mi] >> ((row % sh.stride) * sh.stride + col % sh.stride)) & 1;
+                double want = (acc ? d[e] : 0.0) + h.dx_ref[e];
+                if (!(fabs(got[e] - want) <= 1e-4 * (1 + fabs(want))))
+                    fail_msg("conv2d [%s] accumulate 0x%x: element %zu is %g, want %g", cs->name, masks[mi], e,
+                             got[e], want);
+            }
+            free(got), free(d);
+        }
+        test_check_guard(ctx, dx);
+        vka_cmd_destroy(cmd);
+        vka_arena_destroy(arena);
+        free_host(&h);
+    }
+    if (vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) && !getenv("VKANCHOR_CONV") &&
+        !getenv("VKANCHOR_CONV_PACKED") && !getenv("VKANCHOR_LIMITS"))
+        assert_int_equal(ran, 3);
+    test_context_finish(ctx);
+}
+
 static void conv2d_rejects_bad_calls_without_dispatching(void **state)
 {
     (void)state;
@@ -488,6 +572,7 @@ int main(void)
         FAMILY_TEST_LIST(texel_gemm),
         cmocka_unit_test(conv2d_weight_scratch_holds_every_slice),
         cmocka_unit_test(conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise),
+        cmocka_unit_test(conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase),
         cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

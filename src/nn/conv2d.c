@@ -151,6 +151,12 @@ int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *
     return 1;
 }
 
+uint32_t vka_conv2d_dx_tap_phases(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch)
+{
+    vka_conv2d_variant v = vka_conv2d_choose(ctx, sh);
+    return packed_applies(ctx, v, sh, scratch) ? vka_conv2d_packed_tap_phases(sh) : 0;
+}
+
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
     uint64_t bytes = packed_base(sh);
@@ -439,6 +445,12 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
         return bad_call(cmd, op, sh, "dy_packed, but the packed kernels do not run here (see vka_conv2d_dy_packed_layout)");
     if (sh->x_packed && !packed)
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
+    if ((sh->dx_skip_empty_phases || sh->dx_accumulate) && !packed)
+        return bad_call(cmd, op, sh, "dx_skip_empty_phases / dx_accumulate, but the packed kernels do not run here "
+                                     "(see vka_conv2d_dx_tap_phases)");
+    if (sh->dx_accumulate >> (sh->stride * sh->stride))
+        return bad_call(cmd, op, sh, "dx_accumulate 0x%x names phases a stride of %u does not have", sh->dx_accumulate,
+                        sh->stride);
     if (packed) {
         /* One packed copy of dy serves both gradients. */
         slices = vka_conv2d_packed_groups(sh);

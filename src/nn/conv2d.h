@@ -45,6 +45,13 @@ typedef struct vka_conv2d_shape {
      * vka_batchnorm_forward_train_packed_y), with zeros in its border; the x argument is not
      * read and may be absent. */
     int x_packed;
+    /* Backward only, lavapipe's packed path (vka_conv2d_dx_tap_phases): where dx meets another
+     * gradient part of the same x, written by another conv of the same stride.
+     * dx_skip_empty_phases: the stride phases without taps (zeros) are not written; a later
+     * writer covers them. dx_accumulate: a bit per phase (ph * stride + pw): dx there takes
+     * this conv's part added to what is in it (the earlier writer's), instead of overwritten. */
+    int dx_skip_empty_phases;
+    uint32_t dx_accumulate;
     /* The batch the scratch was sized for (vka_conv2d_scratch_bytes at that batch), 0: n.
      * Calls with any n <= n_capacity then find the packed copies at the same places (a
      * smaller batch uses a prefix of each), so a pass at a smaller batch (an evaluation
@@ -78,6 +85,11 @@ int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *
 /* The same for x, the forward's input (then set sh->x_packed): zeros in the border likewise. */
 int vka_conv2d_x_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                                vka_packed_layout *out);
+
+/* The input gradient's stride phases (bit ph * stride + pw) that have taps, on lavapipe's packed
+ * path (the others are zeros: a 1x1 stride-2 conv has taps in phase (0, 0) only); 0 where the
+ * packed path does not run for this shape with this scratch. */
+uint32_t vka_conv2d_dx_tap_phases(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch);
 
 /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + b (K). b may be (vka_tensor){0}: no bias. */
 vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,

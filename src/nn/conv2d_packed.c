@@ -362,8 +362,8 @@ static vka_result pack_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
 }
 
 /* out (N, cout, hout, wout) from a packed input [N][hp][wp][cin4] and packed weights (conv2d_packed.comp). */
-static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s, uint32_t stride, vka_tensor out,
-                              vka_tensor in, vka_tensor wk, vka_tensor bias, struct packed_push *push)
+static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s, uint32_t stride, int accum,
+                              vka_tensor out, vka_tensor in, vka_tensor wk, vka_tensor bias, struct packed_push *push)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t run = run_for_width(push->wout);
@@ -375,7 +375,7 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
         .spirv_bytes = jb1 ? runs[run].bytes_jb1 : runs[run].bytes, .num_bindings = 4,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
-        .num_spec = 2, .spec = {stride, taps_s},
+        .num_spec = 3, .spec = {stride, taps_s, (uint32_t)accum},
     };
     push->q_blocks = (uint32_t)vka_div_up(push->wout, runs[run].rq);
     push->k_blocks = (uint32_t)vka_div_up(push->k4, PACKED_KV);
@@ -388,6 +388,7 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     /* The JB = 1 kernels number their variants the same way in their own range. */
     uint32_t variant = bwd ? 16 + run * 3 + taps_s - 1 : (run * 2 + stride - 1) * 2 + (taps_s == 3);
     uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
+    if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
@@ -414,7 +415,7 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
         .taps_r = sh->r, .k4 = (uint32_t)vka_div_up(sh->k, 4), .has_bias = vka_tensor_present(b),
         .orstep = 1, .ocstep = 1, .ow = q, .oplane = p * q,
     };
-    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, y, xp, wk, b, &push);
+    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, 0, y, xp, wk, b, &push);
 }
 
 /* The phases of the input gradient (one at stride 1) and where each one's taps sit in wk. */
@@ -466,7 +467,8 @@ static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const
         for (uint32_t pw = 0; pw < sh->stride; pw++) {
             phase_axis a = ps->h[ph], b = ps->w[pw];
             if (!a.count || !b.count) continue; /* no outputs in this phase */
-            int taps = a.taps && b.taps;
+            int taps = a.taps && b.taps, accum = (sh->dx_accumulate >> (ph * sh->stride + pw)) & 1;
+            if (!taps && (sh->dx_skip_empty_phases || accum)) continue; /* zeros: left to the other writer */
             struct packed_push push = {
                 .cin4 = k4, .hp = dl->hp, .wp = dl->wp, .cout = sh->c, .hout = a.count, .wout = b.count,
                 .taps_r = taps ? a.taps : 0, .k4 = c4,
@@ -478,10 +480,21 @@ static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const
             /* Without taps the kernel reads nothing (taps_r = 0) and writes zeros; wk is bound as is. */
             uint64_t at = ps->wk_at[ph][pw];
             vka_tensor wt = taps ? vka_tensor_slice(wk, at, wk.size - at) : wk;
-            vka_result rc = conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, dx, dl->t, wt, (vka_tensor){0}, &push);
+            vka_result rc =
+                conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, accum, dx, dl->t, wt, (vka_tensor){0}, &push);
             if (rc) return rc;
         }
     return VKA_SUCCESS;
+}
+
+uint32_t vka_conv2d_packed_tap_phases(const vka_conv2d_shape *sh)
+{
+    phases ps = phases_of(sh);
+    uint32_t mask = 0;
+    for (uint32_t ph = 0; ph < sh->stride; ph++)
+        for (uint32_t pw = 0; pw < sh->stride; pw++)
+            if (ps.h[ph].taps && ps.w[pw].taps && ps.h[ph].count && ps.w[pw].count) mask |= 1u << (ph * sh->stride + pw);
+    return mask;
 }
 
 /* The weight/bias gradient partials (vka_conv2d_packed_groups image groups). */

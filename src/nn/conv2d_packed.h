@@ -41,6 +41,9 @@ vka_packed_layout vka_conv2d_packed_x_layout(const vka_conv2d_shape *sh, vka_ten
 vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
                                      vka_tensor w, vka_tensor b, vka_tensor scratch, uint64_t partial_bytes);
 
+/* The input gradient's stride phases with taps (bit ph * stride + pw). */
+uint32_t vka_conv2d_packed_tap_phases(const vka_conv2d_shape *sh);
+
 /* The backward passes on one packed copy of dy (packed here unless sh->dy_packed): dx (when
  * present) by the packed kernel, and,
  * when partials is present, the weight/bias gradient partials (vka_conv2d_packed_groups

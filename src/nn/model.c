@@ -302,6 +302,29 @@ static vka_result allocate(vka_model *m)
         vka_packed_layout l;
         conv->dy_packed = conv->consumers == 1 && vka_conv2d_dy_packed_layout(ctx, &s, conv->scratch, &l);
     }
+    /* An input read by exactly two convs of one stride on the packed path (a projection block's
+     * input: its 3x3 conv1 and its 1x1 projection) gets its gradient from both without a
+     * temporary: the later conv, whose backward runs first, writes only its phases with taps,
+     * and the earlier one adds its part there and overwrites the rest. */
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        if (m->nodes[i].consumers != 2) continue;
+        int pair[2], convs = 0, others = 0;
+        for (uint32_t j = i + 1; j < m->node_count; j++) {
+            const vka_node *c = &m->nodes[j];
+            int reads = (c->in[0] == (int)i) + (c->in[1] == (int)i);
+            if (!reads) continue;
+            if (c->op == VKA_NODE_CONV && reads == 1 && c->in[0] == (int)i && convs < 2) pair[convs++] = (int)j;
+            else others++;
+        }
+        if (convs != 2 || others) continue;
+        vka_node *first = &m->nodes[pair[1]], *second = &m->nodes[pair[0]]; /* backward order */
+        vka_conv2d_shape s1 = conv_shape(m, first, m->desc.batch), s2 = conv_shape(m, second, m->desc.batch);
+        uint32_t taps1 = vka_conv2d_dx_tap_phases(ctx, &s1, first->scratch);
+        uint32_t taps2 = vka_conv2d_dx_tap_phases(ctx, &s2, second->scratch);
+        if (!taps1 || !taps2 || s1.stride != s2.stride || !first->needs_dx || !second->needs_dx) continue;
+        first->dx_skip_empty_phases = 1;
+        second->dx_accumulate = taps1;
+    }
     /* Gradients: inputs of an add with no other consumer share the add's dy, and the residual
      * input of a block tail with no other consumer its masked gradient. */
     for (uint32_t i = 0; i < m->node_count; i++) {
@@ -634,11 +657,20 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
             vka_conv2d_shape s = conv_shape(m, n, B);
             s.x_packed_by_forward = 1; /* forward ran on this scratch, and nothing after it */
             s.dy_packed = n->dy_packed; /* the BN after it wrote dy into the scratch */
+            s.dx_skip_empty_phases = n->dx_skip_empty_phases;
+            s.dx_accumulate = n->dx_accumulate;
+            /* The second of two writers adds its part into dx itself (see model setup). */
+            int adds_into = want_dx && n->dx_accumulate;
+            if (adds_into && !written[j]) {
+                rc = vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                                  "model backward: conv node %d adds into node %d's gradient, which nothing wrote", i, j);
+                break;
+            }
+            vka_tensor dx = adds_into ? slice_n(x->dy, x, B) : want_dx ? grad_target(m, j, B, written) : (vka_tensor){0};
             /* Both gradients in one call: lavapipe's kernels share one packed copy of dy. */
-            rc = vka_conv2d_backward(cmd, &s, want_dx ? grad_target(m, j, B, written) : (vka_tensor){0},
-                                     vka_model_param(m, m->grads, (uint32_t)n->weight), (vka_tensor){0}, dy, xin,
-                                     vka_model_param(m, m->params, (uint32_t)n->weight), n->scratch);
-            if (!rc && want_dx) rc = grad_commit(cmd, m, j, B, written);
+            rc = vka_conv2d_backward(cmd, &s, dx, vka_model_param(m, m->grads, (uint32_t)n->weight), (vka_tensor){0},
+                                     dy, xin, vka_model_param(m, m->params, (uint32_t)n->weight), n->scratch);
+            if (!rc && want_dx && !adds_into) rc = grad_commit(cmd, m, j, B, written);
             break;
         }
         case VKA_NODE_BN: {

@@ -42,6 +42,11 @@ typedef struct vka_node {
     int dy_packed;                /* conv on lavapipe's packed path, read by one BN: that BN's backward
                                      writes dy straight into the scratch, packed (vka_model_conv_dy_layout);
                                      dy itself is not allocated */
+    int dx_skip_empty_phases;     /* conv, the first of two convs of one stride writing the same input's
+                                     gradient (a projection block's input): its tap-less stride phases
+                                     are left to the second (vka_conv2d_shape.dx_skip_empty_phases) */
+    uint32_t dx_accumulate;       /* conv, the second: the phases the first wrote, which it adds into
+                                     instead of a temporary and an add pass (vka_conv2d_shape.dx_accumulate) */
     int packed_consumer;          /* bn read by one conv on the packed path: that conv's node; the forward
                                      (training and evaluation) writes y straight into the conv's scratch,
                                      packed, and not to y (vka_model_bn_y_layout) -- a block tail writes

@@ -18,6 +18,7 @@ enum vka_kernel_slot_base {
     VKA_SLOT_BASE_NORM_MORE = 200, /* the norm family's second range (norm_slots.h): 200..223 */
     VKA_SLOT_BASE_CONV_WEIGHT_QC = 224, /* lavapipe's weight gradient, runs of 4 and 8 columns: 224..255 */
     VKA_SLOT_BASE_CONV_PACKED_JB1 = 256, /* lavapipe's packed conv, one column per register block: 256..287 */
+    VKA_SLOT_BASE_CONV_ACCUM = 288, /* its input gradients adding into dx (JB = 2, then JB = 1): 288..319 */
 };
 enum vka_kernel_slot {
     VKA_SLOT_AXPY = VKA_SLOT_BASE_FIRST,
@@ -26,7 +27,7 @@ enum vka_kernel_slot {
     VKA_SLOT_MATMUL_TEXEL,
     VKA_SLOT_MATMUL_TEXEL_VEC4,
 };
-_Static_assert(VKA_SLOT_BASE_CONV_PACKED_JB1 + 32 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
+_Static_assert(VKA_SLOT_BASE_CONV_ACCUM + 32 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
 
 /* Ends an op: records its error on the cmd, or the barrier after its writes. */
 static inline vka_result vka_op_done(vka_cmd *cmd, vka_result rc)
