@@ -448,7 +448,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     if ((sh->dx_skip_empty_phases || sh->dx_accumulate) && !packed)
         return bad_call(cmd, op, sh, "dx_skip_empty_phases / dx_accumulate, but the packed kernels do not run here "
                                      "(see vka_conv2d_dx_tap_phases)");
-    if (sh->dx_accumulate >> (sh->stride * sh->stride))
+    if (sh->dx_accumulate && (sh->stride > 2 || sh->dx_accumulate >> (sh->stride * sh->stride)))
         return bad_call(cmd, op, sh, "dx_accumulate 0x%x names phases a stride of %u does not have", sh->dx_accumulate,
                         sh->stride);
     if (packed) {

@@ -661,9 +661,10 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
             s.dx_accumulate = n->dx_accumulate;
             /* The second of two writers adds its part into dx itself (see model setup). */
             int adds_into = want_dx && n->dx_accumulate;
-            if (adds_into && !written[j]) {
+            if ((adds_into && !written[j]) || (want_dx && n->dx_skip_empty_phases && written[j])) {
                 rc = vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                                  "model backward: conv node %d adds into node %d's gradient, which nothing wrote", i, j);
+                                  "model backward: conv node %d is set up as the %s writer of node %d's gradient, "
+                                  "but it comes %s", i, adds_into ? "second" : "first", j, adds_into ? "first" : "second");
                 break;
             }
             vka_tensor dx = adds_into ? slice_n(x->dy, x, B) : want_dx ? grad_target(m, j, B, written) : (vka_tensor){0};
