@@ -241,7 +241,11 @@ typedef struct vka_timing {
     double ms;                    /* GPU time of the dispatch */
     uint64_t bytes;               /* bytes of the tensors it bound (each once): what a kernel that
                                      reads or writes each of them once moves; for GB/s figures */
+    const char *scope;            /* what the dispatch was part of (vka_cmd_set_scope), or NULL */
 } vka_timing;
+/* Names what the dispatches recorded from here on are part of (a model layer, say), for
+ * vka_cmd_timings; NULL: nothing. The string must outlive the timings' use; reset clears it. */
+void vka_cmd_set_scope(vka_cmd *cmd, const char *scope);
 /* Copies up to `max` timings of the last completed submit; returns how many
  * were recorded (0 when timing is off or unsupported). */
 uint32_t vka_cmd_timings(vka_cmd *cmd, vka_timing *out, uint32_t max);

@@ -74,12 +74,19 @@ static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
     assert_non_null(f);
     char line[512];
     double sum = 0;
-    int lines = 0;
+    int lines = 0, fwd_convs = 0;
     while (fgets(line, sizeof line, f)) {
         cJSON *e = cJSON_Parse(line);
         if (!e) fail_msg("trace line %d is not JSON: %s", lines, line);
         assert_int_equal((int)num(e, "index"), lines);
         assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(e, "kernel")));
+        /* Every dispatch of a step belongs to the data, a layer's forward or backward, the loss
+         * or the optimizer; the model's name their node ("fwd 3 conv 2->32 3x3/1 28x28"). */
+        const char *scope = cJSON_GetStringValue(cJSON_GetObjectItem(e, "scope"));
+        if (!scope || !(strcmp(scope, "data") == 0 || strncmp(scope, "fwd ", 4) == 0 ||
+                        strncmp(scope, "bwd ", 4) == 0 || strcmp(scope, "loss") == 0 || strcmp(scope, "optimizer") == 0))
+            fail_msg("trace line %d has scope '%s'", lines, scope ? scope : "(none)");
+        if (strncmp(scope, "fwd ", 4) == 0 && strstr(scope, " conv ")) fwd_convs++;
         assert_true(num(e, "ms") >= 0);
         sum += num(e, "ms");
         lines++;
@@ -90,6 +97,7 @@ static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
     cJSON *k;
     cJSON_ArrayForEach(k, cJSON_GetObjectItem(o, "kernels")) dispatches += (int)num(k, "dispatches");
     assert_true(lines > 20);
+    assert_true(fwd_convs >= 4); /* the cnn's 4 convs, each its pack and kernel dispatches */
     assert_int_equal(lines, dispatches);
     assert_true(fabs(sum - num(o, "gpu_step_ms")) < 1e-3 * sum + 1e-3);
     cJSON_Delete(o);

@@ -89,8 +89,10 @@ int cli_bench(int argc, char **argv)
                    "tensor counted once), and K-anchor inference throughput.\n"
                    "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128.\n"
                    "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n"
-                   "--trace FILE: every dispatch of the timed step in order, one JSON line each\n"
-                   "              (index, kernel, ms, bytes): where a model's time goes layer by layer.\n");
+                   "--trace FILE: every dispatch of the timed step in order, one JSON line each (index,\n"
+                   "              kernel, scope: data, loss, optimizer or the model layer's forward or\n"
+                   "              backward, e.g. \"bwd 7 conv 16->32 3x3/2 14x14\", ms, bytes):\n"
+                   "              where a model's time goes layer by layer.\n");
             return CLI_OK;
         default: return CLI_USAGE;
         }

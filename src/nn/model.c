@@ -346,6 +346,29 @@ done:
     return rc;
 }
 
+/* The nodes' scopes for timings (bench --trace): index, op, channels, kernel/stride, output size. */
+static void name_nodes(vka_model *m)
+{
+    static const char *const ops[] = {
+        [VKA_NODE_INPUT] = "input", [VKA_NODE_CONV] = "conv", [VKA_NODE_BN] = "bn",       [VKA_NODE_RELU] = "relu",
+        [VKA_NODE_MAXPOOL] = "maxpool", [VKA_NODE_GAP] = "avgpool", [VKA_NODE_LINEAR] = "linear", [VKA_NODE_ADD] = "add",
+    };
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        vka_node *n = &m->nodes[i];
+        uint32_t cin = n->in[0] >= 0 ? m->nodes[n->in[0]].c : n->c;
+        char what[44];
+        if (n->op == VKA_NODE_CONV)
+            snprintf(what, sizeof what, "conv %u->%u %ux%u/%u %ux%u", cin, n->c, n->k, n->k, n->stride, n->h, n->w);
+        else if (n->op == VKA_NODE_BN)
+            snprintf(what, sizeof what, "bn%s%s %u %ux%u", vka_node_is_tail(n) ? "+add" : "", n->relu ? "+relu" : "",
+                     n->c, n->h, n->w);
+        else
+            snprintf(what, sizeof what, "%s %u %ux%u", ops[n->op], n->c, n->h, n->w);
+        snprintf(n->scope[0], sizeof n->scope[0], "fwd %u %s", i, what);
+        snprintf(n->scope[1], sizeof n->scope[1], "bwd %u %s", i, what);
+    }
+}
+
 vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_model **out)
 {
     *out = NULL;
@@ -361,6 +384,7 @@ vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_mo
     builder b = {m, 0};
     build_graph(&b);
     vka_result rc = b.failed ? vka_fail(&ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory") : allocate(m);
+    name_nodes(m);
     if (rc) {
         vka_model_destroy(m);
         return rc;
@@ -467,6 +491,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         vka_node *n = &m->nodes[i];
         const vka_node *x = &m->nodes[n->in[0]];
         vka_tensor y = slice_n(n->y, n, B), xin = slice_n(x->y, x, B);
+        vka_cmd_set_scope(cmd, n->scope[0]);
         switch (n->op) {
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
@@ -542,6 +567,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         case VKA_NODE_INPUT: break;
         }
     }
+    vka_cmd_set_scope(cmd, NULL);
     return rc;
 }
 
@@ -646,6 +672,7 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
     last->dy = dlogits;
     for (int i = (int)m->node_count - 1; i > 0 && !rc; i--) {
         vka_node *n = &m->nodes[i];
+        vka_cmd_set_scope(cmd, n->scope[1]);
         int j = n->in[0];
         const vka_node *x = &m->nodes[j];
         vka_tensor dy = slice_n(n->dy, n, B), xin = slice_n(x->y, x, B);
@@ -743,6 +770,7 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         }
     }
     last->dy = last_dy;
+    vka_cmd_set_scope(cmd, NULL);
     free(written), free(pending);
     return rc;
 }

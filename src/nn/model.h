@@ -33,6 +33,8 @@ typedef struct vka_node {
     uint32_t consumers;           /* nodes that read this output */
     int grad_alias;               /* dy is the dy of this node (single-consumer add inputs), -1 none */
 
+    char scope[2][64];            /* what its forward [0] and backward [1] dispatches are timed as
+                                     (vka_cmd_set_scope): "fwd 7 conv 16->32 3x3/2 14x14" */
     vka_tensor y, dy;             /* (N, C, H, W) at the model's batch */
     vka_tensor dz;                /* block tail with a ReLU: dy masked where y <= 0 (N, C, H, W) */
     vka_tensor save_mean, save_invstd; /* bn: (C) */

@@ -212,6 +212,7 @@ static vka_result record_step(trainer *t, step_slot *sl, uint64_t steps_per_epoc
     vka_result rc = vka_cmd_reset(cmd);
     if (rc) return rc;
     vka_augment_shape as = augment_shape(t, t->rows);
+    vka_cmd_set_scope(cmd, "data"); /* the timings' scopes (bench --trace); the model sets its nodes' */
     VKA_CHECK(vka_augment(cmd, &as, t->x, sl->pixels, sl->aug));
     if (c->anchoring) {
         vka_anchor_shape s = {.batch = t->rows, .channels = t->train.channels, .height = t->train.height,
@@ -226,8 +227,10 @@ static vka_result record_step(trainer *t, step_slot *sl, uint64_t steps_per_epoc
                                  .target = sl->masked && c->mask_target == VKA_MASK_TARGET_UNIFORM ? VKA_CE_UNIFORM
                                                                                                     : VKA_CE_LABEL,
                                  .smoothing = (float)c->label_smoothing};
+    vka_cmd_set_scope(cmd, "loss");
     VKA_CHECK(vka_cross_entropy(cmd, &ce, t->dlogits, t->stats, vka_model_logits(m, t->B), sl->labels));
     VKA_CHECK(vka_model_backward(cmd, m, t->B, t->dlogits));
+    vka_cmd_set_scope(cmd, "optimizer");
     /* The one place where a data-parallel all-reduce of m->grads goes (scale-out). */
     sl->lr = vka_train_lr(c, sl->step, steps_per_epoch);
     if (c->optimizer == VKA_OPT_SGD) {
@@ -239,6 +242,7 @@ static vka_result record_step(trainer *t, step_slot *sl, uint64_t steps_per_epoc
                               .weight_decay = c->weight_decay, .step = (uint32_t)(sl->step + 1)};
         VKA_CHECK(vka_adamw_step(cmd, &p, m->param_floats, m->params, t->opt_a, t->opt_b, m->grads));
     }
+    vka_cmd_set_scope(cmd, NULL);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_TRANSFER); /* loss statistics written -> copied */
     VKA_CHECK(vka_cmd_copy(cmd, sl->stats_host, t->stats));
     vka_cmd_barrier(cmd, VKA_HAZARD_ANY_TO_HOST);        /* copy -> host reads after the fence */
@@ -554,10 +558,11 @@ static void add_timings(vka_logger *lg, vka_bench_result *out, vka_cmd *cmd, FIL
         vka_log(lg, VKA_LOG_WARNING, "bench --trace: only the first %d dispatches were timed", MAX_TIMED);
     if (n > MAX_TIMED) n = MAX_TIMED;
     for (uint32_t i = 0; i < n; i++) {
-        /* Labels are kernel names (C identifiers): nothing in them needs JSON escaping. */
+        /* Labels are kernel names (C identifiers) and scopes the model's node names (letters,
+         * digits, spaces, + - > / x): nothing in them needs JSON escaping. */
         if (trace)
-            fprintf(trace, "{\"index\":%u,\"kernel\":\"%s\",\"ms\":%.6f,\"bytes\":%llu}\n", i, tm[i].label,
-                    tm[i].ms, (unsigned long long)tm[i].bytes);
+            fprintf(trace, "{\"index\":%u,\"kernel\":\"%s\",\"scope\":\"%s\",\"ms\":%.6f,\"bytes\":%llu}\n", i,
+                    tm[i].label, tm[i].scope ? tm[i].scope : "", tm[i].ms, (unsigned long long)tm[i].bytes);
         uint32_t k = 0;
         while (k < out->kernel_count && strcmp(out->kernels[k].name, tm[i].label) != 0) k++;
         if (k == out->kernel_count) {

@@ -30,6 +30,8 @@ struct vka_cmd {
     VkQueryPool queries;
     uint32_t max_timed, timed;
     const char **labels;
+    const char *scope;            /* vka_cmd_set_scope's, for the next dispatches */
+    const char **scopes;          /* the scope of each timed dispatch */
     uint64_t *bytes;              /* bytes bound to each timed dispatch */
     double *ms;                   /* timings of the last completed submit */
     uint32_t ms_count;
@@ -84,9 +86,10 @@ vka_result vka_cmd_create(vka_context *ctx, const vka_cmd_desc *desc, vka_cmd **
         };
         VKA_VK_CHECK(lg, vkCreateQueryPool(ctx->device, &q, NULL, &cmd->queries));
         cmd->labels = calloc(cmd->max_timed, sizeof *cmd->labels);
+        cmd->scopes = calloc(cmd->max_timed, sizeof *cmd->scopes);
         cmd->ms = calloc(cmd->max_timed, sizeof *cmd->ms);
         cmd->bytes = calloc(cmd->max_timed, sizeof *cmd->bytes);
-        if (!cmd->labels || !cmd->ms || !cmd->bytes) {
+        if (!cmd->labels || !cmd->scopes || !cmd->ms || !cmd->bytes) {
             rc = vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             goto done;
         }
@@ -117,6 +120,7 @@ void vka_cmd_destroy(vka_cmd *cmd)
     free(cmd->views);
     if (cmd->queries) vkDestroyQueryPool(dev, cmd->queries, NULL);
     free(cmd->labels);
+    free(cmd->scopes);
     free(cmd->bytes);
     free(cmd->ms);
     if (cmd->fence) vkDestroyFence(dev, cmd->fence, NULL);
@@ -133,6 +137,7 @@ vka_result vka_cmd_reset(vka_cmd *cmd)
     release_recording_objects(cmd);
     cmd->state = CMD_EMPTY;
     cmd->timed = 0;
+    cmd->scope = NULL;
     cmd->status = VKA_SUCCESS;
     cmd->active_pool = 0;
     return VKA_SUCCESS;
@@ -364,6 +369,7 @@ vka_result vka_cmd_dispatch(vka_cmd *cmd, vka_kernel *k, const vka_tensor *tenso
             if (!seen) bytes += tensors[i].size;
         }
         cmd->bytes[cmd->timed] = bytes;
+        cmd->scopes[cmd->timed] = cmd->scope;
         cmd->labels[cmd->timed++] = name;
     }
     return VKA_SUCCESS;
@@ -430,10 +436,12 @@ done:
     return rc;
 }
 
+void vka_cmd_set_scope(vka_cmd *cmd, const char *scope) { cmd->scope = scope; }
+
 uint32_t vka_cmd_timings(vka_cmd *cmd, vka_timing *out, uint32_t max)
 {
     uint32_t n = cmd->ms_count < max ? cmd->ms_count : max;
-    for (uint32_t i = 0; i < n; i++) out[i] = (vka_timing){cmd->labels[i], cmd->ms[i], cmd->bytes[i]};
+    for (uint32_t i = 0; i < n; i++) out[i] = (vka_timing){cmd->labels[i], cmd->ms[i], cmd->bytes[i], cmd->scopes[i]};
     return cmd->ms_count;
 }
 
