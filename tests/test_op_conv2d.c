@@ -58,6 +58,10 @@ static const conv_case cases[] = {
     {"3x3 pad 2 at 6x8 (dx border 0): 2 -> 3", SHAPE(1, 2, 6, 8, 3, 3, 3, 1, 2), 0},
     {"5x3 kernel pad 2 at 9x8 (5 rows of taps, GEMM): 3 -> 4, bias", SHAPE(1, 3, 9, 8, 4, 5, 3, 1, 2), 1},
     {"resnet downsampling 16 -> 32 at 14x14, 3x3 stride 2 pad 1, batch 2", SHAPE(2, 16, 14, 14, 32, 3, 3, 2, 1), 0},
+    /* Over one 8x8-blocked tile (128 x 128) along the GEMM rows of every pass (K = 132, C = 130)
+     * and the weight gradient's columns (C*R*S + 1 = 131); 1x1 keeps w within the minimum
+     * texel-buffer limit (65536 elements). */
+    {"larger than an 8x8-blocked tile: 130 -> 132 at 6x6, 1x1, bias", SHAPE(1, 130, 6, 6, 132, 1, 1, 1, 0), 1},
     {"resnet shortcut 16 -> 32 at 14x14, 1x1 stride 2, bias", SHAPE(2, 16, 14, 14, 32, 1, 1, 2, 0), 1},
     {"1x1 stride 1: 6 -> 9 at 5x13 (a partial run of 14)", SHAPE(1, 6, 5, 13, 9, 1, 1, 1, 0), 0},
     {"3x3 stride 2 pad 2 at 7x8: 3 -> 4, batch 2", SHAPE(2, 3, 7, 8, 4, 3, 3, 2, 2), 0},
@@ -81,13 +85,17 @@ static const conv_case cases[] = {
 
 static const char *variant_name(vka_conv2d_variant v) { return v == VKA_CONV2D_TILED ? "tiled" : "texel"; }
 
-/* The kernel families: the variant, and for texel whether the packed path may run. */
-typedef enum family { FAMILY_TILED, FAMILY_TEXEL, FAMILY_TEXEL_GEMM } family;
+/* The kernel families: the variant, for tiled the register block per thread (picked from
+ * the sizes, or each forced 4x8, 8x4, 8x8), and for texel whether the packed path may run. */
+typedef enum family { FAMILY_TILED, FAMILY_TILED_4X8, FAMILY_TILED_8X4, FAMILY_TILED_8X8, FAMILY_TEXEL, FAMILY_TEXEL_GEMM } family;
 
 static const char *family_name(family f)
 {
-    return f == FAMILY_TILED ? "tiled" : f == FAMILY_TEXEL ? "texel" : "texel GEMM";
+    static const char *const names[] = {"tiled", "tiled 4x8", "tiled 8x4", "tiled 8x8", "texel", "texel GEMM"};
+    return names[f];
 }
+
+static int family_is_tiled(family f) { return f <= FAMILY_TILED_8X8; }
 
 /* Host data of one case: inputs in float, references in double. */
 typedef struct host_case {
@@ -185,8 +193,10 @@ typedef enum which_op { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT, OP_BAC
 static void check_case(vka_context *ctx, family f, which_op op, const conv_case *cs, uint64_t seed)
 {
     vka_conv2d_shape sh = cs->sh;
-    vka_conv2d_variant v = f == FAMILY_TILED ? VKA_CONV2D_TILED : VKA_CONV2D_TEXEL;
+    vka_conv2d_variant v = family_is_tiled(f) ? VKA_CONV2D_TILED : VKA_CONV2D_TEXEL;
     sh.variant = v;
+    if (f == FAMILY_TILED_4X8 || f == FAMILY_TILED_8X8) sh.tiled_rn = 8, sh.tiled_rm = f == FAMILY_TILED_8X8 ? 8 : 4;
+    if (f == FAMILY_TILED_8X4) sh.tiled_rm = 8, sh.tiled_rn = 4;
     assert_int_equal(vka_conv2d_choose(ctx, &sh), v);
     host_case h = make_host(cs, seed);
     vka_arena *arena;
@@ -286,6 +296,17 @@ static void check_all_cases(family f, which_op op)
 {
     vka_context *ctx = test_context();
     for (size_t i = 0; i < NUM_CASES; i++) check_case(ctx, f, op, &cases[i], 1000 + i);
+    /* A forced register block ran as its own pipeline. */
+    if (f == FAMILY_TILED_4X8 || f == FAMILY_TILED_8X4 || f == FAMILY_TILED_8X8) {
+        static const char *const pass[4] = {"conv2d_fwd_tiled", "conv2d_bwd_data_tiled", "conv2d_bwd_weight_tiled",
+                                            "conv2d_bwd_weight_tiled"};
+        const char *block = f == FAMILY_TILED_4X8 ? "4x8" : f == FAMILY_TILED_8X4 ? "8x4" : "8x8";
+        char name[64];
+        snprintf(name, sizeof name, "%s_%s", pass[op], block);
+        expect_kernel_ran(ctx, name);
+        snprintf(name, sizeof name, "conv2d_bwd_data_tiled_%s", block);
+        if (op == OP_BACKWARD_BOTH) expect_kernel_ran(ctx, name);
+    }
     /* lavapipe's packed weight gradient walks rows in steps of 7, 8 or 4 columns (picked by
      * width: rows of 14, 8 and 20 above): each ran. */
     if (f == FAMILY_TEXEL && (op == OP_BACKWARD_WEIGHT || op == OP_BACKWARD_BOTH) && vka_conv2d_packed_device(ctx) &&
@@ -333,6 +354,9 @@ static void check_all_cases(family f, which_op op)
         check_all_cases(FAM, OP_BACKWARD_BOTH);                                                                   \
     }
 FAMILY_TESTS(tiled, FAMILY_TILED)
+FAMILY_TESTS(tiled_4x8, FAMILY_TILED_4X8)
+FAMILY_TESTS(tiled_8x4, FAMILY_TILED_8X4)
+FAMILY_TESTS(tiled_8x8, FAMILY_TILED_8X8)
 FAMILY_TESTS(texel, FAMILY_TEXEL)
 FAMILY_TESTS(texel_gemm, FAMILY_TEXEL_GEMM)
 #define FAMILY_TEST_LIST(fam)                                                                                     \
@@ -584,6 +608,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         FAMILY_TEST_LIST(tiled),
+        FAMILY_TEST_LIST(tiled_4x8),
+        FAMILY_TEST_LIST(tiled_8x4),
+        FAMILY_TEST_LIST(tiled_8x8),
         FAMILY_TEST_LIST(texel),
         FAMILY_TEST_LIST(texel_gemm),
         cmocka_unit_test(conv2d_weight_scratch_holds_every_slice),

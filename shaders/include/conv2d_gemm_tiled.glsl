@@ -9,14 +9,17 @@
 //   #define A_ALONG_K / B_ALONG_K 1 when consecutive k are (mostly) adjacent in memory,
 //   so a tile load walks the contiguous direction and global reads coalesce.
 // A workgroup of TX x TY threads computes a TM x TN tile (TM = TY*RM, TN = TX*RN);
-// thread (tx, ty) owns rows ty + i*TY and columns tx + j*TX. Shared memory is
-// TK*(TM+TN) floats: 6 KiB at 16x8 threads, 8 KiB at 16x16, within the 16 KiB minimum.
+// thread (tx, ty) owns rows ty + i*TY and columns tx + j*TX. The register block RM x RN
+// is 4 or 8 each (specialization constants, picked per call from the GEMM's size): 8x8
+// does 4x the FMAs per shared-memory tile element and per im2col index computation of
+// 4x4, which pays on real GPUs where the grid still fills the device. Shared memory is
+// TK*(TM+TN) floats: 8 KiB at 16x16 threads and 4x4, 16 KiB at 8x8 (the Vulkan minimum).
 // Ideas for later: double-buffered tiles, vec4 loads where C*R*S allows it, and
 // VK_KHR_cooperative_matrix where offered.
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 layout(constant_id = 3) const uint TK = 16;
-#define RM 4
-#define RN 4
+layout(constant_id = 4) const uint RM = 4;
+layout(constant_id = 5) const uint RN = 4;
 
 const uint TX = gl_WorkGroupSize.x, TY = gl_WorkGroupSize.y;
 const uint TM = TY * RM, TN = TX * RN;

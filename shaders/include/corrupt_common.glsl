@@ -86,21 +86,23 @@ float normal01(uint key, uint idx)
 
 // ---- borders --------------------------------------------------------------------
 int clamp_edge(int i, int n) { return clamp(i, 0, n - 1); }
+// i modulo period in [0, period) for any sign of i. GLSL's % is undefined for negative
+// operands (glslang emits OpSMod; NVIDIA's driver returned other values than lavapipe's),
+// so it only ever sees non-negative ones here.
+int mod_floor(int i, int period) { return i >= 0 ? i % period : period - 1 - (-(i + 1)) % period; }
 // cv2 BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba).
 int reflect101(int i, int n)
 {
     if (n == 1) return 0;
     int period = 2 * n - 2;
-    int m = i % period;
-    if (m < 0) m += period;
+    int m = mod_floor(i, period);
     return m < n ? m : period - m;
 }
 // scipy 'reflect' (half-sample symmetric: dcba|abcd|dcba).
 int reflect_half(int i, int n)
 {
     int period = 2 * n;
-    int m = i % period;
-    if (m < 0) m += period;
+    int m = mod_floor(i, period);
     return m < n ? m : period - 1 - m;
 }
 

@@ -30,7 +30,11 @@ enum conv2d_slot {
     SLOT_BWD_WEIGHT_TEXEL,
     SLOT_BWD_WEIGHT_REDUCE,
     SLOT_BWD_WEIGHT_REDUCE_TEXEL,
-    SLOT_END,
+    /* The tiled kernels' other register blocks, three each: 4x8, 8x4, 8x8. */
+    SLOT_FWD_TILED_BLOCKS,
+    SLOT_BWD_DATA_TILED_BLOCKS = SLOT_FWD_TILED_BLOCKS + 3,
+    SLOT_BWD_WEIGHT_TILED_BLOCKS = SLOT_BWD_DATA_TILED_BLOCKS + 3,
+    SLOT_END = SLOT_BWD_WEIGHT_TILED_BLOCKS + 3,
 };
 _Static_assert(SLOT_END <= VKA_SLOT_BASE_CONV + 32, "conv2d owns slots 16..47");
 
@@ -49,8 +53,10 @@ struct reduce_push {
 _Static_assert(sizeof(struct reduce_push) == 24, "mirror of Push in shaders/conv2d_bwd_weight_reduce.comp");
 
 #define TILED_TK 16
-#define TILED_RM 4    /* must match RM, RN in shaders/include/conv2d_gemm_tiled.glsl */
-#define TILED_RN 4
+/* The tiled kernels' register block per thread, RM x RN (specialization constants of
+ * shaders/include/conv2d_gemm_tiled.glsl): 4 or 8 each. On real GPUs a dimension takes 8
+ * where the GEMM is at least this wide there and the grid keeps this many workgroups. */
+#define TILED_MIN_GROUPS 256u
 #define TEXEL_WG 8    /* lavapipe's SIMD width */
 #define TEXEL_BM 8    /* must match BM, BN in the TEXEL branches of the shaders */
 #define TEXEL_BN 8
@@ -61,6 +67,13 @@ _Static_assert(sizeof(struct reduce_push) == 24, "mirror of Push in shaders/conv
 #define SLICE_PARTIALS (1u << 18)
 /* ... and each slice reduces over at least this many output positions. */
 #define MIN_SLICE_POSITIONS 64u
+/* The tiled variant (real GPUs) splits to fill the device instead: enough slices for about
+ * this many 64x64-tile workgroups (an H200 has 132 multiprocessors; one 4x4-blocked tile
+ * grid of a 128->128 3x3 layer is only 38 workgroups, which left it at 1.4 TFLOP/s), ... */
+#define TILED_TARGET_GROUPS 1024u
+/* ... at most 16 MiB of partials per layer, at least 256 output positions per slice. */
+#define TILED_SLICE_PARTIALS (1u << 22)
+#define TILED_MIN_SLICE_POSITIONS 256u
 
 /* Elements of every tensor stay below 2^31: the shaders index with 32-bit ints. */
 #define MAX_ELEMS ((uint64_t)1 << 31)
@@ -95,23 +108,40 @@ static conv2d_sizes sizes_of(const vka_conv2d_shape *sh)
     return z;
 }
 
-static uint32_t weight_slices(const vka_conv2d_shape *sh)
+/* Slices of the weight-gradient reduction for the GEMM kernels of variant v (the same
+ * for every device: the scratch depends on the shape alone). */
+static uint32_t weight_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v)
 {
     conv2d_sizes z = sizes_of(sh);
-    uint64_t s = MAX_SLICES, cols = (uint64_t)sh->k * (z.crs + 1);
-    uint64_t by_partials = SLICE_PARTIALS / (cols ? cols : 1), by_length = z.npq / MIN_SLICE_POSITIONS;
+    uint64_t cols = (uint64_t)sh->k * (z.crs + 1);
+    uint64_t s, by_partials, by_length;
+    if (v == VKA_CONV2D_TILED) {
+        uint64_t tiles = vka_div_up(sh->k, 64) * vka_div_up(z.crs + 1, 64);
+        s = vka_div_up(TILED_TARGET_GROUPS, tiles ? tiles : 1); /* 0 for a bad shape, refused later */
+        by_partials = TILED_SLICE_PARTIALS / (cols ? cols : 1);
+        by_length = z.npq / TILED_MIN_SLICE_POSITIONS;
+    } else {
+        s = MAX_SLICES;
+        by_partials = SLICE_PARTIALS / (cols ? cols : 1);
+        by_length = z.npq / MIN_SLICE_POSITIONS;
+    }
+    if (s > MAX_SLICES) s = MAX_SLICES;
     if (s > z.np) s = z.np;
     if (s > by_partials) s = by_partials;
     if (s > by_length) s = by_length;
     return s ? (uint32_t)s : 1;
 }
 
-/* Partials of the weight gradient: enough for either kernel (the scratch does not depend on the variant). */
+/* Partials of the weight gradient: enough for any kernel (the scratch does not depend on
+ * the variant, which a call may still change where an input cannot be bound as a texel buffer). */
 static uint64_t weight_partials(const vka_conv2d_shape *sh)
 {
     conv2d_sizes z = sizes_of(sh);
-    uint64_t slices = weight_slices(sh), groups = vka_conv2d_packed_groups(sh);
-    return (slices > groups ? slices : groups) * sh->k * (z.crs + 1);
+    uint64_t slices = weight_slices(sh, VKA_CONV2D_TEXEL), tiled = weight_slices(sh, VKA_CONV2D_TILED),
+             groups = vka_conv2d_packed_groups(sh);
+    if (slices < tiled) slices = tiled;
+    if (slices < groups) slices = groups;
+    return slices * sh->k * (z.crs + 1);
 }
 
 /* Where the packed copies start in the scratch: after the partials of the capacity batch,
@@ -202,6 +232,8 @@ static vka_result check_call(vka_cmd *cmd, const char *op, const vka_conv2d_shap
         return bad_call(cmd, op, sh, "the %ux%u kernel is larger than the padded %llux%llu input", sh->r, sh->s,
                         (unsigned long long)sh->h + 2ull * sh->pad, (unsigned long long)sh->w + 2ull * sh->pad);
     if (sh->variant > VKA_CONV2D_TEXEL) return bad_call(cmd, op, sh, "unknown variant %d", (int)sh->variant);
+    if ((sh->tiled_rm && sh->tiled_rm != 4 && sh->tiled_rm != 8) || (sh->tiled_rn && sh->tiled_rn != 4 && sh->tiled_rn != 8))
+        return bad_call(cmd, op, sh, "tiled register block %ux%u (each 4 or 8, 0: picked)", sh->tiled_rm, sh->tiled_rn);
     conv2d_sizes z = sizes_of(sh);
     /* Largest 32-bit index expressions in the shaders: tensor elements, partials, pad offsets. */
     uint64_t partials = weight_partials(sh);
@@ -286,12 +318,34 @@ typedef struct gemm_kernel {
     const uint32_t *spirv;
     size_t spirv_bytes;
     uint32_t slot;
+    uint32_t block_slots;   /* tiled: the slots of the 4x8, 8x4 and 8x8 register blocks ... */
+    const char *block_names[3]; /* ... and their names in timings (a kernel keeps its name's pointer) */
     uint32_t num_bindings;
     vka_binding_kind bindings[VKA_MAX_BINDINGS];
 } gemm_kernel;
 
-static vka_result run_gemm(vka_cmd *cmd, const gemm_kernel *gk, vka_conv2d_variant v, struct conv2d_push *push,
-                           uint64_t m, uint64_t n, const vka_tensor *t)
+/* The tiled kernels' register block for an M x N GEMM (x slices) on workgroups of tx x ty:
+ * sh->tiled_rm / tiled_rn where set (tests), else VKANCHOR_TILED_BLOCK=4x4|4x8|8x4|8x8 (A/B
+ * runs), else 4x4 on CPU devices and on real GPUs 8 along a dimension where it is wide and
+ * the grid keeps TILED_MIN_GROUPS workgroups. */
+static void tiled_block(const vka_context *ctx, const vka_conv2d_shape *sh, uint64_t m, uint64_t n, uint32_t slices,
+                        uint32_t tx, uint32_t ty, uint32_t *rm, uint32_t *rn)
+{
+    *rm = *rn = 4;
+    const char *env = getenv("VKANCHOR_TILED_BLOCK");
+    if (env && (env[0] == '4' || env[0] == '8') && env[1] == 'x' && (env[2] == '4' || env[2] == '8') && !env[3]) {
+        *rm = (uint32_t)(env[0] - '0');
+        *rn = (uint32_t)(env[2] - '0');
+    } else if (ctx->info.type != VKA_DEVICE_CPU) {
+        if (n >= 256 && vka_div_up(m, ty * 4) * vka_div_up(n, tx * 8) * slices >= TILED_MIN_GROUPS) *rn = 8;
+        if (m >= 128 && vka_div_up(m, ty * 8) * vka_div_up(n, tx * *rn) * slices >= TILED_MIN_GROUPS) *rm = 8;
+    }
+    if (sh->tiled_rm) *rm = sh->tiled_rm;
+    if (sh->tiled_rn) *rn = sh->tiled_rn;
+}
+
+static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_kernel *gk, vka_conv2d_variant v,
+                           struct conv2d_push *push, uint64_t m, uint64_t n, const vka_tensor *t)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     vka_kernel_desc desc = {
@@ -299,16 +353,24 @@ static vka_result run_gemm(vka_cmd *cmd, const gemm_kernel *gk, vka_conv2d_varia
         .num_bindings = gk->num_bindings, .push_bytes = sizeof *push,
     };
     memcpy(desc.bindings, gk->bindings, sizeof desc.bindings);
-    uint32_t gx, gy, gz;
+    uint32_t gx, gy, gz, slot = gk->slot;
     if (v == VKA_CONV2D_TILED) {
         /* 16 x 16 threads, or 16 x 8 where the device allows only 128 invocations. */
-        uint32_t tx = 16, ty = ctx->limits.max_workgroup_invocations >= 256 ? 16 : 8;
-        uint32_t tm = ty * TILED_RM, tn = tx * TILED_RN;
+        uint32_t tx = 16, ty = ctx->limits.max_workgroup_invocations >= 256 ? 16 : 8, rm, rn;
+        tiled_block(ctx, sh, m, n, push->slices, tx, ty, &rm, &rn);
+        uint32_t tm = ty * rm, tn = tx * rn;
         desc.local_size[0] = tx;
         desc.local_size[1] = ty;
         desc.shared_bytes = TILED_TK * (tm + tn) * 4;
-        desc.num_spec = 1;
+        desc.num_spec = 3;
         desc.spec[0] = TILED_TK;
+        desc.spec[1] = rm;
+        desc.spec[2] = rn;
+        if (rm != 4 || rn != 4) { /* its own pipeline, named by its block */
+            uint32_t b = (rm == 8) * 2 + (rn == 8) - 1;
+            slot = gk->block_slots + b;
+            desc.name = gk->block_names[b];
+        }
         gx = (uint32_t)vka_div_up(n, tn);
         gy = (uint32_t)vka_div_up(m, tm);
         gz = push->slices;
@@ -325,7 +387,7 @@ static vka_result run_gemm(vka_cmd *cmd, const gemm_kernel *gk, vka_conv2d_varia
         gz = 1;
     }
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, gk->slot, &desc, &k);
+    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     return vka_cmd_dispatch(cmd, k, t, gk->num_bindings, push, gx, gy, gz);
 }
@@ -355,12 +417,14 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {
-        {"conv2d_fwd_tiled", VKA_SPIRV(vka_spv_conv2d_fwd_tiled), SLOT_FWD_TILED, 4, {0}},
-        {"conv2d_fwd_texel", VKA_SPIRV(vka_spv_conv2d_fwd_texel), SLOT_FWD_TEXEL, 4, {TEXEL, TEXEL, STORAGE, STORAGE}},
+        {"conv2d_fwd_tiled", VKA_SPIRV(vka_spv_conv2d_fwd_tiled), SLOT_FWD_TILED, SLOT_FWD_TILED_BLOCKS,
+         {"conv2d_fwd_tiled_4x8", "conv2d_fwd_tiled_8x4", "conv2d_fwd_tiled_8x8"}, 4, {0}},
+        {"conv2d_fwd_texel", VKA_SPIRV(vka_spv_conv2d_fwd_texel), SLOT_FWD_TEXEL, 0, {0}, 4,
+         {TEXEL, TEXEL, STORAGE, STORAGE}},
     };
     /* Without a bias, binding 2 aliases w; the shader does not read it (has_bias = 0). */
     vka_tensor t[4] = {x, w, push.has_bias ? b : w, y};
-    rc = run_gemm(cmd, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->k, z.npq, t);
+    rc = run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->k, z.npq, t);
     return vka_op_done(cmd, rc);
 }
 
@@ -391,12 +455,14 @@ static vka_result backward_data_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     conv2d_sizes z = sizes_of(sh);
     struct conv2d_push push = push_of(sh);
     static const gemm_kernel gk[2] = {
-        {"conv2d_bwd_data_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_data_tiled), SLOT_BWD_DATA_TILED, 3, {0}},
-        {"conv2d_bwd_data_texel", VKA_SPIRV(vka_spv_conv2d_bwd_data_texel), SLOT_BWD_DATA_TEXEL, 3,
+        {"conv2d_bwd_data_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_data_tiled), SLOT_BWD_DATA_TILED,
+         SLOT_BWD_DATA_TILED_BLOCKS, {"conv2d_bwd_data_tiled_4x8", "conv2d_bwd_data_tiled_8x4", "conv2d_bwd_data_tiled_8x8"},
+         3, {0}},
+        {"conv2d_bwd_data_texel", VKA_SPIRV(vka_spv_conv2d_bwd_data_texel), SLOT_BWD_DATA_TEXEL, 0, {0}, 3,
          {TEXEL, TEXEL, STORAGE}},
     };
     vka_tensor t[3] = {dy, w, dx};
-    return run_gemm(cmd, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->c, z.x / sh->c, t);
+    return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->c, z.x / sh->c, t);
 }
 
 /* The weight-gradient partials by the GEMM kernels; returns the slices in *slices. */
@@ -405,14 +471,16 @@ static vka_result backward_weight_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh,
 {
     conv2d_sizes z = sizes_of(sh);
     struct conv2d_push push = push_of(sh);
-    push.slices = *slices = weight_slices(sh);
+    push.slices = *slices = weight_slices(sh, v);
     static const gemm_kernel gk[2] = {
-        {"conv2d_bwd_weight_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_weight_tiled), SLOT_BWD_WEIGHT_TILED, 3, {0}},
-        {"conv2d_bwd_weight_texel", VKA_SPIRV(vka_spv_conv2d_bwd_weight_texel), SLOT_BWD_WEIGHT_TEXEL, 3,
+        {"conv2d_bwd_weight_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_weight_tiled), SLOT_BWD_WEIGHT_TILED,
+         SLOT_BWD_WEIGHT_TILED_BLOCKS,
+         {"conv2d_bwd_weight_tiled_4x8", "conv2d_bwd_weight_tiled_8x4", "conv2d_bwd_weight_tiled_8x8"}, 3, {0}},
+        {"conv2d_bwd_weight_texel", VKA_SPIRV(vka_spv_conv2d_bwd_weight_texel), SLOT_BWD_WEIGHT_TEXEL, 0, {0}, 3,
          {TEXEL, TEXEL, STORAGE}},
     };
     vka_tensor t[3] = {dy, x, partials};
-    return run_gemm(cmd, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->k, z.crs + 1, t);
+    return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->k, z.crs + 1, t);
 }
 
 vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor dw, vka_tensor db,

@@ -31,6 +31,9 @@ typedef struct vka_conv2d_shape {
     uint32_t k, r, s;             /* weights w (K,C,R,S); output y (N,K,P,Q) */
     uint32_t stride, pad;         /* stride >= 1; zero padding on all four sides */
     vka_conv2d_variant variant;   /* 0: AUTO */
+    /* The TILED kernels' register block per thread (rows x columns of the GEMM): 4 or 8
+     * each; 0 picks it from the GEMM's size and the device (tests, A/B measurements). */
+    uint32_t tiled_rm, tiled_rn;
     /* Backward only: the scratch still holds what vka_conv2d_forward packed from this x with
      * this shape (nothing else ran on the scratch since), so lavapipe's weight gradient skips
      * repacking x. The caller vouches for it; ignored where nothing is packed. */

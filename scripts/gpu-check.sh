@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# One prepared run on a borrowed GPU machine that has a GPU driver but no
+# Vulkan loader, no validation layers, no glslang and no network:
+#   - the build comes from elsewhere (build/vkanchor, build/tests, built by
+#     scripts/setup.sh on Debian 12), with absolute paths to /work/main, so the
+#     checkout is linked there;
+#   - .gl/*.deb (libvulkan1) is unpacked into /, .debs/*.deb (validation layers,
+#     cmocka, cJSON, libpng) into /tmp/debs and used only for what is missing;
+#   - the NVIDIA ICD is named in VK_DRIVER_FILES when the loader finds no driver.
+# Then: the devices, the test suite in both limit modes (validation layers on,
+# as everywhere), the cross-device benchmark (vkanchor and PyTorch side by
+# side), a per-dispatch trace of resnet18, and a short training run with its
+# evaluation. Everything is logged under $OUT (default: gpu-check-out/).
+#   bash scripts/gpu-check.sh
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${OUT:-$root/gpu-check-out}"
+mkdir -p "$out"
+log="$out/log.txt"
+exec > >(tee -a "$log") 2>&1
+step() { echo; echo "== $(date +%T) $*"; }
+
+step "environment"
+for f in "$root"/.gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
+ldconfig
+mkdir -p /tmp/debs /tmp/vkalib
+for f in "$root"/.debs/*.deb; do [ -e "$f" ] && dpkg -x "$f" /tmp/debs; done
+debs_lib=/tmp/debs/usr/lib/x86_64-linux-gnu
+for lib in libcmocka.so.0 libcjson.so.1 libpng16.so.16; do
+  ldconfig -p | grep -q "$lib" || { [ -e "$debs_lib/$lib" ] && ln -sf "$debs_lib/$lib" /tmp/vkalib/ && echo "using Debian's $lib"; }
+done
+[ -e "$debs_lib/libVkLayer_khronos_validation.so" ] && ln -sf "$debs_lib/libVkLayer_khronos_validation.so" /tmp/vkalib/
+export LD_LIBRARY_PATH="/tmp/vkalib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+[ -d /tmp/debs/usr/share/vulkan/explicit_layer.d ] && export VK_LAYER_PATH=/tmp/debs/usr/share/vulkan/explicit_layer.d
+if ! ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
+  icd=$(ls /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json 2>/dev/null || find / -name 'nvidia_icd*.json' 2>/dev/null | head -1)
+  [ -n "$icd" ] && export VK_DRIVER_FILES="$icd" && echo "VK_DRIVER_FILES=$icd"
+fi
+if [ "$root" != /work/main ]; then mkdir -p /work && ln -sfn "$root" /work/main; fi
+cd /work/main
+# Fashion-MNIST from data/ where Debian's package is not installed (test_data opens it by name).
+[ -d /usr/share/datasets/fashion-mnist ] || export VKANCHOR_DATA=/work/main/data
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())" 2>&1
+nproc
+
+step "devices"
+build/vkanchor devices 2>&1
+build/vkanchor devices --json > "$out/devices.json" 2>&1
+
+step "tests, device limits"
+(cd build && timeout 150 ctest -j8 --timeout 120 --output-on-failure --no-tests=error) > "$out/tests-limits.txt" 2>&1
+echo "ctest rc=$?"; grep -E "tests passed|Failed|\*\*\*" "$out/tests-limits.txt" | head -40
+
+step "cross-device benchmark"
+timeout 200 bash scripts/bench-devices.sh --steps 20 --out "$out/bench-devices.json" 2>&1
+echo "bench-devices rc=$?"
+
+step "resnet18 per-dispatch trace and kernel table"
+timeout 40 build/vkanchor bench --model resnet18 --steps 20 --trace "$out/trace-resnet18.jsonl" 2>&1 | head -80
+
+step "A/B: resnet18 with the tiled kernels' 4x4 register blocks everywhere (VKANCHOR_TILED_BLOCK=4x4)"
+VKANCHOR_TILED_BLOCK=4x4 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
+
+step "training: resnet20, 2 epochs, then eval"
+timeout 120 build/vkanchor train --model resnet20 --epochs 2 --out /tmp/run-r20 2>&1 | tr '\r' '\n' | grep -v "^$" | tail -12
+timeout 60 build/vkanchor eval --checkpoint /tmp/run-r20/checkpoint.ckpt --report /tmp/run-r20/report.json 2>&1 | tail -30
+cp /tmp/run-r20/report.json "$out/eval-report.json" 2>/dev/null
+cp /tmp/run-r20/metrics.jsonl "$out/train-metrics.jsonl" 2>/dev/null
+
+step "tests, VKANCHOR_LIMITS=min"
+(cd build && VKANCHOR_LIMITS=min timeout 120 ctest -j8 --timeout 100 --output-on-failure --no-tests=error) > "$out/tests-min.txt" 2>&1
+echo "ctest rc=$?"; grep -E "tests passed|Failed|\*\*\*" "$out/tests-min.txt" | head -40
+step "done"
