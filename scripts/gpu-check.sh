@@ -61,6 +61,8 @@ timeout 40 build/vkanchor bench --model resnet18 --steps 20 --trace "$out/trace-
 
 step "A/B: resnet18 with the tiled kernels' 4x4 register blocks everywhere (VKANCHOR_TILED_BLOCK=4x4)"
 VKANCHOR_TILED_BLOCK=4x4 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
+step "A/B: resnet18 with 8x8 register blocks everywhere (VKANCHOR_TILED_BLOCK=8x8)"
+VKANCHOR_TILED_BLOCK=8x8 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
 
 step "training: resnet20, 2 epochs, then eval"
 timeout 120 build/vkanchor train --model resnet20 --epochs 2 --out /tmp/run-r20 2>&1 | tr '\r' '\n' | grep -v "^$" | tail -12
