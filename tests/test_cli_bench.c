@@ -46,12 +46,19 @@ static void bench_quick_reports_throughput_kernels_and_memory(void **state)
         cJSON *kernels = cJSON_GetObjectItem(o, "kernels"), *k;
         assert_true(cJSON_GetArraySize(kernels) >= 8);
         assert_true(num(cJSON_GetObjectItem(o, "linear"), "gflops") > 0);
+        /* The peaks the shares are stated against, measured on the device by the probes. */
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(o, "peak_source")), "measured");
+        assert_true(num(o, "measured_fma_gflops") > 0 && num(o, "peak_gflops") == num(o, "measured_fma_gflops"));
+        assert_true(num(o, "measured_copy_gbps") > 0 && isfinite(num(o, "measured_copy_gbps")));
         double sum = 0;
         cJSON_ArrayForEach(k, kernels) {
             sum += num(k, "ms");
-            /* Every kernel binds some tensor: bytes and a finite, positive GB/s. */
+            /* Every kernel binds some tensor: bytes and a finite, positive GB/s, and its share of
+             * the copy bandwidth is that GB/s over the measured copy rate. */
             assert_true(num(k, "bytes") > 0);
             assert_true(num(k, "gbps") > 0 && isfinite(num(k, "gbps")));
+            assert_true(fabs(num(k, "bandwidth_share") * num(o, "measured_copy_gbps") - num(k, "gbps")) <=
+                        1e-9 * num(k, "gbps"));
         }
         assert_true(fabs(sum - num(o, "gpu_step_ms")) < 1e-6 * sum + 1e-9);
         cJSON_Delete(o);

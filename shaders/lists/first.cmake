@@ -7,3 +7,7 @@ vka_add_shader(NAME matmul_texel_vec4 SOURCE matmul_texel.comp DEFINES VEC4)
 # Test-only copies: each generated header defines its array, so it may be
 # included by one translation unit; the runtime tests include these.
 vka_add_shader(NAME probe_axpy SOURCE axpy.comp)
+
+# The device peak probes (src/nn/peak.c).
+vka_add_shader(NAME peak_fma SOURCE peak_fma.comp)
+vka_add_shader(NAME peak_copy SOURCE peak_copy.comp)

@@ -10,24 +10,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "nn/peak.h"
 #include "train/trainer.h"
-
-/* The device's fp32 peak if we can tell: --peak-gflops, else for CPU devices
- * cores x clock x 32 FLOP/cycle (two 8-wide FMA units) from /proc/cpuinfo. */
-static double peak_gflops(const vka_device_info *d, double given)
-{
-    if (given > 0) return given;
-    if (d->type != VKA_DEVICE_CPU) return 0;
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return 0;
-    char line[256];
-    double mhz = 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "cpu MHz", 7) == 0 && !mhz) mhz = atof(strchr(line, ':') + 1);
-    fclose(f);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return mhz > 0 ? cores * mhz * 1e-3 * 32 : 0;
-}
 
 static int by_time(const void *a, const void *b)
 {
@@ -85,8 +69,9 @@ int cli_bench(int argc, char **argv)
                    "                      [--peak-gflops F] [--json] [--quick] [--trace FILE]\n"
                    "Times anchored training steps (forward, backward, SGD) on synthetic data after a warm-up:\n"
                    "images/s, time per step, device memory, GFLOP/s of the convolutions (per pass) and\n"
-                   "the classifier (and %% of peak when known), per-kernel GPU time with GB/s (each bound\n"
-                   "tensor counted once), and K-anchor inference throughput.\n"
+                   "the classifier, per-kernel GPU time with GB/s (each bound tensor counted once), and\n"
+                   "K-anchor inference throughput. Shares are of the device's peaks as two probe shaders\n"
+                   "measure them (fp32 FMA, buffer copy); --peak-gflops F states the FMA peak instead.\n"
                    "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128.\n"
                    "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n"
                    "--trace FILE: every dispatch of the timed step in order, one JSON line each (index,\n"
@@ -126,7 +111,14 @@ int cli_bench(int argc, char **argv)
         vka_context_destroy(ctx);
         return CLI_FAIL;
     }
-    double pk = peak_gflops(dev, peak);
+    /* The peaks the shares are stated against: fp32 FMA and copy bandwidth as probe shaders
+     * reach them on this device (--peak-gflops replaces the FMA figure, e.g. a datasheet's). */
+    vka_device_peak probe;
+    if (vka_measure_peak(ctx, &probe)) {
+        vka_context_destroy(ctx);
+        return CLI_FAIL;
+    }
+    double pk = peak > 0 ? peak : probe.fma_gflops, bw = probe.copy_gbps;
     /* Convolution time per pass, matched by kernel name. */
     static const char *const passes[3] = {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"};
     double conv_ms[3] = {0};
@@ -158,6 +150,9 @@ int cli_bench(int argc, char **argv)
         cJSON_AddNumberToObject(o, "device_memory_bytes", (double)r.device_bytes);
         cJSON_AddNumberToObject(o, "final_loss", r.final_loss);
         cJSON_AddNumberToObject(o, "peak_gflops", pk);
+        cJSON_AddStringToObject(o, "peak_source", peak > 0 ? "--peak-gflops" : "measured");
+        cJSON_AddNumberToObject(o, "measured_fma_gflops", probe.fma_gflops);
+        cJSON_AddNumberToObject(o, "measured_copy_gbps", bw);
         cJSON *cv = cJSON_AddObjectToObject(o, "conv");
         for (int p = 0; p < 3; p++) {
             cJSON *e = cJSON_AddObjectToObject(cv, passes[p]);
@@ -174,7 +169,9 @@ int cli_bench(int argc, char **argv)
             cJSON_AddNumberToObject(e, "ms", r.kernels[k].ms);
             cJSON_AddNumberToObject(e, "dispatches", r.kernels[k].count);
             cJSON_AddNumberToObject(e, "bytes", r.kernels[k].bytes);
-            cJSON_AddNumberToObject(e, "gbps", r.kernels[k].ms > 0 ? r.kernels[k].bytes / (r.kernels[k].ms * 1e6) : 0);
+            double gbps = r.kernels[k].ms > 0 ? r.kernels[k].bytes / (r.kernels[k].ms * 1e6) : 0;
+            cJSON_AddNumberToObject(e, "gbps", gbps);
+            cJSON_AddNumberToObject(e, "bandwidth_share", bw > 0 ? gbps / bw : 0);
             cJSON_AddItemToArray(ks, e);
         }
         cJSON_AddNumberToObject(o, "inference_images_per_s", r.infer_images_per_s);
@@ -191,25 +188,27 @@ int cli_bench(int argc, char **argv)
                r.images_per_s, r.step_ms, r.gpu_step_ms, r.device_bytes / 1048576.0);
         if (r.infer_anchors)
             printf("  inference      %.1f images/s with K=%u references each\n", r.infer_images_per_s, r.infer_anchors);
+        printf("  device peak    %.0f GFLOP/s fp32 FMA%s, %.1f GB/s copy (measured by probe shaders)\n", pk,
+               peak > 0 ? " (--peak-gflops)" : "", bw);
         for (int p = 0; p < 3; p++) {
             double gf = conv_ms[p] > 0 ? r.conv_flops[p] / (conv_ms[p] * 1e6) : 0;
             printf("  %-18s %8.2f ms %8.1f GFLOP/s", passes[p], conv_ms[p], gf);
-            if (pk > 0) printf("  %5.1f%% of %.0f GFLOP/s peak", 100 * gf / pk, pk);
+            if (pk > 0) printf("  %5.1f%% of peak", 100 * gf / pk);
             printf("\n");
         }
         printf("  %-18s %8.2f ms %8.1f GFLOP/s", "linear", linear_ms, linear_gf);
-        if (pk > 0) printf("  %5.1f%% of %.0f GFLOP/s peak", 100 * linear_gf / pk, pk);
+        if (pk > 0) printf("  %5.1f%% of peak", 100 * linear_gf / pk);
         printf("\n");
         /* Kernels by GPU time, largest first; GB/s counts each bound tensor once. */
         double order[VKA_BENCH_MAX_KERNELS][2];
         for (uint32_t k = 0; k < r.kernel_count; k++) order[k][0] = r.kernels[k].ms, order[k][1] = k;
         qsort(order, r.kernel_count, sizeof order[0], by_time);
-        printf("  %-38s %9s %6s %7s %8s\n", "kernel", "ms/step", "calls", "share", "GB/s");
+        printf("  %-38s %9s %6s %7s %8s %7s\n", "kernel", "ms/step", "calls", "share", "GB/s", "of copy");
         for (uint32_t i = 0; i < r.kernel_count; i++) {
             uint32_t k = (uint32_t)order[i][1];
-            printf("  %-38s %9.3f %6u %6.1f%% %8.1f\n", r.kernels[k].name, r.kernels[k].ms, r.kernels[k].count,
-                   r.gpu_step_ms > 0 ? 100 * r.kernels[k].ms / r.gpu_step_ms : 0,
-                   r.kernels[k].ms > 0 ? r.kernels[k].bytes / (r.kernels[k].ms * 1e6) : 0);
+            double gbps = r.kernels[k].ms > 0 ? r.kernels[k].bytes / (r.kernels[k].ms * 1e6) : 0;
+            printf("  %-38s %9.3f %6u %6.1f%% %8.1f %6.0f%%\n", r.kernels[k].name, r.kernels[k].ms, r.kernels[k].count,
+                   r.gpu_step_ms > 0 ? 100 * r.kernels[k].ms / r.gpu_step_ms : 0, gbps, bw > 0 ? 100 * gbps / bw : 0);
         }
     }
     vka_context_destroy(ctx);

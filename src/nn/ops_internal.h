@@ -26,6 +26,8 @@ enum vka_kernel_slot {
     VKA_SLOT_MATMUL_TILED,
     VKA_SLOT_MATMUL_TEXEL,
     VKA_SLOT_MATMUL_TEXEL_VEC4,
+    VKA_SLOT_PEAK_FMA,     /* peak.c */
+    VKA_SLOT_PEAK_COPY,
 };
 _Static_assert(VKA_SLOT_BASE_CONV_ACCUM + 32 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
 
