@@ -85,25 +85,41 @@ uint gemm_m() { return p.C; }
 uint gemm_n() { return p.N * p.H * p.W; }
 uint gemm_k_begin(uint z) { return 0; }
 uint gemm_k_end(uint z) { return p.K * p.R * p.S; }
-float load_a(uint c, uint krs)
+// A = w transposed (C, K*R*S): a row is an input channel, k an (output channel, tap).
+struct ARow { uint c_rs; };                 // c*R*S
+struct AK { uint off; };                    // k*C*R*S + r*S + s
+ARow a_row(uint c) { return ARow(c * p.R * p.S); }
+AK a_k(uint krs)
 {
-    uint RS = p.R * p.S, k = krs / RS;
-    return ws[(k * p.C + c) * RS + (krs - k * RS)];
+    uint RS = p.R * p.S, k = div_rs(krs);
+    return AK(k * p.C * RS + (krs - k * RS));
 }
-float load_b(uint krs, uint col)
+float load_a(ARow a, AK k) { return ws[k.off + a.c_rs]; }
+// B (K*R*S, N*H*W): dy at the output position each input position (n, h, w) feeds through
+// tap (r, s), zero where that is between strides or outside.
+struct BK { uint k_pq; int r, s; };         // k*P*Q
+struct BCol { uint base; int ph0, qw0; };   // n*K*P*Q; h + pad, w + pad
+BK b_k(uint krs)
 {
-    uint RS = p.R * p.S, HW = p.H * p.W;
-    uint k = krs / RS, rs = krs - k * RS, r = rs / p.S, s = rs - r * p.S;
-    uint n = col / HW, hw = col - n * HW, h = hw / p.W, w = hw - h * p.W;
-    int ph = int(h + p.pad) - int(r), qw = int(w + p.pad) - int(s);
+    uint k = div_rs(krs), rs = krs - k * p.R * p.S, r = div_s(rs), s = rs - r * p.S;
+    return BK(k * p.P * p.Q, int(r), int(s));
+}
+BCol b_col(uint col)
+{
+    uint HW = p.H * p.W, n = div_hw(col), hw = col - n * HW, h = div_w(hw), w = hw - h * p.W;
+    return BCol(n * p.K * p.P * p.Q, int(h + p.pad), int(w + p.pad));
+}
+float load_b(BK k, BCol col)
+{
+    int ph = col.ph0 - k.r, qw = col.qw0 - k.s;
     if (ph < 0 || qw < 0) return 0.0;
-    uint op = uint(ph) / p.stride, oq = uint(qw) / p.stride;
+    uint op = div_stride(uint(ph)), oq = div_stride(uint(qw));
     if (op * p.stride != uint(ph) || oq * p.stride != uint(qw) || op >= p.P || oq >= p.Q) return 0.0;
-    return dys[((n * p.K + k) * p.P + op) * p.Q + oq];
+    return dys[col.base + k.k_pq + op * p.Q + oq];
 }
 void store_c(uint c, uint col, float v)
 {
-    uint HW = p.H * p.W, n = col / HW;
+    uint HW = p.H * p.W, n = div_hw(col);
     dx[(n * p.C + c) * HW + (col - n * HW)] = v;
 }
 #define A_ALONG_K 1

@@ -89,20 +89,37 @@ uint gemm_m() { return p.K; }
 uint gemm_n() { return p.C * p.R * p.S + 1; }
 uint gemm_k_begin(uint z) { return slice_row_begin(z) * p.Q; }
 uint gemm_k_end(uint z) { return slice_row_begin(z + 1) * p.Q; }
-float load_a(uint k, uint npq)
+// A = dy (K, N*P*Q): a row is an output channel, k an output position.
+struct ARow { uint k_pq; };                 // k*P*Q
+struct AK { uint off; };                    // n*K*P*Q + p*Q + q
+ARow a_row(uint k) { return ARow(k * p.P * p.Q); }
+AK a_k(uint npq)
 {
-    uint PQ = p.P * p.Q, n = npq / PQ;
-    return dys[(n * p.K + k) * PQ + (npq - n * PQ)];
+    uint PQ = p.P * p.Q, n = div_pq(npq);
+    return AK(n * p.K * PQ + (npq - n * PQ));
 }
-float load_b(uint npq, uint col)
+float load_a(ARow a, AK k) { return dys[k.off + a.k_pq]; }
+// B (N*P*Q, C*R*S + 1): x at the input position that output position (n, p, q) reads
+// through tap (c, r, s), and a last column of ones (the bias).
+struct BK { uint base; int h0, w0; };       // n*C*H*W; the tap (0, 0)'s row and column
+struct BCol { uint off; int r, s; bool ones; };   // c*H*W + r*W + s
+BK b_k(uint npq)
 {
-    uint RS = p.R * p.S, PQ = p.P * p.Q;
-    if (col == p.C * RS) return 1.0;  // the bias column
-    uint c = col / RS, rs = col - c * RS, r = rs / p.S, s = rs - r * p.S;
-    uint n = npq / PQ, pq = npq - n * PQ, op = pq / p.Q, oq = pq - op * p.Q;
-    int h = int(op * p.stride + r) - int(p.pad), w = int(oq * p.stride + s) - int(p.pad);
+    uint PQ = p.P * p.Q, n = div_pq(npq), pq = npq - n * PQ, op = div_q(pq), oq = pq - op * p.Q;
+    return BK(n * p.C * p.H * p.W, int(op * p.stride) - int(p.pad), int(oq * p.stride) - int(p.pad));
+}
+BCol b_col(uint col)
+{
+    uint RS = p.R * p.S, crs = min(col, p.C * RS - 1);
+    uint c = div_rs(crs), rs = crs - c * RS, r = div_s(rs), s = rs - r * p.S;
+    return BCol(c * p.H * p.W + r * p.W + s, int(r), int(s), col == p.C * RS);
+}
+float load_b(BK k, BCol col)
+{
+    if (col.ones) return 1.0;  // the bias column
+    int h = k.h0 + col.r, w = k.w0 + col.s;
     if (h < 0 || h >= int(p.H) || w < 0 || w >= int(p.W)) return 0.0;  // zero padding
-    return xs[((n * p.C + c) * p.H + uint(h)) * p.W + uint(w)];
+    return xs[uint(int(k.base + col.off) + k.h0 * int(p.W) + k.w0)];
 }
 void store_c(uint k, uint col, float v)
 {

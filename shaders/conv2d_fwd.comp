@@ -84,19 +84,34 @@ uint gemm_m() { return p.K; }
 uint gemm_n() { return p.N * p.P * p.Q; }
 uint gemm_k_begin(uint z) { return 0; }
 uint gemm_k_end(uint z) { return p.C * p.R * p.S; }
-float load_a(uint k, uint crs) { return ws[k * p.C * p.R * p.S + crs]; }
-float load_b(uint crs, uint col)
+// A = w (K, C*R*S): a row is an output channel, k a tap (c, r, s).
+struct ARow { uint base; };
+struct AK { uint crs; };
+ARow a_row(uint k) { return ARow(k * p.C * p.R * p.S); }
+AK a_k(uint crs) { return AK(crs); }
+float load_a(ARow a, AK k) { return ws[a.base + k.crs]; }
+// B = the im2col of x (C*R*S, N*P*Q): k a tap (c, r, s), a column an output position (n, p, q).
+struct BK { uint off; int r, s; };          // c*H*W + r*W + s
+struct BCol { uint base; int h0, w0; };     // n*C*H*W; the tap (0, 0)'s row and column
+BK b_k(uint crs)
 {
-    uint RS = p.R * p.S, PQ = p.P * p.Q;
-    uint c = crs / RS, rs = crs - c * RS, r = rs / p.S, s = rs - r * p.S;
-    uint n = col / PQ, pq = col - n * PQ, op = pq / p.Q, oq = pq - op * p.Q;
-    int h = int(op * p.stride + r) - int(p.pad), w = int(oq * p.stride + s) - int(p.pad);
+    uint c = div_rs(crs), rs = crs - c * p.R * p.S, r = div_s(rs), s = rs - r * p.S;
+    return BK(c * p.H * p.W + r * p.W + s, int(r), int(s));
+}
+BCol b_col(uint col)
+{
+    uint n = div_pq(col), pq = col - n * p.P * p.Q, op = div_q(pq), oq = pq - op * p.Q;
+    return BCol(n * p.C * p.H * p.W, int(op * p.stride) - int(p.pad), int(oq * p.stride) - int(p.pad));
+}
+float load_b(BK k, BCol col)
+{
+    int h = col.h0 + k.r, w = col.w0 + k.s;
     if (h < 0 || h >= int(p.H) || w < 0 || w >= int(p.W)) return 0.0;  // zero padding
-    return xs[((n * p.C + c) * p.H + uint(h)) * p.W + uint(w)];
+    return xs[uint(int(col.base + k.off) + col.h0 * int(p.W) + col.w0)];
 }
 void store_c(uint k, uint col, float v)
 {
-    uint PQ = p.P * p.Q, n = col / PQ;
+    uint PQ = p.P * p.Q, n = div_pq(col);
     y[(n * p.K + k) * PQ + (col - n * PQ)] = v + (p.has_bias != 0 ? bias[k] : 0.0);
 }
 #define A_ALONG_K 1

@@ -1,19 +1,27 @@
 // Implicit GEMM with shared-memory tiles, the conv2d variant for real GPUs:
 // C (M, N) = A (M, KD) B (KD, N), reduced over [gemm_k_begin(z), gemm_k_end(z)) where z
 // is gl_WorkGroupID.z (a reduction slice; 0 when there is one). No matrix is stored:
-// the including shader defines how to read one element of A and B from the tensors
-// (zero padding and the im2col gather live there) and how to store one of C:
+// the including shader says how to read one element of A and B from the tensors (zero
+// padding and the im2col gather live there) and how to store one of C, in two halves
+// each, so that the index arithmetic (integer divisions by the conv's sizes) is done
+// once per row, column or reduction index of a thread, not once per element:
 //   uint gemm_m(), gemm_n(), gemm_k_begin(uint z), gemm_k_end(uint z);
-//   float load_a(uint m, uint k);  float load_b(uint k, uint n);   (called in range only)
+//   struct ARow, AK, BK, BCol;  ARow a_row(uint m);  AK a_k(uint k);  float load_a(ARow, AK);
+//                               BK b_k(uint k);  BCol b_col(uint n);  float load_b(BK, BCol);
+//   (load_* are called in range only: m < M, n < N, k < k_end)
 //   void store_c(uint m, uint n, float v);
 //   #define A_ALONG_K / B_ALONG_K 1 when consecutive k are (mostly) adjacent in memory,
 //   so a tile load walks the contiguous direction and global reads coalesce.
+// Each thread loads the same tile elements every step (e = tid + i * threads): along K its
+// k offset in the tile is fixed and its rows (columns) are fixed, so a_row / b_col run once
+// before the loop and a_k / b_k once per tile; across K its row (column) is fixed and its
+// k offsets vary, so a_k / b_k run per element.
 // A workgroup of TX x TY threads computes a TM x TN tile (TM = TY*RM, TN = TX*RN);
 // thread (tx, ty) owns rows ty + i*TY and columns tx + j*TX. The register block RM x RN
 // is 4 or 8 each (specialization constants, picked per call from the GEMM's size): 8x8
-// does 4x the FMAs per shared-memory tile element and per im2col index computation of
-// 4x4, which pays on real GPUs where the grid still fills the device. Shared memory is
-// TK*(TM+TN) floats: 8 KiB at 16x16 threads and 4x4, 16 KiB at 8x8 (the Vulkan minimum).
+// does 4x the FMAs per shared-memory tile element and per im2col gather of 4x4, which pays
+// on real GPUs where the grid still fills the device. Shared memory is TK*(TM+TN) floats:
+// 8 KiB at 16x16 threads and 4x4, 16 KiB at 8x8 (the Vulkan minimum).
 // Ideas for later: double-buffered tiles, vec4 loads where C*R*S allows it, and
 // VK_KHR_cooperative_matrix where offered.
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
@@ -26,6 +34,10 @@ const uint TM = TY * RM, TN = TX * RN;
 shared float As[TK * TM];  // [k][m]
 shared float Bs[TK * TN];  // [k][n]
 
+// Tile elements per thread (TX = 16 and TK = 16 divide every count: threads is a multiple
+// of TK, TM and TN, so each thread's fixed index below is the same for every i).
+const uint A_ITEMS = TK * TM / (TX * TY), B_ITEMS = TK * TN / (TX * TY);
+
 void main()
 {
     uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
@@ -36,25 +48,63 @@ void main()
     [[unroll]] for (uint i = 0; i < RM; i++)
         [[unroll]] for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
 
-    for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
-        for (uint e = tid; e < TK * TM; e += threads) {
+    // This thread's tile elements: A element i at (a_kk[i], a_mm[i]), B element j at (b_kk[j], b_nn[j]).
 #if A_ALONG_K
-            uint kk = e % TK, mm = e / TK;
+    uint a_kk = tid % TK;
+    ARow arow[A_ITEMS];
+    bool a_ok[A_ITEMS];
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
+        uint m = m0 + tid / TK + i * (threads / TK);
+        a_ok[i] = m < M;
+        arow[i] = a_row(min(m, M - 1));
+    }
 #else
-            uint kk = e / TM, mm = e % TM;
+    uint a_mm = tid % TM;
+    bool a_mok = m0 + a_mm < M;
+    ARow arow1 = a_row(min(m0 + a_mm, M - 1));
 #endif
-            uint m = m0 + mm, k = k0 + kk;
-            As[kk * TM + mm] = (m < M && k < k_end) ? load_a(m, k) : 0.0;
-        }
-        for (uint e = tid; e < TK * TN; e += threads) {
 #if B_ALONG_K
-            uint kk = e % TK, nn = e / TK;
+    uint b_kk = tid % TK;
+    BCol bcol[B_ITEMS];
+    bool b_ok[B_ITEMS];
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
+        uint n = n0 + tid / TK + j * (threads / TK);
+        b_ok[j] = n < N;
+        bcol[j] = b_col(min(n, N - 1));
+    }
 #else
-            uint kk = e / TN, nn = e % TN;
+    uint b_nn = tid % TN;
+    bool b_nok = n0 + b_nn < N;
+    BCol bcol1 = b_col(min(n0 + b_nn, N - 1));
 #endif
-            uint n = n0 + nn, k = k0 + kk;
-            Bs[kk * TN + nn] = (n < N && k < k_end) ? load_b(k, n) : 0.0;
+
+    for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
+#if A_ALONG_K
+        {
+            uint k = k0 + a_kk;
+            AK ak = a_k(min(k, k_end - 1));
+            [[unroll]] for (uint i = 0; i < A_ITEMS; i++)
+                As[a_kk * TM + tid / TK + i * (threads / TK)] = (a_ok[i] && k < k_end) ? load_a(arow[i], ak) : 0.0;
         }
+#else
+        [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
+            uint kk = tid / TM + i * (threads / TM), k = k0 + kk;
+            As[kk * TM + a_mm] = (a_mok && k < k_end) ? load_a(arow1, a_k(k)) : 0.0;
+        }
+#endif
+#if B_ALONG_K
+        {
+            uint k = k0 + b_kk;
+            BK bk = b_k(min(k, k_end - 1));
+            [[unroll]] for (uint j = 0; j < B_ITEMS; j++)
+                Bs[b_kk * TN + tid / TK + j * (threads / TK)] = (b_ok[j] && k < k_end) ? load_b(bk, bcol[j]) : 0.0;
+        }
+#else
+        [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
+            uint kk = tid / TN + j * (threads / TN), k = k0 + kk;
+            Bs[kk * TN + b_nn] = (b_nok && k < k_end) ? load_b(b_k(k), bcol1) : 0.0;
+        }
+#endif
         barrier();  // tiles written -> tiles read
         for (uint kk = 0; kk < TK; kk++) {
             float av[RM], bv[RN];

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nn/conv2d.h"
+#include "nn/fastdiv.h"
 #include "nn/conv2d_packed.h"
 #include "nn/ops_internal.h"
 
@@ -44,8 +45,9 @@ struct conv2d_push {
     uint32_t stride, pad;
     uint32_t p, q;
     uint32_t has_bias, slices, m_blocks, n_blocks, total;
+    vka_fastdiv rs_div, s_div, q_div, pq_div, w_div, hw_div, stride_div; /* the tiled kernels' divisors */
 };
-_Static_assert(sizeof(struct conv2d_push) == 64, "mirror of shaders/include/conv2d_push.glsl");
+_Static_assert(sizeof(struct conv2d_push) == 120, "mirror of shaders/include/conv2d_push.glsl");
 
 struct reduce_push {
     uint32_t rows, cols, ld, col0, slices, slice_stride;
@@ -303,12 +305,18 @@ static vka_conv2d_variant resolve(vka_cmd *cmd, const char *op, const vka_conv2d
     return VKA_CONV2D_AUTO;
 }
 
+/* A divisor for the shaders' fastdiv; 0 (a shape the checks refuse first) as 1. */
+static vka_fastdiv divisor(uint32_t d) { return vka_fastdiv_make(d ? d : 1); }
+
 static struct conv2d_push push_of(const vka_conv2d_shape *sh)
 {
+    uint32_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
     return (struct conv2d_push){
         .n = sh->n, .c = sh->c, .h = sh->h, .w = sh->w, .k = sh->k, .r = sh->r, .s = sh->s,
-        .stride = sh->stride, .pad = sh->pad, .p = vka_conv2d_out_h(sh), .q = vka_conv2d_out_w(sh),
+        .stride = sh->stride, .pad = sh->pad, .p = p, .q = q,
         .slices = 1,
+        .rs_div = divisor(sh->r * sh->s), .s_div = divisor(sh->s), .q_div = divisor(q), .pq_div = divisor(p * q),
+        .w_div = divisor(sh->w), .hw_div = divisor(sh->h * sh->w), .stride_div = divisor(sh->stride),
     };
 }
 
