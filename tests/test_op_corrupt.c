@@ -40,30 +40,9 @@ static uint8_t *make_images(uint32_t n, uint32_t c, uint32_t h, uint32_t w, uint
     return img;
 }
 
-typedef struct rig {
-    vka_context *ctx;
-    vka_arena *arena;
-    vka_cmd *cmd;
-} rig;
-
-static rig rig_open(void)
-{
-    rig r = {test_context(), NULL, NULL};
-    TEST_OK(vka_arena_create(r.ctx, &(vka_arena_desc){.name = "corrupt"}, &r.arena));
-    TEST_OK(vka_cmd_create(r.ctx, &(vka_cmd_desc){0}, &r.cmd));
-    return r;
-}
-
-static void rig_close(rig *r)
-{
-    vka_cmd_destroy(r->cmd);
-    vka_arena_destroy(r->arena);
-    test_context_finish(r->ctx);
-}
-
 /* Runs one corruption on the GPU; returns the malloc'd output bytes (count, rounded up to
  * words); checks the canary after the output and that the padding bytes are 0. */
-static uint8_t *gpu_corrupt(rig *r, const vka_corrupt_desc *d, const uint8_t *in)
+static uint8_t *gpu_corrupt(test_rig *r, const vka_corrupt_desc *d, const uint8_t *in)
 {
     uint64_t count = (uint64_t)d->n * d->c * d->h * d->w, bytes = (count + 3) / 4 * 4;
     uint8_t *padded = calloc(bytes, 1);
@@ -109,7 +88,7 @@ static size_t expect_matches(const vka_corrupt_desc *d, const uint8_t *got, cons
 static void every_corruption_matches_the_reference_at_every_severity(void **state)
 {
     (void)state;
-    rig r = rig_open();
+    test_rig r = test_rig_open("corrupt");
     /* CIFAR, Fashion-MNIST, and an odd small shape (words straddle rows, JPEG edge blocks,
      * spatial scale 9/32). */
     const uint32_t shapes[][4] = {{3, 3, 32, 32}, {3, 1, 28, 28}, {1, 3, 11, 9}};
@@ -136,7 +115,7 @@ static void every_corruption_matches_the_reference_at_every_severity(void **stat
         TEST_OK(vka_arena_create(r.ctx, &(vka_arena_desc){.name = "corrupt"}, &r.arena));
     }
     printf("corrupt: %zu of %zu pixels 1 level off (worst run %.1f%%)\n", total_off1, total, worst_off1 / 10.0);
-    rig_close(&r);
+    test_rig_close(&r);
 }
 
 static int is_random(vka_corruption t)
@@ -152,7 +131,7 @@ static int is_random(vka_corruption t)
 static void corruptions_are_deterministic_and_keyed_by_seed_and_dataset_index(void **state)
 {
     (void)state;
-    rig r = rig_open();
+    test_rig r = test_rig_open("corrupt");
     const uint32_t n = 4, c = 3, h = 16, w = 16;
     size_t img = (size_t)c * h * w;
     uint8_t *in = make_images(n, c, h, w, 99);
@@ -174,7 +153,7 @@ static void corruptions_are_deterministic_and_keyed_by_seed_and_dataset_index(vo
         free(a), free(b), free(tail), free(other);
     }
     free(in);
-    rig_close(&r);
+    test_rig_close(&r);
 }
 
 /* Mean absolute change from the clean images grows with severity (non-decreasing), except
@@ -190,7 +169,7 @@ static void corruptions_are_deterministic_and_keyed_by_seed_and_dataset_index(vo
 static void changes_grow_with_severity(void **state)
 {
     (void)state;
-    rig r = rig_open();
+    test_rig r = test_rig_open("corrupt");
     const uint32_t shapes[][4] = {{4, 3, 32, 32}, {4, 1, 28, 28}};
     for (size_t si = 0; si < 2; si++) {
         const uint32_t *s = shapes[si];
@@ -228,7 +207,7 @@ static void changes_grow_with_severity(void **state)
         }
         free(in);
     }
-    rig_close(&r);
+    test_rig_close(&r);
 }
 
 static void expect_rejected(vka_context *ctx, const vka_corrupt_desc *d, vka_tensor out, vka_tensor in,

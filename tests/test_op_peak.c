@@ -24,13 +24,11 @@ static float fma_reference(uint32_t i, uint32_t iterations, float m, float c)
 static void fma_probe_computes_its_chains(void **state)
 {
     (void)state;
-    vka_context *ctx = test_context();
-    vka_arena *arena;
-    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "peak"}, &arena));
-    vka_cmd *cmd;
-    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    test_rig r = test_rig_open("peak");
+    vka_context *ctx = r.ctx;
+    vka_cmd *cmd = r.cmd;
     const uint32_t n = 1000, iterations = 37;
-    test_guarded out = test_alloc_guarded(ctx, arena, n * 4);
+    test_guarded out = test_alloc_guarded(ctx, r.arena, n * 4);
     TEST_OK(vka_fill(ctx, out.t, 0x7fc00000u));
     TEST_OK(vka_peak_fma(cmd, out.t, n, iterations, 0.9f, 0.05f));
     test_run(cmd);
@@ -43,27 +41,23 @@ static void fma_probe_computes_its_chains(void **state)
     }
     test_check_guard(ctx, out);
     free(got);
-    vka_cmd_destroy(cmd);
-    vka_arena_destroy(arena);
-    test_context_finish(ctx);
+    test_rig_close(&r);
 }
 
 static void copy_probe_copies_every_vec4_and_nothing_more(void **state)
 {
     (void)state;
-    vka_context *ctx = test_context();
-    vka_arena *arena;
-    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "peak"}, &arena));
-    vka_cmd *cmd;
-    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    test_rig r = test_rig_open("peak");
+    vka_context *ctx = r.ctx;
+    vka_cmd *cmd = r.cmd;
     const uint32_t n = 1027; /* vec4s: not a multiple of any workgroup */
     float *src = malloc(n * 16);
     test_rng rng = {7};
     test_fill_uniform(&rng, src, n * 4, -1, 1);
     vka_tensor s;
-    TEST_OK(vka_arena_alloc(arena, n * 16, &s));
+    TEST_OK(vka_arena_alloc(r.arena, n * 16, &s));
     TEST_OK(vka_upload(ctx, s, 0, src, n * 16));
-    test_guarded dst = test_alloc_guarded(ctx, arena, n * 16);
+    test_guarded dst = test_alloc_guarded(ctx, r.arena, n * 16);
     TEST_OK(vka_fill(ctx, dst.t, 0x7fc00000u));
     TEST_OK(vka_peak_copy(cmd, dst.t, s, n));
     test_run(cmd);
@@ -72,9 +66,7 @@ static void copy_probe_copies_every_vec4_and_nothing_more(void **state)
     test_check_guard(ctx, dst);
     free(got);
     free(src);
-    vka_cmd_destroy(cmd);
-    vka_arena_destroy(arena);
-    test_context_finish(ctx);
+    test_rig_close(&r);
 }
 
 static void measure_peak_reports_positive_finite_rates(void **state)
@@ -94,20 +86,16 @@ static void measure_peak_reports_positive_finite_rates(void **state)
 static void probes_refuse_bad_calls_without_dispatching(void **state)
 {
     (void)state;
-    vka_context *ctx = test_context();
-    vka_arena *arena;
-    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "peak"}, &arena));
-    vka_cmd *cmd;
-    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    test_rig r = test_rig_open("peak");
+    vka_context *ctx = r.ctx;
+    vka_cmd *cmd = r.cmd;
     vka_tensor t;
-    TEST_OK(vka_arena_alloc(arena, 1024, &t));
+    TEST_OK(vka_arena_alloc(r.arena, 1024, &t));
     test_expect_rejected(ctx, cmd, vka_peak_fma(cmd, t, 0, 10, 0.9f, 0.1f), "peak_fma");
     test_expect_rejected(ctx, cmd, vka_peak_fma(cmd, t, 257, 10, 0.9f, 0.1f), "peak_fma"); /* 1028 bytes > 1024 */
     test_expect_rejected(ctx, cmd, vka_peak_copy(cmd, t, t, 0), "peak_copy");
     test_expect_rejected(ctx, cmd, vka_peak_copy(cmd, t, t, 65), "peak_copy"); /* 1040 bytes > 1024 */
-    vka_cmd_destroy(cmd);
-    vka_arena_destroy(arena);
-    test_context_finish(ctx);
+    test_rig_close(&r);
 }
 
 int main(void)

@@ -36,6 +36,21 @@ void test_context_finish(vka_context *ctx)
     if (n) fail_msg("the validation layers reported %u message(s) (printed above)", n);
 }
 
+test_rig test_rig_open(const char *arena_name)
+{
+    test_rig r = {test_context(), NULL, NULL};
+    TEST_OK(vka_arena_create(r.ctx, &(vka_arena_desc){.name = arena_name}, &r.arena));
+    TEST_OK(vka_cmd_create(r.ctx, &(vka_cmd_desc){0}, &r.cmd));
+    return r;
+}
+
+void test_rig_close(test_rig *r)
+{
+    vka_cmd_destroy(r->cmd);
+    vka_arena_destroy(r->arena);
+    test_context_finish(r->ctx);
+}
+
 static uint64_t next(test_rng *r)
 {
     r->s ^= r->s >> 12;

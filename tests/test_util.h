@@ -19,6 +19,15 @@ vka_context *test_context(void);
 /* Fails the test if the validation layers said anything, then destroys. */
 void test_context_finish(vka_context *ctx);
 
+/* A test context with one arena and one command buffer; close finishes the context. */
+typedef struct test_rig {
+    vka_context *ctx;
+    vka_arena *arena;
+    vka_cmd *cmd;
+} test_rig;
+test_rig test_rig_open(const char *arena_name);
+void test_rig_close(test_rig *r);
+
 /* Deterministic xorshift64* stream. */
 typedef struct test_rng { uint64_t s; } test_rng;
 float test_uniform(test_rng *r, float lo, float hi);
