@@ -81,46 +81,97 @@ layout(std430, binding = 0) readonly buffer DY { float dys[]; };   // (N,K,P,Q)
 layout(std430, binding = 1) readonly buffer Wt { float ws[]; };    // (K,C,R,S)
 layout(std430, binding = 2) writeonly buffer DX { float dx[]; };   // (N,C,H,W)
 
+// By stride phase (workgroup z = a * stride + b): the input positions (h, w) with
+// (h + pad) % stride == a and (w + pad) % stride == b meet only the taps r % stride == a,
+// s % stride == b, and each such tap meets an output position (no test-and-skip: stride 2
+// would skip 3/4 of the taps). Per phase: M = C, N = N * (its rows) * (its columns),
+// KD = K * (its taps) ordered (k, r, s); a phase without taps writes zeros.
+uint ph_a, ph_b;          // this workgroup's phase
+uint ph_h0, ph_w0;        // its first input row and column
+uint ph_hn, ph_wn;        // its rows and columns
+uint ph_ra, ph_sb;        // its taps along r and s
+void gemm_setup()
+{
+    uint st = p.stride, z = gl_WorkGroupID.z;
+    ph_a = z / st;
+    ph_b = z - ph_a * st;
+    ph_h0 = (ph_a + st - p.pad % st) % st;
+    ph_w0 = (ph_b + st - p.pad % st) % st;
+    ph_hn = ph_h0 < p.H ? (p.H - ph_h0 + st - 1) / st : 0u;
+    ph_wn = ph_w0 < p.W ? (p.W - ph_w0 + st - 1) / st : 0u;
+    ph_ra = ph_a < p.R ? (p.R - ph_a + st - 1) / st : 0u;
+    ph_sb = ph_b < p.S ? (p.S - ph_b + st - 1) / st : 0u;
+}
+#define GEMM_SETUP 1
 uint gemm_m() { return p.C; }
-uint gemm_n() { return p.N * p.H * p.W; }
+uint gemm_n() { return p.N * ph_hn * ph_wn; }
 uint gemm_k_begin(uint z) { return 0; }
-uint gemm_k_end(uint z) { return p.K * p.R * p.S; }
-// A = w transposed (C, K*R*S): a row is an input channel, k an (output channel, tap).
+uint gemm_k_end(uint z) { return p.K * ph_ra * ph_sb; }
+// Reduction index -> (k, tap along r, tap along s) of the phase; fastdiv at stride 1
+// (the phase is the whole conv), a division by the phase's sizes otherwise.
+uvec3 phase_tap(uint kt)
+{
+    uint k, t, tr;
+    if (p.stride == 1) {
+        k = div_rs(kt);
+        t = kt - k * p.R * p.S;
+        tr = div_s(t);
+    } else {
+        k = kt / (ph_ra * ph_sb);
+        t = kt - k * ph_ra * ph_sb;
+        tr = t / ph_sb;
+    }
+    return uvec3(k, tr, t - tr * ph_sb);
+}
+// Column -> (n, row, column) within the phase.
+uvec3 phase_position(uint col)
+{
+    uint n, rem, i;
+    if (p.stride == 1) {
+        n = div_hw(col);
+        rem = col - n * p.H * p.W;
+        i = div_w(rem);
+    } else {
+        n = col / (ph_hn * ph_wn);
+        rem = col - n * ph_hn * ph_wn;
+        i = rem / ph_wn;
+    }
+    return uvec3(n, ph_h0 + i * p.stride, ph_w0 + (rem - i * ph_wn) * p.stride);
+}
+// A = w transposed (C, K * taps): a row is an input channel, k an (output channel, tap).
 struct ARow { uint c_rs; };                 // c*R*S
 struct AK { uint off; };                    // k*C*R*S + r*S + s
 ARow a_row(uint c) { return ARow(c * p.R * p.S); }
-AK a_k(uint krs)
+AK a_k(uint kt)
 {
-    uint RS = p.R * p.S, k = div_rs(krs);
-    return AK(k * p.C * RS + (krs - k * RS));
+    uvec3 t = phase_tap(kt);
+    return AK(t.x * p.C * p.R * p.S + (ph_a + t.y * p.stride) * p.S + ph_b + t.z * p.stride);
 }
 float load_a(ARow a, AK k) { return ws[k.off + a.c_rs]; }
-// B (K*R*S, N*H*W): dy at the output position each input position (n, h, w) feeds through
-// tap (r, s), zero where that is between strides or outside.
-struct BK { uint k_pq; int r, s; };         // k*P*Q
-struct BCol { uint base; int ph0, qw0; };   // n*K*P*Q; h + pad, w + pad
-BK b_k(uint krs)
+// B (K * taps, N * phase positions): dy at the output position that input position (n, h, w)
+// reaches through the tap: (h + pad - r) / stride = oh - tr exactly, likewise along w.
+struct BK { uint k_pq; int tr, ts; };       // k*P*Q; tap indices within the phase
+struct BCol { uint base; int oh, ow; };     // n*K*P*Q; the output row and column of tap (a, b)
+BK b_k(uint kt)
 {
-    uint k = div_rs(krs), rs = krs - k * p.R * p.S, r = div_s(rs), s = rs - r * p.S;
-    return BK(k * p.P * p.Q, int(r), int(s));
+    uvec3 t = phase_tap(kt);
+    return BK(t.x * p.P * p.Q, int(t.y), int(t.z));
 }
 BCol b_col(uint col)
 {
-    uint HW = p.H * p.W, n = div_hw(col), hw = col - n * HW, h = div_w(hw), w = hw - h * p.W;
-    return BCol(n * p.K * p.P * p.Q, int(h + p.pad), int(w + p.pad));
+    uvec3 pos = phase_position(col);
+    return BCol(pos.x * p.K * p.P * p.Q, int((pos.y + p.pad - ph_a) / p.stride), int((pos.z + p.pad - ph_b) / p.stride));
 }
 float load_b(BK k, BCol col)
 {
-    int ph = col.ph0 - k.r, qw = col.qw0 - k.s;
-    if (ph < 0 || qw < 0) return 0.0;
-    uint op = div_stride(uint(ph)), oq = div_stride(uint(qw));
-    if (op * p.stride != uint(ph) || oq * p.stride != uint(qw) || op >= p.P || oq >= p.Q) return 0.0;
-    return dys[col.base + k.k_pq + op * p.Q + oq];
+    int op = col.oh - k.tr, oq = col.ow - k.ts;
+    if (op < 0 || op >= int(p.P) || oq < 0 || oq >= int(p.Q)) return 0.0;
+    return dys[col.base + k.k_pq + uint(op) * p.Q + uint(oq)];
 }
 void store_c(uint c, uint col, float v)
 {
-    uint HW = p.H * p.W, n = div_hw(col);
-    dx[(n * p.C + c) * HW + (col - n * HW)] = v;
+    uvec3 pos = phase_position(col);
+    dx[((pos.x * p.C + c) * p.H + pos.y) * p.W + pos.z] = v;
 }
 #define A_ALONG_K 1
 #define B_ALONG_K 0

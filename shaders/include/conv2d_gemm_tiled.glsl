@@ -6,6 +6,7 @@
 // each, so that the index arithmetic (integer divisions by the conv's sizes) is done
 // once per row, column or reduction index of a thread, not once per element:
 //   uint gemm_m(), gemm_n(), gemm_k_begin(uint z), gemm_k_end(uint z);
+//   (#define GEMM_SETUP and void gemm_setup(): run first, for per-workgroup values)
 //   struct ARow, AK, BK, BCol;  ARow a_row(uint m);  AK a_k(uint k);  float load_a(ARow, AK);
 //                               BK b_k(uint k);  BCol b_col(uint n);  float load_b(BK, BCol);
 //   (load_* are called in range only: m < M, n < N, k < k_end)
@@ -40,6 +41,9 @@ const uint A_ITEMS = TK * TM / (TX * TY), B_ITEMS = TK * TN / (TX * TY);
 
 void main()
 {
+#ifdef GEMM_SETUP
+    gemm_setup();   // per-workgroup values the including shader's functions use
+#endif
     uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     uint tid = ty * TX + tx, threads = TX * TY;
     uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN, z = gl_WorkGroupID.z;

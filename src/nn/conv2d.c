@@ -470,7 +470,14 @@ static vka_result backward_data_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, v
          {TEXEL, TEXEL, STORAGE}},
     };
     vka_tensor t[3] = {dy, w, dx};
-    return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->c, z.x / sh->c, t);
+    uint64_t cols = z.x / sh->c;
+    if (v == VKA_CONV2D_TILED) {
+        /* One GEMM per stride phase (workgroup z), over that phase's input positions: the
+         * grid covers the largest phase, ceil(H / stride) x ceil(W / stride) per image. */
+        push.slices = sh->stride * sh->stride;
+        cols = (uint64_t)sh->n * vka_div_up(sh->h, sh->stride) * vka_div_up(sh->w, sh->stride);
+    }
+    return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->c, cols, t);
 }
 
 /* The weight-gradient partials by the GEMM kernels; returns the slices in *slices. */
