@@ -606,8 +606,11 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
     test_context_finish(ctx);
 }
 
-int main(void)
+/* An argument runs only the tests matching it (cmocka's wildcards): tests/CMakeLists.txt runs
+ * the tiled families again with VKANCHOR_TILED_PREFETCH=0. */
+int main(int argc, char **argv)
 {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         FAMILY_TEST_LIST(tiled),
         FAMILY_TEST_LIST(tiled_4x8),

@@ -23,8 +23,8 @@
 // does 4x the FMAs per shared-memory tile element and per im2col gather of 4x4, which pays
 // on real GPUs where the grid still fills the device. Shared memory is TK*(TM+TN) floats:
 // 8 KiB at 16x16 threads and 4x4, 16 KiB at 8x8 (the Vulkan minimum).
-// Ideas for later: double-buffered tiles, vec4 loads where C*R*S allows it, and
-// VK_KHR_cooperative_matrix where offered.
+// Ideas for later: vec4 loads where C*R*S allows it, and VK_KHR_cooperative_matrix where
+// offered (Debian 12's glslang 12 knows only GL_NV_cooperative_matrix).
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 layout(constant_id = 3) const uint TK = 16;
 layout(constant_id = 4) const uint RM = 4;
@@ -38,6 +38,73 @@ shared float Bs[TK * TN];  // [k][n]
 // Tile elements per thread (TX = 16 and TK = 16 divide every count: threads is a multiple
 // of TK, TM and TN, so each thread's fixed index below is the same for every i).
 const uint A_ITEMS = TK * TM / (TX * TY), B_ITEMS = TK * TN / (TX * TY);
+// Whether the next tile's global loads are issued before this tile's multiply-adds (into
+// registers, stored to shared memory after the barrier), so that their latency overlaps
+// arithmetic; 0 (VKANCHOR_TILED_PREFETCH=0) loads each tile just before it is used.
+layout(constant_id = 6) const bool PREFETCH = true;
+
+// This thread's tile elements and what is known of them before the loop (module scope, so
+// that fetch_tile can run from two places).
+uint tid, threads, k_end;
+#if A_ALONG_K
+uint a_kk;                  // its k within the tile; rows tid / TK + i * (threads / TK)
+ARow arow[A_ITEMS];
+bool a_ok[A_ITEMS];
+#else
+uint a_mm;                  // its row within the tile; k tid / TM + i * (threads / TM)
+bool a_mok;
+ARow arow1;
+#endif
+#if B_ALONG_K
+uint b_kk;
+BCol bcol[B_ITEMS];
+bool b_ok[B_ITEMS];
+#else
+uint b_nn;
+bool b_nok;
+BCol bcol1;
+#endif
+float a_reg[A_ITEMS], b_reg[B_ITEMS];   // the fetched tile, on its way to shared memory
+
+// Reads this thread's elements of the tile at k0 into a_reg / b_reg (0 outside the GEMM).
+void fetch_tile(uint k0)
+{
+#if A_ALONG_K
+    uint ka = k0 + a_kk;
+    AK ak = a_k(min(ka, k_end - 1));
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_reg[i] = (a_ok[i] && ka < k_end) ? load_a(arow[i], ak) : 0.0;
+#else
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
+        uint k = k0 + tid / TM + i * (threads / TM);
+        a_reg[i] = (a_mok && k < k_end) ? load_a(arow1, a_k(k)) : 0.0;
+    }
+#endif
+#if B_ALONG_K
+    uint kb = k0 + b_kk;
+    BK bk = b_k(min(kb, k_end - 1));
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_reg[j] = (b_ok[j] && kb < k_end) ? load_b(bk, bcol[j]) : 0.0;
+#else
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
+        uint k = k0 + tid / TN + j * (threads / TN);
+        b_reg[j] = (b_nok && k < k_end) ? load_b(b_k(k), bcol1) : 0.0;
+    }
+#endif
+}
+
+// Writes the fetched tile into shared memory.
+void store_tile()
+{
+#if A_ALONG_K
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[a_kk * TM + tid / TK + i * (threads / TK)] = a_reg[i];
+#else
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[(tid / TM + i * (threads / TM)) * TM + a_mm] = a_reg[i];
+#endif
+#if B_ALONG_K
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[b_kk * TN + tid / TK + j * (threads / TK)] = b_reg[j];
+#else
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[(tid / TN + j * (threads / TN)) * TN + b_nn] = b_reg[j];
+#endif
+}
 
 void main()
 {
@@ -45,71 +112,46 @@ void main()
     gemm_setup();   // per-workgroup values the including shader's functions use
 #endif
     uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
-    uint tid = ty * TX + tx, threads = TX * TY;
+    tid = ty * TX + tx;
+    threads = TX * TY;
     uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN, z = gl_WorkGroupID.z;
-    uint M = gemm_m(), N = gemm_n(), k_begin = gemm_k_begin(z), k_end = gemm_k_end(z);
+    uint M = gemm_m(), N = gemm_n(), k_begin = gemm_k_begin(z);
+    k_end = gemm_k_end(z);
     float acc[RM][RN];
     [[unroll]] for (uint i = 0; i < RM; i++)
         [[unroll]] for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
 
-    // This thread's tile elements: A element i at (a_kk[i], a_mm[i]), B element j at (b_kk[j], b_nn[j]).
 #if A_ALONG_K
-    uint a_kk = tid % TK;
-    ARow arow[A_ITEMS];
-    bool a_ok[A_ITEMS];
+    a_kk = tid % TK;
     [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
         uint m = m0 + tid / TK + i * (threads / TK);
         a_ok[i] = m < M;
         arow[i] = a_row(min(m, M - 1));
     }
 #else
-    uint a_mm = tid % TM;
-    bool a_mok = m0 + a_mm < M;
-    ARow arow1 = a_row(min(m0 + a_mm, M - 1));
+    a_mm = tid % TM;
+    a_mok = m0 + a_mm < M;
+    arow1 = a_row(min(m0 + a_mm, M - 1));
 #endif
 #if B_ALONG_K
-    uint b_kk = tid % TK;
-    BCol bcol[B_ITEMS];
-    bool b_ok[B_ITEMS];
+    b_kk = tid % TK;
     [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
         uint n = n0 + tid / TK + j * (threads / TK);
         b_ok[j] = n < N;
         bcol[j] = b_col(min(n, N - 1));
     }
 #else
-    uint b_nn = tid % TN;
-    bool b_nok = n0 + b_nn < N;
-    BCol bcol1 = b_col(min(n0 + b_nn, N - 1));
+    b_nn = tid % TN;
+    b_nok = n0 + b_nn < N;
+    bcol1 = b_col(min(n0 + b_nn, N - 1));
 #endif
 
+    if (k_begin < k_end) fetch_tile(k_begin);
     for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
-#if A_ALONG_K
-        {
-            uint k = k0 + a_kk;
-            AK ak = a_k(min(k, k_end - 1));
-            [[unroll]] for (uint i = 0; i < A_ITEMS; i++)
-                As[a_kk * TM + tid / TK + i * (threads / TK)] = (a_ok[i] && k < k_end) ? load_a(arow[i], ak) : 0.0;
-        }
-#else
-        [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
-            uint kk = tid / TM + i * (threads / TM), k = k0 + kk;
-            As[kk * TM + a_mm] = (a_mok && k < k_end) ? load_a(arow1, a_k(k)) : 0.0;
-        }
-#endif
-#if B_ALONG_K
-        {
-            uint k = k0 + b_kk;
-            BK bk = b_k(min(k, k_end - 1));
-            [[unroll]] for (uint j = 0; j < B_ITEMS; j++)
-                Bs[b_kk * TN + tid / TK + j * (threads / TK)] = (b_ok[j] && k < k_end) ? load_b(bk, bcol[j]) : 0.0;
-        }
-#else
-        [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
-            uint kk = tid / TN + j * (threads / TN), k = k0 + kk;
-            Bs[kk * TN + b_nn] = (b_nok && k < k_end) ? load_b(b_k(k), bcol1) : 0.0;
-        }
-#endif
+        store_tile();
         barrier();  // tiles written -> tiles read
+        bool more = k0 + TK < k_end;
+        if (PREFETCH && more) fetch_tile(k0 + TK);
         for (uint kk = 0; kk < TK; kk++) {
             float av[RM], bv[RN];
             [[unroll]] for (uint i = 0; i < RM; i++) av[i] = As[kk * TM + ty + i * TY];
@@ -118,6 +160,7 @@ void main()
                 [[unroll]] for (uint j = 0; j < RN; j++) acc[i][j] += av[i] * bv[j];
         }
         barrier();  // tiles read -> next tiles written
+        if (!PREFETCH && more) fetch_tile(k0 + TK);
     }
     [[unroll]] for (uint i = 0; i < RM; i++) {
         uint m = m0 + ty + i * TY;
