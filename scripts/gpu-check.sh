@@ -9,8 +9,13 @@
 #   - the NVIDIA ICD is named in VK_DRIVER_FILES when the loader finds no driver.
 # Then: the devices, the test suite in both limit modes (validation layers on,
 # as everywhere), the cross-device benchmark (vkanchor and PyTorch side by
-# side), a per-dispatch trace of resnet18, and a short training run with its
-# evaluation. Everything is logged under $OUT (default: gpu-check-out/).
+# side), a per-dispatch trace of resnet18, A/B runs of the tiled kernels' switches
+# (VKANCHOR_TILED_BLOCK, VKANCHOR_TILED_PREFETCH), and a short training run with
+# its evaluation. Everything is logged under $OUT (default: gpu-check-out/); the
+# spirv-val tests report "Not Run" there (no spirv-tools).
+# Carried (git-ignored): .gl/ (apt-get download libvulkan1), .debs/ (apt-get download
+# vulkan-validationlayers libcmocka0 libcjson1 libpng16-16), build/vkanchor, build/tests,
+# build/CTestTestfile.cmake (strip --strip-debug them to fit), data/fashion-mnist/*.gz.
 #   bash scripts/gpu-check.sh
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -63,6 +68,8 @@ step "A/B: resnet18 with the tiled kernels' 4x4 register blocks everywhere (VKAN
 VKANCHOR_TILED_BLOCK=4x4 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
 step "A/B: resnet18 with 8x8 register blocks everywhere (VKANCHOR_TILED_BLOCK=8x8)"
 VKANCHOR_TILED_BLOCK=8x8 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
+step "A/B: resnet18 without the tiled kernels' prefetch (VKANCHOR_TILED_PREFETCH=0)"
+VKANCHOR_TILED_PREFETCH=0 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
 
 step "training: resnet20, 2 epochs, then eval"
 timeout 120 build/vkanchor train --model resnet20 --epochs 2 --out /tmp/run-r20 2>&1 | tr '\r' '\n' | grep -v "^$" | tail -12
