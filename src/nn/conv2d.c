@@ -134,25 +134,29 @@ static uint32_t weight_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v)
     return s ? (uint32_t)s : 1;
 }
 
-/* Partials of the weight gradient: enough for any kernel (the scratch does not depend on
- * the variant, which a call may still change where an input cannot be bound as a texel buffer). */
-static uint64_t weight_partials(const vka_conv2d_shape *sh)
+/* Partials of the weight gradient in the scratch (the same for every variant, which a call
+ * may still change where an input cannot be bound as a texel buffer): the texel and packed
+ * kernels' slices everywhere, and on GPUs (or without a context) the tiled kernels' too.
+ * On CPU devices the tiled kernels (tests, that fallback) take as many slices as fit. */
+static uint64_t weight_partials(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
     conv2d_sizes z = sizes_of(sh);
-    uint64_t slices = weight_slices(sh, VKA_CONV2D_TEXEL), tiled = weight_slices(sh, VKA_CONV2D_TILED),
-             groups = vka_conv2d_packed_groups(sh);
-    if (slices < tiled) slices = tiled;
+    uint64_t slices = weight_slices(sh, VKA_CONV2D_TEXEL), groups = vka_conv2d_packed_groups(sh);
     if (slices < groups) slices = groups;
+    if (!ctx || ctx->info.type != VKA_DEVICE_CPU) {
+        uint64_t tiled = weight_slices(sh, VKA_CONV2D_TILED);
+        if (slices < tiled) slices = tiled;
+    }
     return slices * sh->k * (z.crs + 1);
 }
 
 /* Where the packed copies start in the scratch: after the partials of the capacity batch,
  * so the same for every n <= n_capacity. */
-static uint64_t packed_base(const vka_conv2d_shape *sh)
+static uint64_t packed_base(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
     vka_conv2d_shape cap = *sh;
     if (cap.n_capacity > cap.n) cap.n = cap.n_capacity;
-    return weight_partials(&cap) * 4;
+    return weight_partials(ctx, &cap) * 4;
 }
 
 /* Whether the lavapipe packed path runs: the TEXEL variant, a shape it takes, room in the
@@ -162,7 +166,7 @@ static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vk
 {
     const char *env = getenv("VKANCHOR_CONV_PACKED");
     if (v != VKA_CONV2D_TEXEL || (env && strcmp(env, "0") == 0)) return 0;
-    return vka_conv2d_packed_usable(ctx, sh, scratch, packed_base(sh));
+    return vka_conv2d_packed_usable(ctx, sh, scratch, packed_base(ctx, sh));
 }
 
 int vka_conv2d_x_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
@@ -170,7 +174,7 @@ int vka_conv2d_x_packed_layout(const vka_context *ctx, const vka_conv2d_shape *s
 {
     vka_conv2d_variant v = vka_conv2d_choose(ctx, sh);
     if (!packed_applies(ctx, v, sh, scratch)) return 0;
-    *out = vka_conv2d_packed_x_layout(sh, scratch, packed_base(sh));
+    *out = vka_conv2d_packed_x_layout(sh, scratch, packed_base(ctx, sh));
     return 1;
 }
 
@@ -179,7 +183,7 @@ int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *
 {
     vka_conv2d_variant v = vka_conv2d_choose(ctx, sh);
     if (!packed_applies(ctx, v, sh, scratch)) return 0;
-    *out = vka_conv2d_packed_dy_layout(sh, scratch, packed_base(sh));
+    *out = vka_conv2d_packed_dy_layout(sh, scratch, packed_base(ctx, sh));
     return 1;
 }
 
@@ -191,7 +195,7 @@ uint32_t vka_conv2d_dx_tap_phases(const vka_context *ctx, const vka_conv2d_shape
 
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
-    uint64_t bytes = packed_base(sh);
+    uint64_t bytes = packed_base(ctx, sh);
     /* Room for the packed copies on CPU devices (where the texel variant runs), whatever the variant. */
     if (ctx && ctx->info.type == VKA_DEVICE_CPU && vka_conv2d_packed_shape(sh))
         bytes = vka_conv2d_packed_scratch_end(sh, bytes);
@@ -238,7 +242,7 @@ static vka_result check_call(vka_cmd *cmd, const char *op, const vka_conv2d_shap
         return bad_call(cmd, op, sh, "tiled register block %ux%u (each 4 or 8, 0: picked)", sh->tiled_rm, sh->tiled_rn);
     conv2d_sizes z = sizes_of(sh);
     /* Largest 32-bit index expressions in the shaders: tensor elements, partials, pad offsets. */
-    uint64_t partials = weight_partials(sh);
+    uint64_t partials = weight_partials(vka_cmd_context(cmd), sh);
     if (z.x >= MAX_ELEMS || z.w >= MAX_ELEMS || z.y >= MAX_ELEMS || partials >= MAX_ELEMS ||
         (uint64_t)sh->h + sh->pad >= MAX_ELEMS || (uint64_t)sh->w + sh->pad >= MAX_ELEMS)
         return bad_call(cmd, op, sh, "too large for 32-bit indexing (x %llu, w %llu, y %llu elements)",
@@ -414,7 +418,7 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     conv2d_sizes z = sh ? sizes_of(sh) : (conv2d_sizes){0};
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
     tensor_need need[] = {{"y", &y, z.y, 0}, {"x", &x, z.x, sh && sh->x_packed}, {"w", &w, z.w, 0},
-                          {"b", &b, sh ? sh->k : 0, 1}, {"scratch", &scratch, sh ? weight_partials(sh) : 0, 0}};
+                          {"b", &b, sh ? sh->k : 0, 1}, {"scratch", &scratch, sh ? weight_partials(vka_cmd_context(cmd), sh) : 0, 0}};
     vka_result rc = check_call(cmd, op, sh, need, 5);
     if (rc) return rc;
     vka_conv2d_variant v = resolve(cmd, op, sh, sh->x_packed ? w : x, w);
@@ -423,7 +427,7 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     if (sh->x_packed && !packed)
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
     if (packed)
-        return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, scratch_all, packed_base(sh)));
+        return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, scratch_all, packed_base(vka_cmd_context(cmd), sh)));
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {
@@ -488,7 +492,9 @@ static vka_result backward_weight_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh,
 {
     conv2d_sizes z = sizes_of(sh);
     struct conv2d_push push = push_of(sh);
-    push.slices = *slices = weight_slices(sh, v);
+    /* As many of the variant's slices as the partials hold (fewer for the tiled kernels on CPU devices). */
+    uint64_t fit = partials.size / (4ull * sh->k * (z.crs + 1)), want = weight_slices(sh, v);
+    push.slices = *slices = (uint32_t)(want < fit ? want : fit > 0 ? fit : 1);
     static const gemm_kernel gk[2] = {
         {"conv2d_bwd_weight_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_weight_tiled), SLOT_BWD_WEIGHT_TILED,
          SLOT_BWD_WEIGHT_TILED_BLOCKS,
@@ -506,7 +512,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     const char *op = "conv2d_backward";
     vka_context *ctx = vka_cmd_context(cmd);
     conv2d_sizes z = sh ? sizes_of(sh) : (conv2d_sizes){0};
-    uint64_t partials = sh ? weight_partials(sh) : 0;
+    uint64_t partials = sh ? weight_partials(ctx, sh) : 0;
     int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(dw);
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
     tensor_need need[] = {{"dx", &dx, z.x, 1}, {"dw", &dw, z.w, 1}, {"db", &db, sh ? sh->k : 0, 1},
@@ -540,7 +546,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
         /* One packed copy of dy serves both gradients. */
         slices = vka_conv2d_packed_groups(sh);
         rc = vka_conv2d_packed_backward(cmd, sh, dx, want_w ? scratch : (vka_tensor){0}, vka_tensor_present(db), dy,
-                                        x, w, scratch_all, packed_base(sh));
+                                        x, w, scratch_all, packed_base(ctx, sh));
     } else {
         if (want_dx) rc = backward_data_gemm(cmd, sh, v, dx, dy, w);
         if (!rc && want_w) rc = backward_weight_gemm(cmd, sh, v, scratch, dy, x, &slices);
