@@ -16,7 +16,7 @@
 # Carried (git-ignored): .gl/ (apt-get download libvulkan1), .debs/ (apt-get download
 # vulkan-validationlayers libcmocka0 libcjson1 libpng16-16), build/vkanchor, build/tests,
 # build/CTestTestfile.cmake (strip --strip-debug them to fit), data/fashion-mnist/*.gz.
-#   bash scripts/gpu-check.sh
+#   bash scripts/gpu-check.sh      (step timeouts add up to 575 s, within one 600 s device call)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${OUT:-$root/gpu-check-out}"
@@ -54,30 +54,30 @@ build/vkanchor devices 2>&1
 build/vkanchor devices --json > "$out/devices.json" 2>&1
 
 step "tests, device limits"
-(cd build && timeout 150 ctest -j8 --timeout 120 --output-on-failure --no-tests=error) > "$out/tests-limits.txt" 2>&1
+(cd build && timeout 120 ctest -j8 --timeout 100 --output-on-failure --no-tests=error) > "$out/tests-limits.txt" 2>&1
 echo "ctest rc=$?"; grep -E "tests passed|Failed|\*\*\*" "$out/tests-limits.txt" | head -40
 
 step "cross-device benchmark"
-timeout 200 bash scripts/bench-devices.sh --steps 20 --out "$out/bench-devices.json" 2>&1
+timeout 180 bash scripts/bench-devices.sh --steps 20 --out "$out/bench-devices.json" 2>&1
 echo "bench-devices rc=$?"
 
 step "resnet18 per-dispatch trace and kernel table"
-timeout 40 build/vkanchor bench --model resnet18 --steps 20 --trace "$out/trace-resnet18.jsonl" 2>&1 | head -80
+timeout 30 build/vkanchor bench --model resnet18 --steps 20 --trace "$out/trace-resnet18.jsonl" 2>&1 | head -80
 
 step "A/B: resnet18 with the tiled kernels' 4x4 register blocks everywhere (VKANCHOR_TILED_BLOCK=4x4)"
-VKANCHOR_TILED_BLOCK=4x4 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
+VKANCHOR_TILED_BLOCK=4x4 timeout 30 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
 step "A/B: resnet18 with 8x8 register blocks everywhere (VKANCHOR_TILED_BLOCK=8x8)"
-VKANCHOR_TILED_BLOCK=8x8 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
+VKANCHOR_TILED_BLOCK=8x8 timeout 30 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
 step "A/B: resnet18 without the tiled kernels' prefetch (VKANCHOR_TILED_PREFETCH=0)"
-VKANCHOR_TILED_PREFETCH=0 timeout 40 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
+VKANCHOR_TILED_PREFETCH=0 timeout 30 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
 
 step "training: resnet20, 2 epochs, then eval"
-timeout 120 build/vkanchor train --model resnet20 --epochs 2 --out /tmp/run-r20 2>&1 | tr '\r' '\n' | grep -v "^$" | tail -12
-timeout 60 build/vkanchor eval --checkpoint /tmp/run-r20/checkpoint.ckpt --report /tmp/run-r20/report.json 2>&1 | tail -30
+timeout 45 build/vkanchor train --model resnet20 --epochs 2 --out /tmp/run-r20 2>&1 | tr '\r' '\n' | grep -v "^$" | tail -12
+timeout 30 build/vkanchor eval --checkpoint /tmp/run-r20/checkpoint.ckpt --report /tmp/run-r20/report.json 2>&1 | tail -30
 cp /tmp/run-r20/report.json "$out/eval-report.json" 2>/dev/null
 cp /tmp/run-r20/metrics.jsonl "$out/train-metrics.jsonl" 2>/dev/null
 
 step "tests, VKANCHOR_LIMITS=min"
-(cd build && VKANCHOR_LIMITS=min timeout 120 ctest -j8 --timeout 100 --output-on-failure --no-tests=error) > "$out/tests-min.txt" 2>&1
+(cd build && VKANCHOR_LIMITS=min timeout 80 ctest -j8 --timeout 70 --output-on-failure --no-tests=error) > "$out/tests-min.txt" 2>&1
 echo "ctest rc=$?"; grep -E "tests passed|Failed|\*\*\*" "$out/tests-min.txt" | head -40
 step "done"

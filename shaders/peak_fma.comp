@@ -22,7 +22,8 @@ void main()
 {
     uint i = flat_invocation_index();
     if (i >= p.invocations) return;
-    vec4 a0 = vec4(float(i & 255u) * 1e-3), a1 = a0 + 0.1, a2 = a0 + 0.2, a3 = a0 + 0.3;
+    // Every lane its own start, so no compiler can merge the lanes' chains.
+    vec4 a0 = float(i & 255u) * 1e-3 + vec4(0.0, 0.01, 0.02, 0.03), a1 = a0 + 0.1, a2 = a0 + 0.2, a3 = a0 + 0.3;
     vec4 m = vec4(p.m), c = vec4(p.c);
     for (uint k = 0u; k < p.iterations; k++) {
         a0 = fma(a0, m, c); a1 = fma(a1, m, c); a2 = fma(a2, m, c); a3 = fma(a3, m, c);

@@ -67,6 +67,7 @@ static const conv_case cases[] = {
     {"3x3 stride 2 pad 2 at 7x8: 3 -> 4, batch 2", SHAPE(2, 3, 7, 8, 4, 3, 3, 2, 2), 0},
     /* Stride 3: nine input-gradient phases of the tiled kernel, some with one tap row. */
     {"5x4 kernel stride 3 pad 1 at 11x10: 3 -> 4, bias", SHAPE(1, 3, 11, 10, 4, 5, 4, 3, 1), 1},
+    {"1x1 stride 3 at 2x5 (phases without positions): 2 -> 3", SHAPE(2, 2, 2, 5, 3, 1, 1, 3, 0), 0},
     /* More than 32 input channels (and dy channels) take the packed kernels with two columns'
      * accumulators per register block (JB = 2); the cases above with at most 32 take JB = 1
      * (66 -> 70 takes JB = 2, at runs of 4). Stride 2 and 1x1 on JB = 2 as well (the input

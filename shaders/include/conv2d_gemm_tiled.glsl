@@ -117,6 +117,7 @@ void main()
     uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN, z = gl_WorkGroupID.z;
     uint M = gemm_m(), N = gemm_n(), k_begin = gemm_k_begin(z);
     k_end = gemm_k_end(z);
+    if (N == 0u) return;   // a stride phase without positions (the whole workgroup: no barrier waits)
     float acc[RM][RN];
     [[unroll]] for (uint i = 0; i < RM; i++)
         [[unroll]] for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;

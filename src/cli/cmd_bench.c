@@ -115,8 +115,9 @@ int cli_bench(int argc, char **argv)
      * reach them on this device (--peak-gflops replaces the FMA figure, e.g. a datasheet's). */
     vka_device_peak probe;
     if (vka_measure_peak(ctx, &probe)) {
-        vka_context_destroy(ctx);
-        return CLI_FAIL;
+        fprintf(stderr, "vkanchor bench: warning: the peak probes failed (%s): no shares of peak in this report\n",
+                vka_context_last_error(ctx));
+        probe = (vka_device_peak){0};
     }
     double pk = peak > 0 ? peak : probe.fma_gflops, bw = probe.copy_gbps;
     /* Convolution time per pass, matched by kernel name. */
@@ -188,8 +189,8 @@ int cli_bench(int argc, char **argv)
                r.images_per_s, r.step_ms, r.gpu_step_ms, r.device_bytes / 1048576.0);
         if (r.infer_anchors)
             printf("  inference      %.1f images/s with K=%u references each\n", r.infer_images_per_s, r.infer_anchors);
-        printf("  device peak    %.0f GFLOP/s fp32 FMA%s, %.1f GB/s copy (measured by probe shaders)\n", pk,
-               peak > 0 ? " (--peak-gflops)" : "", bw);
+        printf("  device peak    %.0f GFLOP/s fp32 FMA (%s), %.1f GB/s copy (measured by a probe shader)\n", pk,
+               peak > 0 ? "--peak-gflops" : "measured by a probe shader", bw);
         for (int p = 0; p < 3; p++) {
             double gf = conv_ms[p] > 0 ? r.conv_flops[p] / (conv_ms[p] * 1e6) : 0;
             printf("  %-18s %8.2f ms %8.1f GFLOP/s", passes[p], conv_ms[p], gf);

@@ -480,7 +480,12 @@ static vka_result backward_data_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     if (v == VKA_CONV2D_TILED) {
         /* One GEMM per stride phase (workgroup z), over that phase's input positions: the
          * grid covers the largest phase, ceil(H / stride) x ceil(W / stride) per image. */
-        push.slices = sh->stride * sh->stride;
+        uint64_t phases = (uint64_t)sh->stride * sh->stride;
+        if (phases > vka_cmd_context(cmd)->limits.max_workgroup_count[2])
+            return bad_call(cmd, "conv2d_backward", sh, "stride %u: its %llu input-gradient phases exceed the device's %u "
+                            "workgroups along z", sh->stride, (unsigned long long)phases,
+                            vka_cmd_context(cmd)->limits.max_workgroup_count[2]);
+        push.slices = (uint32_t)phases;
         cols = (uint64_t)sh->n * vka_div_up(sh->h, sh->stride) * vka_div_up(sh->w, sh->stride);
     }
     return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->c, cols, t);
