@@ -384,6 +384,41 @@ static void conv2d_weight_scratch_holds_every_slice(void **state)
     test_context_finish(ctx);
 }
 
+/* The tiled kernels' plan on a GPU at resnet18's shapes (batch 128, 16 x 16 threads): enough
+ * weight-gradient slices to fill the device, 8-wide blocks where the grid stays large. */
+static void conv2d_tiled_plan_fills_a_gpu_and_keeps_cpu_devices_at_4x4(void **state)
+{
+    (void)state;
+    unsetenv("VKANCHOR_TILED_BLOCK");
+    vka_conv2d_shape s128 = SHAPE(128, 128, 16, 16, 128, 3, 3, 1, 1), s64 = SHAPE(128, 64, 32, 32, 64, 3, 3, 1, 1),
+                     s512 = SHAPE(128, 512, 4, 4, 512, 3, 3, 1, 1);
+    /* 128 -> 128: 2 x 19 tiles of 64 x 64 want 27 slices (16 MiB of partials allow 28). */
+    assert_int_equal(vka_conv2d_weight_slices(&s128, VKA_CONV2D_TILED), 27);
+    assert_int_equal(vka_conv2d_weight_slices(&s64, VKA_CONV2D_TILED), 64);   /* capped at 64 */
+    assert_int_equal(vka_conv2d_weight_slices(&s512, VKA_CONV2D_TILED), 1);   /* 2.4M partials a slice */
+    assert_true(vka_conv2d_weight_slices(&s128, VKA_CONV2D_TEXEL) == 1);      /* lavapipe's rule: 2^18 partials */
+    uint32_t rm, rn;
+    /* Weight gradient 128 -> 128 (M = 128, N = 1153, 27 slices): 8x8 keeps 270 workgroups. */
+    vka_conv2d_tiled_block(VKA_DEVICE_DISCRETE_GPU, &s128, 128, 1153, 27, 16, 16, &rm, &rn);
+    assert_true(rm == 8 && rn == 8);
+    /* ... 64 -> 64 (M = 64: one 64-row tile): 4x8. */
+    vka_conv2d_tiled_block(VKA_DEVICE_DISCRETE_GPU, &s64, 64, 577, 64, 16, 16, &rm, &rn);
+    assert_true(rm == 4 && rn == 8);
+    /* Forward 512 -> 512 at 4x4 (M = 512, N = 2048, one layer): 8-wide would leave 128 workgroups. */
+    vka_conv2d_tiled_block(VKA_DEVICE_DISCRETE_GPU, &s512, 512, 2048, 1, 16, 16, &rm, &rn);
+    assert_true(rm == 4 && rn == 4);
+    /* CPU devices keep 4x4; the shape's fields and then the environment override the choice. */
+    vka_conv2d_tiled_block(VKA_DEVICE_CPU, &s128, 128, 1153, 27, 16, 16, &rm, &rn);
+    assert_true(rm == 4 && rn == 4);
+    setenv("VKANCHOR_TILED_BLOCK", "8x4", 1);
+    vka_conv2d_tiled_block(VKA_DEVICE_CPU, &s128, 128, 1153, 27, 16, 16, &rm, &rn);
+    assert_true(rm == 8 && rn == 4);
+    s128.tiled_rn = 8;
+    vka_conv2d_tiled_block(VKA_DEVICE_CPU, &s128, 128, 1153, 27, 16, 16, &rm, &rn);
+    assert_true(rm == 8 && rn == 8);
+    unsetenv("VKANCHOR_TILED_BLOCK");
+}
+
 static void conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise(void **state)
 {
     (void)state;
@@ -620,6 +655,7 @@ int main(int argc, char **argv)
         FAMILY_TEST_LIST(texel),
         FAMILY_TEST_LIST(texel_gemm),
         cmocka_unit_test(conv2d_weight_scratch_holds_every_slice),
+        cmocka_unit_test(conv2d_tiled_plan_fills_a_gpu_and_keeps_cpu_devices_at_4x4),
         cmocka_unit_test(conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise),
         cmocka_unit_test(conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase),
         cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),

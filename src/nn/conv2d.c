@@ -110,9 +110,8 @@ static conv2d_sizes sizes_of(const vka_conv2d_shape *sh)
     return z;
 }
 
-/* Slices of the weight-gradient reduction for the GEMM kernels of variant v (the same
- * for every device: the scratch depends on the shape alone). */
-static uint32_t weight_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v)
+/* The same for every device: the scratch depends on the shape (and device type) alone. */
+uint32_t vka_conv2d_weight_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v)
 {
     conv2d_sizes z = sizes_of(sh);
     uint64_t cols = (uint64_t)sh->k * (z.crs + 1);
@@ -141,10 +140,10 @@ static uint32_t weight_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v)
 static uint64_t weight_partials(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
     conv2d_sizes z = sizes_of(sh);
-    uint64_t slices = weight_slices(sh, VKA_CONV2D_TEXEL), groups = vka_conv2d_packed_groups(sh);
+    uint64_t slices = vka_conv2d_weight_slices(sh, VKA_CONV2D_TEXEL), groups = vka_conv2d_packed_groups(sh);
     if (slices < groups) slices = groups;
     if (!ctx || ctx->info.type != VKA_DEVICE_CPU) {
-        uint64_t tiled = weight_slices(sh, VKA_CONV2D_TILED);
+        uint64_t tiled = vka_conv2d_weight_slices(sh, VKA_CONV2D_TILED);
         if (slices < tiled) slices = tiled;
     }
     return slices * sh->k * (z.crs + 1);
@@ -336,19 +335,16 @@ typedef struct gemm_kernel {
     vka_binding_kind bindings[VKA_MAX_BINDINGS];
 } gemm_kernel;
 
-/* The tiled kernels' register block for an M x N GEMM (x slices) on workgroups of tx x ty:
- * sh->tiled_rm / tiled_rn where set (tests), else VKANCHOR_TILED_BLOCK=4x4|4x8|8x4|8x8 (A/B
- * runs), else 4x4 on CPU devices and on real GPUs 8 along a dimension where it is wide and
- * the grid keeps TILED_MIN_GROUPS workgroups. */
-static void tiled_block(const vka_context *ctx, const vka_conv2d_shape *sh, uint64_t m, uint64_t n, uint32_t slices,
-                        uint32_t tx, uint32_t ty, uint32_t *rm, uint32_t *rn)
+/* See conv2d.h; VKANCHOR_TILED_BLOCK is for A/B runs. */
+void vka_conv2d_tiled_block(vka_device_type type, const vka_conv2d_shape *sh, uint64_t m, uint64_t n, uint32_t slices,
+                            uint32_t tx, uint32_t ty, uint32_t *rm, uint32_t *rn)
 {
     *rm = *rn = 4;
     const char *env = getenv("VKANCHOR_TILED_BLOCK");
     if (env && (env[0] == '4' || env[0] == '8') && env[1] == 'x' && (env[2] == '4' || env[2] == '8') && !env[3]) {
         *rm = (uint32_t)(env[0] - '0');
         *rn = (uint32_t)(env[2] - '0');
-    } else if (ctx->info.type != VKA_DEVICE_CPU) {
+    } else if (type != VKA_DEVICE_CPU) {
         if (n >= 256 && vka_div_up(m, ty * 4) * vka_div_up(n, tx * 8) * slices >= TILED_MIN_GROUPS) *rn = 8;
         if (m >= 128 && vka_div_up(m, ty * 8) * vka_div_up(n, tx * *rn) * slices >= TILED_MIN_GROUPS) *rm = 8;
     }
@@ -369,7 +365,7 @@ static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_
     if (v == VKA_CONV2D_TILED) {
         /* 16 x 16 threads, or 16 x 8 where the device allows only 128 invocations. */
         uint32_t tx = 16, ty = ctx->limits.max_workgroup_invocations >= 256 ? 16 : 8, rm, rn;
-        tiled_block(ctx, sh, m, n, push->slices, tx, ty, &rm, &rn);
+        vka_conv2d_tiled_block(ctx->info.type, sh, m, n, push->slices, tx, ty, &rm, &rn);
         uint32_t tm = ty * rm, tn = tx * rn;
         desc.local_size[0] = tx;
         desc.local_size[1] = ty;
@@ -498,7 +494,7 @@ static vka_result backward_weight_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh,
     conv2d_sizes z = sizes_of(sh);
     struct conv2d_push push = push_of(sh);
     /* As many of the variant's slices as the partials hold (fewer for the tiled kernels on CPU devices). */
-    uint64_t fit = partials.size / (4ull * sh->k * (z.crs + 1)), want = weight_slices(sh, v);
+    uint64_t fit = partials.size / (4ull * sh->k * (z.crs + 1)), want = vka_conv2d_weight_slices(sh, v);
     push.slices = *slices = (uint32_t)(want < fit ? want : fit > 0 ? fit : 1);
     static const gemm_kernel gk[2] = {
         {"conv2d_bwd_weight_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_weight_tiled), SLOT_BWD_WEIGHT_TILED,

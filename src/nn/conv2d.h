@@ -62,6 +62,16 @@ typedef struct vka_conv2d_shape {
     uint32_t n_capacity;
 } vka_conv2d_shape;
 
+/* The tiled kernels' plan, exposed for its tests. Slices of the weight gradient's reduction
+ * for variant v's GEMM kernels (the tiled ones aim at ~1024 workgroups of 64 x 64; a call
+ * takes at most what its scratch holds), and the register block (4 or 8 per dimension) for
+ * an M x N GEMM with `slices` workgroup layers on tx x ty threads, on a device of this type:
+ * sh->tiled_rm / tiled_rn, else VKANCHOR_TILED_BLOCK=RMxRN, else 4x4 on CPU devices and on
+ * GPUs 8 along a dimension of at least 128 rows / 256 columns where 256 workgroups remain. */
+uint32_t vka_conv2d_weight_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v);
+void vka_conv2d_tiled_block(vka_device_type type, const vka_conv2d_shape *sh, uint64_t m, uint64_t n, uint32_t slices,
+                            uint32_t tx, uint32_t ty, uint32_t *rm, uint32_t *rn);
+
 /* Output height P / width Q by floor; 0 when the kernel exceeds the padded input or stride is 0. */
 uint32_t vka_conv2d_out_h(const vka_conv2d_shape *sh);
 uint32_t vka_conv2d_out_w(const vka_conv2d_shape *sh);
