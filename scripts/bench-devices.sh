@@ -82,14 +82,24 @@ def torch_match(r):
            (t["device"].split()[-1] in r["device"] or r["device"] in t["device"]):
             return t
     return None
-print("%-10s %-44s %12s %12s %8s" % ("model", "device", "images/s", "torch img/s", "ratio"))
+# conv % of peak: all conv passes' GFLOP/s over the device's FMA peak as vkanchor's probe measured it.
+def conv_share(r):
+    conv, peak = r.get("conv"), r.get("peak_gflops", 0)
+    if not conv or not peak:
+        return "-"
+    ms = sum(p["ms"] for p in conv.values())
+    flop = sum(p["gflops"] * p["ms"] for p in conv.values())   # GFLOP/s x ms = MFLOP
+    return "%.0f%%" % (100 * flop / ms / peak) if ms > 0 else "-"
+print("%-10s %-44s %12s %12s %8s %11s %11s" % ("model", "device", "images/s", "torch img/s", "ratio",
+                                              "peak GFLOP/s", "conv % peak"))
 for r in rows:
     if "framework" in r:
         continue
     t = torch_match(r)
     ratio = "%.2fx" % (r["images_per_s"] / t["images_per_s"]) if t else "-"
-    print("%-10s %-44s %12.1f %12s %8s" % (r["model"], r["device"][:44], r["images_per_s"],
-                                           "%.1f" % t["images_per_s"] if t else "-", ratio))
+    print("%-10s %-44s %12.1f %12s %8s %11.0f %11s" % (r["model"], r["device"][:44], r["images_per_s"],
+                                           "%.1f" % t["images_per_s"] if t else "-", ratio,
+                                           r.get("peak_gflops", 0), conv_share(r)))
 for t in rows:
     if "framework" in t:
         print("%-10s %-44s %12.1f %12s %8s" % (t["model"], ("pytorch " + t["device"])[:44], t["images_per_s"], "", ""))
