@@ -8,17 +8,17 @@
 #include "nn/peak.h"
 #include "test_util.h"
 
-/* The shader's chains in float, one invocation: 4 vec4 chains (16 lanes, each its own start),
- * 8 steps of fma(a, m, c) per iteration; the output is the sum of all lanes. */
+/* The shader's chains in float, one invocation: 2 vec4 chains (8 lanes, each its own start),
+ * 64 steps of fma(a, m, c) per iteration; the output is the sum of all lanes. */
 static float fma_reference(uint32_t i, uint32_t iterations, float m, float c)
 {
-    static const float lane_start[4] = {0.0f, 0.01f, 0.02f, 0.03f}, chain_start[4] = {0.0f, 0.1f, 0.2f, 0.3f};
+    static const float lane_start[4] = {0.0f, 0.01f, 0.02f, 0.03f};
     float s = 0;
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < 2; j++)
         for (int lane = 0; lane < 4; lane++) {
             float a = (float)(i & 255u) * 1e-3f + lane_start[lane];
-            if (j) a += chain_start[j];
-            for (uint32_t k = 0; k < iterations * 8; k++) a = fmaf(a, m, c);
+            if (j) a += 0.1f;
+            for (uint32_t k = 0; k < iterations * 64; k++) a = fmaf(a, m, c);
             s += a;
         }
     return s;
@@ -30,18 +30,18 @@ static void fma_probe_computes_its_chains(void **state)
     test_rig r = test_rig_open("peak");
     vka_context *ctx = r.ctx;
     vka_cmd *cmd = r.cmd;
-    const uint32_t n = 1000, iterations = 37;
+    const uint32_t n = 1000, iterations = 5;
     test_guarded out = test_alloc_guarded(ctx, r.arena, n * 4);
     TEST_OK(vka_fill(ctx, out.t, 0x7fc00000u));
-    /* m near 1: the chains move slowly towards 1, so every step shows in the result (half the
-     * steps would leave each lane ~14% further from 1). */
+    /* m near 1: the chains move slowly towards 1, so every step shows in the result (7/8 of the
+     * steps leave each lane ~4% further from 1 than all of them). */
     TEST_OK(vka_peak_fma(cmd, out.t, n, iterations, 0.999f, 0.001f));
     test_run(cmd);
     float *got = test_read(ctx, out.t, n);
     for (uint32_t i = 0; i < n; i++) {
         float want = fma_reference(i, iterations, 0.999f, 0.001f);
-        /* fma() may round twice on some devices: a few ulps over the contracting chains. */
-        if (!(fabsf(got[i] - want) <= 1e-5f * fabsf(want) + 1e-6f))
+        /* fma() may round twice on some devices: up to ~1/(1 - m) ulps over the contracting chains. */
+        if (!(fabsf(got[i] - want) <= 1e-4f * fabsf(want)))
             fail_msg("peak_fma invocation %u: %.9g, reference %.9g", i, got[i], want);
     }
     test_check_guard(ctx, out);

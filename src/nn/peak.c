@@ -17,7 +17,7 @@ struct copy_push {
 };
 _Static_assert(sizeof(struct copy_push) == 4, "mirror of Push in shaders/peak_copy.comp");
 
-#define FMA_FLOP_PER_ITERATION 256.0  /* 32 vec4 FMAs (peak_fma.comp) */
+#define FMA_FLOP_PER_ITERATION 1024.0 /* 128 vec4 FMAs (peak_fma.comp) */
 #define FMA_INVOCATIONS (1u << 20)    /* several waves on the largest GPUs */
 #define TARGET_MS 20.0                /* each timed FMA run: long against launch overheads */
 #define MAX_COPY_BYTES (256ull << 20) /* several times any GPU's last-level cache */
