@@ -18,7 +18,6 @@ layout(push_constant) uniform Push {
     uint pq_magic, pq_shifts;   // P*Q
     uint w_magic, w_shifts;     // W
     uint hw_magic, hw_shifts;   // H*W
-    uint st_magic, st_shifts;   // stride
 } p;
 #include "fastdiv.glsl"
 uint div_rs(uint v) { return fastdiv(v, p.rs_magic, p.rs_shifts); }
@@ -27,7 +26,6 @@ uint div_q(uint v) { return fastdiv(v, p.q_magic, p.q_shifts); }
 uint div_pq(uint v) { return fastdiv(v, p.pq_magic, p.pq_shifts); }
 uint div_w(uint v) { return fastdiv(v, p.w_magic, p.w_shifts); }
 uint div_hw(uint v) { return fastdiv(v, p.hw_magic, p.hw_shifts); }
-uint div_stride(uint v) { return fastdiv(v, p.st_magic, p.st_shifts); }
 
 // Weight gradient: output rows (n, p) [begin, end) of reduction slice j; every slice
 // gets at least one row (the host keeps slices <= N*P).

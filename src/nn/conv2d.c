@@ -45,9 +45,9 @@ struct conv2d_push {
     uint32_t stride, pad;
     uint32_t p, q;
     uint32_t has_bias, slices, m_blocks, n_blocks, total;
-    vka_fastdiv rs_div, s_div, q_div, pq_div, w_div, hw_div, stride_div; /* the tiled kernels' divisors */
+    vka_fastdiv rs_div, s_div, q_div, pq_div, w_div, hw_div; /* the tiled kernels' divisors */
 };
-_Static_assert(sizeof(struct conv2d_push) == 120, "mirror of shaders/include/conv2d_push.glsl");
+_Static_assert(sizeof(struct conv2d_push) == 112, "mirror of shaders/include/conv2d_push.glsl");
 
 struct reduce_push {
     uint32_t rows, cols, ld, col0, slices, slice_stride;
@@ -110,7 +110,7 @@ static conv2d_sizes sizes_of(const vka_conv2d_shape *sh)
     return z;
 }
 
-/* The same for every device: the scratch depends on the shape (and device type) alone. */
+/* A pure function of the shape and the variant (see conv2d.h). */
 uint32_t vka_conv2d_weight_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v)
 {
     conv2d_sizes z = sizes_of(sh);
@@ -319,7 +319,7 @@ static struct conv2d_push push_of(const vka_conv2d_shape *sh)
         .stride = sh->stride, .pad = sh->pad, .p = p, .q = q,
         .slices = 1,
         .rs_div = divisor(sh->r * sh->s), .s_div = divisor(sh->s), .q_div = divisor(q), .pq_div = divisor(p * q),
-        .w_div = divisor(sh->w), .hw_div = divisor(sh->h * sh->w), .stride_div = divisor(sh->stride),
+        .w_div = divisor(sh->w), .hw_div = divisor(sh->h * sh->w),
     };
 }
 

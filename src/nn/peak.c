@@ -98,7 +98,8 @@ vka_result vka_measure_peak(vka_context *ctx, vka_device_peak *out)
     if (!rc) rc = vka_fill(ctx, src, 0x3f800000u); /* 1.0f: ordinary numbers, not NaN or denormals */
     if (!rc) rc = vka_cmd_create(ctx, &(vka_cmd_desc){.timing = 1}, &cmd);
 
-    /* FMA: scale the iterations until a run lasts about TARGET_MS, then the best of 3. */
+    /* FMA: scale the iterations (up to 3 runs) until a run lasts about TARGET_MS; the rate is
+     * the best of the runs after that. */
     uint32_t iterations = 16;
     double ms = 0, best = 0;
     for (int run = 0; !rc && run < 6; run++) {
