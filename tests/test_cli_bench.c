@@ -37,6 +37,8 @@ static void bench_quick_reports_throughput_kernels_and_memory(void **state)
         assert_true(num(o, "images_per_s") > 0);
         assert_true(num(o, "step_ms") > 0);
         assert_true(num(o, "gpu_step_ms") > 0);
+        /* Recording a step is host work inside the step's wall-clock time. */
+        assert_true(num(o, "record_ms") > 0 && num(o, "record_ms") < num(o, "step_ms"));
         assert_true(num(o, "device_memory_bytes") > 1e5);
         assert_true(num(o, "inference_images_per_s") > 0);
         assert_true(num(o, "final_loss") > 0 && num(o, "final_loss") < 20);

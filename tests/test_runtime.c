@@ -259,6 +259,90 @@ static void recorded_buffer_can_be_submitted_again_and_is_timed(void **state)
     test_context_finish(ctx);
 }
 
+/* y = 2x + y over n floats, submitted and waited for. */
+static void run_axpy(vka_cmd *cmd, vka_tensor x, vka_tensor y, uint64_t n)
+{
+    TEST_OK(vka_cmd_reset(cmd));
+    TEST_OK(vka_axpy(cmd, 2.0f, x, y, n));
+    TEST_OK(vka_cmd_submit(cmd));
+    TEST_OK(vka_cmd_wait(cmd));
+}
+
+static void expect_all(vka_context *ctx, vka_tensor t, float want)
+{
+    float got[64];
+    TEST_OK(vka_download(ctx, t, 0, got, sizeof got));
+    for (int i = 0; i < 64; i++)
+        if (got[i] != want) fail_msg("element %d: %g, expected %g", i, got[i], want);
+}
+
+/* A cmd makes a dispatch's descriptor set once and finds it again in the next recordings;
+ * other tensors (another slice, or a new arena where a destroyed one was: perhaps the same
+ * buffer handle) get sets of their own, and a reset drops them all at the cache's limit.
+ * The results stay right throughout (and the validation layers, on in the tests, stay quiet). */
+static void descriptor_sets_are_made_once_and_never_outlive_their_tensors(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    float ones[64];
+    for (int i = 0; i < 64; i++) ones[i] = 1.0f;
+    vka_arena *first;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "sets"}, &first));
+    vka_tensor x, y, y2;
+    TEST_OK(vka_arena_alloc(first, 64 * 4, &x));
+    TEST_OK(vka_arena_alloc(first, 64 * 4, &y));
+    TEST_OK(vka_arena_alloc(first, 64 * 4, &y2));
+    TEST_OK(vka_upload(ctx, x, 0, ones, sizeof ones));
+    TEST_OK(vka_fill(ctx, y, 0));
+    TEST_OK(vka_fill(ctx, y2, 0));
+    for (int step = 1; step <= 3; step++) { /* the same dispatch recorded three times: one set */
+        run_axpy(cmd, x, y, 64);
+        assert_int_equal(vka_cmd_cached_sets(cmd), 1);
+        expect_all(ctx, y, 2.0f * (float)step);
+    }
+    run_axpy(cmd, x, y2, 64); /* another output tensor: a second set */
+    assert_int_equal(vka_cmd_cached_sets(cmd), 2);
+    expect_all(ctx, y2, 2.0f);
+    expect_all(ctx, y, 6.0f);
+    vka_arena_destroy(first);
+
+    vka_arena *second; /* the same sizes again: the driver may hand out the same handles */
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "sets again"}, &second));
+    vka_tensor x3, y3;
+    TEST_OK(vka_arena_alloc(second, 64 * 4, &x3));
+    TEST_OK(vka_arena_alloc(second, 64 * 4, &y3));
+    float threes[64];
+    for (int i = 0; i < 64; i++) threes[i] = 3.0f;
+    TEST_OK(vka_upload(ctx, x3, 0, threes, sizeof threes));
+    TEST_OK(vka_fill(ctx, y3, 0));
+    run_axpy(cmd, x3, y3, 64);
+    assert_int_equal(vka_cmd_cached_sets(cmd), 3);
+    expect_all(ctx, y3, 6.0f);
+
+    /* The limit: one recording binding VKA_CMD_SET_CACHE_MAX distinct slices of a zeroed buffer. */
+    uint64_t stride = ctx->info.limits.min_storage_buffer_offset_alignment;
+    if (stride < 4) stride = 4;
+    vka_tensor many;
+    TEST_OK(vka_arena_alloc(second, stride * VKA_CMD_SET_CACHE_MAX, &many));
+    TEST_OK(vka_fill(ctx, many, 0));
+    TEST_OK(vka_cmd_reset(cmd));
+    for (uint32_t i = 0; i < VKA_CMD_SET_CACHE_MAX; i++) {
+        vka_tensor s = vka_tensor_slice(many, i * stride, 4);
+        TEST_OK(vka_axpy(cmd, 2.0f, s, s, 1));
+    }
+    assert_true(vka_cmd_cached_sets(cmd) >= VKA_CMD_SET_CACHE_MAX);
+    TEST_OK(vka_cmd_submit(cmd));
+    TEST_OK(vka_cmd_wait(cmd));
+    run_axpy(cmd, x3, y3, 64); /* the reset dropped them all: this dispatch's set is new */
+    assert_int_equal(vka_cmd_cached_sets(cmd), 1);
+    expect_all(ctx, y3, 12.0f);
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(second);
+    test_context_finish(ctx);
+}
+
 static void an_op_error_stops_the_submit(void **state)
 {
     (void)state;
@@ -295,6 +379,7 @@ int main(void)
         cmocka_unit_test(limits_min_plans_with_the_spec_minimums),
         cmocka_unit_test(recorded_buffer_can_be_submitted_again_and_is_timed),
         cmocka_unit_test(an_op_error_stops_the_submit),
+        cmocka_unit_test(descriptor_sets_are_made_once_and_never_outlive_their_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

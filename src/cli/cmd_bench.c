@@ -148,6 +148,7 @@ int cli_bench(int argc, char **argv)
         cJSON_AddNumberToObject(o, "images_per_s", r.images_per_s);
         cJSON_AddNumberToObject(o, "step_ms", r.step_ms);
         cJSON_AddNumberToObject(o, "gpu_step_ms", r.gpu_step_ms);
+        cJSON_AddNumberToObject(o, "record_ms", r.record_ms);
         cJSON_AddNumberToObject(o, "device_memory_bytes", (double)r.device_bytes);
         cJSON_AddNumberToObject(o, "final_loss", r.final_loss);
         cJSON_AddNumberToObject(o, "peak_gflops", pk);
@@ -187,6 +188,7 @@ int cli_bench(int argc, char **argv)
                c.anchoring ? " (anchored)" : "");
         printf("  training       %.1f images/s, %.1f ms per step (GPU time %.1f ms), %.1f MiB device memory\n",
                r.images_per_s, r.step_ms, r.gpu_step_ms, r.device_bytes / 1048576.0);
+        printf("  recording      %.2f ms of host time per step (overlapped with the device's work)\n", r.record_ms);
         if (r.infer_anchors)
             printf("  inference      %.1f images/s with K=%u references each\n", r.infer_images_per_s, r.infer_anchors);
         printf("  device peak    %.0f GFLOP/s fp32 FMA (%s), %.1f GB/s copy (measured by a probe shader)\n", pk,

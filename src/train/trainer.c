@@ -603,7 +603,7 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
     const uint64_t steps_per_epoch = count / t.B;
     running run = {0};
     vka_train_result tr;
-    double start = 0;
+    double start = 0, record_s = 0;
     for (uint32_t s = 0; s < d->warmup + d->steps; s++) {
         if (s == d->warmup) {
             for (int k = 0; k < 2; k++) VKA_CHECK(collect(&t, &t.slot[k], &run, &tr));
@@ -612,13 +612,16 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
         step_slot *sl = &t.slot[s % 2];
         VKA_CHECK(collect(&t, sl, &run, &tr));
         prepare_step(&t, sl, s / (uint32_t)steps_per_epoch, s % (uint32_t)steps_per_epoch, s);
+        double r0 = now_s();
         VKA_CHECK(record_step(&t, sl, steps_per_epoch));
+        if (s >= d->warmup) record_s += now_s() - r0;
         VKA_CHECK(vka_cmd_submit(sl->cmd));
         sl->in_flight = 1;
     }
     for (int k = 0; k < 2; k++) VKA_CHECK(collect(&t, &t.slot[k], &run, &tr));
     double elapsed = now_s() - start;
     out->step_ms = 1e3 * elapsed / d->steps;
+    out->record_ms = 1e3 * record_s / d->steps;
     out->images_per_s = d->steps * (double)t.B / elapsed;
     out->final_loss = run.steps ? run.loss / run.steps : NAN;
 

@@ -77,6 +77,7 @@ typedef struct vka_bench_desc {
 
 typedef struct vka_bench_result {
     double step_ms, images_per_s; /* wall clock, pipelined as in training */
+    double record_ms;             /* host time recording one step's command buffer (overlaps the device's work) */
     double gpu_step_ms;           /* sum of the per-dispatch GPU times of one step */
     double final_loss;
     struct { char name[64]; double ms, bytes; uint32_t count; } kernels[VKA_BENCH_MAX_KERNELS];

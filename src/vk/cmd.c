@@ -1,6 +1,6 @@
-/* Command buffers: recording dispatches with their descriptor sets, barriers
- * named for the hazard they prevent, submission with a fence, and per-dispatch
- * GPU time from timestamp queries. */
+/* Command buffers: recording dispatches with their descriptor sets (made once per kernel
+ * and bound tensors, and kept across recordings), barriers named for the hazard they
+ * prevent, submission with a fence, and per-dispatch GPU time from timestamp queries. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,25 @@
 
 #define SETS_PER_POOL 64
 #define DEFAULT_MAX_TIMED 512
+/* Descriptor sets cached per cmd before a reset drops them all (VKA_CMD_SET_CACHE_MAX): a
+ * training step binds ~300 (resnet20), evaluation and inference batches a few hundred more. */
+#define SET_CACHE_MAX VKA_CMD_SET_CACHE_MAX
+
+/* What a descriptor set holds: the kernel's set layout and, per binding, the tensor (by its
+ * block's serial, never reused, so a set never outlives its buffer's identity) and its kind. */
+typedef struct set_key {
+    VkDescriptorSetLayout layout;
+    uint32_t count;
+    struct {
+        uint64_t serial, offset, size;
+        uint32_t kind;
+    } bound[VKA_MAX_BINDINGS];
+} set_key;
+
+typedef struct set_entry {
+    set_key key;
+    VkDescriptorSet set;          /* VK_NULL_HANDLE: a free slot */
+} set_entry;
 
 struct vka_cmd {
     vka_context *ctx;
@@ -19,12 +38,15 @@ struct vka_cmd {
     int in_flight;                /* submitted, not yet waited for */
     vka_result status;            /* first op error while recording */
 
-    /* Descriptor sets and texel views live until reset: a recorded buffer can
-     * be submitted again and again. */
+    /* Descriptor sets and their texel views: made by the first dispatch that binds a
+     * kernel's layout to a list of tensors, found again by the next recordings (the
+     * same step every step), dropped together when a reset finds SET_CACHE_MAX of them. */
     VkDescriptorPool *pools;
     uint32_t pool_count, pool_cap, active_pool;
     VkBufferView *views;
     uint32_t view_count, view_cap;
+    set_entry *sets;              /* open addressing, set_cap a power of two */
+    uint32_t set_count, set_cap;
 
     int timing;
     VkQueryPool queries;
@@ -38,6 +60,7 @@ struct vka_cmd {
 };
 
 vka_context *vka_cmd_context(vka_cmd *cmd) { return cmd->ctx; }
+uint32_t vka_cmd_cached_sets(const vka_cmd *cmd) { return cmd->set_count; }
 vka_result vka_cmd_status(const vka_cmd *cmd) { return cmd->status; }
 
 vka_result vka_cmd_fail(vka_cmd *cmd, vka_result result, const char *fmt, ...)
@@ -100,13 +123,17 @@ done:
     return rc;
 }
 
-static void release_recording_objects(vka_cmd *cmd)
+/* Drops every cached descriptor set and view (no recorded or in-flight work may use them). */
+static void release_descriptor_sets(vka_cmd *cmd)
 {
     VkDevice dev = cmd->ctx->device;
     for (uint32_t i = 0; i < cmd->view_count; i++) vkDestroyBufferView(dev, cmd->views[i], NULL);
     cmd->view_count = 0;
     for (uint32_t i = 0; i < cmd->pool_count; i++) vkResetDescriptorPool(dev, cmd->pools[i], 0);
     /* Keep the pools (reset) for the next recording; start filling from the first. */
+    cmd->active_pool = 0;
+    if (cmd->sets) memset(cmd->sets, 0, (size_t)cmd->set_cap * sizeof *cmd->sets);
+    cmd->set_count = 0;
 }
 
 void vka_cmd_destroy(vka_cmd *cmd)
@@ -114,10 +141,11 @@ void vka_cmd_destroy(vka_cmd *cmd)
     if (!cmd) return;
     VkDevice dev = cmd->ctx->device;
     if (cmd->in_flight) vkWaitForFences(dev, 1, &cmd->fence, VK_TRUE, UINT64_MAX);
-    release_recording_objects(cmd);
+    release_descriptor_sets(cmd);
     for (uint32_t i = 0; i < cmd->pool_count; i++) vkDestroyDescriptorPool(dev, cmd->pools[i], NULL);
     free(cmd->pools);
     free(cmd->views);
+    free(cmd->sets);
     if (cmd->queries) vkDestroyQueryPool(dev, cmd->queries, NULL);
     free(cmd->labels);
     free(cmd->scopes);
@@ -134,12 +162,11 @@ vka_result vka_cmd_reset(vka_cmd *cmd)
     if (rc) return rc;
     if (cmd->state == CMD_RECORDING) vkEndCommandBuffer(cmd->cb);
     vkResetCommandBuffer(cmd->cb, 0);
-    release_recording_objects(cmd);
+    if (cmd->set_count >= SET_CACHE_MAX) release_descriptor_sets(cmd);
     cmd->state = CMD_EMPTY;
     cmd->timed = 0;
     cmd->scope = NULL;
     cmd->status = VKA_SUCCESS;
-    cmd->active_pool = 0;
     return VKA_SUCCESS;
 }
 
@@ -283,6 +310,101 @@ done:
     return rc;
 }
 
+/* The device limits a binding must meet (checked on every dispatch, cached set or not). */
+static vka_result check_binding(vka_cmd *cmd, const char *name, uint32_t i, vka_binding_kind kind, vka_tensor t)
+{
+    const vka_context *ctx = cmd->ctx;
+    const vka_limits *dl = &ctx->info.limits;
+    if (!t.block || t.size == 0)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: binding %u has no tensor", name, i);
+    if (kind == VKA_BIND_STORAGE) {
+        if (t.size > ctx->limits.max_storage_buffer_range)
+            return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED,
+                                "%s: binding %u is %llu bytes, over maxStorageBufferRange (%llu)", name, i,
+                                (unsigned long long)t.size, (unsigned long long)ctx->limits.max_storage_buffer_range);
+        if (t.offset % dl->min_storage_buffer_offset_alignment)
+            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: binding %u offset %llu is not aligned to %llu",
+                                name, i, (unsigned long long)t.offset,
+                                (unsigned long long)dl->min_storage_buffer_offset_alignment);
+        return VKA_SUCCESS;
+    }
+    uint32_t texel = kind == VKA_BIND_TEXEL_RGBA32F ? 16 : 4;
+    if (t.size / texel > ctx->limits.max_texel_buffer_elements || t.size < texel)
+        return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: binding %u holds %llu texels (device allows 1..%u)",
+                            name, i, (unsigned long long)(t.size / texel), ctx->limits.max_texel_buffer_elements);
+    if (t.offset % dl->min_texel_buffer_offset_alignment)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: texel binding %u offset %llu is not aligned to %llu",
+                            name, i, (unsigned long long)t.offset,
+                            (unsigned long long)dl->min_texel_buffer_offset_alignment);
+    return VKA_SUCCESS;
+}
+
+static uint64_t hash_key(const set_key *key)
+{
+    const unsigned char *b = (const unsigned char *)key;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < sizeof *key; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The cache slot of key: its set, or the free slot where it goes (the table grows to
+ * stay at most half full). */
+static vka_result find_set(vka_cmd *cmd, const set_key *key, set_entry **out)
+{
+    if (2 * (cmd->set_count + 1) > cmd->set_cap) {
+        uint32_t cap = cmd->set_cap ? 2 * cmd->set_cap : 512;
+        set_entry *sets = calloc(cap, sizeof *sets);
+        if (!sets) return vka_fail(&cmd->ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t i = 0; i < cmd->set_cap; i++) {
+            if (!cmd->sets[i].set) continue;
+            uint32_t j = (uint32_t)hash_key(&cmd->sets[i].key) & (cap - 1);
+            while (sets[j].set) j = (j + 1) & (cap - 1);
+            sets[j] = cmd->sets[i];
+        }
+        free(cmd->sets);
+        cmd->sets = sets;
+        cmd->set_cap = cap;
+    }
+    uint32_t j = (uint32_t)hash_key(key) & (cmd->set_cap - 1);
+    while (cmd->sets[j].set && memcmp(&cmd->sets[j].key, key, sizeof *key) != 0) j = (j + 1) & (cmd->set_cap - 1);
+    *out = &cmd->sets[j];
+    return VKA_SUCCESS;
+}
+
+/* Makes the set of a cache miss: allocated, its texel views created, written. */
+static vka_result make_set(vka_cmd *cmd, const vka_kernel *k, const vka_tensor *tensors, set_entry *entry)
+{
+    const set_key *key = &entry->key;
+    VkDescriptorSet set;
+    vka_result rc = allocate_set(cmd, k->set_layout, &set);
+    if (rc) return rc;
+    VkDescriptorBufferInfo buffers[VKA_MAX_BINDINGS];
+    VkBufferView views[VKA_MAX_BINDINGS];
+    VkWriteDescriptorSet writes[VKA_MAX_BINDINGS];
+    for (uint32_t i = 0; i < key->count; i++) {
+        vka_tensor t = tensors[i];
+        writes[i] = (VkWriteDescriptorSet){
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = i, .descriptorCount = 1,
+        };
+        vka_binding_kind kind = k->desc.bindings[i];
+        if (kind == VKA_BIND_STORAGE) {
+            buffers[i] = (VkDescriptorBufferInfo){vka_tensor_buffer(t), t.offset, t.size};
+            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            writes[i].pBufferInfo = &buffers[i];
+        } else {
+            uint32_t texel = kind == VKA_BIND_TEXEL_RGBA32F ? 16 : 4;
+            VkFormat format = kind == VKA_BIND_TEXEL_RGBA32F ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT;
+            if ((rc = create_view(cmd, t, format, texel, &views[i]))) return rc;
+            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            writes[i].pTexelBufferView = &views[i];
+        }
+    }
+    vkUpdateDescriptorSets(cmd->ctx->device, key->count, writes, 0, NULL);
+    entry->set = set;
+    cmd->set_count++;
+    return VKA_SUCCESS;
+}
+
 vka_result vka_cmd_dispatch(vka_cmd *cmd, vka_kernel *k, const vka_tensor *tensors,
                             uint32_t num_tensors, const void *push,
                             uint32_t groups_x, uint32_t groups_y, uint32_t groups_z)
@@ -290,7 +412,6 @@ vka_result vka_cmd_dispatch(vka_cmd *cmd, vka_kernel *k, const vka_tensor *tenso
     vka_result rc = vka_cmd_ensure_recording(cmd);
     if (rc) return rc;
     vka_context *ctx = cmd->ctx;
-    const vka_limits *dl = &ctx->info.limits;
     const char *name = k->desc.name;
     if (num_tensors != k->desc.num_bindings)
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %u tensors given for %u bindings", name,
@@ -302,54 +423,22 @@ vka_result vka_cmd_dispatch(vka_cmd *cmd, vka_kernel *k, const vka_tensor *tenso
                                 "%s: %u workgroups in dimension %d (device allows 1..%u)", name, groups[i], i,
                                 ctx->limits.max_workgroup_count[i]);
 
-    VkDescriptorSet set;
-    if ((rc = allocate_set(cmd, k->set_layout, &set))) return vka_cmd_fail(cmd, rc, "%s: no descriptor set", name);
-    VkDescriptorBufferInfo buffers[VKA_MAX_BINDINGS];
-    VkBufferView views[VKA_MAX_BINDINGS];
-    VkWriteDescriptorSet writes[VKA_MAX_BINDINGS];
-    for (uint32_t i = 0; i < num_tensors; i++) {
-        vka_tensor t = tensors[i];
-        if (!t.block || t.size == 0)
-            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: binding %u has no tensor", name, i);
-        writes[i] = (VkWriteDescriptorSet){
-            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-            .dstSet = set,
-            .dstBinding = i,
-            .descriptorCount = 1,
-        };
-        vka_binding_kind kind = k->desc.bindings[i];
-        if (kind == VKA_BIND_STORAGE) {
-            if (t.size > ctx->limits.max_storage_buffer_range)
-                return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED,
-                                    "%s: binding %u is %llu bytes, over maxStorageBufferRange (%llu)", name, i,
-                                    (unsigned long long)t.size,
-                                    (unsigned long long)ctx->limits.max_storage_buffer_range);
-            if (t.offset % dl->min_storage_buffer_offset_alignment)
-                return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                                    "%s: binding %u offset %llu is not aligned to %llu", name, i,
-                                    (unsigned long long)t.offset,
-                                    (unsigned long long)dl->min_storage_buffer_offset_alignment);
-            buffers[i] = (VkDescriptorBufferInfo){vka_tensor_buffer(t), t.offset, t.size};
-            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-            writes[i].pBufferInfo = &buffers[i];
-        } else {
-            uint32_t texel = kind == VKA_BIND_TEXEL_RGBA32F ? 16 : 4;
-            VkFormat format = kind == VKA_BIND_TEXEL_RGBA32F ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT;
-            if (t.size / texel > ctx->limits.max_texel_buffer_elements || t.size < texel)
-                return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED,
-                                    "%s: binding %u holds %llu texels (device allows 1..%u)", name, i,
-                                    (unsigned long long)(t.size / texel), ctx->limits.max_texel_buffer_elements);
-            if (t.offset % dl->min_texel_buffer_offset_alignment)
-                return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                                    "%s: texel binding %u offset %llu is not aligned to %llu", name, i,
-                                    (unsigned long long)t.offset,
-                                    (unsigned long long)dl->min_texel_buffer_offset_alignment);
-            if ((rc = create_view(cmd, t, format, texel, &views[i]))) return vka_cmd_fail(cmd, rc, "%s: no view", name);
-            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
-            writes[i].pTexelBufferView = &views[i];
-        }
+    for (uint32_t i = 0; i < num_tensors; i++)
+        if ((rc = check_binding(cmd, name, i, k->desc.bindings[i], tensors[i]))) return rc;
+    set_key key;
+    memset(&key, 0, sizeof key); /* hashed and compared as bytes */
+    key.layout = k->set_layout;
+    key.count = num_tensors;
+    for (uint32_t i = 0; i < num_tensors; i++)
+        key.bound[i].serial = tensors[i].block->serial, key.bound[i].offset = tensors[i].offset,
+        key.bound[i].size = tensors[i].size, key.bound[i].kind = (uint32_t)k->desc.bindings[i];
+    set_entry *entry = NULL;
+    if ((rc = find_set(cmd, &key, &entry))) return vka_cmd_fail(cmd, rc, "%s: no descriptor set", name);
+    if (!entry->set) {
+        entry->key = key;
+        if ((rc = make_set(cmd, k, tensors, entry))) return vka_cmd_fail(cmd, rc, "%s: no descriptor set", name);
     }
-    vkUpdateDescriptorSets(ctx->device, num_tensors, writes, 0, NULL);
+    VkDescriptorSet set = entry->set;
 
     int timed = cmd->timing && cmd->timed < cmd->max_timed;
     if (timed)

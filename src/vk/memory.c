@@ -64,6 +64,7 @@ static vka_result block_create(vka_arena *arena, uint64_t size, vka_block **out)
     if (!b) return vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     b->arena = arena;
     b->size = size;
+    b->serial = ++ctx->block_serials;
     VkBufferCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,

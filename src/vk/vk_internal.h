@@ -111,6 +111,7 @@ struct vka_block {
     VkBuffer buffer;
     uint64_t size, used;
     void *mapped;                 /* staging blocks only */
+    uint64_t serial;              /* unique in its context, never reused (descriptor sets cached by it) */
 };
 
 struct vka_arena {
@@ -149,6 +150,11 @@ vka_result vka_cmd_keep(vka_cmd *cmd, vka_result result);
 /* Begins recording if needed; every op calls this first. */
 vka_result vka_cmd_ensure_recording(vka_cmd *cmd);
 
+/* Descriptor sets a cmd keeps across recordings (one per kernel and list of bound tensors);
+ * vka_cmd_reset drops them all once there are this many. */
+#define VKA_CMD_SET_CACHE_MAX 4096
+uint32_t vka_cmd_cached_sets(const vka_cmd *cmd);
+
 /* ---- the context ---------------------------------------------------------------------- */
 
 struct vka_context {
@@ -173,6 +179,7 @@ struct vka_context {
     vka_cmd *transfer_cmd;
 
     vka_kernel *kernels[VKA_KERNEL_CACHE_SIZE];
+    uint64_t block_serials;       /* the last vka_block serial handed out */
 };
 
 VkBuffer vka_tensor_buffer(vka_tensor t);
