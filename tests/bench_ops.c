@@ -181,7 +181,10 @@ static void bench_bn(uint32_t c, uint32_t hw)
     char shape[64];
     snprintf(shape, sizeof shape, "(%u,%u,%u,%u) +relu", BATCH, c, hw, hw);
     TIME_OP("batchnorm forward (train)", shape, 0, (2.0 * n + 6 * c) * 4,
-            vka_batchnorm_forward_train(cmd, &d, y, mean, invstd, rmean, rvar, x, gamma, beta, scratch, 1));
+            vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN,
+                                  &(vka_batchnorm_io){.x = x, .y = y, .gamma = gamma, .beta = beta,
+                                                      .running_mean = rmean, .running_var = rvar, .save_mean = mean,
+                                                      .save_invstd = invstd, .scratch = scratch}));
     TIME_OP("batchnorm backward", shape, 0, (3.0 * n + 6 * c) * 4,
             vka_batchnorm_backward(cmd, &d, dx, dgamma, dbeta, dy, x, mean, invstd, gamma, beta, scratch));
 }

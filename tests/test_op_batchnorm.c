@@ -108,8 +108,11 @@ static bn_result run_train(vka_context *ctx, vka_arena *arena, const bn_host *h,
     TEST_OK(vka_upload(ctx, rv.t, 0, h->rv, cb));
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-    TEST_OK(vka_batchnorm_forward_train(cmd, &d, y.t, mean.t, invstd.t, rm.t, rv.t, x, gamma, beta, scratch.t,
-                                        update));
+    TEST_OK(vka_batchnorm_forward(cmd, &d, update ? VKA_BN_TRAIN : VKA_BN_TRAIN_KEEP_RUNNING,
+                                  &(vka_batchnorm_io){.x = x, .y = y.t, .gamma = gamma, .beta = beta,
+                                                      .running_mean = rm.t, .running_var = rv.t,
+                                                      .save_mean = mean.t, .save_invstd = invstd.t,
+                                                      .scratch = scratch.t}));
     TEST_OK(vka_batchnorm_backward(cmd, &d, want_dx ? dx.t : (vka_tensor){0}, dg.t, db.t, dy, x, mean.t,
                                    invstd.t, gamma, beta, scratch.t));
     test_run(cmd);
@@ -309,7 +312,7 @@ static void expect_packed_bits(const char *what, shape s, const float *nchw, con
     free(is_element);
 }
 
-/* vka_batchnorm_forward_train_packed_y, vka_batchnorm_forward_eval_packed_y and
+/* vka_batchnorm_forward with a packed y (training and eval) and
  * vka_batchnorm_backward_packed_dx write y and dx in lavapipe's packed layout (packed_layout.h): recorded beside the NCHW forward and backward in
  * one command buffer, each element must be the NCHW bits (the same arithmetic), and every
  * float in between (border, padding channels) keep what was there. Vec4 and scalar
@@ -343,14 +346,18 @@ static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, u
     ldx.t = dxp.t, lye.t = yep.t;
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-    TEST_OK(vka_batchnorm_forward_train(cmd, &d, y, mean, invstd, (vka_tensor){0}, (vka_tensor){0}, x, gamma, beta,
-                                        scratch, 0));
-    TEST_OK(vka_batchnorm_forward_train_packed_y(cmd, &d, &ly, mean, invstd, (vka_tensor){0}, (vka_tensor){0}, x,
-                                                 gamma, beta, scratch, 0));
+    vka_batchnorm_io io = {.x = x, .y = y, .gamma = gamma, .beta = beta, .running_mean = rm, .running_var = rv,
+                           .save_mean = mean, .save_invstd = invstd, .scratch = scratch};
+    TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN_KEEP_RUNNING, &io));
+    vka_batchnorm_io packed_io = io;
+    packed_io.y = (vka_tensor){0}, packed_io.yp = &ly;
+    TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN_KEEP_RUNNING, &packed_io));
     TEST_OK(vka_batchnorm_backward(cmd, &d, dx, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
     TEST_OK(vka_batchnorm_backward_packed_dx(cmd, &d, &ldx, dg, db, dy, x, mean, invstd, gamma, beta, scratch));
-    TEST_OK(vka_batchnorm_forward_eval(cmd, &d, ye, x, gamma, beta, rm, rv, scratch));
-    TEST_OK(vka_batchnorm_forward_eval_packed_y(cmd, &d, &lye, x, gamma, beta, rm, rv, scratch));
+    io.y = ye;
+    TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &io));
+    packed_io.yp = &lye;
+    TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &packed_io));
     test_run(cmd);
     vka_cmd_destroy(cmd);
     float *want_y = test_read(ctx, y, h->nx), *got_y = test_read(ctx, yp.t, packed_n);
@@ -391,11 +398,11 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
     }
 }
 
-/* vka_batchnorm_forward_train_add / _eval_add (a residual block's tail in one pass) give the
+/* vka_batchnorm_forward with a residual (a residual block's tail in one pass) gives the
  * bits of BN, vka_add_forward and (with relu) vka_relu_forward one after another, at every
  * shape (scalar, vec4, SPAN), with texel and storage inputs, training and eval; the residual
  * variants ran, and the output's guard is intact. Where C and HW are multiples of 4, the
- * _add_packed_y op (training or eval) too: its NCHW y and its packed y (border 1, the floats
+ * same call with a yp too (training or eval): its NCHW y and its packed y (border 1, the floats
  * around the elements untouched) with the same bits. */
 static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, int relu, int eval)
 {
@@ -423,20 +430,16 @@ static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, i
     vka_packed_layout ly = {.t = yp.t, .h = (uint32_t)s.h, .w = (uint32_t)s.w, .hp = hp, .wp = wp, .c4 = c4, .border = 1};
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-    if (eval) {
-        TEST_OK(vka_batchnorm_forward_eval(cmd, &plain, z, x, gamma, beta, rm, rv, scratch));
-        TEST_OK(vka_batchnorm_forward_eval_add(cmd, &d, got.t, x, res, gamma, beta, rm, rv, scratch));
-        if (dual)
-            TEST_OK(vka_batchnorm_forward_eval_add_packed_y(cmd, &d, got2.t, &ly, x, res, gamma, beta, rm, rv,
-                                                            scratch));
-    } else {
-        vka_tensor none = {0};
-        TEST_OK(vka_batchnorm_forward_train(cmd, &plain, z, mean, invstd, none, none, x, gamma, beta, scratch, 0));
-        TEST_OK(vka_batchnorm_forward_train_add(cmd, &d, got.t, mean, invstd, none, none, x, res, gamma, beta,
-                                                scratch, 0));
-        if (dual)
-            TEST_OK(vka_batchnorm_forward_train_add_packed_y(cmd, &d, got2.t, &ly, mean, invstd, none, none, x, res,
-                                                             gamma, beta, scratch, 0));
+    /* The tail against BN (no ReLU), add and ReLU one after another, and its packed twin. */
+    vka_batchnorm_mode mode = eval ? VKA_BN_EVAL : VKA_BN_TRAIN_KEEP_RUNNING;
+    vka_batchnorm_io io = {.x = x, .y = z, .gamma = gamma, .beta = beta, .running_mean = rm, .running_var = rv,
+                           .save_mean = mean, .save_invstd = invstd, .scratch = scratch};
+    TEST_OK(vka_batchnorm_forward(cmd, &plain, mode, &io));
+    io.y = got.t, io.residual = res;
+    TEST_OK(vka_batchnorm_forward(cmd, &d, mode, &io));
+    if (dual) {
+        io.y = got2.t, io.yp = &ly;
+        TEST_OK(vka_batchnorm_forward(cmd, &d, mode, &io));
     }
     TEST_OK(vka_add_forward(cmd, h->nx, relu ? sum : want, z, res));
     if (relu) TEST_OK(vka_relu_forward(cmd, h->nx, want, sum));
@@ -520,8 +523,9 @@ static void batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape(void **state)
             fail_msg("bad packed dx %d: %s", i, vka_context_last_error(ctx));
         vka_cmd_destroy(cmd);
         TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-        rc = vka_batchnorm_forward_train_packed_y(cmd, &d, &bad[i], dg, db, (vka_tensor){0}, (vka_tensor){0}, x, c, c,
-                                                  scratch, 0);
+        rc = vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN_KEEP_RUNNING,
+                                   &(vka_batchnorm_io){.x = x, .yp = &bad[i], .gamma = c, .beta = c, .save_mean = dg,
+                                                       .save_invstd = db, .scratch = scratch});
         assert_int_equal(rc, VKA_ERROR_INVALID_ARGUMENT);
         if (!strstr(vka_context_last_error(ctx), "batchnorm_forward_train_packed_y: packed y"))
             fail_msg("bad packed y %d: %s", i, vka_context_last_error(ctx));
@@ -594,8 +598,9 @@ static void batchnorm_without_update_running_accepts_absent_running_tensors(void
     vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-    TEST_OK(vka_batchnorm_forward_train(cmd, &d, y.t, mean.t, invstd.t, (vka_tensor){0}, (vka_tensor){0}, x, gamma,
-                                        beta, scratch, 0));
+    TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN_KEEP_RUNNING,
+                                  &(vka_batchnorm_io){.x = x, .y = y.t, .gamma = gamma, .beta = beta,
+                                                      .save_mean = mean.t, .save_invstd = invstd.t, .scratch = scratch}));
     test_run(cmd);
     float *gy = test_read(ctx, y.t, h.nx);
     /* One value per channel: xhat = 0, y = beta. */
@@ -641,7 +646,10 @@ static void batchnorm_eval_forward_matches_reference(void **state)
             test_guarded scratch = test_alloc_guarded(ctx, arena, vka_batchnorm_scratch_bytes(ctx, &d));
             vka_cmd *cmd;
             TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-            TEST_OK(vka_batchnorm_forward_eval(cmd, &d, y.t, x, gamma, beta, rm, rv, scratch.t));
+            TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL,
+                                          &(vka_batchnorm_io){.x = x, .y = y.t, .gamma = gamma, .beta = beta,
+                                                              .running_mean = rm, .running_var = rv,
+                                                              .scratch = scratch.t}));
             test_run(cmd);
             float *gy = test_read(ctx, y.t, h.nx);
             test_check_guard(ctx, y), test_check_guard(ctx, scratch);
@@ -733,10 +741,12 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
     TEST_OK(vka_arena_alloc(arena, vka_batchnorm_scratch_bytes(ctx, &d), &scratch));
     vka_tensor none = {0};
     const char *ops[] = {"batchnorm_forward_train", "batchnorm_backward", "batchnorm_forward_eval",
-                         "batchnorm_forward_train_add", "batchnorm_forward_eval_add"};
+                         "batchnorm_forward_train_add", "batchnorm_forward_eval_add", "batchnorm_forward_train",
+                         "batchnorm_forward"};
     struct {
         vka_batchnorm_desc d;
-        int which; /* 0 train, 1 backward, 2 eval, 3 train_add, 4 eval_add */
+        int which; /* 0 train, 1 backward, 2 eval, 3 train_add, 4 eval_add (forwards with a residual),
+                      5 train without save_mean, 6 an unknown mode */
         vka_tensor y, x, scratch;
         int update;
         vka_tensor residual;
@@ -754,7 +764,8 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
         {d, 0, y, y, scratch, 1, none},                                           /* y is x */
         {{.n = 2, .c = 3, .hw = 16, .relu = 1}, 1, y, x, scratch, 0, none},       /* fused ReLU backward, no beta */
         {{.n = 2, .c = 3, .hw = 16, .momentum = 2}, 0, y, x, scratch, 1, none},   /* momentum out of range */
-        {d, 3, y, x, scratch, 0, none},                                           /* no residual */
+        {d, 5, y, x, scratch, 0, none},                                           /* no save_mean */
+        {d, 6, y, x, scratch, 0, none},                                           /* no such mode */
         {d, 4, y, x, scratch, 0, small},                                          /* residual too small */
         {d, 3, y, x, scratch, 0, y},                                              /* residual is y */
         {d, 4, y, x, c3, 0, x},                                                   /* scratch too small */
@@ -764,20 +775,19 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
         TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
         vka_result rc;
         const char *op = ops[bad[i].which];
-        if (bad[i].which == 0)
-            rc = vka_batchnorm_forward_train(cmd, &bad[i].d, bad[i].y, c3, c3, c3, c3, bad[i].x, c3, c3,
-                                             bad[i].scratch, bad[i].update);
-        else if (bad[i].which == 1)
+        if (bad[i].which == 1) {
             rc = vka_batchnorm_backward(cmd, &bad[i].d, bad[i].y, c3, c3, y, bad[i].x, c3, c3, c3, none,
                                         bad[i].scratch);
-        else if (bad[i].which == 2)
-            rc = vka_batchnorm_forward_eval(cmd, &bad[i].d, bad[i].y, bad[i].x, c3, c3, c3, c3, bad[i].scratch);
-        else if (bad[i].which == 3)
-            rc = vka_batchnorm_forward_train_add(cmd, &bad[i].d, bad[i].y, c3, c3, c3, c3, bad[i].x, bad[i].residual,
-                                                 c3, c3, bad[i].scratch, bad[i].update);
-        else
-            rc = vka_batchnorm_forward_eval_add(cmd, &bad[i].d, bad[i].y, bad[i].x, bad[i].residual, c3, c3, c3, c3,
-                                                bad[i].scratch);
+        } else {
+            int eval = bad[i].which == 2 || bad[i].which == 4;
+            vka_batchnorm_io io = {.x = bad[i].x, .y = bad[i].y, .residual = bad[i].residual, .gamma = c3, .beta = c3,
+                                   .running_mean = c3, .running_var = c3, .save_mean = c3, .save_invstd = c3,
+                                   .scratch = bad[i].scratch};
+            if (bad[i].which == 5) io.save_mean = none;
+            vka_batchnorm_mode mode = eval ? VKA_BN_EVAL : bad[i].update ? VKA_BN_TRAIN : VKA_BN_TRAIN_KEEP_RUNNING;
+            if (bad[i].which == 6) mode = (vka_batchnorm_mode)7;
+            rc = vka_batchnorm_forward(cmd, &bad[i].d, mode, &io);
+        }
         expect_rejected(ctx, rc, VKA_ERROR_INVALID_ARGUMENT, op);
         assert_int_equal(vka_cmd_status(cmd), VKA_ERROR_INVALID_ARGUMENT);
         vka_cmd_destroy(cmd);
@@ -802,7 +812,8 @@ static void batchnorm_refuses_a_tensor_over_the_storage_range(void **state)
     TEST_OK(vka_arena_alloc(arena, 8, &c2));
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-    expect_rejected(ctx, vka_batchnorm_forward_eval(cmd, &d, y, x, c2, c2, c2, c2, y), VKA_ERROR_LIMIT_EXCEEDED,
+    vka_batchnorm_io io = {.x = x, .y = y, .gamma = c2, .beta = c2, .running_mean = c2, .running_var = c2, .scratch = y};
+    expect_rejected(ctx, vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &io), VKA_ERROR_LIMIT_EXCEEDED,
                     "batchnorm_forward_eval");
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);

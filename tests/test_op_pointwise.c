@@ -264,12 +264,16 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
     for (uint32_t hw = 15; hw <= 17; hw++) { /* SPAN (2*2*15 % 4 == 0), vec4 and scalar variants */
         vka_batchnorm_desc d = {.n = 2, .c = hw == 15 ? 2 : 3, .hw = hw, .relu = 1};
         vka_tensor scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &d) / 4);
-        TEST_OK(vka_batchnorm_forward_train(cmd, &d, c, small[0], small[1], small[2], small[3], a, small[4],
-                                            small[5], scratch, 1));
+        vka_batchnorm_io io = {.x = a, .y = c, .gamma = small[4], .beta = small[5], .running_mean = small[2],
+                               .running_var = small[3], .save_mean = small[0], .save_invstd = small[1],
+                               .scratch = scratch};
+        TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN, &io));
         TEST_OK(vka_batchnorm_backward(cmd, &d, c, small[2], small[3], b, a, small[0], small[1], small[4], small[5],
                                        scratch));
-        TEST_OK(vka_batchnorm_forward_eval(cmd, &d, c, a, small[4], small[5], small[0], small[1], scratch));
-        TEST_OK(vka_batchnorm_forward_eval_add(cmd, &d, c, a, b, small[4], small[5], small[0], small[1], scratch));
+        io.running_mean = small[0], io.running_var = small[1];
+        TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &io));
+        io.residual = b;
+        TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &io));
         if (hw == 15) continue;
         TEST_OK(vka_relu_forward(cmd, 2 * 3 * hw, c, a));
         TEST_OK(vka_relu_backward(cmd, 2 * 3 * hw, c, b, a));

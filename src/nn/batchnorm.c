@@ -497,190 +497,89 @@ static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnor
     return VKA_SUCCESS;
 }
 
-/* vka_batchnorm_forward_train, ..._packed_y and ..._add(_packed_y): y NCHW, or packed when yp
- * (both with a residual); plus `residual` when add. */
-static vka_result forward_train(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y,
-                                const vka_packed_layout *yp, vka_tensor save_mean, vka_tensor save_invstd,
-                                vka_tensor running_mean, vka_tensor running_var, vka_tensor x, int add,
-                                vka_tensor residual, vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
-                                int update_running)
+/* The forward's name in its errors, after what it does: batchnorm_forward_{train,eval}[_add][_packed_y]. */
+static const char *forward_name(vka_batchnorm_mode mode, int add, int packed)
+{
+    static const char *const names[2][2][2] = {
+        {{"batchnorm_forward_train", "batchnorm_forward_train_packed_y"},
+         {"batchnorm_forward_train_add", "batchnorm_forward_train_add_packed_y"}},
+        {{"batchnorm_forward_eval", "batchnorm_forward_eval_packed_y"},
+         {"batchnorm_forward_eval_add", "batchnorm_forward_eval_add_packed_y"}},
+    };
+    return names[mode == VKA_BN_EVAL][add != 0][packed != 0];
+}
+
+vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_batchnorm_mode mode,
+                                 const vka_batchnorm_io *io)
 {
     vka_context *ctx = vka_cmd_context(cmd);
+    if (!io) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "batchnorm_forward: no tensors");
+    int add = vka_tensor_present(io->residual), train = mode != VKA_BN_EVAL, update_running = mode == VKA_BN_TRAIN;
+    const char *op = forward_name(mode, add, io->yp != NULL);
+    if (mode != VKA_BN_TRAIN && mode != VKA_BN_TRAIN_KEEP_RUNNING && mode != VKA_BN_EVAL)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)mode);
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
+    vka_tensor x = io->x, y = io->y, residual = io->residual, gamma = io->gamma, beta = io->beta;
+    vka_tensor running_mean = io->running_mean, running_var = io->running_var;
     if ((rc = check_residual(cmd, op, d, &residual, y, add))) return rc;
     int texel;
     bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
     vka_packed_layout packed;
-    if ((rc = check_outputs(cmd, op, d, &p, &y, yp, add, residual, x, &packed))) return rc;
-    if ((rc = need(cmd, op, "x", x, xb, d)) ||
-        (rc = need(cmd, op, "save_mean", save_mean, cb, d)) || (rc = need(cmd, op, "save_invstd", save_invstd, cb, d)) ||
-        (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
-        (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
+    if ((rc = check_outputs(cmd, op, d, &p, &y, io->yp, add, residual, x, &packed))) return rc;
+    if ((rc = need(cmd, op, "x", x, xb, d)) || (rc = need(cmd, op, "gamma", gamma, cb, d)) ||
+        (rc = need(cmd, op, "beta", beta, cb, d)) ||
+        (rc = need(cmd, op, "scratch", io->scratch, p.part_bytes + p.coef_bytes, d)))
         return rc;
-    if (update_running) {
+    if (train && ((rc = need(cmd, op, "save_mean", io->save_mean, cb, d)) ||
+                  (rc = need(cmd, op, "save_invstd", io->save_invstd, cb, d))))
+        return rc;
+    if (!train || update_running) { /* read by eval, moved by training */
         if ((rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
             (rc = need(cmd, op, "running_var", running_var, cb, d)))
             return rc;
-        if ((uint64_t)d->n * d->hw < 2)
-            return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                                "%s: N*HW = 1 value per channel has no unbiased variance for the running "
-                                "statistics (pass update_running = 0)", op);
     }
+    if (update_running && (uint64_t)d->n * d->hw < 2)
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: N*HW = 1 value per channel has no unbiased variance for the running "
+                            "statistics (use VKA_BN_TRAIN_KEEP_RUNNING)", op);
     x = vka_tensor_slice(x, 0, xb);
-    save_mean = vka_tensor_slice(save_mean, 0, cb);
-    save_invstd = vka_tensor_slice(save_invstd, 0, cb);
     gamma = vka_tensor_slice(gamma, 0, cb);
     beta = vka_tensor_slice(beta, 0, cb);
-    /* Without an update the shader never touches bindings 3 and 4: any valid tensor will do. */
-    running_mean = update_running ? vka_tensor_slice(running_mean, 0, cb) : gamma;
-    running_var = update_running ? vka_tensor_slice(running_var, 0, cb) : beta;
-    vka_tensor part = vka_tensor_slice(scratch, 0, (uint64_t)d->c * p.groups * 16);
-    vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
-
-    vka_kernel *k_stats, *k_fin;
-    if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, FORM_NCHW, &k_stats)) || (rc = finalize_kernel(cmd, 0, &k_fin)))
-        return rc;
-
-    struct stats_push sp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw, p.reduce_wg % p.unit_hw,
-                            vka_fastdiv_make(p.unit_hw), d->hw};
-    vka_tensor ts[2] = {x, part};
-    if ((rc = vka_cmd_dispatch(cmd, k_stats, ts, 2, &sp, p.groups, d->c, 1))) return vka_op_done(cmd, rc);
-    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> finalize reads */
-
-    struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), d->momentum > 0 ? d->momentum : 0.1f,
-                                   update_running ? 1u : 0u, 0};
-    vka_tensor tf[8] = {part, save_mean, save_invstd, running_mean, running_var, gamma, beta, coef};
+    /* Training without an update never touches the running bindings: any valid tensor will do. */
+    running_mean = !train || update_running ? vka_tensor_slice(running_mean, 0, cb) : gamma;
+    running_var = !train || update_running ? vka_tensor_slice(running_var, 0, cb) : beta;
+    vka_tensor part = vka_tensor_slice(io->scratch, 0, p.part_bytes);
+    vka_tensor coef = vka_tensor_slice(io->scratch, p.part_bytes, p.coef_bytes);
+    vka_kernel *k_fin;
+    if ((rc = finalize_kernel(cmd, 0, &k_fin))) return rc;
+    struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), 0.1f, 0, 1};
+    /* Eval reads only running_*, gamma, beta and writes only coef: the save_* bindings get the
+     * (unwritten) partials region as a stand-in. */
+    vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
+    if (train) { /* the batch statistics first: per-group partial sums, then the finalize */
+        vka_kernel *k_stats;
+        if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, FORM_NCHW, &k_stats))) return rc;
+        struct stats_push sp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw,
+                                p.reduce_wg % p.unit_hw, vka_fastdiv_make(p.unit_hw), d->hw};
+        part = vka_tensor_slice(io->scratch, 0, (uint64_t)d->c * p.groups * 16);
+        vka_tensor ts[2] = {x, part};
+        if ((rc = vka_cmd_dispatch(cmd, k_stats, ts, 2, &sp, p.groups, d->c, 1))) return vka_op_done(cmd, rc);
+        vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> finalize reads */
+        fp = (struct fwd_finalize_push){d->c, p.groups, eps_of(d), d->momentum > 0 ? d->momentum : 0.1f,
+                                        update_running ? 1u : 0u, 0};
+        tf[0] = part;
+        tf[1] = vka_tensor_slice(io->save_mean, 0, cb);
+        tf[2] = vka_tensor_slice(io->save_invstd, 0, cb);
+    }
     if ((rc = vka_dispatch_items(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
-
-    rc = record_apply(cmd, &p, texel, d, y, yp ? &packed : NULL, x, coef, residual);
+    rc = record_apply(cmd, &p, texel, d, y, io->yp ? &packed : NULL, x, coef, residual);
     return vka_op_done(cmd, rc);
-}
-
-vka_result vka_batchnorm_forward_train(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
-                                       vka_tensor save_mean, vka_tensor save_invstd,
-                                       vka_tensor running_mean, vka_tensor running_var,
-                                       vka_tensor x, vka_tensor gamma, vka_tensor beta,
-                                       vka_tensor scratch, int update_running)
-{
-    return forward_train(cmd, "batchnorm_forward_train", d, y, NULL, save_mean, save_invstd, running_mean,
-                         running_var, x, 0, (vka_tensor){0}, gamma, beta, scratch, update_running);
-}
-
-vka_result vka_batchnorm_forward_train_add(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
-                                           vka_tensor save_mean, vka_tensor save_invstd, vka_tensor running_mean,
-                                           vka_tensor running_var, vka_tensor x, vka_tensor residual,
-                                           vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
-                                           int update_running)
-{
-    return forward_train(cmd, "batchnorm_forward_train_add", d, y, NULL, save_mean, save_invstd, running_mean,
-                         running_var, x, 1, residual, gamma, beta, scratch, update_running);
-}
-
-vka_result vka_batchnorm_forward_train_add_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
-                                                    const vka_packed_layout *yp, vka_tensor save_mean,
-                                                    vka_tensor save_invstd, vka_tensor running_mean,
-                                                    vka_tensor running_var, vka_tensor x, vka_tensor residual,
-                                                    vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
-                                                    int update_running)
-{
-    static const char op[] = "batchnorm_forward_train_add_packed_y";
-    if (!yp) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
-    return forward_train(cmd, op, d, y, yp, save_mean, save_invstd, running_mean, running_var, x, 1, residual, gamma,
-                         beta, scratch, update_running);
 }
 
 int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d) { return packed4_shape(d); }
-
-vka_result vka_batchnorm_forward_train_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *y,
-                                                vka_tensor save_mean, vka_tensor save_invstd,
-                                                vka_tensor running_mean, vka_tensor running_var, vka_tensor x,
-                                                vka_tensor gamma, vka_tensor beta, vka_tensor scratch,
-                                                int update_running)
-{
-    static const char op[] = "batchnorm_forward_train_packed_y";
-    if (!y) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
-    return forward_train(cmd, op, d, (vka_tensor){0}, y, save_mean, save_invstd, running_mean, running_var, x, 0,
-                         (vka_tensor){0}, gamma, beta, scratch, update_running);
-}
-
-/* vka_batchnorm_forward_eval, ..._add and their _packed_y: as forward_train's outputs. */
-static vka_result forward_eval(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, vka_tensor y,
-                               const vka_packed_layout *yp, vka_tensor x, int add, vka_tensor residual,
-                               vka_tensor gamma, vka_tensor beta, vka_tensor running_mean, vka_tensor running_var,
-                               vka_tensor scratch)
-{
-    vka_context *ctx = vka_cmd_context(cmd);
-    vka_result rc;
-    if ((rc = check_desc(cmd, op, d))) return rc;
-    uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
-    if ((rc = check_residual(cmd, op, d, &residual, y, add))) return rc;
-    int texel;
-    bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
-    vka_packed_layout packed;
-    if ((rc = check_outputs(cmd, op, d, &p, &y, yp, add, residual, x, &packed))) return rc;
-    if ((rc = need(cmd, op, "x", x, xb, d)) ||
-        (rc = need(cmd, op, "gamma", gamma, cb, d)) || (rc = need(cmd, op, "beta", beta, cb, d)) ||
-        (rc = need(cmd, op, "running_mean", running_mean, cb, d)) ||
-        (rc = need(cmd, op, "running_var", running_var, cb, d)) ||
-        (rc = need(cmd, op, "scratch", scratch, p.part_bytes + p.coef_bytes, d)))
-        return rc;
-    x = vka_tensor_slice(x, 0, xb);
-    gamma = vka_tensor_slice(gamma, 0, cb);
-    beta = vka_tensor_slice(beta, 0, cb);
-    running_mean = vka_tensor_slice(running_mean, 0, cb);
-    running_var = vka_tensor_slice(running_var, 0, cb);
-    vka_tensor part = vka_tensor_slice(scratch, 0, p.part_bytes);
-    vka_tensor coef = vka_tensor_slice(scratch, p.part_bytes, p.coef_bytes);
-    vka_kernel *k_fin;
-    if ((rc = finalize_kernel(cmd, 0, &k_fin))) return rc;
-    /* Eval mode reads only running_*, gamma, beta and writes only coef: the
-     * save_* bindings get the (unwritten) partials region as a stand-in. */
-    struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), 0.1f, 0, 1};
-    vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
-    if ((rc = vka_dispatch_items(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
-    vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
-    rc = record_apply(cmd, &p, texel, d, y, yp ? &packed : NULL, x, coef, residual);
-    return vka_op_done(cmd, rc);
-}
-
-vka_result vka_batchnorm_forward_eval(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
-                                      vka_tensor x, vka_tensor gamma, vka_tensor beta,
-                                      vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
-{
-    return forward_eval(cmd, "batchnorm_forward_eval", d, y, NULL, x, 0, (vka_tensor){0}, gamma, beta, running_mean,
-                        running_var, scratch);
-}
-
-vka_result vka_batchnorm_forward_eval_add(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y, vka_tensor x,
-                                          vka_tensor residual, vka_tensor gamma, vka_tensor beta,
-                                          vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
-{
-    return forward_eval(cmd, "batchnorm_forward_eval_add", d, y, NULL, x, 1, residual, gamma, beta, running_mean,
-                        running_var, scratch);
-}
-
-vka_result vka_batchnorm_forward_eval_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, const vka_packed_layout *yp,
-                                               vka_tensor x, vka_tensor gamma, vka_tensor beta,
-                                               vka_tensor running_mean, vka_tensor running_var, vka_tensor scratch)
-{
-    static const char op[] = "batchnorm_forward_eval_packed_y";
-    if (!yp) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
-    return forward_eval(cmd, op, d, (vka_tensor){0}, yp, x, 0, (vka_tensor){0}, gamma, beta, running_mean, running_var,
-                        scratch);
-}
-
-vka_result vka_batchnorm_forward_eval_add_packed_y(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_tensor y,
-                                                   const vka_packed_layout *yp, vka_tensor x, vka_tensor residual,
-                                                   vka_tensor gamma, vka_tensor beta, vka_tensor running_mean,
-                                                   vka_tensor running_var, vka_tensor scratch)
-{
-    static const char op[] = "batchnorm_forward_eval_add_packed_y";
-    if (!yp) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: no packed y", op);
-    return forward_eval(cmd, op, d, y, yp, x, 1, residual, gamma, beta, running_mean, running_var, scratch);
-}
 
 static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, const vka_batchnorm_desc *d,
                                const vka_packed_layout *l, vka_tensor *out)

@@ -45,7 +45,7 @@ typedef struct vka_conv2d_shape {
     int dy_packed;
     /* Forward (and the backward after it): x is already in the scratch in the packed layout
      * that vka_conv2d_x_packed_layout describes (its producer wrote it there, e.g.
-     * vka_batchnorm_forward_train_packed_y), with zeros in its border; the x argument is not
+     * vka_batchnorm_forward with a yp), with zeros in its border; the x argument is not
      * read and may be absent. */
     int x_packed;
     /* Backward only, lavapipe's packed path (vka_conv2d_dx_tap_phases): where dx meets another

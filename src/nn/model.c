@@ -516,34 +516,20 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
                     break;
                 }
             }
-            if (vka_node_is_tail(n)) { /* + the residual, then the ReLU */
+            int tail = vka_node_is_tail(n), packed = vka_tensor_present(l.t);
+            vka_batchnorm_io io = {
+                .x = xin, .y = tail || !packed ? y : (vka_tensor){0}, .yp = packed ? &l : NULL, .gamma = gamma,
+                .beta = beta, .running_mean = mean, .running_var = var, .save_mean = n->save_mean,
+                .save_invstd = n->save_invstd, .scratch = n->scratch,
+            };
+            if (tail) { /* + the residual, then the ReLU */
                 const vka_node *r = &m->nodes[n->in[1]];
-                vka_tensor res = slice_n(r->y, r, B);
-                if (!f->training && vka_tensor_present(l.t))
-                    rc = vka_batchnorm_forward_eval_add_packed_y(cmd, &d, y, &l, xin, res, gamma, beta, mean, var,
-                                                                 n->scratch);
-                else if (!f->training)
-                    rc = vka_batchnorm_forward_eval_add(cmd, &d, y, xin, res, gamma, beta, mean, var, n->scratch);
-                else if (vka_tensor_present(l.t))
-                    rc = vka_batchnorm_forward_train_add_packed_y(cmd, &d, y, &l, n->save_mean, n->save_invstd, mean,
-                                                                  var, xin, res, gamma, beta, n->scratch,
-                                                                  f->update_bn_stats);
-                else
-                    rc = vka_batchnorm_forward_train_add(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin, res,
-                                                         gamma, beta, n->scratch, f->update_bn_stats);
-                break;
+                io.residual = slice_n(r->y, r, B);
             }
-            if (vka_tensor_present(l.t)) {
-                rc = f->training ? vka_batchnorm_forward_train_packed_y(cmd, &d, &l, n->save_mean, n->save_invstd, mean,
-                                                                        var, xin, gamma, beta, n->scratch,
-                                                                        f->update_bn_stats)
-                                 : vka_batchnorm_forward_eval_packed_y(cmd, &d, &l, xin, gamma, beta, mean, var,
-                                                                       n->scratch);
-                break;
-            }
-            rc = f->training ? vka_batchnorm_forward_train(cmd, &d, y, n->save_mean, n->save_invstd, mean, var, xin,
-                                                           gamma, beta, n->scratch, f->update_bn_stats)
-                             : vka_batchnorm_forward_eval(cmd, &d, y, xin, gamma, beta, mean, var, n->scratch);
+            vka_batchnorm_mode mode = !f->training         ? VKA_BN_EVAL
+                                      : f->update_bn_stats ? VKA_BN_TRAIN
+                                                           : VKA_BN_TRAIN_KEEP_RUNNING;
+            rc = vka_batchnorm_forward(cmd, &d, mode, &io);
             break;
         }
         case VKA_NODE_RELU: rc = vka_relu_forward(cmd, (uint64_t)B * n->c * n->h * n->w, y, xin); break;
