@@ -10,13 +10,13 @@
 # Then: the devices, the test suite in both limit modes (validation layers on,
 # as everywhere), the cross-device benchmark (vkanchor and PyTorch side by
 # side), a per-dispatch trace of resnet18, A/B runs of the tiled kernels' switches
-# (VKANCHOR_TILED_BLOCK, VKANCHOR_TILED_PREFETCH), and a short training run with
+# (VKANCHOR_TILED_BLOCK, VKANCHOR_TILED_PREFETCH) each with its trace, and a short training run with
 # its evaluation. Everything is logged under $OUT (default: gpu-check-out/); the
 # spirv-val tests report "Not Run" there (no spirv-tools).
 # Carried (git-ignored): .gl/ (apt-get download libvulkan1), .debs/ (apt-get download
 # vulkan-validationlayers libcmocka0 libcjson1 libpng16-16), build/vkanchor, build/tests,
 # build/CTestTestfile.cmake (strip --strip-debug them to fit), data/fashion-mnist/*.gz.
-#   bash scripts/gpu-check.sh      (step timeouts add up to 575 s, within one 600 s device call)
+#   bash scripts/gpu-check.sh      (step timeouts add up to 590 s, within one 600 s device call)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${OUT:-$root/gpu-check-out}"
@@ -58,18 +58,20 @@ step "tests, device limits"
 echo "ctest rc=$?"; grep -E "tests passed|Failed|\*\*\*" "$out/tests-limits.txt" | head -40
 
 step "cross-device benchmark"
-timeout 180 bash scripts/bench-devices.sh --steps 20 --out "$out/bench-devices.json" 2>&1
+timeout 160 bash scripts/bench-devices.sh --steps 20 --out "$out/bench-devices.json" 2>&1
 echo "bench-devices rc=$?"
 
 step "resnet18 per-dispatch trace and kernel table"
 timeout 30 build/vkanchor bench --model resnet18 --steps 20 --trace "$out/trace-resnet18.jsonl" 2>&1 | head -80
 
-step "A/B: resnet18 with the tiled kernels' 4x4 register blocks everywhere (VKANCHOR_TILED_BLOCK=4x4)"
-VKANCHOR_TILED_BLOCK=4x4 timeout 30 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
-step "A/B: resnet18 with 8x8 register blocks everywhere (VKANCHOR_TILED_BLOCK=8x8)"
-VKANCHOR_TILED_BLOCK=8x8 timeout 30 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
-step "A/B: resnet18 without the tiled kernels' prefetch (VKANCHOR_TILED_PREFETCH=0)"
-VKANCHOR_TILED_PREFETCH=0 timeout 30 build/vkanchor bench --model resnet18 --steps 20 2>&1 | head -12
+# Each variant with its per-dispatch trace, so that the block each layer shape runs fastest
+# with can be read per layer (trace-resnet18-<variant>.jsonl beside the picked blocks' trace).
+for variant in 4x4 4x8 8x4 8x8 noprefetch; do
+  if [ "$variant" = noprefetch ]; then env="VKANCHOR_TILED_PREFETCH=0"; else env="VKANCHOR_TILED_BLOCK=$variant"; fi
+  step "A/B: resnet18 with $env"
+  env "$env" timeout 25 build/vkanchor bench --model resnet18 --steps 20 \
+    --trace "$out/trace-resnet18-$variant.jsonl" 2>&1 | head -12
+done
 
 step "training: resnet20, 2 epochs, then eval"
 timeout 45 build/vkanchor train --model resnet20 --epochs 2 --out /tmp/run-r20 2>&1 | tr '\r' '\n' | grep -v "^$" | tail -12
