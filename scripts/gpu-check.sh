@@ -10,13 +10,13 @@
 # Then: the devices, the test suite in both limit modes (validation layers on,
 # as everywhere), the cross-device benchmark (vkanchor and PyTorch side by
 # side), a per-dispatch trace of resnet18, A/B runs of the tiled kernels' switches
-# (VKANCHOR_TILED_BLOCK, VKANCHOR_TILED_PREFETCH) each with its trace, and a short training run with
+# (VKANCHOR_TILED_BLOCK, VKANCHOR_TILED_PREFETCH, VKANCHOR_TILED_VEC4) each with its trace, and a short training run with
 # its evaluation. Everything is logged under $OUT (default: gpu-check-out/); the
 # spirv-val tests report "Not Run" there (no spirv-tools).
 # Carried (git-ignored): .gl/ (apt-get download libvulkan1), .debs/ (apt-get download
 # vulkan-validationlayers libcmocka0 libcjson1 libpng16-16), build/vkanchor, build/tests,
 # build/CTestTestfile.cmake (strip --strip-debug them to fit), data/fashion-mnist/*.gz.
-#   bash scripts/gpu-check.sh      (step timeouts add up to 590 s, within one 600 s device call)
+#   bash scripts/gpu-check.sh      (step timeouts add up to 585 s, within one 600 s device call)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${OUT:-$root/gpu-check-out}"
@@ -66,10 +66,14 @@ timeout 30 build/vkanchor bench --model resnet18 --steps 20 --trace "$out/trace-
 
 # Each variant with its per-dispatch trace, so that the block each layer shape runs fastest
 # with can be read per layer (trace-resnet18-<variant>.jsonl beside the picked blocks' trace).
-for variant in 4x4 4x8 8x4 8x8 noprefetch; do
-  if [ "$variant" = noprefetch ]; then env="VKANCHOR_TILED_PREFETCH=0"; else env="VKANCHOR_TILED_BLOCK=$variant"; fi
+for variant in 4x4 4x8 8x4 8x8 noprefetch scalarshared; do
+  case "$variant" in
+    noprefetch) env="VKANCHOR_TILED_PREFETCH=0" ;;
+    scalarshared) env="VKANCHOR_TILED_VEC4=0" ;;
+    *) env="VKANCHOR_TILED_BLOCK=$variant" ;;
+  esac
   step "A/B: resnet18 with $env"
-  env "$env" timeout 25 build/vkanchor bench --model resnet18 --steps 20 \
+  env "$env" timeout 20 build/vkanchor bench --model resnet18 --steps 20 \
     --trace "$out/trace-resnet18-$variant.jsonl" 2>&1 | head -12
 done
 

@@ -17,23 +17,33 @@
 // k offset in the tile is fixed and its rows (columns) are fixed, so a_row / b_col run once
 // before the loop and a_k / b_k once per tile; across K its row (column) is fixed and its
 // k offsets vary, so a_k / b_k run per element.
-// A workgroup of TX x TY threads computes a TM x TN tile (TM = TY*RM, TN = TX*RN);
-// thread (tx, ty) owns rows ty + i*TY and columns tx + j*TX. The register block RM x RN
+// A workgroup of TX x TY threads computes a TM x TN tile (TM = TY*RM, TN = TX*RN). With
+// VEC4 (the default) thread (tx, ty) owns runs of 4 rows, 4*ty + 4*TY*i4 + 0..3, and of 4
+// columns, 4*tx + 4*TX*j4 + 0..3, and reads each run from shared memory as one vec4 (a
+// quarter of the load instructions per multiply-add; the runs of a warp are adjacent, so
+// without bank conflicts); without it (VKANCHOR_TILED_VEC4=0, for A/B runs) rows ty + i*TY
+// and columns tx + j*TX, one float per load. The register block RM x RN
 // is 4 or 8 each (specialization constants, picked per call from the GEMM's size): 8x8
 // does 4x the FMAs per shared-memory tile element and per im2col gather of 4x4, which pays
 // on real GPUs where the grid still fills the device. Shared memory is TK*(TM+TN) floats:
 // 8 KiB at 16x16 threads and 4x4, 16 KiB at 8x8 (the Vulkan minimum).
-// Ideas for later: vec4 loads where C*R*S allows it, and VK_KHR_cooperative_matrix where
-// offered (Debian 12's glslang 12 knows only GL_NV_cooperative_matrix).
+// Ideas for later: vec4 global loads where C*R*S allows it, and VK_KHR_cooperative_matrix
+// where offered (Debian 12's glslang 12 knows only GL_NV_cooperative_matrix).
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 layout(constant_id = 3) const uint TK = 16;
 layout(constant_id = 4) const uint RM = 4;
 layout(constant_id = 5) const uint RN = 4;
 
+layout(constant_id = 7) const bool VEC4 = true;
+
 const uint TX = gl_WorkGroupSize.x, TY = gl_WorkGroupSize.y;
 const uint TM = TY * RM, TN = TX * RN;
-shared float As[TK * TM];  // [k][m]
-shared float Bs[TK * TN];  // [k][n]
+shared vec4 As4[TK * TM / 4];  // [k][m], m in runs of 4
+shared vec4 Bs4[TK * TN / 4];  // [k][n]
+
+// The tile row (column) of this thread's register row i (column j): see VEC4 above.
+uint row_of(uint ty, uint i) { return VEC4 ? ((i / 4u) * TY + ty) * 4u + i % 4u : ty + i * TY; }
+uint col_of(uint tx, uint j) { return VEC4 ? ((j / 4u) * TX + tx) * 4u + j % 4u : tx + j * TX; }
 
 // Tile elements per thread (TX = 16 and TK = 16 divide every count: threads is a multiple
 // of TK, TM and TN, so each thread's fixed index below is the same for every i).
@@ -95,14 +105,26 @@ void fetch_tile(uint k0)
 void store_tile()
 {
 #if A_ALONG_K
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[a_kk * TM + tid / TK + i * (threads / TK)] = a_reg[i];
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
+        uint e = a_kk * TM + tid / TK + i * (threads / TK);
+        As4[e / 4u][e % 4u] = a_reg[i];
+    }
 #else
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[(tid / TM + i * (threads / TM)) * TM + a_mm] = a_reg[i];
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
+        uint e = (tid / TM + i * (threads / TM)) * TM + a_mm;
+        As4[e / 4u][e % 4u] = a_reg[i];
+    }
 #endif
 #if B_ALONG_K
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[b_kk * TN + tid / TK + j * (threads / TK)] = b_reg[j];
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
+        uint e = b_kk * TN + tid / TK + j * (threads / TK);
+        Bs4[e / 4u][e % 4u] = b_reg[j];
+    }
 #else
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[(tid / TN + j * (threads / TN)) * TN + b_nn] = b_reg[j];
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
+        uint e = (tid / TN + j * (threads / TN)) * TN + b_nn;
+        Bs4[e / 4u][e % 4u] = b_reg[j];
+    }
 #endif
 }
 
@@ -155,8 +177,25 @@ void main()
         if (PREFETCH && more) fetch_tile(k0 + TK);
         for (uint kk = 0; kk < TK; kk++) {
             float av[RM], bv[RN];
-            [[unroll]] for (uint i = 0; i < RM; i++) av[i] = As[kk * TM + ty + i * TY];
-            [[unroll]] for (uint j = 0; j < RN; j++) bv[j] = Bs[kk * TN + tx + j * TX];
+            if (VEC4) {
+                [[unroll]] for (uint i4 = 0; i4 < RM / 4u; i4++) {
+                    vec4 a4 = As4[kk * (TM / 4u) + i4 * TY + ty];
+                    [[unroll]] for (uint r = 0; r < 4u; r++) av[i4 * 4u + r] = a4[r];
+                }
+                [[unroll]] for (uint j4 = 0; j4 < RN / 4u; j4++) {
+                    vec4 b4 = Bs4[kk * (TN / 4u) + j4 * TX + tx];
+                    [[unroll]] for (uint c = 0; c < 4u; c++) bv[j4 * 4u + c] = b4[c];
+                }
+            } else {
+                [[unroll]] for (uint i = 0; i < RM; i++) {
+                    uint e = kk * TM + ty + i * TY;
+                    av[i] = As4[e / 4u][e % 4u];
+                }
+                [[unroll]] for (uint j = 0; j < RN; j++) {
+                    uint e = kk * TN + tx + j * TX;
+                    bv[j] = Bs4[e / 4u][e % 4u];
+                }
+            }
             [[unroll]] for (uint i = 0; i < RM; i++)
                 [[unroll]] for (uint j = 0; j < RN; j++) acc[i][j] += av[i] * bv[j];
         }
@@ -164,9 +203,9 @@ void main()
         if (!PREFETCH && more) fetch_tile(k0 + TK);
     }
     [[unroll]] for (uint i = 0; i < RM; i++) {
-        uint m = m0 + ty + i * TY;
+        uint m = m0 + row_of(ty, i);
         [[unroll]] for (uint j = 0; j < RN; j++) {
-            uint n = n0 + tx + j * TX;
+            uint n = n0 + col_of(tx, j);
             if (m < M && n < N) store_c(m, n, acc[i][j]);
         }
     }

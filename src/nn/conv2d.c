@@ -370,12 +370,14 @@ static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_
         desc.local_size[0] = tx;
         desc.local_size[1] = ty;
         desc.shared_bytes = TILED_TK * (tm + tn) * 4;
-        const char *prefetch = getenv("VKANCHOR_TILED_PREFETCH"); /* "0": no prefetch, for A/B runs */
-        desc.num_spec = 4;
+        /* "0": no prefetch, or scalar shared-memory reads (conv2d_gemm_tiled.glsl), for A/B runs */
+        const char *prefetch = getenv("VKANCHOR_TILED_PREFETCH"), *vec4 = getenv("VKANCHOR_TILED_VEC4");
+        desc.num_spec = 5;
         desc.spec[0] = TILED_TK;
         desc.spec[1] = rm;
         desc.spec[2] = rn;
         desc.spec[3] = !(prefetch && strcmp(prefetch, "0") == 0);
+        desc.spec[4] = !(vec4 && strcmp(vec4, "0") == 0);
         if (rm != 4 || rn != 4) { /* its own pipeline, named by its block */
             uint32_t b = (rm == 8) * 2 + (rn == 8) - 1;
             slot = gk->block_slots + b;
