@@ -27,6 +27,11 @@ layout(constant_id = 3) const int ST = 1;   // stride, 1 or 2
 layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
 layout(constant_id = 5) const int ACCUM = 0; // input gradient: 1 adds into out (the phase's part of
                                              // a gradient another conv wrote first), 0 overwrites
+// 1: the output columns of a run go out two at a time, as vec2 through Out2 (the same tensor):
+// lavapipe loops over the lanes once per store instruction, whatever its width (a vec2 store
+// costs about what a float does). The host sets it where every pair starts on an even float
+// and stays in its row: contiguous columns (ocstep 1), even run starts, widths and planes.
+layout(constant_id = 6) const int PAIRS = 0;
 layout(push_constant) uniform Push {
     uint cin4, hp, wp;       // packed input
     uint cout, hout, wout;   // output (N, cout, hout, wout), NCHW
@@ -40,6 +45,7 @@ layout(binding = 0) uniform samplerBuffer In;
 layout(binding = 1) uniform samplerBuffer Wt;
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };  // (cout) when has_bias
 layout(std430, binding = 3) buffer Out { float o[]; };
+layout(std430, binding = 4) buffer Out2 { vec2 o2[]; };
 
 #ifndef RQ
 #define RQ 14
@@ -160,11 +166,20 @@ void main()
             uint k = uint((int(kb) * KV + v) * 4 + i);
             if (k >= p.cout) break;
             float b = p.has_bias != 0 ? bias[k] : 0.0;
-            [[unroll]] for (int j = 0; j < RQ; j++)
-                if (uint(x0 + j) < p.wout) {
-                    uint at = obase + k * p.oplane + uint(j) * p.ocstep;
-                    o[at] = ACCUM != 0 ? o[at] + (acc[j][v][i] + b) : acc[j][v][i] + b;
-                }
+            if (PAIRS != 0) {
+                [[unroll]] for (int j = 0; j < RQ; j += 2)
+                    if (uint(x0 + j) < p.wout) {
+                        uint at = (obase + k * p.oplane + uint(j)) / 2u;
+                        vec2 y = vec2(acc[j][v][i], acc[j + 1][v][i]) + b;
+                        o2[at] = ACCUM != 0 ? o2[at] + y : y;
+                    }
+            } else {
+                [[unroll]] for (int j = 0; j < RQ; j++)
+                    if (uint(x0 + j) < p.wout) {
+                        uint at = obase + k * p.oplane + uint(j) * p.ocstep;
+                        o[at] = ACCUM != 0 ? o[at] + (acc[j][v][i] + b) : acc[j][v][i] + b;
+                    }
+            }
         }
     }
 }

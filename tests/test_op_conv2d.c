@@ -327,6 +327,12 @@ static void check_all_cases(family f, which_op op)
         snprintf(jb1, sizeof jb1, "%s_jb1", pass);
         expect_kernel_ran(ctx, pass);
         expect_kernel_ran(ctx, jb1);
+        /* ... storing pairs of columns where every pair starts on an even float (even widths,
+         * contiguous columns), one float elsewhere (odd widths, the stride-2 input gradient's
+         * phases): both ran. */
+        char pairs[64];
+        snprintf(pairs, sizeof pairs, "%s_jb1_pairs", pass);
+        expect_kernel_ran(ctx, pairs);
         /* ... and x (the forward) or dy (the input gradient) packed 4 channels x 4 positions at
          * a time where C (K) and H*W (P*Q) are multiples of 4, one float at a time elsewhere. */
         expect_kernel_ran(ctx, "conv2d_pack4");

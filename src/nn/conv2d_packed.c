@@ -1,5 +1,6 @@
 /* lavapipe's channels-packed convolution path: see conv2d_packed.h, and the shaders
  * conv2d_pack.comp, conv2d_pack_weight.comp, conv2d_packed.comp, conv2d_bwd_weight_packed.comp. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/conv2d_packed.h"
@@ -369,15 +370,27 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t run = run_for_width(push->wout);
     int jb1 = push->cin4 <= JB1_MAX_CIN4;
-    static const char *const names[2][2] = {{"conv2d_fwd_packed", "conv2d_fwd_packed_jb1"},
-                                            {"conv2d_bwd_data_packed", "conv2d_bwd_data_packed_jb1"}};
+    static const char *const names[2][2][2] = {
+        {{"conv2d_fwd_packed", "conv2d_fwd_packed_jb1"}, {"conv2d_fwd_packed_pairs", "conv2d_fwd_packed_jb1_pairs"}},
+        {{"conv2d_bwd_data_packed", "conv2d_bwd_data_packed_jb1"},
+         {"conv2d_bwd_data_packed_pairs", "conv2d_bwd_data_packed_jb1_pairs"}}};
     vka_kernel_desc desc = {
-        .name = names[bwd != 0][jb1], .spirv = jb1 ? runs[run].spirv_jb1 : runs[run].spirv,
-        .spirv_bytes = jb1 ? runs[run].bytes_jb1 : runs[run].bytes, .num_bindings = 4,
-        .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .name = names[bwd != 0][0][jb1], .spirv = jb1 ? runs[run].spirv_jb1 : runs[run].spirv,
+        .spirv_bytes = jb1 ? runs[run].bytes_jb1 : runs[run].bytes, .num_bindings = 5,
+        .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE,
+                     VKA_BIND_STORAGE},
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
-        .num_spec = 3, .spec = {stride, taps_s, (uint32_t)accum},
+        .num_spec = 4, .spec = {stride, taps_s, (uint32_t)accum, 0},
     };
+    /* Pairs of columns per store where every pair starts on an even float of out and stays in
+     * its row (conv2d_packed.comp's PAIRS; 6-16% faster per pass where it applies, perf-log 48).
+     * VKANCHOR_CONV_PAIRS=0 keeps one float per store, for A/B runs. */
+    int pairs = runs[run].rq % 2 == 0 && push->ocstep == 1 && push->ocol0 % 2 == 0 && push->wout % 2 == 0 &&
+                push->ow % 2 == 0 && push->oplane % 2 == 0 && out.offset % 8 == 0 && !accum;
+    const char *pairs_env = getenv("VKANCHOR_CONV_PAIRS");
+    if (pairs_env && strcmp(pairs_env, "0") == 0) pairs = 0;
+    desc.spec[3] = (uint32_t)pairs;
+    desc.name = names[bwd != 0][pairs][jb1];
     push->q_blocks = (uint32_t)vka_div_up(push->wout, runs[run].rq);
     push->k_blocks = (uint32_t)vka_div_up(push->k4, PACKED_KV);
     uint64_t total = (uint64_t)n * push->hout * push->q_blocks; /* runs of output columns */
@@ -390,12 +403,13 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     uint32_t variant = bwd ? 16 + run * 3 + taps_s - 1 : (run * 2 + stride - 1) * 2 + (taps_s == 3);
     uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
     if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
+    if (pairs) slot = VKA_SLOT_BASE_CONV_PAIRS + (uint32_t)jb1 * 32 + variant;
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     /* Without a bias, binding 2 aliases the weights; the shader does not read it (has_bias = 0). */
-    vka_tensor t[4] = {in, wk, push->has_bias ? bias : wk, out};
-    return vka_dispatch_groups(cmd, k, t, 4, push, groups);
+    vka_tensor t[5] = {in, wk, push->has_bias ? bias : wk, out, out};
+    return vka_dispatch_groups(cmd, k, t, 5, push, groups);
 }
 
 vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,

@@ -19,6 +19,7 @@ enum vka_kernel_slot_base {
     VKA_SLOT_BASE_CONV_WEIGHT_QC = 224, /* lavapipe's weight gradient, runs of 4 and 8 columns: 224..255 */
     VKA_SLOT_BASE_CONV_PACKED_JB1 = 256, /* lavapipe's packed conv, one column per register block: 256..287 */
     VKA_SLOT_BASE_CONV_ACCUM = 288, /* its input gradients adding into dx (JB = 2, then JB = 1): 288..319 */
+    VKA_SLOT_BASE_CONV_PAIRS = 320, /* its kernels storing pairs of columns (JB = 2, then JB = 1): 320..383 */
 };
 enum vka_kernel_slot {
     VKA_SLOT_AXPY = VKA_SLOT_BASE_FIRST,
@@ -29,7 +30,7 @@ enum vka_kernel_slot {
     VKA_SLOT_PEAK_FMA,     /* peak.c */
     VKA_SLOT_PEAK_COPY,
 };
-_Static_assert(VKA_SLOT_BASE_CONV_ACCUM + 32 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
+_Static_assert(VKA_SLOT_BASE_CONV_PAIRS + 64 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
 
 /* Ends an op: records its error on the cmd, or the barrier after its writes. */
 static inline vka_result vka_op_done(vka_cmd *cmd, vka_result rc)
