@@ -25,12 +25,14 @@ typedef struct pool_case {
 /* The cnn's 2x2/s2 (even and odd planes: floor mode leaves a row and a column
  * out), overlapping 3x3/s2/p1 and 3x3/s1/p1, stride > k (elements in no window),
  * channels 1, 3, 5, batch 1, a 1x1 window, and shapes with more outputs and
- * inputs than one workgroup. k == stride with pad 0 runs the disjoint-window
- * backward, the rest the gather. */
+ * inputs than one workgroup. 2x2/s2 on planes of even H and W % 4 == 0 (28x28, 6x12)
+ * runs maxpool2x2.comp (pairs of windows), other k == stride with pad 0 the
+ * disjoint-window backward, the rest the gather. */
 static const pool_case cases[] = {
     {2, 3, 28, 28, 2, 2, 0}, {1, 5, 14, 14, 2, 2, 0}, {2, 3, 7, 9, 2, 2, 0},  {2, 5, 9, 11, 3, 2, 1},
     {1, 1, 32, 32, 3, 2, 1}, {3, 3, 5, 5, 3, 2, 1},   {2, 1, 6, 7, 3, 1, 1},  {1, 1, 1, 1, 1, 1, 0},
     {4, 5, 28, 28, 3, 2, 1}, {1, 3, 8, 8, 3, 3, 0},   {1, 3, 2, 3, 2, 2, 1},  {2, 3, 8, 9, 2, 3, 0},
+    {3, 2, 6, 12, 2, 2, 0}, /* 2x2 windows in pairs (maxpool2x2.comp) with 3 pairs per output row */
 };
 #define NCASES (sizeof cases / sizeof *cases)
 
@@ -109,6 +111,15 @@ static void maxpool_matches_reference_at_awkward_shapes_and_repeats_bit_for_bit(
     (void)state;
     vka_context *ctx = test_context();
     for (size_t i = 0; i < NCASES; i++) check_maxpool(ctx, cases[i], FILL_RANDOM);
+    /* Each forward and backward kernel ran on some case. */
+    static const char *const kernels[] = {"maxpool2x2_fwd", "maxpool2x2_bwd_data", "maxpool_fwd_texel",
+                                          "maxpool_bwd_data_disjoint", "maxpool_bwd_data"};
+    for (size_t k = 0; k < sizeof kernels / sizeof *kernels; k++) {
+        int ran = 0;
+        for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
+            ran |= ctx->kernels[s] && strcmp(ctx->kernels[s]->desc.name, kernels[k]) == 0;
+        if (!ran) fail_msg("%s did not run", kernels[k]);
+    }
     test_context_finish(ctx);
 }
 

@@ -4,8 +4,9 @@
  * block) and global average pool. Indices are decoded with multiply-high
  * divisions (fastdiv.h): an integer division is a scalar loop over the lanes on
  * lavapipe. The forward reads x through an R32F texel buffer where it fits.
- * Ideas not done yet: several outputs per invocation with vec2/vec4 loads;
- * vec4 stores in the global-average-pool backward. */
+ * 2x2 windows of stride 2 on planes of even height and width a multiple of 4 (the
+ * cnn's pools) take maxpool2x2.comp instead: a pair of windows per invocation, vec4
+ * rows in, pairs out. Idea not done yet: vec4 stores in the global-average-pool backward. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,12 +22,19 @@
 #include "maxpool_bwd_data_disjoint.spv.h"
 #include "maxpool_fwd.spv.h"
 #include "maxpool_fwd_texel.spv.h"
+#include "maxpool2x2_bwd_data.spv.h"
+#include "maxpool2x2_fwd.spv.h"
 
 struct maxpool_push {
     uint32_t total, H, W, P, Q, k, stride, pad;
     vka_fastdiv div_a, div_b, div_s; /* forward: Q, P; backward: W, H; both: stride */
 };
 _Static_assert(sizeof(struct maxpool_push) == 56, "mirror of Push in maxpool_fwd.comp and maxpool_bwd_data.comp");
+struct maxpool2x2_push {
+    uint32_t total, W, P, Q2;
+    vka_fastdiv q2_div, p_div;
+};
+_Static_assert(sizeof(struct maxpool2x2_push) == 32, "mirror of Push in maxpool2x2.comp");
 struct gap_fwd_push {
     uint32_t planes, hw;
 };
@@ -99,6 +107,38 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, const char *name, const ui
 #define KERNEL(cmd, slot, nm, nb, push, wg, k) \
     kernel(cmd, slot, #nm, vka_spv_##nm, sizeof vka_spv_##nm, nb, sizeof(push), wg, k)
 
+/* Whether maxpool2x2.comp takes this pool: 2x2 windows, stride 2, no padding, H even, W a
+ * multiple of 4 (so P = H/2, Q = W/2 even: pairs of windows never straddle a row), with y,
+ * argmax and dy (pairs) and dx (vec4) at offsets their vector types allow. */
+static int pairs_shape(const vka_maxpool_desc *d, const struct maxpool_push *mp)
+{
+    return mp->k == 2 && mp->stride == 2 && mp->pad == 0 && d->h % 2 == 0 && d->w % 4 == 0;
+}
+
+/* maxpool2x2.comp over t[3]: the forward {x (texel), y, argmax} or the backward {dy, argmax, dx}. */
+static vka_result dispatch_2x2(vka_cmd *cmd, const vka_maxpool_desc *d, const struct maxpool_push *mp, int forward,
+                               const vka_tensor *t)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    uint32_t q2 = mp->Q / 2;
+    struct maxpool2x2_push pp = {
+        .total = (uint32_t)((uint64_t)d->n * d->c * mp->P * q2), .W = d->w, .P = mp->P, .Q2 = q2,
+        .q2_div = vka_fastdiv_make(q2), .p_div = vka_fastdiv_make(mp->P),
+    };
+    vka_kernel_desc desc = {
+        .name = forward ? "maxpool2x2_fwd" : "maxpool2x2_bwd_data",
+        .spirv = forward ? vka_spv_maxpool2x2_fwd : vka_spv_maxpool2x2_bwd_data,
+        .spirv_bytes = forward ? sizeof vka_spv_maxpool2x2_fwd : sizeof vka_spv_maxpool2x2_bwd_data,
+        .num_bindings = 3,
+        .bindings = {forward ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .push_bytes = sizeof pp, .local_size = {vka_plan_workgroup_1d(ctx, WG)},
+    };
+    vka_kernel *k;
+    vka_result rc = vka_kernel_cached(ctx, forward ? VKA_SLOT_MAXPOOL2X2_FWD : VKA_SLOT_MAXPOOL2X2_BWD, &desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
+    return vka_dispatch_items(cmd, k, t, 3, &pp, pp.total);
+}
+
 vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
                                vka_tensor x)
 {
@@ -120,9 +160,11 @@ vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tens
     mp.div_b = vka_fastdiv_make(mp.P);
     vka_context *ctx = vka_cmd_context(cmd);
     const char *env = getenv("VKANCHOR_TEXEL");
-    int texel = !(env && strcmp(env, "0") == 0) && ctx->info.features.texel_buffer_r32f &&
-                xb / 4 <= ctx->limits.max_texel_buffer_elements &&
-                x.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0;
+    int texel_ok = !(env && strcmp(env, "0") == 0) && x.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0;
+    if (texel_ok && pairs_shape(d, &mp) && ctx->info.features.texel_buffer_rgba32f &&
+        xb / 16 <= ctx->limits.max_texel_buffer_elements && y.offset % 8 == 0 && argmax.offset % 8 == 0)
+        return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 1, (vka_tensor[3]){x, y, argmax}));
+    int texel = texel_ok && ctx->info.features.texel_buffer_r32f && xb / 4 <= ctx->limits.max_texel_buffer_elements;
     vka_kernel *k;
     if ((rc = texel ? KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_TEXEL, maxpool_fwd_texel, 3, mp, WG, &k)
                     : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD, maxpool_fwd, 3, mp, WG, &k)))
@@ -148,6 +190,8 @@ vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_ten
     argmax = vka_tensor_slice(argmax, 0, yb);
     if (overlaps(dx, dy) || overlaps(dx, argmax))
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx must not overlap dy or argmax", op);
+    if (pairs_shape(d, &mp) && dy.offset % 8 == 0 && argmax.offset % 8 == 0 && dx.offset % 16 == 0)
+        return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 0, (vka_tensor[3]){dy, argmax, dx}));
     /* Disjoint windows: one invocation per window; otherwise one per input element. */
     int disjoint = mp.k == mp.stride && mp.pad == 0;
     mp.total = (uint32_t)((disjoint ? yb : xb) / 4);
