@@ -30,7 +30,8 @@ layout(constant_id = 5) const int ACCUM = 0; // input gradient: 1 adds into out 
 // 1: the output columns of a run go out two at a time, as vec2 through Out2 (the same tensor):
 // lavapipe loops over the lanes once per store instruction, whatever its width (a vec2 store
 // costs about what a float does). The host sets it where every pair starts on an even float
-// and stays in its row: contiguous columns (ocstep 1), even run starts, widths and planes.
+// and stays in its row: contiguous columns (ocstep 1), even run starts, widths and planes;
+// never with ACCUM.
 layout(constant_id = 6) const int PAIRS = 0;
 layout(push_constant) uniform Push {
     uint cin4, hp, wp;       // packed input
@@ -170,8 +171,7 @@ void main()
                 [[unroll]] for (int j = 0; j < RQ; j += 2)
                     if (uint(x0 + j) < p.wout) {
                         uint at = (obase + k * p.oplane + uint(j)) / 2u;
-                        vec2 y = vec2(acc[j][v][i], acc[j + 1][v][i]) + b;
-                        o2[at] = ACCUM != 0 ? o2[at] + y : y;
+                        o2[at] = vec2(acc[j][v][i], acc[j + 1][v][i]) + b;
                     }
             } else {
                 [[unroll]] for (int j = 0; j < RQ; j++)

@@ -531,6 +531,17 @@ static void batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape(void **state)
             fail_msg("bad packed y %d: %s", i, vka_context_last_error(ctx));
         vka_cmd_destroy(cmd);
     }
+    /* A good packed y with an NCHW y as well, but no residual: only a tail writes both. */
+    vka_tensor y = test_tensor(ctx, arena, NULL, 2 * 5 * 16);
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    assert_int_equal(vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN_KEEP_RUNNING,
+                                           &(vka_batchnorm_io){.x = x, .y = y, .yp = &good, .gamma = c, .beta = c,
+                                                               .save_mean = dg, .save_invstd = db, .scratch = scratch}),
+                     VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(vka_context_last_error(ctx), "without a residual"))
+        fail_msg("y and packed y without a residual: %s", vka_context_last_error(ctx));
+    vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);
 }

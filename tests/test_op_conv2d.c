@@ -333,6 +333,8 @@ static void check_all_cases(family f, which_op op)
         char pairs[64];
         snprintf(pairs, sizeof pairs, "%s_jb1_pairs", pass);
         expect_kernel_ran(ctx, pairs);
+        snprintf(pairs, sizeof pairs, "%s_pairs", pass);
+        expect_kernel_ran(ctx, pairs);
         /* ... and x (the forward) or dy (the input gradient) packed 4 channels x 4 positions at
          * a time where C (K) and H*W (P*Q) are multiples of 4, one float at a time elsewhere. */
         expect_kernel_ran(ctx, "conv2d_pack4");

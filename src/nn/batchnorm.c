@@ -520,6 +520,9 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)mode);
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
+    if (io->yp && !add && vka_tensor_present(io->y))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: y and a packed y given without a residual: only a tail writes both", op);
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
     vka_tensor x = io->x, y = io->y, residual = io->residual, gamma = io->gamma, beta = io->beta;
     vka_tensor running_mean = io->running_mean, running_var = io->running_var;

@@ -18,12 +18,13 @@
  * block's serial, never reused, so a set never outlives its buffer's identity) and its kind. */
 typedef struct set_key {
     VkDescriptorSetLayout layout;
-    uint32_t count;
-    struct {
+    uint32_t count, pad0;         /* the pads name what would be padding: hashed and compared as bytes, */
+    struct {                      /* every byte must be copied with the key */
         uint64_t serial, offset, size;
-        uint32_t kind;
+        uint32_t kind, pad1;
     } bound[VKA_MAX_BINDINGS];
 } set_key;
+_Static_assert(sizeof(set_key) == 16 + VKA_MAX_BINDINGS * 32, "set_key without implicit padding");
 
 typedef struct set_entry {
     set_key key;
