@@ -237,6 +237,15 @@ static void global_avgpool_matches_reference_at_awkward_shapes_and_repeats_bit_f
         check_gap(ctx, shapes[i][0], shapes[i][1], shapes[i][2], 0.0f);
         check_gap(ctx, shapes[i][0], shapes[i][1], shapes[i][2], 3.0f);
     }
+    /* The backward in runs of 4 (N*C*HW % 4 == 0 and HW >= 4: 8x5x64, 4x64x49 with runs across
+     * planes) and one element at a time (the rest): both ran. */
+    static const char *const kernels[] = {"gap_bwd_data_vec4", "gap_bwd_data"};
+    for (size_t k = 0; k < 2; k++) {
+        int ran = 0;
+        for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
+            ran |= ctx->kernels[s] && strcmp(ctx->kernels[s]->desc.name, kernels[k]) == 0;
+        if (!ran) fail_msg("%s did not run", kernels[k]);
+    }
     test_context_finish(ctx);
 }
 

@@ -44,6 +44,7 @@ vka_add_shader(NAME maxpool_bwd_data SOURCE maxpool_bwd_data.comp)
 vka_add_shader(NAME maxpool_bwd_data_disjoint SOURCE maxpool_bwd_data.comp DEFINES DISJOINT)
 vka_add_shader(NAME gap_fwd SOURCE gap_fwd.comp)
 vka_add_shader(NAME gap_bwd_data SOURCE gap_bwd_data.comp)
+vka_add_shader(NAME gap_bwd_data_vec4 SOURCE gap_bwd_data.comp DEFINES VEC4)
 # Max pool 2x2 / 2 on planes of even height and width a multiple of 4: pairs of windows per invocation.
 vka_add_shader(NAME maxpool2x2_fwd SOURCE maxpool2x2.comp DEFINES FORWARD)
 vka_add_shader(NAME maxpool2x2_bwd_data SOURCE maxpool2x2.comp)

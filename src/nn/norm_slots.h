@@ -49,6 +49,7 @@ enum vka_norm_slot_more {
     /* max pool 2x2 / 2, pairs of windows per invocation (pool.c) */
     VKA_SLOT_MAXPOOL2X2_FWD = VKA_SLOT_BN_PACKED4 + 6,
     VKA_SLOT_MAXPOOL2X2_BWD,
+    VKA_SLOT_GAP_BWD_VEC4,
     VKA_SLOT_NORM_MORE_END,
 };
 _Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 24, "the norm family owns 200..223");

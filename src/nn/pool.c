@@ -6,7 +6,8 @@
  * lavapipe. The forward reads x through an R32F texel buffer where it fits.
  * 2x2 windows of stride 2 on planes of even height and width a multiple of 4 (the
  * cnn's pools) take maxpool2x2.comp instead: a pair of windows per invocation, vec4
- * rows in, pairs out. Idea not done yet: vec4 stores in the global-average-pool backward. */
+ * rows in, pairs out. The global-average-pool backward stores 4 elements at a time where
+ * the planes are at least 4 long. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "nn/pool.h"
 
 #include "gap_bwd_data.spv.h"
+#include "gap_bwd_data_vec4.spv.h"
 #include "gap_fwd.spv.h"
 #include "maxpool_bwd_data.spv.h"
 #include "maxpool_bwd_data_disjoint.spv.h"
@@ -249,8 +251,12 @@ vka_result vka_global_avgpool_backward(vka_cmd *cmd, uint32_t n, uint32_t c, uin
     dy = vka_tensor_slice(dy, 0, yb);
     if (overlaps(dx, dy)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx overlaps dy", op);
     struct gap_bwd_push gp = {(uint32_t)(xb / 4), hw, vka_fastdiv_make(hw)};
+    int vec4 = hw >= 4 && gp.total % 4 == 0 && dx.offset % 16 == 0; /* runs of 4 span at most two planes */
+    if (vec4) gp.total /= 4;
     vka_kernel *k;
-    if ((rc = KERNEL(cmd, VKA_SLOT_GAP_BWD, gap_bwd_data, 2, gp, WG, &k))) return rc;
+    if ((rc = vec4 ? KERNEL(cmd, VKA_SLOT_GAP_BWD_VEC4, gap_bwd_data_vec4, 2, gp, WG, &k)
+                   : KERNEL(cmd, VKA_SLOT_GAP_BWD, gap_bwd_data, 2, gp, WG, &k)))
+        return rc;
     vka_tensor t[2] = {dy, dx};
     rc = vka_dispatch_items(cmd, k, t, 2, &gp, gp.total);
     return vka_op_done(cmd, rc);
