@@ -41,6 +41,13 @@ const uint TM = TY * RM, TN = TX * RN;
 shared vec4 As4[TK * TM / 4];  // [k][m], m in runs of 4
 shared vec4 Bs4[TK * TN / 4];  // [k][n]
 
+// One float of a tile by its index k*TM + m (k*TN + n): the tiles are vec4 arrays for the
+// VEC4 reads, written (and read without VEC4) a component at a time.
+float a_at(uint e) { return As4[e / 4u][e % 4u]; }
+float b_at(uint e) { return Bs4[e / 4u][e % 4u]; }
+void a_put(uint e, float v) { As4[e / 4u][e % 4u] = v; }
+void b_put(uint e, float v) { Bs4[e / 4u][e % 4u] = v; }
+
 // The tile row (column) of this thread's register row i (column j): see VEC4 above.
 uint row_of(uint ty, uint i) { return VEC4 ? ((i / 4u) * TY + ty) * 4u + i % 4u : ty + i * TY; }
 uint col_of(uint tx, uint j) { return VEC4 ? ((j / 4u) * TX + tx) * 4u + j % 4u : tx + j * TX; }
@@ -105,26 +112,14 @@ void fetch_tile(uint k0)
 void store_tile()
 {
 #if A_ALONG_K
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
-        uint e = a_kk * TM + tid / TK + i * (threads / TK);
-        As4[e / 4u][e % 4u] = a_reg[i];
-    }
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_put(a_kk * TM + tid / TK + i * (threads / TK), a_reg[i]);
 #else
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
-        uint e = (tid / TM + i * (threads / TM)) * TM + a_mm;
-        As4[e / 4u][e % 4u] = a_reg[i];
-    }
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_put((tid / TM + i * (threads / TM)) * TM + a_mm, a_reg[i]);
 #endif
 #if B_ALONG_K
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
-        uint e = b_kk * TN + tid / TK + j * (threads / TK);
-        Bs4[e / 4u][e % 4u] = b_reg[j];
-    }
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_put(b_kk * TN + tid / TK + j * (threads / TK), b_reg[j]);
 #else
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
-        uint e = (tid / TN + j * (threads / TN)) * TN + b_nn;
-        Bs4[e / 4u][e % 4u] = b_reg[j];
-    }
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_put((tid / TN + j * (threads / TN)) * TN + b_nn, b_reg[j]);
 #endif
 }
 
@@ -187,14 +182,8 @@ void main()
                     [[unroll]] for (uint c = 0; c < 4u; c++) bv[j4 * 4u + c] = b4[c];
                 }
             } else {
-                [[unroll]] for (uint i = 0; i < RM; i++) {
-                    uint e = kk * TM + ty + i * TY;
-                    av[i] = As4[e / 4u][e % 4u];
-                }
-                [[unroll]] for (uint j = 0; j < RN; j++) {
-                    uint e = kk * TN + tx + j * TX;
-                    bv[j] = Bs4[e / 4u][e % 4u];
-                }
+                [[unroll]] for (uint i = 0; i < RM; i++) av[i] = a_at(kk * TM + row_of(ty, i));
+                [[unroll]] for (uint j = 0; j < RN; j++) bv[j] = b_at(kk * TN + col_of(tx, j));
             }
             [[unroll]] for (uint i = 0; i < RM; i++)
                 [[unroll]] for (uint j = 0; j < RN; j++) acc[i][j] += av[i] * bv[j];

@@ -244,8 +244,7 @@ uint64_t vka_batchnorm_scratch_bytes(const vka_context *ctx, const vka_batchnorm
  * limit and its offset alignment, and VKANCHOR_TEXEL is not "0". */
 static int texel_inputs(const vka_context *ctx, const bn_plan *p, const vka_tensor *in, int n_in)
 {
-    const char *env = getenv("VKANCHOR_TEXEL");
-    if (env && strcmp(env, "0") == 0) return 0;
+    if (vka_switch_off("VKANCHOR_TEXEL")) return 0;
     /* RGBA32F for vec4 units and the coefficients, R32F for scalar units. */
     if (!ctx->info.features.texel_buffer_rgba32f || (!p->vec4 && !ctx->info.features.texel_buffer_r32f)) return 0;
     for (int i = 0; i < n_in; i++)
@@ -261,8 +260,8 @@ static int texel_inputs(const vka_context *ctx, const bn_plan *p, const vka_tens
 static bn_plan plan_for(const vka_context *ctx, const vka_batchnorm_desc *d, const vka_tensor *in, int n_in,
                         int *texel)
 {
-    const char *env = getenv("VKANCHOR_BN_SPAN"); /* "0": the scalar variants instead, for A/B runs */
-    bn_plan p = plan_bn(ctx, d, !(env && strcmp(env, "0") == 0));
+    /* VKANCHOR_BN_SPAN=0: the scalar variants instead, for A/B runs */
+    bn_plan p = plan_bn(ctx, d, !vka_switch_off("VKANCHOR_BN_SPAN"));
     if (p.span && texel_inputs(ctx, &p, in, n_in)) return *texel = 1, p;
     p = plan_bn(ctx, d, 0);
     *texel = texel_inputs(ctx, &p, in, n_in);

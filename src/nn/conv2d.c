@@ -163,8 +163,7 @@ static uint64_t packed_base(const vka_context *ctx, const vka_conv2d_shape *sh)
 static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vka_conv2d_shape *sh,
                           vka_tensor scratch)
 {
-    const char *env = getenv("VKANCHOR_CONV_PACKED");
-    if (v != VKA_CONV2D_TEXEL || (env && strcmp(env, "0") == 0)) return 0;
+    if (v != VKA_CONV2D_TEXEL || vka_switch_off("VKANCHOR_CONV_PACKED")) return 0;
     return vka_conv2d_packed_usable(ctx, sh, scratch, packed_base(ctx, sh));
 }
 
@@ -370,14 +369,13 @@ static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_
         desc.local_size[0] = tx;
         desc.local_size[1] = ty;
         desc.shared_bytes = TILED_TK * (tm + tn) * 4;
-        /* "0": no prefetch, or scalar shared-memory reads (conv2d_gemm_tiled.glsl), for A/B runs */
-        const char *prefetch = getenv("VKANCHOR_TILED_PREFETCH"), *vec4 = getenv("VKANCHOR_TILED_VEC4");
+        /* Off for A/B runs: the prefetch and the vec4 shared-memory reads (conv2d_gemm_tiled.glsl). */
         desc.num_spec = 5;
         desc.spec[0] = TILED_TK;
         desc.spec[1] = rm;
         desc.spec[2] = rn;
-        desc.spec[3] = !(prefetch && strcmp(prefetch, "0") == 0);
-        desc.spec[4] = !(vec4 && strcmp(vec4, "0") == 0);
+        desc.spec[3] = !vka_switch_off("VKANCHOR_TILED_PREFETCH");
+        desc.spec[4] = !vka_switch_off("VKANCHOR_TILED_VEC4");
         if (rm != 4 || rn != 4) { /* its own pipeline, named by its block */
             uint32_t b = (rm == 8) * 2 + (rn == 8) - 1;
             slot = gk->block_slots + b;

@@ -386,9 +386,8 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
      * its row (conv2d_packed.comp's PAIRS; 6-16% faster per pass where it applies, perf-log 48).
      * VKANCHOR_CONV_PAIRS=0 keeps one float per store, for A/B runs. */
     int pairs = runs[run].rq % 2 == 0 && push->ocstep == 1 && push->ocol0 % 2 == 0 && push->wout % 2 == 0 &&
-                push->ow % 2 == 0 && push->oplane % 2 == 0 && out.offset % 8 == 0 && !accum;
-    const char *pairs_env = getenv("VKANCHOR_CONV_PAIRS");
-    if (pairs_env && strcmp(pairs_env, "0") == 0) pairs = 0;
+                push->ow % 2 == 0 && push->oplane % 2 == 0 && out.offset % 8 == 0 && !accum &&
+                !vka_switch_off("VKANCHOR_CONV_PAIRS");
     desc.spec[3] = (uint32_t)pairs;
     desc.name = names[bwd != 0][pairs][jb1];
     push->q_blocks = (uint32_t)vka_div_up(push->wout, runs[run].rq);

@@ -202,8 +202,7 @@ static void build_graph(builder *b)
         int r18 = d->kind == VKA_MODEL_RESNET18;
         /* VKANCHOR_FUSE_RESIDUAL=0: the block tails as separate BN, add and ReLU nodes (A/B runs;
          * the tests check both give the same bits). */
-        const char *env = getenv("VKANCHOR_FUSE_RESIDUAL");
-        int fuse = !(env && strcmp(env, "0") == 0);
+        int fuse = !vka_switch_off("VKANCHOR_FUSE_RESIDUAL");
         uint32_t stem = r18 ? 64 : 16, stages = r18 ? 4 : 3, blocks = r18 ? 2 : 3;
         x = bn(b, conv(b, x, stem, 3, 1, 1, "conv1.weight"), 1, "bn1");
         uint32_t width = stem;

@@ -70,8 +70,7 @@ static const flat_kernel texel_kernels[5][2] = {
  * offset alignment. */
 static int texel_inputs(const vka_context *ctx, int op, int vec4, const vka_tensor *t, uint32_t nt)
 {
-    const char *env = getenv("VKANCHOR_TEXEL");
-    if (!texel_kernels[op][0].name || (env && strcmp(env, "0") == 0)) return 0;
+    if (!texel_kernels[op][0].name || vka_switch_off("VKANCHOR_TEXEL")) return 0;
     if (!(vec4 ? ctx->info.features.texel_buffer_rgba32f : ctx->info.features.texel_buffer_r32f)) return 0;
     for (uint32_t i = 1; i < nt; i++)
         if ((t[0].block == t[i].block && t[0].offset == t[i].offset) ||

@@ -161,8 +161,7 @@ vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tens
     mp.div_a = vka_fastdiv_make(mp.Q);
     mp.div_b = vka_fastdiv_make(mp.P);
     vka_context *ctx = vka_cmd_context(cmd);
-    const char *env = getenv("VKANCHOR_TEXEL");
-    int texel_ok = !(env && strcmp(env, "0") == 0) && x.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0;
+    int texel_ok = !vka_switch_off("VKANCHOR_TEXEL") && x.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0;
     if (texel_ok && pairs_shape(d, &mp) && ctx->info.features.texel_buffer_rgba32f &&
         xb / 16 <= ctx->limits.max_texel_buffer_elements && y.offset % 8 == 0 && argmax.offset % 8 == 0)
         return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 1, (vka_tensor[3]){x, y, argmax}));

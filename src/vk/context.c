@@ -64,8 +64,7 @@ vka_result vka_instance_open(const vka_context_desc *desc, vka_context *ctx)
     const char *extensions[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME};
     /* Synchronization validation catches missing barriers between dispatches;
      * VKANCHOR_SYNC_VALIDATION=0 turns it off (it is slow on big runs). */
-    const char *sync_env = getenv("VKANCHOR_SYNC_VALIDATION");
-    int sync = !(sync_env && strcmp(sync_env, "0") == 0);
+    int sync = !vka_switch_off("VKANCHOR_SYNC_VALIDATION");
     VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
     VkValidationFeaturesEXT features = {
         .sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,

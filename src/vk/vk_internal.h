@@ -2,6 +2,8 @@
 #ifndef VKA_VK_INTERNAL_H
 #define VKA_VK_INTERNAL_H
 
+#include <stdlib.h>
+#include <string.h>
 #include <volk.h>
 
 #include "vkanchor.h"
@@ -183,6 +185,14 @@ struct vka_context {
 };
 
 VkBuffer vka_tensor_buffer(vka_tensor t);
+
+/* Whether the A/B switch `name` (an environment variable, e.g. VKANCHOR_TEXEL) is set to "0":
+ * the fast path it names is off. Unset or any other value: on. */
+static inline int vka_switch_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, "0") == 0;
+}
 
 /* Loads the loader through volk and creates the instance (validation per desc);
  * used by the context and by vka_device_list. */
