@@ -14,6 +14,13 @@
 // input gradient: IN = dy with a border, ST = 1, one dispatch per output phase (ph, pw) of the
 //                 stride: WT = the flipped, transposed taps of w that reach that phase, the
 //                 output rows ph, ph + stride, ... (a transposed convolution as plain ones).
+//                 CPAIR (stride 2, 3x3, pad 1, even widths): one dispatch per row phase computes
+//                 both column phases, output columns 2i and 2i + 1 from dy columns i and i + 1:
+//                   dx[2i]     = dy[i] w(tap 1)
+//                   dx[2i + 1] = dy[i] w(tap 2) + dy[i + 1] w(tap 0)
+//                 (WT holds the row phase's taps with the column taps flipped, s = 0, 1, 2 being
+//                 taps 2, 1, 0), so a run of RQ output columns reads RQ/2 + 1 dy texels and
+//                 stores contiguous pairs instead of every other column (perf-log 51).
 // Each invocation computes RQ consecutive output columns of one output row for KV vec4 of
 // output channels; the 8 invocations of a workgroup (one subgroup) share the output channels
 // and take 8 consecutive runs. Per (r, input vec4) an invocation fetches the (RQ-1)*ST+S input
@@ -26,13 +33,15 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 3) const int ST = 1;   // stride, 1 or 2
 layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
 layout(constant_id = 5) const int ACCUM = 0; // input gradient: 1 adds into out (the phase's part of
-                                             // a gradient another conv wrote first), 0 overwrites
+                                             // a gradient another conv wrote first), 0 overwrites;
+                                             // with CPAIR a mask: 1 even, 2 odd output columns
 // 1: the output columns of a run go out two at a time, as vec2 through Out2 (the same tensor):
 // lavapipe loops over the lanes once per store instruction, whatever its width (a vec2 store
 // costs about what a float does). The host sets it where every pair starts on an even float
 // and stays in its row: contiguous columns (ocstep 1), even run starts, widths and planes;
-// never with ACCUM.
+// with ACCUM only under CPAIR (which always stores pairs).
 layout(constant_id = 6) const int PAIRS = 0;
+layout(constant_id = 7) const int CPAIR = 0;  // both column phases of a stride-2 input gradient (above)
 layout(push_constant) uniform Push {
     uint cin4, hp, wp;       // packed input
     uint cout, hout, wout;   // output (N, cout, hout, wout), NCHW
@@ -76,13 +85,16 @@ void fetch_weights(int r, int ci, out vec4 wm[WPER])
     [[unroll]] for (int m = 0; m < WPER; m++) wm[m] = texelFetch(Wt, r < int(p.taps_r) ? w0 + wofs[m] : 0);
 }
 
-// The (RQ-1)*ST+S input texels of this invocation's run for step (r, ci); columns past the
-// padded row (the last run of a row) read texel 0 and give zeros.
+// The input columns a run reads: (RQ-1)*ST+S, or with CPAIR RQ/2 + 1.
+#define TRUN (CPAIR != 0 ? RQ / 2 + 1 : (RQ - 1) * ST + S)
+
+// The TRUN input texels of this invocation's run for step (r, ci); columns past the padded
+// row (the last run of a row) read texel 0 and give zeros.
 void fetch_inputs(int r, int ci, out vec4 xv[TMAX])
 {
     int cin4 = int(p.cin4), row = xbase + r * int(p.wp) * cin4 + ci;
     [[unroll]] for (int t = 0; t < TMAX; t++) {
-        if (t < (RQ - 1) * ST + S) {
+        if (t < TRUN) {
             vec4 f = texelFetch(In, okc[t] ? row + t * cin4 : 0);
             xv[t] = okc[t] ? f : vec4(0.0);
         }
@@ -109,7 +121,7 @@ void main()
         int v = i % KV, scc = i / KV;
         wofs[m] = (scc + (scc / 4) * (cin4 * 4 - 4)) * k4 + min(int(kb) * KV + v, k4 - 1);
     }
-    int c0 = int(p.icol0) + x0 * ST;
+    int c0 = int(p.icol0) + (CPAIR != 0 ? x0 / 2 : x0 * ST);
     [[unroll]] for (int t = 0; t < TMAX; t++) okc[t] = c0 + t < int(p.wp);
     xbase = ((int(n * p.hp + p.irow0) + int(oy) * ST) * int(p.wp) + c0) * cin4;
 
@@ -148,8 +160,12 @@ void main()
                 [[unroll]] for (int cc = 0; cc < 4; cc++)
                     [[unroll]] for (int v = 0; v < KV; v++) {
                         vec4 w = wv[(s * 4 + cc) * KV + v];
-                        [[unroll]] for (int jj = 0; jj < JB; jj++)
-                            if (j0 + jj < RQ) a[jj][v] += xv[(j0 + jj) * ST + s][cc] * w;
+                        [[unroll]] for (int jj = 0; jj < JB; jj++) {
+                            int j = j0 + jj;
+                            if (j >= RQ) continue;
+                            if (CPAIR == 0) a[jj][v] += xv[j * ST + s][cc] * w;
+                            else if (((j & 1) != 0) == (s != 1)) a[jj][v] += xv[j / 2 + (s == 2 ? 1 : 0)][cc] * w;
+                        }
                     }
             [[unroll]] for (int jj = 0; jj < JB; jj++)
                 [[unroll]] for (int v = 0; v < KV; v++) if (j0 + jj < RQ) acc[j0 + jj][v] = a[jj][v];
@@ -171,7 +187,13 @@ void main()
                 [[unroll]] for (int j = 0; j < RQ; j += 2)
                     if (uint(x0 + j) < p.wout) {
                         uint at = (obase + k * p.oplane + uint(j)) / 2u;
-                        o2[at] = vec2(acc[j][v][i], acc[j + 1][v][i]) + b;
+                        vec2 pair = vec2(acc[j][v][i], acc[j + 1][v][i]) + b;
+                        if (CPAIR != 0 && ACCUM != 0) {  // a mask of the columns that add
+                            vec2 was = o2[at];
+                            if ((ACCUM & 1) != 0) pair.x = was.x + pair.x;
+                            if ((ACCUM & 2) != 0) pair.y = was.y + pair.y;
+                        }
+                        o2[at] = pair;
                     }
             } else {
                 [[unroll]] for (int j = 0; j < RQ; j++)

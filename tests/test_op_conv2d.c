@@ -76,6 +76,10 @@ static const conv_case cases[] = {
     {"40 -> 36 at 4x7 (runs of 7, JB = 2), batch 2", SHAPE(2, 40, 4, 7, 36, 3, 3, 1, 1), 0},
     {"36 -> 40 at 9x9, 3x3 stride 2 pad 1 (JB = 2), batch 2", SHAPE(2, 36, 9, 9, 40, 3, 3, 2, 1), 0},
     {"36 -> 40 at 14x14, 1x1 stride 2 (JB = 2), batch 2, bias", SHAPE(2, 36, 14, 14, 40, 1, 1, 2, 0), 1},
+    /* 3x3 stride 2 pad 1 at even widths: the input gradient by row phase, both column phases
+     * in one dispatch (CPAIR), with JB = 2 (40 dy channels) and with a partial run (10 = 4+4+2). */
+    {"36 -> 40 at 10x8, 3x3 stride 2 pad 1 (row phases, JB = 2), batch 2", SHAPE(2, 36, 10, 8, 40, 3, 3, 2, 1), 0},
+    {"3 -> 5 at 7x10, 3x3 stride 2 pad 1 (row phases, a partial run), bias", SHAPE(1, 3, 7, 10, 5, 3, 3, 2, 1), 1},
     {"32 -> 36 at 5x8 (forward JB = 1 at its limit, input gradient JB = 2)", SHAPE(1, 32, 5, 8, 36, 3, 3, 1, 1), 0},
     /* Packs 4 channels x 4 positions at a time (conv2d_pack4.comp) whose 4 positions span 2 or 4
      * rows (W = 2 and W = 1). */

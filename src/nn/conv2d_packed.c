@@ -363,9 +363,21 @@ static vka_result pack_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     return dispatch_1d(cmd, SLOT_PACK_WEIGHT, &desc, t, &push, total);
 }
 
-/* out (N, cout, hout, wout) from a packed input [N][hp][wp][cin4] and packed weights (conv2d_packed.comp). */
+/* Whether pairs of output columns can go out as one vec2 store (conv2d_packed.comp's PAIRS):
+ * every pair starts on an even float of out and stays in its row. 6-16% faster per pass where it
+ * applies (perf-log 48); VKANCHOR_CONV_PAIRS=0 keeps one float per store, for A/B runs. */
+static int pairs_fit(const struct packed_push *push, uint32_t rq, vka_tensor out)
+{
+    return rq % 2 == 0 && push->ocstep == 1 && push->ocol0 % 2 == 0 && push->wout % 2 == 0 && push->ow % 2 == 0 &&
+           push->oplane % 2 == 0 && out.offset % 8 == 0 && !vka_switch_off("VKANCHOR_CONV_PAIRS");
+}
+
+/* out (N, cout, hout, wout) from a packed input [N][hp][wp][cin4] and packed weights (conv2d_packed.comp).
+ * cpair: a stride-2 input gradient's row phase, both column phases at once (accum then a mask:
+ * 1 even, 2 odd columns add into out); the caller checked cpair_fits. */
 static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s, uint32_t stride, int accum,
-                              vka_tensor out, vka_tensor in, vka_tensor wk, vka_tensor bias, struct packed_push *push)
+                              int cpair, vka_tensor out, vka_tensor in, vka_tensor wk, vka_tensor bias,
+                              struct packed_push *push)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t run = run_for_width(push->wout);
@@ -380,16 +392,12 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE,
                      VKA_BIND_STORAGE},
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
-        .num_spec = 4, .spec = {stride, taps_s, (uint32_t)accum, 0},
+        .num_spec = 5, .spec = {stride, taps_s, (uint32_t)accum, 0, (uint32_t)(cpair != 0)},
     };
-    /* Pairs of columns per store where every pair starts on an even float of out and stays in
-     * its row (conv2d_packed.comp's PAIRS; 6-16% faster per pass where it applies, perf-log 48).
-     * VKANCHOR_CONV_PAIRS=0 keeps one float per store, for A/B runs. */
-    int pairs = runs[run].rq % 2 == 0 && push->ocstep == 1 && push->ocol0 % 2 == 0 && push->wout % 2 == 0 &&
-                push->ow % 2 == 0 && push->oplane % 2 == 0 && out.offset % 8 == 0 && !accum &&
-                !vka_switch_off("VKANCHOR_CONV_PAIRS");
+    int pairs = cpair || (!accum && pairs_fit(push, runs[run].rq, out));
     desc.spec[3] = (uint32_t)pairs;
-    desc.name = names[bwd != 0][pairs][jb1];
+    desc.name = cpair ? (jb1 ? "conv2d_bwd_data_packed_jb1_cpair" : "conv2d_bwd_data_packed_cpair")
+                      : names[bwd != 0][pairs][jb1];
     push->q_blocks = (uint32_t)vka_div_up(push->wout, runs[run].rq);
     push->k_blocks = (uint32_t)vka_div_up(push->k4, PACKED_KV);
     uint64_t total = (uint64_t)n * push->hout * push->q_blocks; /* runs of output columns */
@@ -403,6 +411,7 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
     if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
     if (pairs) slot = VKA_SLOT_BASE_CONV_PAIRS + (uint32_t)jb1 * 32 + variant;
+    if (cpair) slot = VKA_SLOT_BASE_CONV_CPAIR + (uint32_t)jb1 * 16 + run * 4 + (uint32_t)accum;
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
@@ -429,7 +438,7 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
         .taps_r = sh->r, .k4 = (uint32_t)vka_div_up(sh->k, 4), .has_bias = vka_tensor_present(b),
         .orstep = 1, .ocstep = 1, .ow = q, .oplane = p * q,
     };
-    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, 0, y, xp, wk, b, &push);
+    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, 0, 0, y, xp, wk, b, &push);
 }
 
 /* The phases of the input gradient (one at stride 1) and where each one's taps sit in wk. */
@@ -454,12 +463,44 @@ static phases phases_of(const vka_conv2d_shape *sh)
     return ps;
 }
 
-/* Packs each phase's flipped, transposed taps into wk, one after the other. */
-static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, vka_tensor wk,
-                                     vka_tensor w)
+/* Whether the input gradient goes by row phase with both column phases in one dispatch
+ * (conv2d_packed.comp's CPAIR): stride 2, 3x3, pad 1 (column phase 0 takes tap 1, phase 1 taps
+ * 2 and 0, both from dy column i on), an even width (the phases have W/2 columns each, and the
+ * pairs of columns they make start on even floats), every phase with taps, and an even run.
+ * It reads each dy texel once for both column phases and stores contiguous pairs: the four
+ * phase dispatches stored every other column one float at a time (perf-log 51).
+ * VKANCHOR_CONV_CPAIR=0 keeps the four, for A/B runs. */
+static int cpair_fits(const vka_conv2d_shape *sh, const phases *ps, vka_tensor dx)
+{
+    if (sh->stride != 2 || sh->s != 3 || sh->r != 3 || sh->pad != 1 || sh->w % 2 != 0) return 0;
+    const phase_axis *c = ps->w;
+    if (c[0].taps != 1 || c[0].r_last != 1 || c[0].off != 0 || c[1].taps != 2 || c[1].r_last != 2 || c[1].off != 0)
+        return 0;
+    if (!ps->h[0].taps || !ps->h[1].taps) return 0;
+    struct packed_push probe = {.ocstep = 1, .wout = sh->w, .ow = sh->w, .oplane = sh->h * sh->w};
+    return pairs_fit(&probe, runs[run_for_width(sh->w)].rq, dx) && !vka_switch_off("VKANCHOR_CONV_CPAIR");
+}
+
+/* Where row phase ph's taps sit in wk under CPAIR: its rows x all 3 column taps, phase 0 first. */
+static uint64_t cpair_wk_at(const vka_conv2d_shape *sh, const phases *ps, uint32_t ph)
+{
+    uint64_t per_tap = 4ull * vka_div_up(sh->k, 4) * vka_div_up(sh->c, 4) * 16;
+    return ph == 0 ? 0 : (uint64_t)ps->h[0].taps * 3 * per_tap;
+}
+
+/* Packs each phase's flipped, transposed taps into wk, one after the other (under CPAIR each
+ * row phase's, with all three column taps flipped: 2, 1, 0). */
+static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, int cpair,
+                                     vka_tensor wk, vka_tensor w)
 {
     vka_result rc = VKA_SUCCESS;
-    for (uint32_t ph = 0; ph < sh->stride && !rc; ph++)
+    for (uint32_t ph = 0; cpair && ph < 2 && !rc; ph++) {
+        phase_axis a = ps->h[ph];
+        weight_taps taps = {a.taps, 3, (int32_t)(a.r_last * 3 + 2), -6, -1};
+        uint64_t at = cpair_wk_at(sh, ps, ph);
+        rc = pack_weight(cmd, sh, vka_tensor_slice(wk, at, wk.size - at), w, 1, taps);
+    }
+    for (uint32_t ph = 0; !cpair && ph < sh->stride && !rc; ph++)
         for (uint32_t pw = 0; pw < sh->stride && !rc; pw++) {
             phase_axis a = ps->h[ph], b = ps->w[pw];
             if (!a.taps || !b.taps) continue; /* no tap reaches this phase: zeros */
@@ -473,11 +514,25 @@ static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, c
 
 /* dx, phase by phase: each a stride-1 correlation of the bordered dy with its taps, written to
  * the rows and columns of its phase (stride apart). */
-static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, vka_tensor dx,
-                                 const vka_packed_layout *dl, vka_tensor wk)
+static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, int cpair,
+                                 vka_tensor dx, const vka_packed_layout *dl, vka_tensor wk)
 {
     uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
-    for (uint32_t ph = 0; ph < sh->stride; ph++)
+    for (uint32_t ph = 0; cpair && ph < 2; ph++) {
+        phase_axis a = ps->h[ph];
+        if (!a.count) continue; /* no output rows in this phase */
+        struct packed_push push = {
+            .cin4 = k4, .hp = dl->hp, .wp = dl->wp, .cout = sh->c, .hout = a.count, .wout = sh->w,
+            .taps_r = a.taps, .k4 = c4, .irow0 = (uint32_t)((int32_t)dl->border + a.off), .icol0 = dl->border,
+            .orstep = 2, .ocstep = 1, .orow0 = ph, .ocol0 = 0, .ow = sh->w, .oplane = sh->h * sh->w,
+        };
+        int accum = (int)((sh->dx_accumulate >> (ph * 2)) & 3u); /* bit 0: column phase 0, bit 1: phase 1 */
+        uint64_t at = cpair_wk_at(sh, ps, ph);
+        vka_result rc = conv_packed(cmd, 1, sh->n, 3, 1, accum, 1, dx, dl->t, vka_tensor_slice(wk, at, wk.size - at),
+                                    (vka_tensor){0}, &push);
+        if (rc) return rc;
+    }
+    for (uint32_t ph = 0; !cpair && ph < sh->stride; ph++)
         for (uint32_t pw = 0; pw < sh->stride; pw++) {
             phase_axis a = ps->h[ph], b = ps->w[pw];
             if (!a.count || !b.count) continue; /* no outputs in this phase */
@@ -495,7 +550,7 @@ static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const
             uint64_t at = ps->wk_at[ph][pw];
             vka_tensor wt = taps ? vka_tensor_slice(wk, at, wk.size - at) : wk;
             vka_result rc =
-                conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, accum, dx, dl->t, wt, (vka_tensor){0}, &push);
+                conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, accum, 0, dx, dl->t, wt, (vka_tensor){0}, &push);
             if (rc) return rc;
         }
     return VKA_SUCCESS;
@@ -562,16 +617,17 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     /* One packed dy serves both gradients; its producer may have written it already. */
     vka_packed_layout dl = dy_layout(sh, scratch, partial_bytes);
     phases ps = phases_of(sh);
+    int cpair = want_dx && cpair_fits(sh, &ps, dx);
     vka_result rc = VKA_SUCCESS;
     if (!sh->dy_packed)
         rc = pack(cmd, dl.t, dy, sh->n, sh->k, dl.h, dl.w, (int32_t)dl.border, dl.hp, dl.wp);
-    if (!rc && want_dx) rc = pack_phase_weights(cmd, sh, &ps, wk, w);
+    if (!rc && want_dx) rc = pack_phase_weights(cmd, sh, &ps, cpair, wk, w);
     if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed)
         rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, sh->h + 2 * sh->pad,
                   sh->w + 2 * sh->pad);
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
-    if (want_dx) rc = input_gradient(cmd, sh, &ps, dx, &dl, wk);
+    if (want_dx) rc = input_gradient(cmd, sh, &ps, cpair, dx, &dl, wk);
     if (!rc && want_w) rc = weight_gradient(cmd, sh, partials, has_bias, &dl, xp);
     return rc;
 }
