@@ -23,11 +23,11 @@
 //                 stores contiguous pairs instead of every other column (perf-log 51).
 // Each invocation computes RQ consecutive output columns of one output row for KV vec4 of
 // output channels; the 8 invocations of a workgroup (one subgroup) share the output channels
-// and take 8 consecutive runs. Per (r, input vec4) an invocation fetches the (RQ-1)*ST+S input
-// texels of its row once and uses them for all S taps and 4 input channels; the S*4*KV weight
-// texels are fetched once per subgroup (each invocation a few) and shuffled to all, so an
-// invocation does 16*S*KV*RQ multiply-adds per (RQ-1)*ST+S + ceil(S*4*KV/8) texel fetches,
-// and no padding tests (the border holds the zeros). RGBA32F texel buffers, workgroups of
+// and take 8 consecutive runs. Per (r, input vec4) an invocation fetches the TRUN input texels
+// of its row ((RQ-1)*ST+S, under CPAIR RQ/2+1) once and uses them for all S taps and 4 input
+// channels; the S*4*KV weight texels are fetched once per subgroup (each invocation a few) and
+// shuffled to all, so an invocation does 16*S*KV*RQ multiply-adds (under CPAIR half that) per
+// TRUN + ceil(S*4*KV/8) texel fetches, and no padding tests (the border holds the zeros). RGBA32F texel buffers, workgroups of
 // 8 = lavapipe's subgroup, no shared memory (../shared/notes).
 layout(local_size_x_id = 0) in;
 layout(constant_id = 3) const int ST = 1;   // stride, 1 or 2
@@ -183,7 +183,7 @@ void main()
             uint k = uint((int(kb) * KV + v) * 4 + i);
             if (k >= p.cout) break;
             float b = p.has_bias != 0 ? bias[k] : 0.0;
-            if (PAIRS != 0) {
+            if (PAIRS != 0) {  // ACCUM is a column mask here, and the host sets it only under CPAIR
                 [[unroll]] for (int j = 0; j < RQ; j += 2)
                     if (uint(x0 + j) < p.wout) {
                         uint at = (obase + k * p.oplane + uint(j)) / 2u;

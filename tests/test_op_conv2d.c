@@ -18,6 +18,7 @@
 
 #include "nn/conv2d.h"
 #include "nn/conv2d_packed.h"
+#include "nn/ops_internal.h"
 #include "ref_ops.h"
 #include "test_util.h"
 
@@ -80,6 +81,7 @@ static const conv_case cases[] = {
      * in one dispatch (CPAIR), with JB = 2 (40 dy channels) and with a partial run (10 = 4+4+2). */
     {"36 -> 40 at 10x8, 3x3 stride 2 pad 1 (row phases, JB = 2), batch 2", SHAPE(2, 36, 10, 8, 40, 3, 3, 2, 1), 0},
     {"3 -> 5 at 7x10, 3x3 stride 2 pad 1 (row phases, a partial run), bias", SHAPE(1, 3, 7, 10, 5, 3, 3, 2, 1), 1},
+    {"36 -> 40 at 6x28, 3x3 stride 2 pad 1 (row phases, runs of 14, JB = 2)", SHAPE(1, 36, 6, 28, 40, 3, 3, 2, 1), 0},
     {"32 -> 36 at 5x8 (forward JB = 1 at its limit, input gradient JB = 2)", SHAPE(1, 32, 5, 8, 36, 3, 3, 1, 1), 0},
     /* Packs 4 channels x 4 positions at a time (conv2d_pack4.comp) whose 4 positions span 2 or 4
      * rows (W = 2 and W = 1). */
@@ -548,8 +550,10 @@ static void conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase(v
         }
         free(got);
         /* The second writer: D + its part on the phases in dx_accumulate, its part elsewhere. */
-        uint32_t masks[2] = {all, 1u};
-        for (int mi = 0; mi < 2; mi++) {
+        /* all; phase (0, 0) only (a projection's); (0, 1) and (1, 0): under CPAIR every column
+         * mask of a row phase (both, even, odd, none) */
+        uint32_t masks[3] = {all, 1u, 6u};
+        for (int mi = 0; mi < 3; mi++) {
             float *d = malloc(h.nx * 4);
             test_rng rng = {77 + (uint64_t)mi};
             test_fill_uniform(&rng, d, h.nx, -1, 1);
@@ -576,8 +580,19 @@ static void conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase(v
         free_host(&h);
     }
     if (vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) && !getenv("VKANCHOR_CONV") &&
-        !getenv("VKANCHOR_CONV_PACKED") && !getenv("VKANCHOR_LIMITS"))
+        !getenv("VKANCHOR_CONV_PACKED") && !getenv("VKANCHOR_LIMITS")) {
         assert_int_equal(ran, picked);
+        /* The even widths went by row phase (CPAIR), with every column mask (0: overwrite, 1 even,
+         * 2 odd, 3 both columns add) in both register blockings: slot base + jb1*16 + run*4 + mask. */
+        for (int jb1 = 0; jb1 < 2 && !getenv("VKANCHOR_CONV_CPAIR") && !getenv("VKANCHOR_CONV_PAIRS"); jb1++)
+            for (int mask = 0; mask < 4; mask++) {
+                int found = 0;
+                for (int run = 0; run < 4; run++)
+                    found |= ctx->kernels[VKA_SLOT_BASE_CONV_CPAIR + jb1 * 16 + run * 4 + mask] != NULL;
+                if (!found) fail_msg("no stride-2 input gradient by row phase ran with JB%s and column mask %d",
+                                     jb1 ? " = 1" : " = 2", mask);
+            }
+    }
     assert_true(picked >= 6);
     test_context_finish(ctx);
 }

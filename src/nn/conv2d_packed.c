@@ -409,9 +409,9 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     /* The JB = 1 kernels number their variants the same way in their own range. */
     uint32_t variant = bwd ? 16 + run * 3 + taps_s - 1 : (run * 2 + stride - 1) * 2 + (taps_s == 3);
     uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
-    if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
-    if (pairs) slot = VKA_SLOT_BASE_CONV_PAIRS + (uint32_t)jb1 * 32 + variant;
-    if (cpair) slot = VKA_SLOT_BASE_CONV_CPAIR + (uint32_t)jb1 * 16 + run * 4 + (uint32_t)accum;
+    if (cpair) slot = VKA_SLOT_BASE_CONV_CPAIR + (uint32_t)jb1 * 16 + run * 4 + (uint32_t)accum; /* accum: a mask */
+    else if (pairs) slot = VKA_SLOT_BASE_CONV_PAIRS + (uint32_t)jb1 * 32 + variant;
+    else if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
@@ -444,7 +444,7 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
 /* The phases of the input gradient (one at stride 1) and where each one's taps sit in wk. */
 typedef struct phases {
     phase_axis h[2], w[2];
-    uint64_t wk_at[2][2];
+    uint64_t wk_at[2][2];  /* not under CPAIR, whose row phases sit at cpair_wk_at */
 } phases;
 
 static phases phases_of(const vka_conv2d_shape *sh)
@@ -469,7 +469,8 @@ static phases phases_of(const vka_conv2d_shape *sh)
  * pairs of columns they make start on even floats), every phase with taps, and an even run.
  * It reads each dy texel once for both column phases and stores contiguous pairs: the four
  * phase dispatches stored every other column one float at a time (perf-log 51).
- * VKANCHOR_CONV_CPAIR=0 keeps the four, for A/B runs. */
+ * VKANCHOR_CONV_CPAIR=0 keeps the four, for A/B runs (and so does VKANCHOR_CONV_PAIRS=0, which
+ * turns off every pair store). */
 static int cpair_fits(const vka_conv2d_shape *sh, const phases *ps, vka_tensor dx)
 {
     if (sh->stride != 2 || sh->s != 3 || sh->r != 3 || sh->pad != 1 || sh->w % 2 != 0) return 0;
@@ -512,7 +513,8 @@ static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, c
     return rc;
 }
 
-/* dx, phase by phase: each a stride-1 correlation of the bordered dy with its taps, written to
+/* dx, phase by phase (under CPAIR row phase by row phase, both column phases together): each a
+ * stride-1 correlation of the bordered dy with its taps, written to
  * the rows and columns of its phase (stride apart). */
 static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, int cpair,
                                  vka_tensor dx, const vka_packed_layout *dl, vka_tensor wk)
