@@ -105,6 +105,8 @@ typedef struct vka_limits {
 /* Optional features the engine can use; each fast path checks its bit. */
 typedef struct vka_features {
     int shader_float16;           /* fp16 arithmetic */
+    int shader_int64;             /* 64-bit integers in shaders (enabled when offered: lavapipe's packed
+                                     conv kernels store pairs of floats as one uint64) */
     int storage_buffer_16bit;     /* 16-bit storage in storage buffers */
     int subgroup_basic, subgroup_arithmetic, subgroup_shuffle; /* in compute */
     int integer_dot_product;      /* VK_KHR_shader_integer_dot_product */

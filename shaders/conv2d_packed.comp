@@ -2,7 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_ARB_gpu_shader_int64 : require
 #include "common.glsl"
+#include "store64.glsl"
 // lavapipe's convolution on a channels-packed, zero-bordered input, shared by the forward and
 // the input gradient (conv2d_packed.c packs both inputs with conv2d_pack.comp first, unless
 // their producer wrote them packed already):
@@ -35,9 +37,10 @@ layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
 layout(constant_id = 5) const int ACCUM = 0; // input gradient: 1 adds into out (the phase's part of
                                              // a gradient another conv wrote first), 0 overwrites;
                                              // with CPAIR a mask: 1 even, 2 odd output columns
-// 1: the output columns of a run go out two at a time, as vec2 through Out2 (the same tensor):
-// lavapipe loops over the lanes once per store instruction, whatever its width (a vec2 store
-// costs about what a float does). The host sets it where every pair starts on an even float
+// 1: the output columns of a run go out two at a time, as one uint64 through Out2 (the same
+// tensor): lavapipe loops over the lanes once per store instruction, and per component within
+// it (one float 0.97, a vec2 0.47, a uint64 0.36 ms for the same data: perf-log 48 and 52), so a
+// pair's bits as one 64-bit word is the cheapest pair. The host sets it where every pair starts on an even float
 // and stays in its row: contiguous columns (ocstep 1), even run starts, widths and planes;
 // with ACCUM only under CPAIR (which always stores pairs).
 layout(constant_id = 6) const int PAIRS = 0;
@@ -55,7 +58,7 @@ layout(binding = 0) uniform samplerBuffer In;
 layout(binding = 1) uniform samplerBuffer Wt;
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };  // (cout) when has_bias
 layout(std430, binding = 3) buffer Out { float o[]; };
-layout(std430, binding = 4) buffer Out2 { vec2 o2[]; };
+layout(std430, binding = 4) buffer Out2 { uint64_t o2[]; };  // pairs of out's floats, bit for bit
 
 #ifndef RQ
 #define RQ 14
@@ -189,11 +192,11 @@ void main()
                         uint at = (obase + k * p.oplane + uint(j)) / 2u;
                         vec2 pair = vec2(acc[j][v][i], acc[j + 1][v][i]) + b;
                         if (CPAIR != 0 && ACCUM != 0) {  // a mask of the columns that add
-                            vec2 was = o2[at];
+                            vec2 was = floats_of(o2[at]);
                             if ((ACCUM & 1) != 0) pair.x = was.x + pair.x;
                             if ((ACCUM & 2) != 0) pair.y = was.y + pair.y;
                         }
-                        o2[at] = pair;
+                        o2[at] = bits64(pair);
                     }
             } else {
                 [[unroll]] for (int j = 0; j < RQ; j++)

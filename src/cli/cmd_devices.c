@@ -48,6 +48,7 @@ static cJSON *device_json(const vka_device_info *d)
     cJSON_AddNumberToObject(o, "timestamp_period_ns", d->timestamp_period_ns);
     cJSON *f = cJSON_AddObjectToObject(o, "features");
     cJSON_AddBoolToObject(f, "shader_float16", d->features.shader_float16);
+    cJSON_AddBoolToObject(f, "shader_int64", d->features.shader_int64);
     cJSON_AddBoolToObject(f, "storage_buffer_16bit", d->features.storage_buffer_16bit);
     cJSON_AddBoolToObject(f, "subgroup_basic", d->features.subgroup_basic);
     cJSON_AddBoolToObject(f, "subgroup_arithmetic", d->features.subgroup_arithmetic);

@@ -259,7 +259,9 @@ int vka_conv2d_packed_device(const vka_context *ctx)
 {
     /* RGBA32F texels; workgroups of 8 that are one subgroup, shuffling weights and dy between lanes. */
     /* The input gradient's per-phase weights sit at multiples of 64 bytes in the scratch. */
+    /* 64-bit integers: conv2d_packed.comp stores pairs of output floats as one uint64. */
     return ctx->info.features.texel_buffer_rgba32f && ctx->info.limits.subgroup_size == TEXEL_WG &&
+           ctx->info.features.shader_int64 &&
            ctx->info.features.subgroup_shuffle && ctx->info.limits.min_texel_buffer_offset_alignment <= 64 &&
            ctx->info.limits.min_storage_buffer_offset_alignment <= 64;
 }

@@ -242,10 +242,13 @@ static vka_result create_device(vka_context *ctx)
         .queueCount = 1,
         .pQueuePriorities = &priority,
     };
+    /* The only optional core feature a shader uses: 64-bit integers (the packed conv kernels' pair stores). */
+    VkPhysicalDeviceFeatures enabled = {.shaderInt64 = ctx->info.features.shader_int64 ? VK_TRUE : VK_FALSE};
     VkDeviceCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &queue_info,
+        .pEnabledFeatures = &enabled,
     };
     VKA_VK_CHECK(lg, vkCreateDevice(ctx->phys, &info, NULL, &ctx->device));
     volkLoadDevice(ctx->device);

@@ -152,6 +152,7 @@ void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info 
 
     vka_features *f = &info->features;
     f->shader_float16 = have_f16 && f16.shaderFloat16;
+    f->shader_int64 = feats.features.shaderInt64 == VK_TRUE;
     f->storage_buffer_16bit = storage16.storageBuffer16BitAccess;
     int sg_compute = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0;
     f->subgroup_basic = sg_compute && (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
