@@ -29,8 +29,9 @@
 // of its row ((RQ-1)*ST+S, under CPAIR RQ/2+1) once and uses them for all S taps and 4 input
 // channels; the S*4*KV weight texels are fetched once per subgroup (each invocation a few) and
 // shuffled to all, so an invocation does 16*S*KV*RQ multiply-adds (under CPAIR half that) per
-// TRUN + ceil(S*4*KV/8) texel fetches, and no padding tests (the border holds the zeros). RGBA32F texel buffers, workgroups of
-// 8 = lavapipe's subgroup, no shared memory (../shared/notes).
+// TRUN + ceil(S*4*KV/8) texel fetches, and no padding tests (the border holds the zeros).
+// RGBA32F texel buffers, workgroups of 8 = lavapipe's subgroup, no shared memory
+// (../shared/notes).
 layout(local_size_x_id = 0) in;
 layout(constant_id = 3) const int ST = 1;   // stride, 1 or 2
 layout(constant_id = 4) const int S = 3;    // kernel width, 1..3
@@ -39,10 +40,10 @@ layout(constant_id = 5) const int ACCUM = 0; // input gradient: 1 adds into out 
                                              // with CPAIR a mask: 1 even, 2 odd output columns
 // 1: the output columns of a run go out two at a time, as one uint64 through Out2 (the same
 // tensor): lavapipe loops over the lanes once per store instruction, and per component within
-// it (one float 0.97, a vec2 0.47, a uint64 0.36 ms for the same data: perf-log 48 and 52), so a
-// pair's bits as one 64-bit word is the cheapest pair. The host sets it where every pair starts on an even float
-// and stays in its row: contiguous columns (ocstep 1), even run starts, widths and planes;
-// with ACCUM only under CPAIR (which always stores pairs).
+// it (one float 0.97, a vec2 0.47, a uint64 0.36 ms for the same data: perf-log 48 and 52), so
+// a pair's bits as one 64-bit word is the cheapest pair. The host sets it where every pair
+// starts on an even float and stays in its row: contiguous columns (ocstep 1), even run
+// starts, widths and planes; with ACCUM only under CPAIR (which always stores pairs).
 layout(constant_id = 6) const int PAIRS = 0;
 layout(constant_id = 7) const int CPAIR = 0;  // both column phases of a stride-2 input gradient (above)
 layout(push_constant) uniform Push {

@@ -365,9 +365,9 @@ static vka_result pack_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     return dispatch_1d(cmd, SLOT_PACK_WEIGHT, &desc, t, &push, total);
 }
 
-/* Whether pairs of output columns can go out as one vec2 store (conv2d_packed.comp's PAIRS):
+/* Whether pairs of output columns can go out as one 64-bit store (conv2d_packed.comp's PAIRS):
  * every pair starts on an even float of out and stays in its row. 6-16% faster per pass where it
- * applies (perf-log 48); VKANCHOR_CONV_PAIRS=0 keeps one float per store, for A/B runs. */
+ * applies (perf-log 48, 52); VKANCHOR_CONV_PAIRS=0 keeps one float per store, for A/B runs. */
 static int pairs_fit(const struct packed_push *push, uint32_t rq, vka_tensor out)
 {
     return rq % 2 == 0 && push->ocstep == 1 && push->ocol0 % 2 == 0 && push->wout % 2 == 0 && push->ow % 2 == 0 &&
@@ -491,19 +491,26 @@ static uint64_t cpair_wk_at(const vka_conv2d_shape *sh, const phases *ps, uint32
     return ph == 0 ? 0 : (uint64_t)ps->h[0].taps * 3 * per_tap;
 }
 
-/* Packs each phase's flipped, transposed taps into wk, one after the other (under CPAIR each
- * row phase's, with all three column taps flipped: 2, 1, 0). */
-static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, int cpair,
-                                     vka_tensor wk, vka_tensor w)
+/* Under CPAIR: each row phase's flipped, transposed taps with all three column taps (2, 1, 0). */
+static vka_result pack_row_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, vka_tensor wk,
+                                         vka_tensor w)
 {
     vka_result rc = VKA_SUCCESS;
-    for (uint32_t ph = 0; cpair && ph < 2 && !rc; ph++) {
+    for (uint32_t ph = 0; ph < 2 && !rc; ph++) {
         phase_axis a = ps->h[ph];
         weight_taps taps = {a.taps, 3, (int32_t)(a.r_last * 3 + 2), -6, -1};
         uint64_t at = cpair_wk_at(sh, ps, ph);
         rc = pack_weight(cmd, sh, vka_tensor_slice(wk, at, wk.size - at), w, 1, taps);
     }
-    for (uint32_t ph = 0; !cpair && ph < sh->stride && !rc; ph++)
+    return rc;
+}
+
+/* Packs each phase's flipped, transposed taps into wk, one after the other. */
+static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, vka_tensor wk,
+                                     vka_tensor w)
+{
+    vka_result rc = VKA_SUCCESS;
+    for (uint32_t ph = 0; ph < sh->stride && !rc; ph++)
         for (uint32_t pw = 0; pw < sh->stride && !rc; pw++) {
             phase_axis a = ps->h[ph], b = ps->w[pw];
             if (!a.taps || !b.taps) continue; /* no tap reaches this phase: zeros */
@@ -515,14 +522,13 @@ static vka_result pack_phase_weights(vka_cmd *cmd, const vka_conv2d_shape *sh, c
     return rc;
 }
 
-/* dx, phase by phase (under CPAIR row phase by row phase, both column phases together): each a
- * stride-1 correlation of the bordered dy with its taps, written to
- * the rows and columns of its phase (stride apart). */
-static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, int cpair,
-                                 vka_tensor dx, const vka_packed_layout *dl, vka_tensor wk)
+/* Under CPAIR: dx row phase by row phase, both column phases of each in one dispatch,
+ * written to every column of the phase's rows (2 apart). */
+static vka_result input_gradient_by_row_phase(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps,
+                                              vka_tensor dx, const vka_packed_layout *dl, vka_tensor wk)
 {
     uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
-    for (uint32_t ph = 0; cpair && ph < 2; ph++) {
+    for (uint32_t ph = 0; ph < 2; ph++) {
         phase_axis a = ps->h[ph];
         if (!a.count) continue; /* no output rows in this phase */
         struct packed_push push = {
@@ -536,7 +542,16 @@ static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const
                                     (vka_tensor){0}, &push);
         if (rc) return rc;
     }
-    for (uint32_t ph = 0; !cpair && ph < sh->stride; ph++)
+    return VKA_SUCCESS;
+}
+
+/* dx, phase by phase: each a stride-1 correlation of the bordered dy with its taps, written to
+ * the rows and columns of its phase (stride apart). */
+static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const phases *ps, vka_tensor dx,
+                                 const vka_packed_layout *dl, vka_tensor wk)
+{
+    uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
+    for (uint32_t ph = 0; ph < sh->stride; ph++)
         for (uint32_t pw = 0; pw < sh->stride; pw++) {
             phase_axis a = ps->h[ph], b = ps->w[pw];
             if (!a.count || !b.count) continue; /* no outputs in this phase */
@@ -625,13 +640,15 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
     vka_result rc = VKA_SUCCESS;
     if (!sh->dy_packed)
         rc = pack(cmd, dl.t, dy, sh->n, sh->k, dl.h, dl.w, (int32_t)dl.border, dl.hp, dl.wp);
-    if (!rc && want_dx) rc = pack_phase_weights(cmd, sh, &ps, cpair, wk, w);
+    if (!rc && want_dx)
+        rc = cpair ? pack_row_phase_weights(cmd, sh, &ps, wk, w) : pack_phase_weights(cmd, sh, &ps, wk, w);
     if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed)
         rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, sh->h + 2 * sh->pad,
                   sh->w + 2 * sh->pad);
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
-    if (want_dx) rc = input_gradient(cmd, sh, &ps, cpair, dx, &dl, wk);
+    if (want_dx)
+        rc = cpair ? input_gradient_by_row_phase(cmd, sh, &ps, dx, &dl, wk) : input_gradient(cmd, sh, &ps, dx, &dl, wk);
     if (!rc && want_w) rc = weight_gradient(cmd, sh, partials, has_bias, &dl, xp);
     return rc;
 }
