@@ -46,6 +46,13 @@ layout(constant_id = 5) const int ACCUM = 0; // input gradient: 1 adds into out 
 // starts, widths and planes; with ACCUM only under CPAIR (which always stores pairs).
 layout(constant_id = 6) const int PAIRS = 0;
 layout(constant_id = 7) const int CPAIR = 0;  // both column phases of a stride-2 input gradient (above)
+// 1 (forward only): also the output's per-channel statistics for the BatchNorm that normalizes
+// it, in place of that BatchNorm's own pass over the output (perf-log 53): per workgroup and
+// channel (count, mean, M2 about that mean, 0), the batchnorm_fwd_finalize.comp partials, at
+// stats[k * G + workgroup's run block], G = ceil(total / 8). Each lane sums its run's columns
+// (mean first, then the squares about it), the 8 lanes merge exactly in lane order (Chan: n,
+// sum, and M2 + n (mean - mean_all)^2 summed), and lane v*4 + i writes channel (kb*KV + v)*4 + i.
+layout(constant_id = 8) const int STATS = 0;
 layout(push_constant) uniform Push {
     uint cin4, hp, wp;       // packed input
     uint cout, hout, wout;   // output (N, cout, hout, wout), NCHW
@@ -60,6 +67,7 @@ layout(binding = 1) uniform samplerBuffer Wt;
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };  // (cout) when has_bias
 layout(std430, binding = 3) buffer Out { float o[]; };
 layout(std430, binding = 4) buffer Out2 { uint64_t o2[]; };  // pairs of out's floats, bit for bit
+layout(std430, binding = 5) writeonly buffer Stats { vec4 stats[]; };  // (cout, G) when STATS
 
 #ifndef RQ
 #define RQ 14
@@ -77,6 +85,16 @@ layout(std430, binding = 4) buffer Out2 { uint64_t o2[]; };  // pairs of out's f
 
 // Set once in main: this invocation's weight texels within a step (wofs), which of its run's
 // input columns lie inside the padded row (okc), and the first input texel of its run (xbase).
+// The sum of x over the 8 lanes, lane 0 first: lavapipe makes subgroupAdd a loop over the lanes
+// with a branch per lane (~100 cycles); a shuffle from a constant lane is one extract and
+// broadcast.
+float lane_sum(float x)
+{
+    float s = 0.0;
+    [[unroll]] for (uint l = 0; l < 8u; l++) s += subgroupShuffle(x, l);
+    return s;
+}
+
 int wofs[WPER];
 bool okc[TMAX];
 int xbase;
@@ -179,6 +197,28 @@ void main()
 #endif
         wmine = wnext;
         r = r1, ci = ci1;
+    }
+    if (STATS != 0) {
+        int nv = live ? min(RQ, int(p.wout) - x0) : 0;  // this lane's columns in its row
+        float cnt = float(nv), n_all = lane_sum(cnt);  // lane 0's run is live: n_all >= 1
+        vec4 mine = vec4(0.0);
+        [[unroll]] for (int v = 0; v < KV; v++)
+            [[unroll]] for (int i = 0; i < 4; i++) {
+                float s = 0.0, m2 = 0.0;
+                [[unroll]] for (int j = 0; j < RQ; j++) s += j < nv ? acc[j][v][i] : 0.0;
+                float mean = nv > 0 ? s / cnt : 0.0;
+                [[unroll]] for (int j = 0; j < RQ; j++) {
+                    float d = acc[j][v][i] - mean;
+                    m2 += j < nv ? d * d : 0.0;
+                }
+                float mean_all = lane_sum(s) / n_all, dm = mean - mean_all;
+                float m2_all = lane_sum(m2 + cnt * dm * dm);
+                uint k = min(uint((int(kb) * KV + v) * 4 + i), p.cout - 1);
+                float b = p.has_bias != 0 ? bias[k] : 0.0;  // shifts the mean, not M2
+                if (lane == uint(v * 4 + i)) mine = vec4(n_all, mean_all + b, m2_all, 0.0);
+            }
+        uint k = (kb * KV + lane / 4u) * 4u + lane % 4u;
+        if (lane < uint(KV * 4) && k < p.cout) stats[k * ((p.total + 7u) / 8u) + g / p.k_blocks] = mine;
     }
     if (!live) return;
     uint obase = n * p.cout * p.oplane + (oy * p.orstep + p.orow0) * p.ow + uint(x0) * p.ocstep + p.ocol0;

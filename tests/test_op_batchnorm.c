@@ -92,8 +92,8 @@ static vka_batchnorm_desc desc_of(shape s, int relu)
 
 /* Uploads, records forward_train then backward in one command buffer, runs it,
  * reads every output back and checks the canary after each. */
-static bn_result run_train(vka_context *ctx, vka_arena *arena, const bn_host *h, int relu, int update,
-                           int want_dx)
+static bn_result run_train_with(vka_context *ctx, vka_arena *arena, const bn_host *h, int relu, int update,
+                                int want_dx, vka_tensor stats, uint32_t stats_groups)
 {
     vka_batchnorm_desc d = desc_of(h->s, relu);
     size_t xb = h->nx * 4, cb = h->nc * 4;
@@ -112,7 +112,8 @@ static bn_result run_train(vka_context *ctx, vka_arena *arena, const bn_host *h,
                                   &(vka_batchnorm_io){.x = x, .y = y.t, .gamma = gamma, .beta = beta,
                                                       .running_mean = rm.t, .running_var = rv.t,
                                                       .save_mean = mean.t, .save_invstd = invstd.t,
-                                                      .scratch = scratch.t}));
+                                                      .scratch = scratch.t, .stats = stats,
+                                                      .stats_groups = stats_groups}));
     TEST_OK(vka_batchnorm_backward(cmd, &d, want_dx ? dx.t : (vka_tensor){0}, dg.t, db.t, dy, x, mean.t,
                                    invstd.t, gamma, beta, scratch.t));
     test_run(cmd);
@@ -126,6 +127,12 @@ static bn_result run_train(vka_context *ctx, vka_arena *arena, const bn_host *h,
     test_guarded all[] = {y, dx, mean, invstd, rm, rv, dg, db, scratch};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) test_check_guard(ctx, all[i]);
     return r;
+}
+
+static bn_result run_train(vka_context *ctx, vka_arena *arena, const bn_host *h, int relu, int update,
+                           int want_dx)
+{
+    return run_train_with(ctx, arena, h, relu, update, want_dx, (vka_tensor){0}, 0);
 }
 
 /* The double reference of the same forward (+ fused ReLU) and backward. With a
@@ -238,6 +245,55 @@ static void batchnorm_training_forward_and_backward_match_reference_at_awkward_s
             if (!ctx->kernels[VKA_SLOT_BASE_NORM + 2 * s + 1]) fail_msg("texel variant in slot %d did not run", 49 + 2 * s);
         for (int s = 0; s < 4; s++)
             if (!ctx->kernels[VKA_SLOT_BASE_BN_SPAN + s]) fail_msg("SPAN variant of pass %d did not run", s);
+    }
+    test_context_finish(ctx);
+}
+
+/* The training forward with its statistics given as its producer's partials (a conv's epilogue
+ * writes them: vka_conv2d_forward_stats) meets the same reference. The partials here cut each
+ * channel's N*HW values (sample-major) into runs of 1..13 values, each (count, mean, M2 about
+ * that mean, 0) computed in double; with every partial mean moved by +1 the BN's save_mean
+ * moves by 1, so it normalizes with the partials given and not with its own pass. */
+static void batchnorm_training_takes_its_statistics_from_partials(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    for (size_t i = 0; i < NSHAPES; i++) {
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn-stats"}, &arena));
+        bn_host h = make_host(shapes[i], 300 + i, 0.0f);
+        size_t hw = (size_t)h.s.h * h.s.w, per = (size_t)h.s.n * hw, groups = 0;
+        for (size_t at = 0, len = 1; at < per; at += len, len = len % 13 + 1) groups++;
+        float *part = malloc(h.nc * groups * 16);
+        for (size_t c = 0; c < h.nc; c++) {
+            size_t g = 0;
+            for (size_t at = 0, len = 1; at < per; at += len, len = len % 13 + 1, g++) {
+                size_t end = at + len < per ? at + len : per;
+                double sum = 0, m2 = 0;
+                for (size_t e = at; e < end; e++) sum += h.x[(e / hw * h.nc + c) * hw + e % hw];
+                double mean = sum / (double)(end - at);
+                for (size_t e = at; e < end; e++) {
+                    double d = h.x[(e / hw * h.nc + c) * hw + e % hw] - mean;
+                    m2 += d * d;
+                }
+                float *pg = part + (c * groups + g) * 4;
+                pg[0] = (float)(end - at), pg[1] = (float)mean, pg[2] = (float)m2, pg[3] = 0;
+            }
+        }
+        vka_tensor stats = test_tensor(ctx, arena, part, h.nc * groups * 4);
+        bn_result g = run_train_with(ctx, arena, &h, (int)i % 2, 1, 1, stats, (uint32_t)groups);
+        check_against_reference(&h, &g, (int)i % 2, 1, 1);
+        for (size_t k = 0; k < h.nc * groups; k++) part[k * 4 + 1] += 1.0f;
+        vka_tensor moved = test_tensor(ctx, arena, part, h.nc * groups * 4);
+        bn_result m = run_train_with(ctx, arena, &h, 0, 1, 1, moved, (uint32_t)groups);
+        for (size_t c = 0; c < h.nc; c++)
+            if (!(fabs(m.mean[c] - (g.mean[c] + 1.0)) <= 1e-5 * (1 + fabs(g.mean[c]))))
+                fail_msg("bn with partials moved by +1 (N=%d C=%d H=%d W=%d) channel %zu: save_mean %.9g, not %.9g + 1",
+                         h.s.n, h.s.c, h.s.h, h.s.w, c, m.mean[c], g.mean[c]);
+        free_result(&g), free_result(&m);
+        free(part);
+        free_host(&h);
+        vka_arena_destroy(arena);
     }
     test_context_finish(ctx);
 }
@@ -753,11 +809,12 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
     vka_tensor none = {0};
     const char *ops[] = {"batchnorm_forward_train", "batchnorm_backward", "batchnorm_forward_eval",
                          "batchnorm_forward_train_add", "batchnorm_forward_eval_add", "batchnorm_forward_train",
-                         "batchnorm_forward"};
+                         "batchnorm_forward", "batchnorm_forward_train", "batchnorm_forward_train"};
     struct {
         vka_batchnorm_desc d;
         int which; /* 0 train, 1 backward, 2 eval, 3 train_add, 4 eval_add (forwards with a residual),
-                      5 train without save_mean, 6 an unknown mode */
+                      5 train without save_mean, 6 an unknown mode, 7 train with statistics partials
+                      too small for 3 channels x 1 partial, 8 with 0 partials */
         vka_tensor y, x, scratch;
         int update;
         vka_tensor residual;
@@ -780,6 +837,8 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
         {d, 4, y, x, scratch, 0, small},                                          /* residual too small */
         {d, 3, y, x, scratch, 0, y},                                              /* residual is y */
         {d, 4, y, x, c3, 0, x},                                                   /* scratch too small */
+        {d, 7, y, x, scratch, 1, none},                                           /* stats too small */
+        {d, 8, y, x, scratch, 1, none},                                           /* stats of 0 partials */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         vka_cmd *cmd;
@@ -795,6 +854,7 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
                                    .running_mean = c3, .running_var = c3, .save_mean = c3, .save_invstd = c3,
                                    .scratch = bad[i].scratch};
             if (bad[i].which == 5) io.save_mean = none;
+            if (bad[i].which >= 7) io.stats = c3, io.stats_groups = bad[i].which == 7 ? 1 : 0;
             vka_batchnorm_mode mode = eval ? VKA_BN_EVAL : bad[i].update ? VKA_BN_TRAIN : VKA_BN_TRAIN_KEEP_RUNNING;
             if (bad[i].which == 6) mode = (vka_batchnorm_mode)7;
             rc = vka_batchnorm_forward(cmd, &bad[i].d, mode, &io);
@@ -835,6 +895,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batchnorm_training_forward_and_backward_match_reference_at_awkward_shapes),
+        cmocka_unit_test(batchnorm_training_takes_its_statistics_from_partials),
         cmocka_unit_test(batchnorm_with_fused_relu_matches_relu_after_batchnorm),
         cmocka_unit_test(batchnorm_storage_buffer_variants_match_reference),
         cmocka_unit_test(batchnorm_writes_packed_y_and_dx_with_the_nchw_bits),

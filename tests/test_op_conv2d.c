@@ -199,6 +199,55 @@ static void upload_packed(vka_context *ctx, const vka_packed_layout *l, const fl
 
 typedef enum which_op { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT, OP_BACKWARD_BOTH } which_op;
 
+/* vka_conv2d_forward_stats: y with the same bits as the plain forward's (`plain`), and its
+ * (K, groups) partials (count, mean, M2, 0), merged here in double, against the reference y's
+ * per-channel count, mean and biased variance. Every partial is written (the stats tensor
+ * starts NaN). Tolerance: the mean within 1e-5 of the channel's rms, the variance within a
+ * relative 1e-4 (fp32 sums of at most 8 x 14 outputs per partial, merged exactly; observed
+ * ~1e-7 on these shapes); the counts exact. */
+static void check_stats(vka_context *ctx, vka_arena *arena, const vka_conv2d_shape *sh, const conv_case *cs,
+                        const host_case *h, vka_tensor x, vka_tensor w, vka_tensor b, vka_tensor scratch,
+                        uint32_t groups, const float *plain)
+{
+    size_t np = (size_t)sh->k * groups * 4, plane = (size_t)h->P * h->Q;
+    test_guarded stats = nan_output(ctx, arena, np), y = nan_output(ctx, arena, h->ny);
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    TEST_OK(vka_conv2d_forward_stats(cmd, sh, y.t, x, w, b, scratch, stats.t));
+    test_run(cmd);
+    float *got = test_read(ctx, y.t, h->ny), *part = test_read(ctx, stats.t, np);
+    if (memcmp(got, plain, h->ny * 4) != 0) fail_msg("conv2d forward_stats [%s]: y differs from the plain forward", cs->name);
+    test_check_guard(ctx, y);
+    test_check_guard(ctx, stats);
+    for (uint32_t k = 0; k < sh->k; k++) {
+        double n = 0, sum = 0, ref_sum = 0, ref_sq = 0;
+        for (uint32_t g = 0; g < groups; g++) {
+            const float *pg = part + ((size_t)k * groups + g) * 4;
+            if (!(pg[0] >= 1 && pg[0] <= 8 * 14) || isnan(pg[1]) || !(pg[2] >= 0) || pg[3] != 0)
+                fail_msg("conv2d forward_stats [%s]: channel %u partial %u is (%g, %g, %g, %g)", cs->name, k, g, pg[0],
+                         pg[1], pg[2], pg[3]);
+            n += pg[0], sum += (double)pg[0] * pg[1];
+        }
+        double mean = sum / n, m2 = 0;
+        for (uint32_t g = 0; g < groups; g++) {
+            const float *pg = part + ((size_t)k * groups + g) * 4;
+            m2 += pg[2] + pg[0] * (pg[1] - mean) * (pg[1] - mean);
+        }
+        for (uint32_t i = 0; i < sh->n; i++)
+            for (size_t j = 0; j < plane; j++) {
+                double v = h->y_ref[((size_t)i * sh->k + k) * plane + j];
+                ref_sum += v, ref_sq += v * v;
+            }
+        double count = (double)sh->n * plane, ref_mean = ref_sum / count, ref_var = ref_sq / count - ref_mean * ref_mean;
+        if (n != count || fabs(mean - ref_mean) > 1e-5 * sqrt(ref_sq / count) ||
+            fabs(m2 / n - ref_var) > 1e-4 * ref_var)
+            fail_msg("conv2d forward_stats [%s]: channel %u count %.0f mean %.9g var %.9g, reference %.0f %.9g %.9g",
+                     cs->name, k, n, mean, m2 / n, count, ref_mean, ref_var);
+    }
+    free(got), free(part);
+    vka_cmd_destroy(cmd);
+}
+
 static void check_case(vka_context *ctx, family f, which_op op, const conv_case *cs, uint64_t seed)
 {
     vka_conv2d_shape sh = cs->sh;
@@ -225,6 +274,11 @@ static void check_case(vka_context *ctx, family f, which_op op, const conv_case 
         test_run(cmd);
         float *got = check_output(ctx, y, h.y_ref, h.ny, "forward y", cs, f);
         expect_same_bits_again(ctx, cmd, y.t, got, h.ny, "forward y", cs);
+        uint32_t groups = vka_conv2d_stats_groups(ctx, &sh, scratch.t);
+        if (groups) check_stats(ctx, arena, &sh, cs, &h, x, w, cs->bias ? b : none, scratch.t, groups, got);
+        else if (f == FAMILY_TEXEL && vka_conv2d_packed_device(ctx) && vka_conv2d_packed_shape(&sh) &&
+                 !getenv("VKANCHOR_LIMITS") && !getenv("VKANCHOR_CONV_STATS"))
+            fail_msg("conv2d texel [%s]: the packed forward offers no statistics", cs->name);
         free(got);
     } else if (op == OP_BACKWARD_DATA) {
         test_guarded dx = nan_output(ctx, arena, h.nx);
@@ -345,6 +399,12 @@ static void check_all_cases(family f, which_op op)
          * a time where C (K) and H*W (P*Q) are multiples of 4, one float at a time elsewhere. */
         expect_kernel_ran(ctx, "conv2d_pack4");
         expect_kernel_ran(ctx, "conv2d_pack");
+        /* ... and the forward with the output's statistics, in all four of its kernels. */
+        if (op == OP_FORWARD && !getenv("VKANCHOR_CONV_STATS")) {
+            static const char *const stats[] = {"conv2d_fwd_packed_stats", "conv2d_fwd_packed_jb1_stats",
+                                                "conv2d_fwd_packed_pairs_stats", "conv2d_fwd_packed_jb1_pairs_stats"};
+            for (int k = 0; k < 4; k++) expect_kernel_ran(ctx, stats[k]);
+        }
     }
     test_context_finish(ctx);
 }
@@ -665,6 +725,26 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
     if (!strstr(vka_context_last_error(ctx), "x_packed"))
         fail_msg("x_packed on the tiled variant: %s", vka_context_last_error(ctx));
     vka_cmd_destroy(cmd);
+    /* Statistics come only from lavapipe's packed forward, into a tensor of K x G partials. */
+    tiled.x_packed = 0;
+    vka_tensor small_stats = test_tensor(ctx, arena, NULL, 4);
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    assert_int_equal(vka_conv2d_forward_stats(cmd, &tiled, y.t, x, w, none, scratch.t, small_stats),
+                     VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(vka_context_last_error(ctx), "conv2d_forward_stats"))
+        fail_msg("statistics on the tiled variant: %s", vka_context_last_error(ctx));
+    vka_cmd_destroy(cmd);
+    vka_conv2d_shape texel = good;
+    texel.variant = VKA_CONV2D_TEXEL;
+    if (vka_conv2d_stats_groups(ctx, &texel, scratch.t)) {
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        assert_int_equal(vka_conv2d_forward_stats(cmd, &texel, y.t, x, w, none, scratch.t, small_stats),
+                         VKA_ERROR_INVALID_ARGUMENT);
+        if (!strstr(vka_context_last_error(ctx), "stats needs") || !strstr(vka_context_last_error(ctx), GOOD_TEXT))
+            fail_msg("a stats tensor too small: %s", vka_context_last_error(ctx));
+        assert_int_equal(vka_cmd_submit(cmd), VKA_ERROR_INVALID_ARGUMENT);
+        vka_cmd_destroy(cmd);
+    }
     vka_arena_destroy(arena);
     test_context_finish(ctx);
 }

@@ -546,6 +546,12 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                             "%s: N*HW = 1 value per channel has no unbiased variance for the running "
                             "statistics (use VKA_BN_TRAIN_KEEP_RUNNING)", op);
+    int given = train && vka_tensor_present(io->stats);
+    uint64_t stats_bytes = (uint64_t)d->c * io->stats_groups * 16;
+    if (given && (!io->stats_groups || io->stats.size < stats_bytes))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: stats needs %llu bytes for %u channels x %u partials but has %llu", op,
+                            (unsigned long long)stats_bytes, d->c, io->stats_groups, (unsigned long long)io->stats.size);
     x = vka_tensor_slice(x, 0, xb);
     gamma = vka_tensor_slice(gamma, 0, cb);
     beta = vka_tensor_slice(beta, 0, cb);
@@ -560,7 +566,13 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
     /* Eval reads only running_*, gamma, beta and writes only coef: the save_* bindings get the
      * (unwritten) partials region as a stand-in. */
     vka_tensor tf[8] = {part, part, part, running_mean, running_var, gamma, beta, coef};
-    if (train) { /* the batch statistics first: per-group partial sums, then the finalize */
+    if (given) { /* the producer's partials: straight to the finalize */
+        fp = (struct fwd_finalize_push){d->c, io->stats_groups, eps_of(d), d->momentum > 0 ? d->momentum : 0.1f,
+                                        update_running ? 1u : 0u, 0};
+        tf[0] = vka_tensor_slice(io->stats, 0, stats_bytes);
+        tf[1] = vka_tensor_slice(io->save_mean, 0, cb);
+        tf[2] = vka_tensor_slice(io->save_invstd, 0, cb);
+    } else if (train) { /* the batch statistics first: per-group partial sums, then the finalize */
         vka_kernel *k_stats;
         if ((rc = big_kernel(cmd, &p, PASS_FWD_STATS, texel, FORM_NCHW, &k_stats))) return rc;
         struct stats_push sp = {d->c, p.unit_hw, p.count, p.per_group, p.reduce_wg / p.unit_hw,

@@ -57,6 +57,12 @@ typedef struct vka_batchnorm_io {
     vka_tensor save_mean, save_invstd;    /* (C): written in training, the backward's inputs:
                                              the batch mean and 1/sqrt(var_biased + eps) */
     vka_tensor scratch;                   /* vka_batchnorm_scratch_bytes */
+    vka_tensor stats;                     /* training, present: x's batch statistics as x's producer
+                                             wrote them (vka_conv2d_forward_stats): (C, stats_groups)
+                                             vec4 partials (count, mean, M2 about that mean, 0), merged
+                                             in order by the finalize; no statistics pass over x.
+                                             Not read in evaluation. */
+    uint32_t stats_groups;
 } vka_batchnorm_io;
 
 /* y = (x - mean) / sqrt(var + eps) gamma + beta (+ residual), then the ReLU if d->relu, with

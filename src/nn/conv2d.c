@@ -407,23 +407,37 @@ static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_
 
 /* ---- the ops ------------------------------------------------------------------------ */
 
-vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
-                              vka_tensor b, vka_tensor scratch)
+uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch)
 {
-    const char *op = "conv2d_forward";
+    if (!ctx || !sh || !vka_conv2d_out_h(sh) || !vka_conv2d_out_w(sh)) return 0;
+    vka_conv2d_variant v = vka_conv2d_choose(ctx, sh);
+    if (!packed_applies(ctx, v, sh, scratch) || vka_switch_off("VKANCHOR_CONV_STATS")) return 0;
+    return vka_conv2d_packed_stats_groups(sh);
+}
+
+/* vka_conv2d_forward, and with stats present vka_conv2d_forward_stats. */
+static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
+                          vka_tensor w, vka_tensor b, vka_tensor scratch, vka_tensor stats)
+{
     conv2d_sizes z = sh ? sizes_of(sh) : (conv2d_sizes){0};
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
+    int with_stats = vka_tensor_present(stats);
+    uint32_t stats_groups = with_stats ? vka_conv2d_stats_groups(vka_cmd_context(cmd), sh, scratch) : 0;
     tensor_need need[] = {{"y", &y, z.y, 0}, {"x", &x, z.x, sh && sh->x_packed}, {"w", &w, z.w, 0},
-                          {"b", &b, sh ? sh->k : 0, 1}, {"scratch", &scratch, sh ? weight_partials(vka_cmd_context(cmd), sh) : 0, 0}};
-    vka_result rc = check_call(cmd, op, sh, need, 5);
+                          {"b", &b, sh ? sh->k : 0, 1}, {"scratch", &scratch, sh ? weight_partials(vka_cmd_context(cmd), sh) : 0, 0},
+                          {"stats", &stats, sh ? 4ull * sh->k * stats_groups : 0, 1}};
+    vka_result rc = check_call(cmd, op, sh, need, 6);
     if (rc) return rc;
     vka_conv2d_variant v = resolve(cmd, op, sh, sh->x_packed ? w : x, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     int packed = packed_applies(vka_cmd_context(cmd), v, sh, scratch_all);
     if (sh->x_packed && !packed)
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
+    if (with_stats && !stats_groups)
+        return bad_call(cmd, op, sh, "statistics asked for, but the packed kernels do not write them here (see vka_conv2d_stats_groups)");
     if (packed)
-        return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, scratch_all, packed_base(vka_cmd_context(cmd), sh)));
+        return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, stats, scratch_all,
+                                                          packed_base(vka_cmd_context(cmd), sh)));
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {
@@ -436,6 +450,20 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
     vka_tensor t[4] = {x, w, push.has_bias ? b : w, y};
     rc = run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->k, z.npq, t);
     return vka_op_done(cmd, rc);
+}
+
+vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
+                              vka_tensor b, vka_tensor scratch)
+{
+    return forward(cmd, "conv2d_forward", sh, y, x, w, b, scratch, (vka_tensor){0});
+}
+
+vka_result vka_conv2d_forward_stats(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
+                                    vka_tensor w, vka_tensor b, vka_tensor scratch, vka_tensor stats)
+{
+    if (!vka_tensor_present(stats))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "conv2d_forward_stats: no stats tensor");
+    return forward(cmd, "conv2d_forward_stats", sh, y, x, w, b, scratch, stats);
 }
 
 /* out (rows, cols) = sum over slices of part[j*slice_stride + r*ld + col0 + c], in slice order. */

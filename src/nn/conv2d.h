@@ -108,6 +108,18 @@ uint32_t vka_conv2d_dx_tap_phases(const vka_context *ctx, const vka_conv2d_shape
 vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
                               vka_tensor w, vka_tensor b, vka_tensor scratch);
 
+/* The forward can also hand the BatchNorm after it y's per-channel statistics, computed in its
+ * epilogue from the outputs still in registers instead of by a pass of the BN over y (lavapipe's
+ * packed path only): G partials per channel, each (count, mean, M2 about that mean, 0) as the
+ * BN's finalize merges them (vka_batchnorm_io.stats). G for this shape with this scratch, 0
+ * where the forward cannot write them (another kernel family runs; VKANCHOR_CONV_STATS=0). */
+uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch);
+
+/* vka_conv2d_forward that also writes those partials: stats (K, G) vec4, G = vka_conv2d_stats_groups
+ * (an error where that is 0). */
+vka_result vka_conv2d_forward_stats(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
+                                    vka_tensor w, vka_tensor b, vka_tensor scratch, vka_tensor stats);
+
 /* Both gradients in one call (sharing lavapipe's packed copy of dy):
  *   dx (N,C,H,W) = d(sum y*dy)/dx from dy (N,K,P,Q) and w, when dx is present;
  *   dw (K,C,R,S) and db (K) from dy and x, when dw is present (db optional, needs dw).

@@ -375,11 +375,13 @@ static int pairs_fit(const struct packed_push *push, uint32_t rq, vka_tensor out
 }
 
 /* out (N, cout, hout, wout) from a packed input [N][hp][wp][cin4] and packed weights (conv2d_packed.comp).
+ * stats (forward only), when present: the output's BN statistics partials, (cout, G) vec4
+ * (vka_conv2d_packed_stats_groups: G = ceil(runs / 8)).
  * cpair: a stride-2 input gradient's row phase, both column phases at once (accum then a mask:
  * 1 even, 2 odd columns add into out); the caller checked cpair_fits. */
 static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s, uint32_t stride, int accum,
                               int cpair, vka_tensor out, vka_tensor in, vka_tensor wk, vka_tensor bias,
-                              struct packed_push *push)
+                              vka_tensor stats, struct packed_push *push)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t run = run_for_width(push->wout);
@@ -390,11 +392,12 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
          {"conv2d_bwd_data_packed_pairs", "conv2d_bwd_data_packed_jb1_pairs"}}};
     vka_kernel_desc desc = {
         .name = names[bwd != 0][0][jb1], .spirv = jb1 ? runs[run].spirv_jb1 : runs[run].spirv,
-        .spirv_bytes = jb1 ? runs[run].bytes_jb1 : runs[run].bytes, .num_bindings = 5,
+        .spirv_bytes = jb1 ? runs[run].bytes_jb1 : runs[run].bytes, .num_bindings = 6,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE,
-                     VKA_BIND_STORAGE},
+                     VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
-        .num_spec = 5, .spec = {stride, taps_s, (uint32_t)accum, 0, (uint32_t)(cpair != 0)},
+        .num_spec = 6,
+        .spec = {stride, taps_s, (uint32_t)accum, 0, (uint32_t)(cpair != 0), (uint32_t)vka_tensor_present(stats)},
     };
     int pairs = cpair || (!accum && pairs_fit(push, runs[run].rq, out));
     desc.spec[3] = (uint32_t)pairs;
@@ -412,18 +415,33 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     uint32_t variant = bwd ? 16 + run * 3 + taps_s - 1 : (run * 2 + stride - 1) * 2 + (taps_s == 3);
     uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
     if (cpair) slot = VKA_SLOT_BASE_CONV_CPAIR + (uint32_t)jb1 * 16 + run * 4 + (uint32_t)accum; /* accum: a mask */
+    else if (vka_tensor_present(stats)) slot = VKA_SLOT_BASE_CONV_STATS + (uint32_t)jb1 * 32 + (uint32_t)pairs * 16 + variant;
     else if (pairs) slot = VKA_SLOT_BASE_CONV_PAIRS + (uint32_t)jb1 * 32 + variant;
     else if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
+    if (vka_tensor_present(stats)) {
+        static const char *const stats_names[2][2] = {{"conv2d_fwd_packed_stats", "conv2d_fwd_packed_jb1_stats"},
+                                                      {"conv2d_fwd_packed_pairs_stats", "conv2d_fwd_packed_jb1_pairs_stats"}};
+        desc.name = stats_names[pairs][jb1];
+    }
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
-    /* Without a bias, binding 2 aliases the weights; the shader does not read it (has_bias = 0). */
-    vka_tensor t[5] = {in, wk, push->has_bias ? bias : wk, out, out};
-    return vka_dispatch_groups(cmd, k, t, 5, push, groups);
+    /* Without a bias, binding 2 aliases the weights, without stats binding 5 the output: the
+     * shader does not touch them then (has_bias = 0, STATS = 0). */
+    vka_tensor t[6] = {in, wk, push->has_bias ? bias : wk, out, out, vka_tensor_present(stats) ? stats : out};
+    return vka_dispatch_groups(cmd, k, t, 6, push, groups);
+}
+
+uint32_t vka_conv2d_packed_stats_groups(const vka_conv2d_shape *sh)
+{
+    uint32_t q = vka_conv2d_out_w(sh);
+    uint64_t total = (uint64_t)sh->n * vka_conv2d_out_h(sh) * vka_div_up(q, runs[run_for_width(q)].rq);
+    return (uint32_t)vka_div_up(total, TEXEL_WG);
 }
 
 vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
-                                     vka_tensor w, vka_tensor b, vka_tensor scratch, uint64_t partial_bytes)
+                                     vka_tensor w, vka_tensor b, vka_tensor stats, vka_tensor scratch,
+                                     uint64_t partial_bytes)
 {
     packed_layout l = layout_of(sh, partial_bytes);
     vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
@@ -440,7 +458,7 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
         .taps_r = sh->r, .k4 = (uint32_t)vka_div_up(sh->k, 4), .has_bias = vka_tensor_present(b),
         .orstep = 1, .ocstep = 1, .ow = q, .oplane = p * q,
     };
-    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, 0, 0, y, xp, wk, b, &push);
+    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, 0, 0, y, xp, wk, b, stats, &push);
 }
 
 /* The phases of the input gradient (one at stride 1) and where each one's taps sit in wk. */
@@ -539,7 +557,7 @@ static vka_result input_gradient_by_row_phase(vka_cmd *cmd, const vka_conv2d_sha
         int accum = (int)((sh->dx_accumulate >> (ph * 2)) & 3u); /* bit 0: column phase 0, bit 1: phase 1 */
         uint64_t at = cpair_wk_at(sh, ps, ph);
         vka_result rc = conv_packed(cmd, 1, sh->n, 3, 1, accum, 1, dx, dl->t, vka_tensor_slice(wk, at, wk.size - at),
-                                    (vka_tensor){0}, &push);
+                                    (vka_tensor){0}, (vka_tensor){0}, &push);
         if (rc) return rc;
     }
     return VKA_SUCCESS;
@@ -569,7 +587,7 @@ static vka_result input_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, const
             uint64_t at = ps->wk_at[ph][pw];
             vka_tensor wt = taps ? vka_tensor_slice(wk, at, wk.size - at) : wk;
             vka_result rc =
-                conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, accum, 0, dx, dl->t, wt, (vka_tensor){0}, &push);
+                conv_packed(cmd, 1, sh->n, taps ? b.taps : 1, 1, accum, 0, dx, dl->t, wt, (vka_tensor){0}, (vka_tensor){0}, &push);
             if (rc) return rc;
         }
     return VKA_SUCCESS;

@@ -37,9 +37,16 @@ vka_packed_layout vka_conv2d_packed_dy_layout(const vka_conv2d_shape *sh, vka_te
 /* Where the forward keeps its packed x in the scratch (what a producer writes for sh->x_packed). */
 vka_packed_layout vka_conv2d_packed_x_layout(const vka_conv2d_shape *sh, vka_tensor scratch, uint64_t partial_bytes);
 
-/* y (N,K,P,Q) = conv(x, w) + b: packs x (unless sh->x_packed) and w into the scratch, then one kernel. */
+/* Workgroups of runs the packed forward dispatches per output channel block: the G of its
+ * statistics partials (vka_conv2d_stats_groups). */
+uint32_t vka_conv2d_packed_stats_groups(const vka_conv2d_shape *sh);
+
+/* y (N,K,P,Q) = conv(x, w) + b: packs x (unless sh->x_packed) and w into the scratch, then one
+ * kernel; when stats is present that kernel also writes y's per-channel statistics partials
+ * ((K, vka_conv2d_packed_stats_groups) vec4: count, mean, M2, 0). */
 vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
-                                     vka_tensor w, vka_tensor b, vka_tensor scratch, uint64_t partial_bytes);
+                                     vka_tensor w, vka_tensor b, vka_tensor stats, vka_tensor scratch,
+                                     uint64_t partial_bytes);
 
 /* The input gradient's stride phases with taps (bit ph * stride + pw). */
 uint32_t vka_conv2d_packed_tap_phases(const vka_conv2d_shape *sh);

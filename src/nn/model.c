@@ -292,6 +292,16 @@ static vka_result allocate(vka_model *m)
         int takes = tail ? bn->packed_consumer < 0 && vka_batchnorm_add_packed_y_fits(&d) : bn->consumers == 1;
         if (takes && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
     }
+    /* A conv read by one BN on the packed path writes that BN's batch statistics in its training
+     * forward (the BN's statistics pass folded into the conv's epilogue: perf-log 53). */
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        vka_node *n = &m->nodes[i];
+        if (n->op != VKA_NODE_BN || m->nodes[n->in[0]].op != VKA_NODE_CONV) continue;
+        vka_node *conv = &m->nodes[n->in[0]];
+        vka_conv2d_shape s = conv_shape(m, conv, m->desc.batch);
+        uint32_t groups = conv->consumers == 1 ? vka_conv2d_stats_groups(ctx, &s, conv->scratch) : 0;
+        if (groups) VKA_CHECK(vka_arena_alloc(m->act_arena, (uint64_t)n->c * groups * 16, &n->stats));
+    }
     /* A conv read by one BN on the packed path takes its dy from that BN already packed. */
     for (uint32_t i = 0; i < m->node_count; i++) {
         vka_node *n = &m->nodes[i];
@@ -478,6 +488,16 @@ static void bn_running(const vka_model *m, const vka_node *n, vka_tensor *mean, 
     *var = vka_tensor_slice(m->bn_stats, (at + n->c) * 4, n->c * 4);
 }
 
+/* The BN that takes a conv's statistics from its forward (vka_node.stats), or NULL. */
+static const vka_node *stats_consumer(const vka_model *m, const vka_node *conv)
+{
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        const vka_node *n = &m->nodes[i];
+        if (n->op == VKA_NODE_BN && &m->nodes[n->in[0]] == conv && vka_tensor_present(n->stats)) return n;
+    }
+    return NULL;
+}
+
 vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc *f, vka_tensor input)
 {
     uint32_t B = f->n;
@@ -495,8 +515,12 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
             s.x_packed = x->packed_consumer == (int)i; /* the BN before it wrote x packed */
-            rc = vka_conv2d_forward(cmd, &s, y, xin, vka_model_param(m, m->params, (uint32_t)n->weight),
-                                    (vka_tensor){0}, n->scratch);
+            vka_tensor w = vka_model_param(m, m->params, (uint32_t)n->weight);
+            const vka_node *bn = stats_consumer(m, n);
+            if (f->training && bn)
+                rc = vka_conv2d_forward_stats(cmd, &s, y, xin, w, (vka_tensor){0}, n->scratch, bn->stats);
+            else
+                rc = vka_conv2d_forward(cmd, &s, y, xin, w, (vka_tensor){0}, n->scratch);
             break;
         }
         case VKA_NODE_BN: {
@@ -521,6 +545,12 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
                 .beta = beta, .running_mean = mean, .running_var = var, .save_mean = n->save_mean,
                 .save_invstd = n->save_invstd, .scratch = n->scratch,
             };
+            if (f->training && vka_tensor_present(n->stats)) { /* its conv wrote the statistics */
+                const vka_node *conv = &m->nodes[n->in[0]];
+                vka_conv2d_shape cs = conv_shape(m, conv, B);
+                io.stats = n->stats;
+                io.stats_groups = vka_conv2d_stats_groups(m->ctx, &cs, conv->scratch);
+            }
             if (tail) { /* + the residual, then the ReLU */
                 const vka_node *r = &m->nodes[n->in[1]];
                 io.residual = slice_n(r->y, r, B);

@@ -53,6 +53,10 @@ typedef struct vka_node {
                                      (training and evaluation) writes y straight into the conv's scratch,
                                      packed, and not to y (vka_model_bn_y_layout) -- a block tail writes
                                      both; -1 otherwise */
+    vka_tensor stats;             /* bn whose x is a conv's y read by it alone, on lavapipe's packed path:
+                                     the statistics partials that conv's training forward writes for it
+                                     (vka_conv2d_forward_stats), so the BN makes no pass of its own over
+                                     x; absent otherwise */
 } vka_node;
 
 /* A residual block's tail: BN of in[0], + in[1]'s output (then the ReLU if relu). */
