@@ -2,6 +2,11 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "fastdiv.glsl"
+#ifdef BN
+#define VEC4
+#define TEXEL
+#include "norm_common.glsl"
+#endif
 // Max pool 2x2, stride 2, no padding, on planes of H even and W a multiple of 4 (the cnn's
 // pools): one invocation per pair of horizontally adjacent windows, whose 2 rows x 4 input
 // columns are two vec4 (the forward reads them as RGBA32F texels), and whose outputs go out
@@ -9,18 +14,26 @@
 // maxpool_fwd.comp's and maxpool_bwd_data.comp's loads and stores, each of which lavapipe
 // pays per lane, for the same values (FORWARD: the first maximum in row-major window order,
 // strict >, as argmax h*W + w in its plane; the backward: dy where the argmax is, else 0).
+// BN (forward): x is a BatchNorm's input, pooled as that BatchNorm's output (+ its fused ReLU)
+// computed here with the coefficients its finalize wrote, the same arithmetic as its apply
+// pass: the same bits as BN then pool, without writing the BN's output and reading it back.
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push {
     uint total;      // window pairs: N*C*P*Q/2
     uint W, P, Q2;   // input width; output rows per plane; window pairs per output row (Q/2)
     uvec2 q2_div;    // fastdiv by Q2
     uvec2 p_div;     // fastdiv by P
+    uint C, relu;    // BN: channels (planes are n * C + c), 1: the BatchNorm's fused ReLU
+    uvec2 c_div;     // BN: fastdiv by C
 } p;
 
 #ifdef FORWARD
 layout(binding = 0) uniform samplerBuffer X;                          // (N, C, H, W) as vec4
 layout(std430, binding = 1) writeonly buffer Y { vec2 y2[]; };        // (N, C, P, Q) in pairs
 layout(std430, binding = 2) writeonly buffer A { ivec2 argmax2[]; };  // (N, C, P, Q) in pairs
+#ifdef BN
+INPUT_VEC4(3, coef)                                                   // (C, 2): batchnorm_fwd_finalize
+#endif
 #else
 layout(std430, binding = 0) readonly buffer DY { vec2 dy2[]; };       // (N, C, P, Q) in pairs
 layout(std430, binding = 1) readonly buffer A { ivec2 argmax2[]; };   // (N, C, P, Q) in pairs
@@ -39,6 +52,14 @@ void main()
     int at0 = int(2u * pp * p.W + 4u * j);         // argmax of the first row's first column
 #ifdef FORWARD
     vec4 r[2] = vec4[2](texelFetch(X, int(row0)), texelFetch(X, int(row0 + w4)));
+#ifdef BN
+    uint plane = fastdiv(t, p.p_div.x, p.p_div.y);
+    vec4 a = LOAD_VEC4(coef, 2u * (plane - fastdiv(plane, p.c_div.x, p.c_div.y) * p.C));
+    [[unroll]] for (int rr = 0; rr < 2; rr++) {
+        vec4 z = bn_affine(r[rr], a.x, a.z, a.w);
+        r[rr] = p.relu != 0 ? relu_mask(z, z) : z;
+    }
+#endif
     vec2 best;
     ivec2 best_i;
     [[unroll]] for (int m = 0; m < 2; m++) {

@@ -19,6 +19,8 @@ layout(push_constant) uniform Push {
     uvec2 div_a;     // fastdiv by W (gather) or Q (DISJOINT)
     uvec2 div_b;     // fastdiv by H (gather) or P (DISJOINT)
     uvec2 div_s;     // fastdiv by stride
+    uint C, relu;    // (the forward's BN variant's; unused here)
+    uvec2 div_c;
 } p;
 
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };    // (N, C, P, Q)

@@ -321,6 +321,27 @@ static void check(const char *what, vka_context *ctx, vka_tensor t, const double
     free(got);
 }
 
+/* A BN that only wrote its coefficients for the max pool after it (vka_node.coef): its output
+ * rebuilt in double from them and its input as the GPU has it, z = (x - mean) scale + beta
+ * (then the ReLU), against the reference output. */
+static void check_coefficients(const char *what, vka_context *ctx, const vka_model *m, uint32_t i, const double *ref)
+{
+    const vka_node *n = &m->nodes[i];
+    size_t count = node_count_of(n), hw = (size_t)n->h * n->w;
+    float *x = test_read(ctx, vka_tensor_slice(m->nodes[n->in[0]].y, 0, count * 4), count);
+    float *coef = test_read(ctx, n->coef, (size_t)n->c * 8);
+    double *y = malloc(count * sizeof(double));
+    for (size_t e = 0; e < count; e++) {
+        const float *a = coef + e / hw % n->c * 8;
+        double z = ((double)x[e] - a[0]) * a[2] + a[3];
+        y[e] = n->relu && z < 0 ? 0 : z;
+    }
+    float *yf = malloc(count * sizeof(float));
+    for (size_t e = 0; e < count; e++) yf[e] = (float)y[e];
+    expect_close(what, yf, ref, count);
+    free(x), free(coef), free(y), free(yf);
+}
+
 /* A node whose output gradient the backward keeps in two parts (a shared residual input
  * whose ReLU backward reads both: model.c's pass_residual_grad, resolve_pending): the tensor
  * holding the part its residual consumer hands it, or absent when dy holds the whole gradient. */
@@ -464,6 +485,7 @@ static void run_case(const step_case *sc)
      * (the last node's is dlogits). */
     char what[160], label[96];
     const uint32_t last = m->node_count - 1;
+    uint32_t coef_bns = 0;
     for (uint32_t i = 0; i < m->node_count; i++) {
         node_label(m, i, label, sizeof label);
         snprintf(what, sizeof what, "%s output", label);
@@ -472,10 +494,18 @@ static void run_case(const step_case *sc)
             check_packed(what, ctx, &l, r.y[i], BATCH, m->nodes[i].c);
             if (vka_node_is_tail(&m->nodes[i])) /* NCHW too */
                 check(what, ctx, m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
+        } else if (vka_tensor_present(m->nodes[i].coef)) {
+            /* Never written: the max pool after it applies its coefficients (checked with the
+             * pool's output); here they are: coef[2c] = (mean, invstd, gamma invstd, beta). */
+            check_coefficients(what, ctx, m, i, r.y[i]);
+            coef_bns++;
         } else {
             check(what, ctx, i == 0 ? input : m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
         }
     }
+    /* cnn's two BNs before its max pools hand them their coefficients (unless switched off). */
+    if (!getenv("VKANCHOR_POOL_BN") && sc->kind == VKA_MODEL_CNN && coef_bns != 2)
+        fail_msg("cnn: %u BNs handed their max pool the coefficients, not 2", coef_bns);
     check("logits", ctx, vka_model_logits(m, BATCH), r.y[last], (size_t)BATCH * NC);
     check("dlogits", ctx, dlogits, r.dlogits, (size_t)BATCH * NC);
     for (uint32_t i = last; i > 0; i--) {

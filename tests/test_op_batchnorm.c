@@ -809,12 +809,14 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
     vka_tensor none = {0};
     const char *ops[] = {"batchnorm_forward_train", "batchnorm_backward", "batchnorm_forward_eval",
                          "batchnorm_forward_train_add", "batchnorm_forward_eval_add", "batchnorm_forward_train",
-                         "batchnorm_forward", "batchnorm_forward_train", "batchnorm_forward_train"};
+                         "batchnorm_forward", "batchnorm_forward_train", "batchnorm_forward_train",
+                         "batchnorm_forward_train_coef", "batchnorm_forward_eval_coef"};
     struct {
         vka_batchnorm_desc d;
         int which; /* 0 train, 1 backward, 2 eval, 3 train_add, 4 eval_add (forwards with a residual),
                       5 train without save_mean, 6 an unknown mode, 7 train with statistics partials
-                      too small for 3 channels x 1 partial, 8 with 0 partials */
+                      too small for 3 channels x 1 partial, 8 with 0 partials, 9 coefficients only but
+                      with y, 10 coefficients only into a tensor too small */
         vka_tensor y, x, scratch;
         int update;
         vka_tensor residual;
@@ -839,6 +841,8 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
         {d, 4, y, x, c3, 0, x},                                                   /* scratch too small */
         {d, 7, y, x, scratch, 1, none},                                           /* stats too small */
         {d, 8, y, x, scratch, 1, none},                                           /* stats of 0 partials */
+        {d, 9, y, x, scratch, 1, none},                                           /* coefficients and y */
+        {d, 10, none, x, scratch, 0, none},                                       /* coef too small */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         vka_cmd *cmd;
@@ -849,12 +853,13 @@ static void batchnorm_rejects_bad_calls_without_dispatching(void **state)
             rc = vka_batchnorm_backward(cmd, &bad[i].d, bad[i].y, c3, c3, y, bad[i].x, c3, c3, c3, none,
                                         bad[i].scratch);
         } else {
-            int eval = bad[i].which == 2 || bad[i].which == 4;
+            int eval = bad[i].which == 2 || bad[i].which == 4 || bad[i].which == 10;
             vka_batchnorm_io io = {.x = bad[i].x, .y = bad[i].y, .residual = bad[i].residual, .gamma = c3, .beta = c3,
                                    .running_mean = c3, .running_var = c3, .save_mean = c3, .save_invstd = c3,
                                    .scratch = bad[i].scratch};
             if (bad[i].which == 5) io.save_mean = none;
-            if (bad[i].which >= 7) io.stats = c3, io.stats_groups = bad[i].which == 7 ? 1 : 0;
+            if (bad[i].which == 7 || bad[i].which == 8) io.stats = c3, io.stats_groups = bad[i].which == 7 ? 1 : 0;
+            if (bad[i].which >= 9) io.coef = c3; /* (C, 2) vec4 needs 96 bytes */
             vka_batchnorm_mode mode = eval ? VKA_BN_EVAL : bad[i].update ? VKA_BN_TRAIN : VKA_BN_TRAIN_KEEP_RUNNING;
             if (bad[i].which == 6) mode = (vka_batchnorm_mode)7;
             rc = vka_batchnorm_forward(cmd, &bad[i].d, mode, &io);

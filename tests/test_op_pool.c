@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/batchnorm.h"
 #include "nn/fastdiv.h"
 #include "nn/ops_internal.h"
 #include "nn/pool.h"
@@ -121,6 +122,81 @@ static void maxpool_matches_reference_at_awkward_shapes_and_repeats_bit_for_bit(
         if (!ran) fail_msg("%s did not run", kernels[k]);
     }
     test_context_finish(ctx);
+}
+
+/* The max pool of a BatchNorm's output computed from the BN's input and its coefficients
+ * (vka_maxpool_forward_bn after a coefficients-only vka_batchnorm_forward) gives the bits of the
+ * BN's apply and then the plain pool, y and argmax, with and without the BN's fused ReLU, on
+ * every shape (texel and storage inputs). */
+static void check_pool_of_bn(vka_context *ctx, pool_case pc, int relu)
+{
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "maxpool-bn"}, &arena));
+    vka_maxpool_desc d = {.n = pc.n, .c = pc.c, .h = pc.h, .w = pc.w, .k = pc.k, .stride = pc.stride, .pad = pc.pad};
+    vka_batchnorm_desc bd = {.n = pc.n, .c = pc.c, .hw = pc.h * pc.w, .relu = relu};
+    size_t nx = (size_t)pc.n * pc.c * pc.h * pc.w, ny = (size_t)pc.n * pc.c * vka_maxpool_out_size(pc.h, pc.k, pc.stride, pc.pad) *
+                                                      vka_maxpool_out_size(pc.w, pc.k, pc.stride, pc.pad);
+    test_rng rng = {(uint64_t)(nx * 13 + relu)};
+    float *x = malloc(nx * 4), *gamma = malloc(pc.c * 4), *beta = malloc(pc.c * 4);
+    test_fill_uniform(&rng, x, nx, -2, 2);
+    test_fill_uniform(&rng, gamma, pc.c, 0.5f, 1.5f);
+    test_fill_uniform(&rng, beta, pc.c, -0.5f, 0.5f);
+    vka_tensor tx = test_tensor(ctx, arena, x, nx), tg = test_tensor(ctx, arena, gamma, pc.c),
+               tb = test_tensor(ctx, arena, beta, pc.c);
+    float *gy[2];
+    int32_t *ga[2];
+    for (int fused = 0; fused < 2; fused++) {
+        vka_tensor ybn = test_tensor(ctx, arena, NULL, nx), mean = test_tensor(ctx, arena, NULL, pc.c),
+                   invstd = test_tensor(ctx, arena, NULL, pc.c), coef = test_tensor(ctx, arena, NULL, (size_t)pc.c * 8),
+                   scratch = test_tensor(ctx, arena, NULL, vka_batchnorm_scratch_bytes(ctx, &bd) / 4);
+        test_guarded y = test_alloc_guarded(ctx, arena, ny * 4), am = test_alloc_guarded(ctx, arena, ny * 4);
+        vka_batchnorm_io io = {.x = tx, .gamma = tg, .beta = tb, .save_mean = mean, .save_invstd = invstd,
+                               .scratch = scratch};
+        if (fused) io.coef = coef;
+        else io.y = ybn;
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        TEST_OK(vka_batchnorm_forward(cmd, &bd, VKA_BN_TRAIN_KEEP_RUNNING, &io));
+        if (fused) TEST_OK(vka_maxpool_forward_bn(cmd, &d, y.t, am.t, tx, coef, relu));
+        else TEST_OK(vka_maxpool_forward(cmd, &d, y.t, am.t, ybn));
+        test_run(cmd);
+        vka_cmd_destroy(cmd);
+        gy[fused] = test_read(ctx, y.t, ny);
+        ga[fused] = malloc(ny * 4);
+        TEST_OK(vka_download(ctx, am.t, 0, ga[fused], ny * 4));
+        test_check_guard(ctx, y), test_check_guard(ctx, am);
+    }
+    for (size_t i = 0; i < ny; i++)
+        if (memcmp(&gy[0][i], &gy[1][i], 4) != 0 || ga[0][i] != ga[1][i])
+            fail_msg("maxpool of bn (relu %d) N=%d C=%d %dx%d k=%d s=%d p=%d: output %zu: %.9g at %d, after bn %.9g at %d",
+                     relu, pc.n, pc.c, pc.h, pc.w, pc.k, pc.stride, pc.pad, i, gy[1][i], ga[1][i], gy[0][i], ga[0][i]);
+    for (int r = 0; r < 2; r++) free(gy[r]), free(ga[r]);
+    free(x), free(gamma), free(beta);
+    vka_arena_destroy(arena);
+}
+
+static void expect_ran(vka_context *ctx, const char *name)
+{
+    for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
+        if (ctx->kernels[s] && strcmp(ctx->kernels[s]->desc.name, name) == 0) return;
+    fail_msg("%s did not run", name);
+}
+
+static void maxpool_of_a_batchnorm_gives_the_bits_of_batchnorm_then_maxpool(void **state)
+{
+    (void)state;
+    for (int storage = 0; storage < 2; storage++) {
+        if (storage) setenv("VKANCHOR_TEXEL", "0", 1);
+        vka_context *ctx = test_context();
+        for (size_t i = 0; i < NCASES; i++)
+            for (int relu = 0; relu < 2; relu++) check_pool_of_bn(ctx, cases[i], relu);
+        const vka_features *f = &vka_context_device(ctx)->features;
+        if (storage) expect_ran(ctx, "maxpool_fwd_bn");
+        else if (f->texel_buffer_rgba32f && f->texel_buffer_r32f && !getenv("VKANCHOR_TEXEL"))
+            expect_ran(ctx, "maxpool2x2_fwd_bn"), expect_ran(ctx, "maxpool_fwd_texel_bn");
+        unsetenv("VKANCHOR_TEXEL");
+        test_context_finish(ctx);
+    }
 }
 
 /* VKANCHOR_TEXEL=0: the forward reads x from a storage buffer (devices whose
@@ -270,10 +346,13 @@ static void pooling_rejects_bad_calls_without_dispatching(void **state)
         {.n = 1, .c = 4, .h = 6, .w = 6, .k = 2, .pad = 2},        /* 2 pad > k */
         {.n = 1, .c = 4, .h = 6, .w = 6, .k = 0},                  /* empty window */
     };
-    for (int i = 0; i < 16; i++) {
+    vka_tensor coef_small, big3;
+    TEST_OK(vka_arena_alloc(arena, 4 * 32 - 16, &coef_small)); /* (C, 2) vec4 for 4 channels is 128 bytes */
+    TEST_OK(vka_arena_alloc(arena, 4096, &big3));
+    for (int i = 0; i < 18; i++) {
         vka_cmd *cmd;
         TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-        const char *f = "maxpool_forward", *b = "maxpool_backward";
+        const char *f = "maxpool_forward", *b = "maxpool_backward", *fb = "maxpool_forward_bn";
         if (i < 4) expect_rejected(ctx, cmd, vka_maxpool_forward(cmd, &bad[i], big, big2, big), f);
         else if (i < 8) expect_rejected(ctx, cmd, vka_maxpool_backward(cmd, &bad[i - 4], big, big2, big2), b);
         else if (i == 8) expect_rejected(ctx, cmd, vka_maxpool_forward(cmd, &ok, small, big2, big), f);
@@ -286,9 +365,11 @@ static void pooling_rejects_bad_calls_without_dispatching(void **state)
         else if (i == 14)
             expect_rejected(ctx, cmd, vka_global_avgpool_forward(cmd, 1, 4, 9, small, small),
                             "global_avgpool_forward");
-        else
+        else if (i == 15)
             expect_rejected(ctx, cmd, vka_global_avgpool_backward(cmd, 1, 4, 9, small, big),
                             "global_avgpool_backward");
+        else if (i == 16) expect_rejected(ctx, cmd, vka_maxpool_forward_bn(cmd, &ok, big, big2, big3, coef_small, 1), fb);
+        else expect_rejected(ctx, cmd, vka_maxpool_forward_bn(cmd, &ok, big, big2, big3, (vka_tensor){0}, 1), fb);
         vka_cmd_destroy(cmd);
     }
     vka_arena_destroy(arena);
@@ -320,6 +401,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(maxpool_matches_reference_at_awkward_shapes_and_repeats_bit_for_bit),
         cmocka_unit_test(maxpool_storage_buffer_forward_matches_reference),
+        cmocka_unit_test(maxpool_of_a_batchnorm_gives_the_bits_of_batchnorm_then_maxpool),
         cmocka_unit_test(maxpool_ties_go_to_the_first_maximum_in_row_major_order),
         cmocka_unit_test(maxpool_padding_never_wins_over_negative_inputs),
         cmocka_unit_test(maxpool_backward_sums_overlapping_windows_that_pick_the_same_element),

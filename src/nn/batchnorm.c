@@ -514,11 +514,18 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
     vka_context *ctx = vka_cmd_context(cmd);
     if (!io) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "batchnorm_forward: no tensors");
     int add = vka_tensor_present(io->residual), train = mode != VKA_BN_EVAL, update_running = mode == VKA_BN_TRAIN;
-    const char *op = forward_name(mode, add, io->yp != NULL);
+    int coef_only = vka_tensor_present(io->coef);
+    const char *op = !coef_only ? forward_name(mode, add, io->yp != NULL)
+                     : train    ? "batchnorm_forward_train_coef"
+                                : "batchnorm_forward_eval_coef";
     if (mode != VKA_BN_TRAIN && mode != VKA_BN_TRAIN_KEEP_RUNNING && mode != VKA_BN_EVAL)
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)mode);
     vka_result rc;
     if ((rc = check_desc(cmd, op, d))) return rc;
+    if (coef_only && (add || io->yp || vka_tensor_present(io->y)))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "%s: only the coefficients are written here: no y, packed y or residual", op);
+    if (coef_only && (rc = need(cmd, op, "coef", io->coef, (uint64_t)d->c * 32, d))) return rc;
     if (io->yp && !add && vka_tensor_present(io->y))
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                             "%s: y and a packed y given without a residual: only a tail writes both", op);
@@ -529,7 +536,7 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
     int texel;
     bn_plan p = plan_for(ctx, d, (vka_tensor[2]){x, residual}, add ? 2 : 1, &texel);
     vka_packed_layout packed;
-    if ((rc = check_outputs(cmd, op, d, &p, &y, io->yp, add, residual, x, &packed))) return rc;
+    if (!coef_only && (rc = check_outputs(cmd, op, d, &p, &y, io->yp, add, residual, x, &packed))) return rc;
     if ((rc = need(cmd, op, "x", x, xb, d)) || (rc = need(cmd, op, "gamma", gamma, cb, d)) ||
         (rc = need(cmd, op, "beta", beta, cb, d)) ||
         (rc = need(cmd, op, "scratch", io->scratch, p.part_bytes + p.coef_bytes, d)))
@@ -559,7 +566,8 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
     running_mean = !train || update_running ? vka_tensor_slice(running_mean, 0, cb) : gamma;
     running_var = !train || update_running ? vka_tensor_slice(running_var, 0, cb) : beta;
     vka_tensor part = vka_tensor_slice(io->scratch, 0, p.part_bytes);
-    vka_tensor coef = vka_tensor_slice(io->scratch, p.part_bytes, p.coef_bytes);
+    vka_tensor coef = coef_only ? vka_tensor_slice(io->coef, 0, p.coef_bytes)
+                                : vka_tensor_slice(io->scratch, p.part_bytes, p.coef_bytes);
     vka_kernel *k_fin;
     if ((rc = finalize_kernel(cmd, 0, &k_fin))) return rc;
     struct fwd_finalize_push fp = {d->c, p.groups, eps_of(d), 0.1f, 0, 1};
@@ -588,6 +596,7 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
         tf[2] = vka_tensor_slice(io->save_invstd, 0, cb);
     }
     if ((rc = vka_dispatch_items(cmd, k_fin, tf, 8, &fp, d->c))) return vka_op_done(cmd, rc);
+    if (coef_only) return vka_op_done(cmd, VKA_SUCCESS); /* the consumer applies them */
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* coefficients written -> apply reads */
     rc = record_apply(cmd, &p, texel, d, y, io->yp ? &packed : NULL, x, coef, residual);
     return vka_op_done(cmd, rc);

@@ -63,6 +63,11 @@ typedef struct vka_batchnorm_io {
                                              in order by the finalize; no statistics pass over x.
                                              Not read in evaluation. */
     uint32_t stats_groups;
+    vka_tensor coef;                      /* present: no output, only the statistics and the apply's
+                                             coefficients, (C, 2) vec4 written here: coef[2c] =
+                                             (mean, invstd, gamma invstd, beta), coef[2c+1] = 0, for
+                                             the one consumer of y to apply (vka_maxpool_forward_bn);
+                                             y, yp and the residual absent */
 } vka_batchnorm_io;
 
 /* y = (x - mean) / sqrt(var + eps) gamma + beta (+ residual), then the ReLU if d->relu, with

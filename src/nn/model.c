@@ -302,6 +302,15 @@ static vka_result allocate(vka_model *m)
         uint32_t groups = conv->consumers == 1 ? vka_conv2d_stats_groups(ctx, &s, conv->scratch) : 0;
         if (groups) VKA_CHECK(vka_arena_alloc(m->act_arena, (uint64_t)n->c * groups * 16, &n->stats));
     }
+    /* A BN read by one max pool alone hands the pool its coefficients instead of its output. */
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        vka_node *n = &m->nodes[i];
+        if (n->op != VKA_NODE_BN || vka_node_is_tail(n) || n->consumers != 1 || vka_switch_off("VKANCHOR_POOL_BN"))
+            continue;
+        for (uint32_t j = i + 1; j < m->node_count; j++)
+            if (m->nodes[j].in[0] == (int)i && m->nodes[j].op == VKA_NODE_MAXPOOL)
+                VKA_CHECK(vka_arena_alloc(m->act_arena, (uint64_t)n->c * 32, &n->coef));
+    }
     /* A conv read by one BN on the packed path takes its dy from that BN already packed. */
     for (uint32_t i = 0; i < m->node_count; i++) {
         vka_node *n = &m->nodes[i];
@@ -539,9 +548,10 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
                     break;
                 }
             }
-            int tail = vka_node_is_tail(n), packed = vka_tensor_present(l.t);
+            int tail = vka_node_is_tail(n), packed = vka_tensor_present(l.t), coef_only = vka_tensor_present(n->coef);
             vka_batchnorm_io io = {
-                .x = xin, .y = tail || !packed ? y : (vka_tensor){0}, .yp = packed ? &l : NULL, .gamma = gamma,
+                .x = xin, .y = (tail || !packed) && !coef_only ? y : (vka_tensor){0}, .yp = packed ? &l : NULL,
+                .coef = n->coef, .gamma = gamma,
                 .beta = beta, .running_mean = mean, .running_var = var, .save_mean = n->save_mean,
                 .save_invstd = n->save_invstd, .scratch = n->scratch,
             };
@@ -569,7 +579,13 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         }
         case VKA_NODE_MAXPOOL: {
             vka_maxpool_desc d = {.n = B, .c = x->c, .h = x->h, .w = x->w, .k = n->k, .stride = n->stride};
-            rc = vka_maxpool_forward(cmd, &d, y, slice_n(n->argmax, n, B), xin);
+            if (vka_tensor_present(x->coef)) { /* the BN before it left its output to this pool */
+                const vka_node *bx = &m->nodes[x->in[0]];
+                rc = vka_maxpool_forward_bn(cmd, &d, y, slice_n(n->argmax, n, B), slice_n(bx->y, bx, B), x->coef,
+                                            x->relu);
+            } else {
+                rc = vka_maxpool_forward(cmd, &d, y, slice_n(n->argmax, n, B), xin);
+            }
             break;
         }
         case VKA_NODE_GAP: rc = vka_global_avgpool_forward(cmd, B, x->c, x->h * x->w, y, xin); break;

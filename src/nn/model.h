@@ -57,6 +57,11 @@ typedef struct vka_node {
                                      the statistics partials that conv's training forward writes for it
                                      (vka_conv2d_forward_stats), so the BN makes no pass of its own over
                                      x; absent otherwise */
+    vka_tensor coef;              /* bn (not a tail) read by one max pool alone: its forward writes only
+                                     its coefficients here, (C, 2) vec4, and the pool applies them to
+                                     the BN's input (vka_maxpool_forward_bn): the BN's output is never
+                                     written (its backward recomputes what it needs from x); absent
+                                     otherwise, and with VKANCHOR_POOL_BN=0 */
 } vka_node;
 
 /* A residual block's tail: BN of in[0], + in[1]'s output (then the ReLU if relu). */

@@ -1,6 +1,7 @@
 /* Kernel cache slots of the norm family (batchnorm.c, pointwise.c, pool.c), all in
  * one enum so the three files can never collide: VKA_SLOT_BASE_NORM .. +31, then
- * VKA_SLOT_BASE_NORM_MORE .. +23 (batchnorm's SPAN variants have their own range). */
+ * VKA_SLOT_BASE_NORM_MORE .. +23, then VKA_SLOT_BASE_NORM_THIRD .. +7 (batchnorm's SPAN variants
+ * have their own range). */
 #ifndef VKA_NN_NORM_SLOTS_H
 #define VKA_NN_NORM_SLOTS_H
 
@@ -53,5 +54,14 @@ enum vka_norm_slot_more {
     VKA_SLOT_NORM_MORE_END,
 };
 _Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 24, "the norm family owns 200..223");
+
+enum vka_norm_slot_third {
+    /* max pools applying the BatchNorm before them (pool.c: vka_maxpool_forward_bn) */
+    VKA_SLOT_MAXPOOL_FWD_BN = VKA_SLOT_BASE_NORM_THIRD,
+    VKA_SLOT_MAXPOOL_FWD_TEXEL_BN,
+    VKA_SLOT_MAXPOOL2X2_FWD_BN,
+    VKA_SLOT_NORM_THIRD_END,
+};
+_Static_assert((int)VKA_SLOT_NORM_THIRD_END <= (int)VKA_SLOT_BASE_NORM_THIRD + 8, "the norm family owns 480..487");
 
 #endif

@@ -23,6 +23,7 @@ enum vka_kernel_slot_base {
     VKA_SLOT_BASE_CONV_CPAIR = 384, /* its stride-2 input gradients by row phase (JB = 2, then 1): 384..415 */
     VKA_SLOT_BASE_CONV_STATS = 416, /* its forwards writing the output's BN statistics (JB = 2, then 1;
                                        floats, then pairs): 416..479 */
+    VKA_SLOT_BASE_NORM_THIRD = 480, /* the norm family's third range (norm_slots.h): 480..487 */
 };
 enum vka_kernel_slot {
     VKA_SLOT_AXPY = VKA_SLOT_BASE_FIRST,
@@ -33,7 +34,7 @@ enum vka_kernel_slot {
     VKA_SLOT_PEAK_FMA,     /* peak.c */
     VKA_SLOT_PEAK_COPY,
 };
-_Static_assert(VKA_SLOT_BASE_CONV_STATS + 64 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
+_Static_assert(VKA_SLOT_BASE_NORM_THIRD + 8 <= VKA_KERNEL_CACHE_SIZE, "kernel cache too small");
 
 /* Ends an op: records its error on the cmd, or the barrier after its writes. */
 static inline vka_result vka_op_done(vka_cmd *cmd, vka_result rc)

@@ -23,20 +23,27 @@
 #include "maxpool_bwd_data.spv.h"
 #include "maxpool_bwd_data_disjoint.spv.h"
 #include "maxpool_fwd.spv.h"
+#include "maxpool_fwd_bn.spv.h"
 #include "maxpool_fwd_texel.spv.h"
+#include "maxpool_fwd_texel_bn.spv.h"
 #include "maxpool2x2_bwd_data.spv.h"
 #include "maxpool2x2_fwd.spv.h"
+#include "maxpool2x2_fwd_bn.spv.h"
 
 struct maxpool_push {
     uint32_t total, H, W, P, Q, k, stride, pad;
     vka_fastdiv div_a, div_b, div_s; /* forward: Q, P; backward: W, H; both: stride */
+    uint32_t c, relu;                /* the forward applying a BatchNorm: channels, its fused ReLU */
+    vka_fastdiv div_c;
 };
-_Static_assert(sizeof(struct maxpool_push) == 56, "mirror of Push in maxpool_fwd.comp and maxpool_bwd_data.comp");
+_Static_assert(sizeof(struct maxpool_push) == 72, "mirror of Push in maxpool_fwd.comp and maxpool_bwd_data.comp");
 struct maxpool2x2_push {
     uint32_t total, W, P, Q2;
     vka_fastdiv q2_div, p_div;
+    uint32_t c, relu;                /* the forward applying a BatchNorm: channels, its fused ReLU */
+    vka_fastdiv c_div;
 };
-_Static_assert(sizeof(struct maxpool2x2_push) == 32, "mirror of Push in maxpool2x2.comp");
+_Static_assert(sizeof(struct maxpool2x2_push) == 48, "mirror of Push in maxpool2x2.comp");
 struct gap_fwd_push {
     uint32_t planes, hw;
 };
@@ -99,10 +106,11 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, const char *name, const ui
 {
     vka_kernel_desc desc = {
         .name = name, .spirv = spirv, .spirv_bytes = bytes, .num_bindings = nb,
-        .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE}, .push_bytes = push_bytes,
+        .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE}, .push_bytes = push_bytes,
         .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), wg)},
     };
-    if (slot == VKA_SLOT_MAXPOOL_FWD_TEXEL) desc.bindings[0] = VKA_BIND_TEXEL_R32F;
+    if (slot == VKA_SLOT_MAXPOOL_FWD_TEXEL || slot == VKA_SLOT_MAXPOOL_FWD_TEXEL_BN) desc.bindings[0] = VKA_BIND_TEXEL_R32F;
+    if (slot == VKA_SLOT_MAXPOOL_FWD_TEXEL_BN) desc.bindings[3] = VKA_BIND_TEXEL_RGBA32F; /* the coefficients */
     vka_result rc = vka_kernel_cached(vka_cmd_context(cmd), slot, &desc, k);
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
@@ -117,62 +125,91 @@ static int pairs_shape(const vka_maxpool_desc *d, const struct maxpool_push *mp)
     return mp->k == 2 && mp->stride == 2 && mp->pad == 0 && d->h % 2 == 0 && d->w % 4 == 0;
 }
 
-/* maxpool2x2.comp over t[3]: the forward {x (texel), y, argmax} or the backward {dy, argmax, dx}. */
+/* maxpool2x2.comp over t: the forward {x (texel), y, argmax[, coef (texel)]} or the backward
+ * {dy, argmax, dx}; with coef the forward applies that BatchNorm (+ ReLU if relu) to x first. */
 static vka_result dispatch_2x2(vka_cmd *cmd, const vka_maxpool_desc *d, const struct maxpool_push *mp, int forward,
-                               const vka_tensor *t)
+                               const vka_tensor *t, int bn, int relu)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t q2 = mp->Q / 2;
     struct maxpool2x2_push pp = {
         .total = (uint32_t)((uint64_t)d->n * d->c * mp->P * q2), .W = d->w, .P = mp->P, .Q2 = q2,
-        .q2_div = vka_fastdiv_make(q2), .p_div = vka_fastdiv_make(mp->P),
+        .q2_div = vka_fastdiv_make(q2), .p_div = vka_fastdiv_make(mp->P), .c = d->c, .relu = relu != 0,
+        .c_div = vka_fastdiv_make(d->c),
     };
     vka_kernel_desc desc = {
-        .name = forward ? "maxpool2x2_fwd" : "maxpool2x2_bwd_data",
-        .spirv = forward ? vka_spv_maxpool2x2_fwd : vka_spv_maxpool2x2_bwd_data,
-        .spirv_bytes = forward ? sizeof vka_spv_maxpool2x2_fwd : sizeof vka_spv_maxpool2x2_bwd_data,
-        .num_bindings = 3,
-        .bindings = {forward ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE},
+        .name = bn ? "maxpool2x2_fwd_bn" : forward ? "maxpool2x2_fwd" : "maxpool2x2_bwd_data",
+        .spirv = bn ? vka_spv_maxpool2x2_fwd_bn : forward ? vka_spv_maxpool2x2_fwd : vka_spv_maxpool2x2_bwd_data,
+        .spirv_bytes = bn        ? sizeof vka_spv_maxpool2x2_fwd_bn
+                       : forward ? sizeof vka_spv_maxpool2x2_fwd
+                                 : sizeof vka_spv_maxpool2x2_bwd_data,
+        .num_bindings = bn ? 4 : 3,
+        .bindings = {forward ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE,
+                     VKA_BIND_TEXEL_RGBA32F},
         .push_bytes = sizeof pp, .local_size = {vka_plan_workgroup_1d(ctx, WG)},
     };
+    uint32_t slot = bn ? VKA_SLOT_MAXPOOL2X2_FWD_BN : forward ? VKA_SLOT_MAXPOOL2X2_FWD : VKA_SLOT_MAXPOOL2X2_BWD;
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, forward ? VKA_SLOT_MAXPOOL2X2_FWD : VKA_SLOT_MAXPOOL2X2_BWD, &desc, &k);
+    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
-    return vka_dispatch_items(cmd, k, t, 3, &pp, pp.total);
+    return vka_dispatch_items(cmd, k, t, bn ? 4 : 3, &pp, pp.total);
+}
+
+/* vka_maxpool_forward, and with coef present vka_maxpool_forward_bn. */
+static vka_result forward(vka_cmd *cmd, const char *op, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
+                          vka_tensor x, vka_tensor coef, int relu)
+{
+    struct maxpool_push mp;
+    uint64_t xb, yb;
+    vka_result rc;
+    int bn = vka_tensor_present(coef);
+    if ((rc = check_maxpool(cmd, op, d, &mp, &xb, &yb))) return rc;
+    if ((rc = need(cmd, op, "y", y, yb)) || (rc = need(cmd, op, "argmax", argmax, yb)) ||
+        (rc = need(cmd, op, "x", x, xb)) || (bn && (rc = need(cmd, op, "coef", coef, (uint64_t)d->c * 32))))
+        return rc;
+    y = vka_tensor_slice(y, 0, yb);
+    argmax = vka_tensor_slice(argmax, 0, yb);
+    x = vka_tensor_slice(x, 0, xb);
+    if (bn) coef = vka_tensor_slice(coef, 0, (uint64_t)d->c * 32);
+    if (overlaps(y, x) || overlaps(argmax, x) || overlaps(y, argmax) || (bn && (overlaps(y, coef) || overlaps(argmax, coef))))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y, argmax and x%s must not overlap", op, bn ? " and coef" : "");
+    mp.total = (uint32_t)(yb / 4);
+    mp.div_a = vka_fastdiv_make(mp.Q);
+    mp.div_b = vka_fastdiv_make(mp.P);
+    mp.c = d->c, mp.relu = relu != 0, mp.div_c = vka_fastdiv_make(d->c);
+    vka_context *ctx = vka_cmd_context(cmd);
+    uint64_t texel_align = ctx->info.limits.min_texel_buffer_offset_alignment;
+    int texel_ok = !vka_switch_off("VKANCHOR_TEXEL") && x.offset % texel_align == 0 &&
+                   (!bn || (coef.offset % texel_align == 0 && ctx->info.features.texel_buffer_rgba32f));
+    if (texel_ok && pairs_shape(d, &mp) && ctx->info.features.texel_buffer_rgba32f &&
+        xb / 16 <= ctx->limits.max_texel_buffer_elements && y.offset % 8 == 0 && argmax.offset % 8 == 0)
+        return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 1, (vka_tensor[4]){x, y, argmax, coef}, bn, relu));
+    int texel = texel_ok && ctx->info.features.texel_buffer_r32f && xb / 4 <= ctx->limits.max_texel_buffer_elements;
+    vka_kernel *k;
+    if (bn)
+        rc = texel ? KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_TEXEL_BN, maxpool_fwd_texel_bn, 4, mp, WG, &k)
+                   : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_BN, maxpool_fwd_bn, 4, mp, WG, &k);
+    else
+        rc = texel ? KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_TEXEL, maxpool_fwd_texel, 3, mp, WG, &k)
+                   : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD, maxpool_fwd, 3, mp, WG, &k);
+    if (rc) return rc;
+    vka_tensor t[4] = {x, y, argmax, coef};
+    rc = vka_dispatch_items(cmd, k, t, bn ? 4 : 3, &mp, mp.total);
+    return vka_op_done(cmd, rc);
 }
 
 vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
                                vka_tensor x)
 {
-    static const char op[] = "maxpool_forward";
-    struct maxpool_push mp;
-    uint64_t xb, yb;
-    vka_result rc;
-    if ((rc = check_maxpool(cmd, op, d, &mp, &xb, &yb))) return rc;
-    if ((rc = need(cmd, op, "y", y, yb)) || (rc = need(cmd, op, "argmax", argmax, yb)) ||
-        (rc = need(cmd, op, "x", x, xb)))
-        return rc;
-    y = vka_tensor_slice(y, 0, yb);
-    argmax = vka_tensor_slice(argmax, 0, yb);
-    x = vka_tensor_slice(x, 0, xb);
-    if (overlaps(y, x) || overlaps(argmax, x) || overlaps(y, argmax))
-        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y, argmax and x must not overlap", op);
-    mp.total = (uint32_t)(yb / 4);
-    mp.div_a = vka_fastdiv_make(mp.Q);
-    mp.div_b = vka_fastdiv_make(mp.P);
-    vka_context *ctx = vka_cmd_context(cmd);
-    int texel_ok = !vka_switch_off("VKANCHOR_TEXEL") && x.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0;
-    if (texel_ok && pairs_shape(d, &mp) && ctx->info.features.texel_buffer_rgba32f &&
-        xb / 16 <= ctx->limits.max_texel_buffer_elements && y.offset % 8 == 0 && argmax.offset % 8 == 0)
-        return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 1, (vka_tensor[3]){x, y, argmax}));
-    int texel = texel_ok && ctx->info.features.texel_buffer_r32f && xb / 4 <= ctx->limits.max_texel_buffer_elements;
-    vka_kernel *k;
-    if ((rc = texel ? KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_TEXEL, maxpool_fwd_texel, 3, mp, WG, &k)
-                    : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD, maxpool_fwd, 3, mp, WG, &k)))
-        return rc;
-    vka_tensor t[3] = {x, y, argmax};
-    rc = vka_dispatch_items(cmd, k, t, 3, &mp, mp.total);
-    return vka_op_done(cmd, rc);
+    return forward(cmd, "maxpool_forward", d, y, argmax, x, (vka_tensor){0}, 0);
+}
+
+vka_result vka_maxpool_forward_bn(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
+                                  vka_tensor x, vka_tensor coef, int relu)
+{
+    if (!vka_tensor_present(coef))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "maxpool_forward_bn: no coefficients");
+    return forward(cmd, "maxpool_forward_bn", d, y, argmax, x, coef, relu);
 }
 
 vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor dx, vka_tensor dy,
@@ -192,7 +229,7 @@ vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_ten
     if (overlaps(dx, dy) || overlaps(dx, argmax))
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx must not overlap dy or argmax", op);
     if (pairs_shape(d, &mp) && dy.offset % 8 == 0 && argmax.offset % 8 == 0 && dx.offset % 16 == 0)
-        return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 0, (vka_tensor[3]){dy, argmax, dx}));
+        return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 0, (vka_tensor[3]){dy, argmax, dx}, 0, 0));
     /* Disjoint windows: one invocation per window; otherwise one per input element. */
     int disjoint = mp.k == mp.stride && mp.pad == 0;
     mp.total = (uint32_t)((disjoint ? yb : xb) / 4);

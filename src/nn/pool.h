@@ -22,6 +22,14 @@ uint32_t vka_maxpool_out_size(uint32_t in, uint32_t k, uint32_t stride, uint32_t
 vka_result vka_maxpool_forward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
                                vka_tensor x);
 
+/* vka_maxpool_forward of a BatchNorm's output that nobody else reads, computed here from that
+ * BatchNorm's input x and the coefficients its forward wrote instead of its output
+ * (vka_batchnorm_io.coef): per channel c, coef[2c] = (mean, invstd, gamma invstd, beta) and
+ * z = (x - mean) gamma invstd + beta, then max(z, 0) when relu; the same bits of y and
+ * argmax as the BatchNorm's apply and then vka_maxpool_forward, without writing its output. */
+vka_result vka_maxpool_forward_bn(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor y, vka_tensor argmax,
+                                  vka_tensor x, vka_tensor coef, int relu);
+
 /* OVERWRITES dx (N,C,H,W): each element gets the sum of dy (N,C,P,Q) over the
  * windows whose argmax (N,C,P,Q) is that element (overlapping windows sum), else 0. */
 vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_tensor dx, vka_tensor dy,

@@ -88,7 +88,7 @@ vka_result vka_kernel_create(vka_context *ctx, const vka_kernel_desc *desc, vka_
 void vka_kernel_destroy(vka_context *ctx, vka_kernel *k);
 
 /* Kernels are created once per context and kept in a cache slot per variant. */
-#define VKA_KERNEL_CACHE_SIZE 480
+#define VKA_KERNEL_CACHE_SIZE 488
 /* Returns the kernel in `slot`, creating it from `desc` the first time. */
 vka_result vka_kernel_cached(vka_context *ctx, uint32_t slot, const vka_kernel_desc *desc,
                              vka_kernel **out);
