@@ -14,6 +14,8 @@
 //                     where the forward's z <= 0                             (batchnorm_bwd_data)
 //   RESIDUAL (apply): a residual block's tail, y = bn(x) + res, then the ReLU, written both
 //                     NCHW (for the shortcut and the backward) and packed (for the next conv)
+//   DUAL (apply):     y = bn(x) [, max(., 0)] written both NCHW and packed: a BN read by a conv
+//                     and by something else (resnet's stem BN: its first block's conv and shortcut)
 // The same arithmetic per element as those, so the same bits.
 layout(local_size_x_id = 0) in;
 
@@ -40,6 +42,8 @@ layout(std430, binding = 2) writeonly buffer Out { vec4 o[]; };  // [N][hp][wp][
 #ifdef RESIDUAL
 INPUT_VT(3, res)                                               // (N, C, H*W/4) vec4
 layout(std430, binding = 4) writeonly buffer Y { vec4 y[]; };  // (N, C, H*W/4) vec4
+#elif defined(DUAL)
+layout(std430, binding = 3) writeonly buffer Y { vec4 y[]; };  // (N, C, H*W/4) vec4
 #endif
 
 void main()
@@ -65,7 +69,7 @@ void main()
         z += LOAD_VT(res, at);
 #endif
         v[cc] = p.relu != 0 ? relu_mask(z, z) : z;
-#ifdef RESIDUAL
+#if defined(RESIDUAL) || defined(DUAL)
         y[at] = v[cc];
 #endif
 #endif

@@ -492,7 +492,7 @@ static void run_case(const step_case *sc)
         if (m->nodes[i].packed_consumer >= 0) { /* written packed into the next conv's scratch */
             vka_packed_layout l = vka_model_bn_y_layout(m, (int)i, BATCH);
             check_packed(what, ctx, &l, r.y[i], BATCH, m->nodes[i].c);
-            if (vka_node_is_tail(&m->nodes[i])) /* NCHW too */
+            if (vka_node_is_tail(&m->nodes[i]) || m->nodes[i].consumers > 1) /* NCHW too */
                 check(what, ctx, m->nodes[i].y, r.y[i], node_count_of(&m->nodes[i]));
         } else if (vka_tensor_present(m->nodes[i].coef)) {
             /* Never written: the max pool after it applies its coefficients (checked with the

@@ -414,8 +414,27 @@ static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, u
     TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &io));
     packed_io.yp = &lye;
     TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &packed_io));
+    /* Both at once where C and HW are multiples of 4 (a BN read by a conv and by a shortcut). */
+    int dual = vka_batchnorm_add_packed_y_fits(&d);
+    test_guarded ydp = test_alloc_guarded(ctx, arena, packed_n * 4);
+    vka_tensor yd = test_tensor(ctx, arena, NULL, h->nx);
+    TEST_OK(vka_fill(ctx, ydp.t, SENTINEL));
+    vka_packed_layout lyd = ly;
+    lyd.t = ydp.t;
+    if (dual) {
+        vka_batchnorm_io dual_io = io;
+        dual_io.y = yd, dual_io.yp = &lyd;
+        TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_TRAIN_KEEP_RUNNING, &dual_io));
+    }
     test_run(cmd);
     vka_cmd_destroy(cmd);
+    if (dual) {
+        float *want = test_read(ctx, y, h->nx), *got_nchw = test_read(ctx, yd, h->nx), *got = test_read(ctx, ydp.t, packed_n);
+        if (memcmp(want, got_nchw, h->nx * 4) != 0) fail_msg("bn y both NCHW and packed (N=%d C=%d H=%d W=%d): NCHW bits differ", s.n, s.c, s.h, s.w);
+        expect_packed_bits("y (both)", s, want, got, &lyd, SENTINEL);
+        test_check_guard(ctx, ydp);
+        free(want), free(got_nchw), free(got);
+    }
     float *want_y = test_read(ctx, y, h->nx), *got_y = test_read(ctx, yp.t, packed_n);
     float *want_dx = test_read(ctx, dx, h->nx), *got_dx = test_read(ctx, dxp.t, packed_n);
     float *want_ye = test_read(ctx, ye, h->nx), *got_ye = test_read(ctx, yep.t, packed_n);
@@ -449,6 +468,8 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
         for (int bwd = 0; bwd < 2; bwd++) /* a texel per store: C % 4 == 0, HW % 4 == 0 */
             if (!ctx->kernels[VKA_SLOT_BN_PACKED4 + 2 * bwd + texel])
                 fail_msg("packed4 %s variant (%s) did not run", bwd ? "input-gradient" : "apply", texel ? "texel" : "storage");
+        if (!ctx->kernels[VKA_SLOT_BN_DUAL_PACKED4 + texel]) /* y both NCHW and packed */
+            fail_msg("the NCHW + packed apply (%s) did not run", texel ? "texel" : "storage");
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }
@@ -587,7 +608,7 @@ static void batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape(void **state)
             fail_msg("bad packed y %d: %s", i, vka_context_last_error(ctx));
         vka_cmd_destroy(cmd);
     }
-    /* A good packed y with an NCHW y as well, but no residual: only a tail writes both. */
+    /* A good packed y with an NCHW y as well, at 5 channels: both need C and HW multiples of 4. */
     vka_tensor y = test_tensor(ctx, arena, NULL, 2 * 5 * 16);
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
@@ -595,8 +616,8 @@ static void batchnorm_refuses_a_packed_dx_or_y_of_the_wrong_shape(void **state)
                                            &(vka_batchnorm_io){.x = x, .y = y, .yp = &good, .gamma = c, .beta = c,
                                                                .save_mean = dg, .save_invstd = db, .scratch = scratch}),
                      VKA_ERROR_INVALID_ARGUMENT);
-    if (!strstr(vka_context_last_error(ctx), "without a residual"))
-        fail_msg("y and packed y without a residual: %s", vka_context_last_error(ctx));
+    if (!strstr(vka_context_last_error(ctx), "multiples of 4"))
+        fail_msg("y and packed y at 5 channels: %s", vka_context_last_error(ctx));
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);

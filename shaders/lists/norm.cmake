@@ -27,6 +27,8 @@ vka_add_shader(NAME batchnorm_bwd_data_packed4 SOURCE batchnorm_packed4.comp DEF
 vka_add_shader(NAME batchnorm_bwd_data_packed4_texel SOURCE batchnorm_packed4.comp DEFINES VEC4 BWD TEXEL)
 vka_add_shader(NAME batchnorm_fwd_add_packed4 SOURCE batchnorm_packed4.comp DEFINES VEC4 RESIDUAL)
 vka_add_shader(NAME batchnorm_fwd_add_packed4_texel SOURCE batchnorm_packed4.comp DEFINES VEC4 RESIDUAL TEXEL)
+vka_add_shader(NAME batchnorm_fwd_dual_packed4 SOURCE batchnorm_packed4.comp DEFINES VEC4 DUAL)
+vka_add_shader(NAME batchnorm_fwd_dual_packed4_texel SOURCE batchnorm_packed4.comp DEFINES VEC4 DUAL TEXEL)
 vka_add_shader(NAME batchnorm_fwd_finalize SOURCE batchnorm_fwd_finalize.comp)
 vka_add_shader(NAME batchnorm_bwd_finalize SOURCE batchnorm_bwd_finalize.comp)
 

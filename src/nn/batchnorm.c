@@ -60,6 +60,8 @@
 #include "batchnorm_fwd_add.spv.h"
 #include "batchnorm_fwd_add_packed4.spv.h"
 #include "batchnorm_fwd_add_packed4_texel.spv.h"
+#include "batchnorm_fwd_dual_packed4.spv.h"
+#include "batchnorm_fwd_dual_packed4_texel.spv.h"
 #include "batchnorm_fwd_add_span.spv.h"
 #include "batchnorm_fwd_add_texel.spv.h"
 #include "batchnorm_fwd_add_vec4.spv.h"
@@ -125,6 +127,7 @@ static const variant packed4_variants[2][2] = {
 };
 /* A residual block's tail writing y both NCHW and packed: [texel]. */
 static const variant add_packed4_variants[2] = {V(batchnorm_fwd_add_packed4), V(batchnorm_fwd_add_packed4_texel)};
+static const variant dual_packed4_variants[2] = {V(batchnorm_fwd_dual_packed4), V(batchnorm_fwd_dual_packed4_texel)};
 #undef V
 
 struct stats_push {
@@ -325,17 +328,17 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, vka
 
 /* What an element-wise pass writes: NCHW, the packed layout, or (apply only) NCHW y = bn(x) + a
  * residual input (binding 3), or that both NCHW (binding 4) and packed (binding 2, packed4 only). */
-enum form { FORM_NCHW, FORM_PACKED, FORM_ADD, FORM_ADD_PACKED };
+enum form { FORM_NCHW, FORM_PACKED, FORM_ADD, FORM_ADD_PACKED, FORM_DUAL_PACKED };
 
 /* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers
  * (and the residual input of FORM_ADD). */
 static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int texel, enum form form,
                              vka_kernel **k)
 {
-    int add_packed = form == FORM_ADD_PACKED;
-    int packed = form == FORM_PACKED || add_packed, add = form == FORM_ADD || add_packed;
+    int add_packed = form == FORM_ADD_PACKED, dual = form == FORM_DUAL_PACKED;
+    int packed = form == FORM_PACKED || add_packed || dual, add = form == FORM_ADD || add_packed;
     int packed4 = packed && p->packed4;
-    if (add_packed && !packed4) /* the callers check the shape first */
+    if ((add_packed || dual) && !packed4) /* the callers check the shape first */
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                             "batchnorm: NCHW and packed outputs need C and HW multiples of 4");
     static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
@@ -347,6 +350,7 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
     uint32_t bwd = pass == PASS_BWD_DATA, vi = (uint32_t)(2 * p->vec4 + texel), slot;
     const variant *v;
     if (add_packed) v = &add_packed4_variants[texel], slot = VKA_SLOT_BN_PACKED4 + 4 + (uint32_t)texel;
+    else if (dual) v = &dual_packed4_variants[texel], slot = VKA_SLOT_BN_DUAL_PACKED4 + (uint32_t)texel;
     else if (packed4) v = &packed4_variants[bwd][texel], slot = VKA_SLOT_BN_PACKED4 + 2 * bwd + (uint32_t)texel;
     else if (add && p->span) v = &add_span_variant, slot = VKA_SLOT_BN_ADD + 4;
     else if (add) v = &add_variants[p->vec4][texel], slot = VKA_SLOT_BN_ADD + vi;
@@ -357,7 +361,7 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
         .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes,
-        .num_bindings = bindings[pass] + (uint32_t)add + (uint32_t)add_packed,
+        .num_bindings = bindings[pass] + (uint32_t)add + (uint32_t)add_packed + (uint32_t)dual,
         .bindings = STORAGE_X,
         .push_bytes = packed4 ? sizeof(struct packed4_push) : packed ? sizeof(struct packed_push) : push[pass],
         .local_size = {reduce ? p->reduce_wg : p->elementwise_wg},
@@ -427,18 +431,20 @@ static vka_result dispatch_packed4(vka_cmd *cmd, vka_kernel *k, const vka_batchn
 }
 
 /* Records the apply pass y = bn(x) with the coefficients in `coef`: into the NCHW y, or the
- * packed layout yp, plus `residual` when present (before the ReLU); with a residual, yp and y
- * both (a tail feeding a conv and a shortcut). */
+ * packed layout yp, plus `residual` when present (before the ReLU); yp and y both when both are
+ * given (a tail feeding a conv and a shortcut, or a BN read by a conv and something else). */
 static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const vka_batchnorm_desc *d, vka_tensor y,
                                const vka_packed_layout *yp, vka_tensor x, vka_tensor coef, vka_tensor residual)
 {
     vka_kernel *k;
     int add = vka_tensor_present(residual);
-    enum form form = add ? (yp ? FORM_ADD_PACKED : FORM_ADD) : yp ? FORM_PACKED : FORM_NCHW;
+    int dual = yp && !add && vka_tensor_present(y);
+    enum form form = add ? (yp ? FORM_ADD_PACKED : FORM_ADD) : dual ? FORM_DUAL_PACKED : yp ? FORM_PACKED : FORM_NCHW;
     vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, form, &k);
     if (rc) return rc;
     struct packed_push pp = packed_push_of(p, d, yp);
     if (form == FORM_ADD_PACKED) return dispatch_packed4(cmd, k, d, yp, (vka_tensor[5]){x, coef, yp->t, residual, y}, 5);
+    if (form == FORM_DUAL_PACKED) return dispatch_packed4(cmd, k, d, yp, (vka_tensor[4]){x, coef, yp->t, y}, 4);
     vka_tensor t[4] = {x, coef, yp ? yp->t : y, residual};
     if (yp && p->packed4) return dispatch_packed4(cmd, k, d, yp, t, 3);
     return vka_dispatch_items(cmd, k, t, 3 + (uint32_t)add, yp ? (const void *)&pp : (const void *)&pp.e,
@@ -480,12 +486,12 @@ static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnor
     if (yp) {
         *packed = *yp;
         if ((rc = check_packed(cmd, op, "y", d, yp, &packed->t))) return rc;
-        if (add && !p->packed4)
+        if ((add || vka_tensor_present(*y)) && !p->packed4)
             return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                                 "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4", op, d->n,
                                 d->c, d->hw);
     }
-    int nchw = !yp || add;
+    int nchw = !yp || add || vka_tensor_present(*y);
     if (nchw && (rc = need(cmd, op, "y", *y, xb, d))) return rc;
     *y = nchw ? vka_tensor_slice(*y, 0, xb) : (vka_tensor){0};
     if ((rc = no_overlap(cmd, op, "y", *y, "x", x)) ||
@@ -526,9 +532,6 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                             "%s: only the coefficients are written here: no y, packed y or residual", op);
     if (coef_only && (rc = need(cmd, op, "coef", io->coef, (uint64_t)d->c * 32, d))) return rc;
-    if (io->yp && !add && vka_tensor_present(io->y))
-        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                            "%s: y and a packed y given without a residual: only a tail writes both", op);
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
     vka_tensor x = io->x, y = io->y, residual = io->residual, gamma = io->gamma, beta = io->beta;
     vka_tensor running_mean = io->running_mean, running_var = io->running_var;

@@ -45,7 +45,8 @@ typedef struct vka_batchnorm_io {
                                              (vka_relu_backward on y), which is the residual's
                                              gradient and the dy of vka_batchnorm_backward with relu = 0. */
     vka_tensor y;                         /* (N,C,HW) NCHW; absent when only yp is written (not
-                                             with a residual) */
+                                             with a residual); with yp both are written (C and HW
+                                             multiples of 4: vka_batchnorm_add_packed_y_fits) */
     const vka_packed_layout *yp;          /* y in lavapipe's channels-packed layout (packed_layout.h:
                                              only its elements, the border left as it is) for the conv
                                              after this BN to read as its packed x

@@ -289,7 +289,10 @@ static vka_result allocate(vka_model *m)
         vka_batchnorm_desc d = bn_desc(bn, m->desc.batch);
         vka_packed_layout l;
         int tail = vka_node_is_tail(bn);
-        int takes = tail ? bn->packed_consumer < 0 && vka_batchnorm_add_packed_y_fits(&d) : bn->consumers == 1;
+        /* Read by this conv alone: packed only; by others too (a tail, or resnet's stem BN read by
+         * its first block's conv and shortcut): packed beside NCHW, where the shape allows. */
+        int both = tail || bn->consumers > 1;
+        int takes = both ? bn->packed_consumer < 0 && vka_batchnorm_add_packed_y_fits(&d) : 1;
         if (takes && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
     }
     /* A conv read by one BN on the packed path writes that BN's batch statistics in its training
@@ -550,7 +553,8 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             }
             int tail = vka_node_is_tail(n), packed = vka_tensor_present(l.t), coef_only = vka_tensor_present(n->coef);
             vka_batchnorm_io io = {
-                .x = xin, .y = (tail || !packed) && !coef_only ? y : (vka_tensor){0}, .yp = packed ? &l : NULL,
+                .x = xin, .y = (tail || !packed || n->consumers > 1) && !coef_only ? y : (vka_tensor){0},
+                .yp = packed ? &l : NULL,
                 .coef = n->coef, .gamma = gamma,
                 .beta = beta, .running_mean = mean, .running_var = var, .save_mean = n->save_mean,
                 .save_invstd = n->save_invstd, .scratch = n->scratch,

@@ -51,8 +51,8 @@ typedef struct vka_node {
                                      instead of a temporary and an add pass (vka_conv2d_shape.dx_accumulate) */
     int packed_consumer;          /* bn read by one conv on the packed path: that conv's node; the forward
                                      (training and evaluation) writes y straight into the conv's scratch,
-                                     packed, and not to y (vka_model_bn_y_layout) -- a block tail writes
-                                     both; -1 otherwise */
+                                     packed, and not to y (vka_model_bn_y_layout) -- a block tail, or a BN
+                                     with other consumers too, writes both; -1 otherwise */
     vka_tensor stats;             /* bn whose x is a conv's y read by it alone, on lavapipe's packed path:
                                      the statistics partials that conv's training forward writes for it
                                      (vka_conv2d_forward_stats), so the BN makes no pass of its own over

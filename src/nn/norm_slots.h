@@ -51,7 +51,9 @@ enum vka_norm_slot_more {
     VKA_SLOT_MAXPOOL2X2_FWD = VKA_SLOT_BN_PACKED4 + 6,
     VKA_SLOT_MAXPOOL2X2_BWD,
     VKA_SLOT_GAP_BWD_VEC4,
-    VKA_SLOT_NORM_MORE_END,
+    /* batchnorm apply writing y both NCHW and packed, without a residual: + texel */
+    VKA_SLOT_BN_DUAL_PACKED4,
+    VKA_SLOT_NORM_MORE_END = VKA_SLOT_BN_DUAL_PACKED4 + 2,
 };
 _Static_assert((int)VKA_SLOT_NORM_MORE_END <= (int)VKA_SLOT_BASE_NORM_MORE + 24, "the norm family owns 200..223");
 
