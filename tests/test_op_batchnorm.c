@@ -249,6 +249,32 @@ static void batchnorm_training_forward_and_backward_match_reference_at_awkward_s
     test_context_finish(ctx);
 }
 
+/* Each channel's N*HW values of h->x (sample-major) cut into runs of 1, 2, .., 13, 1, ..
+ * values, each summarised in double as (count, mean, M2 about that mean, 0): (C, *groups). */
+static float *host_partials(const bn_host *h, size_t *groups)
+{
+    size_t hw = (size_t)h->s.h * h->s.w, per = (size_t)h->s.n * hw, g = 0;
+    for (size_t at = 0, len = 1; at < per; at += len, len = len % 13 + 1) g++;
+    float *part = malloc(h->nc * g * 16);
+    for (size_t c = 0; c < h->nc; c++) {
+        size_t k = 0;
+        for (size_t at = 0, len = 1; at < per; at += len, len = len % 13 + 1, k++) {
+            size_t end = at + len < per ? at + len : per;
+            double sum = 0, m2 = 0;
+            for (size_t e = at; e < end; e++) sum += h->x[(e / hw * h->nc + c) * hw + e % hw];
+            double mean = sum / (double)(end - at);
+            for (size_t e = at; e < end; e++) {
+                double d = h->x[(e / hw * h->nc + c) * hw + e % hw] - mean;
+                m2 += d * d;
+            }
+            float *pg = part + (c * g + k) * 4;
+            pg[0] = (float)(end - at), pg[1] = (float)mean, pg[2] = (float)m2, pg[3] = 0;
+        }
+    }
+    *groups = g;
+    return part;
+}
+
 /* The training forward with its statistics given as its producer's partials (a conv's epilogue
  * writes them: vka_conv2d_forward_stats) meets the same reference. The partials here cut each
  * channel's N*HW values (sample-major) into runs of 1..13 values, each (count, mean, M2 about
@@ -262,24 +288,8 @@ static void batchnorm_training_takes_its_statistics_from_partials(void **state)
         vka_arena *arena;
         TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "bn-stats"}, &arena));
         bn_host h = make_host(shapes[i], 300 + i, 0.0f);
-        size_t hw = (size_t)h.s.h * h.s.w, per = (size_t)h.s.n * hw, groups = 0;
-        for (size_t at = 0, len = 1; at < per; at += len, len = len % 13 + 1) groups++;
-        float *part = malloc(h.nc * groups * 16);
-        for (size_t c = 0; c < h.nc; c++) {
-            size_t g = 0;
-            for (size_t at = 0, len = 1; at < per; at += len, len = len % 13 + 1, g++) {
-                size_t end = at + len < per ? at + len : per;
-                double sum = 0, m2 = 0;
-                for (size_t e = at; e < end; e++) sum += h.x[(e / hw * h.nc + c) * hw + e % hw];
-                double mean = sum / (double)(end - at);
-                for (size_t e = at; e < end; e++) {
-                    double d = h.x[(e / hw * h.nc + c) * hw + e % hw] - mean;
-                    m2 += d * d;
-                }
-                float *pg = part + (c * groups + g) * 4;
-                pg[0] = (float)(end - at), pg[1] = (float)mean, pg[2] = (float)m2, pg[3] = 0;
-            }
-        }
+        size_t groups;
+        float *part = host_partials(&h, &groups);
         vka_tensor stats = test_tensor(ctx, arena, part, h.nc * groups * 4);
         bn_result g = run_train_with(ctx, arena, &h, (int)i % 2, 1, 1, stats, (uint32_t)groups);
         check_against_reference(&h, &g, (int)i % 2, 1, 1);
