@@ -75,6 +75,9 @@ layout(std430, binding = 5) writeonly buffer Stats { vec4 stats[]; };  // (cout,
 #ifndef KV
 #define KV 2
 #endif
+#if KV > 2
+#error "STATS maps lane v*4 + i to channel (kb*KV + v)*4 + i: at most 8 channels per workgroup"
+#endif
 #ifndef JB
 #define JB 2                      // output columns whose accumulators stay in registers together
                                   // (1 is faster where the input has few channels: perf-log 30)
@@ -83,8 +86,6 @@ layout(std430, binding = 5) writeonly buffer Stats { vec4 stats[]; };  // (cout,
 #define WMAX (3 * 4 * KV)         // weight texels per (r, input vec4) at most
 #define WPER ((WMAX + 7) / 8)     // of them fetched by each of the 8 invocations
 
-// Set once in main: this invocation's weight texels within a step (wofs), which of its run's
-// input columns lie inside the padded row (okc), and the first input texel of its run (xbase).
 // The sum of x over the 8 lanes, lane 0 first: lavapipe makes subgroupAdd a loop over the lanes
 // with a branch per lane (~100 cycles); a shuffle from a constant lane is one extract and
 // broadcast.
@@ -95,6 +96,8 @@ float lane_sum(float x)
     return s;
 }
 
+// Set once in main: this invocation's weight texels within a step (wofs), which of its run's
+// input columns lie inside the padded row (okc), and the first input texel of its run (xbase).
 int wofs[WPER];
 bool okc[TMAX];
 int xbase;
@@ -198,7 +201,9 @@ void main()
         wmine = wnext;
         r = r1, ci = ci1;
     }
-    if (STATS != 0) {
+    // Not in the padding workgroups a 2-D dispatch may add past the last run block (every lane
+    // dead: they would write NaN into the next channel's partials); uniform per workgroup.
+    if (STATS != 0 && g < p.k_blocks * ((p.total + 7u) / 8u)) {
         int nv = live ? min(RQ, int(p.wout) - x0) : 0;  // this lane's columns in its row
         float cnt = float(nv), n_all = lane_sum(cnt);  // lane 0's run is live: n_all >= 1
         vec4 mine = vec4(0.0);

@@ -514,6 +514,67 @@ static void conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise(
     test_context_finish(ctx);
 }
 
+/* More run blocks than one dispatch dimension holds (max_workgroup_count[0] + 1, here 1x1 on
+ * 4 channels, one run of 4 columns per output row): the dispatch is split over x and y and
+ * its padding workgroups (every lane past the last run) must not write statistics: each
+ * channel's merged partials equal the double statistics of the y the GPU wrote, and the
+ * guard after the partials is intact. */
+static void conv2d_forward_statistics_skip_a_split_dispatchs_padding_workgroups(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    uint64_t blocks = (uint64_t)ctx->limits.max_workgroup_count[0] + 1;
+    vka_conv2d_shape sh = SHAPE((uint32_t)(blocks * 8 / 8), 4, 8, 4, 4, 1, 1, 1, 0);
+    sh.variant = VKA_CONV2D_TEXEL;
+    uint32_t groups = 0;
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d-split"}, &arena));
+    test_guarded scratch = test_alloc_guarded(ctx, arena, vka_conv2d_scratch_bytes(ctx, &sh));
+    if (blocks <= (1u << 17) && (groups = vka_conv2d_stats_groups(ctx, &sh, scratch.t)) != 0) {
+        assert_int_equal(groups, blocks); /* sh.n * 8 rows of one run each, 8 per workgroup */
+        size_t nx = (size_t)sh.n * 4 * 8 * 4, nw = 16, np = (size_t)4 * groups * 4;
+        test_rng rng = {77};
+        float *x = malloc(nx * 4), *w = malloc(nw * 4);
+        test_fill_uniform(&rng, x, nx, -1, 1);
+        test_fill_uniform(&rng, w, nw, -1, 1);
+        vka_tensor tx = test_tensor(ctx, arena, x, nx), tw = test_tensor(ctx, arena, w, nw);
+        test_guarded y = nan_output(ctx, arena, nx), stats = nan_output(ctx, arena, np);
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        TEST_OK(vka_conv2d_forward_stats(cmd, &sh, y.t, tx, tw, (vka_tensor){0}, scratch.t, stats.t));
+        test_run(cmd);
+        vka_cmd_destroy(cmd);
+        float *gy = test_read(ctx, y.t, nx), *part = test_read(ctx, stats.t, np);
+        test_check_guard(ctx, stats);
+        size_t plane = 32;
+        for (uint32_t k = 0; k < 4; k++) {
+            double n = 0, sum = 0, m2 = 0, ysum = 0, ysq = 0;
+            for (uint32_t g = 0; g < groups; g++) n += part[(k * groups + g) * 4], sum += (double)part[(k * groups + g) * 4] * part[(k * groups + g) * 4 + 1];
+            double mean = sum / n;
+            for (uint32_t g = 0; g < groups; g++) {
+                const float *pg = part + ((size_t)k * groups + g) * 4;
+                m2 += pg[2] + pg[0] * (pg[1] - mean) * (pg[1] - mean);
+            }
+            for (size_t i = 0; i < sh.n; i++)
+                for (size_t j = 0; j < plane; j++) {
+                    double v = gy[(i * 4 + k) * plane + j];
+                    ysum += v, ysq += v * v;
+                }
+            double count = (double)sh.n * plane, ymean = ysum / count, yvar = ysq / count - ymean * ymean;
+            if (n != count || !(fabs(mean - ymean) <= 1e-5 * sqrt(ysq / count)) || !(fabs(m2 / n - yvar) <= 1e-4 * yvar))
+                fail_msg("split dispatch: channel %u count %.0f mean %.9g var %.9g, from y %.0f %.9g %.9g", k, n, mean,
+                         m2 / n, count, ymean, yvar);
+        }
+        free(gy), free(part), free(x), free(w);
+    } else if (vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) &&
+               !getenv("VKANCHOR_CONV_STATS") && !getenv("VKANCHOR_CONV_PACKED")) {
+        fail_msg("split dispatch: lavapipe's packed forward offers no statistics for %u images (limit %llu blocks)",
+                 sh.n, (unsigned long long)blocks);
+    }
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
 /* ---- bad calls ---------------------------------------------------------------------- */
 
 typedef struct bad_call {
@@ -734,6 +795,21 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
     if (!strstr(vka_context_last_error(ctx), "conv2d_forward_stats"))
         fail_msg("statistics on the tiled variant: %s", vka_context_last_error(ctx));
     vka_cmd_destroy(cmd);
+    /* ... and refused where x cannot be bound as a texel buffer (AUTO falls back to the GEMM,
+     * which writes none): here x at a 4-byte offset. */
+    vka_conv2d_shape automatic = good;
+    test_guarded xa = test_alloc_guarded(ctx, arena, (nx + 1) * 4);
+    vka_tensor stats_ok = test_tensor(ctx, arena, NULL, 4096);
+    if (vka_conv2d_stats_groups(ctx, &automatic, scratch.t) &&
+        ctx->info.limits.min_texel_buffer_offset_alignment > 4) {
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        assert_int_equal(vka_conv2d_forward_stats(cmd, &automatic, y.t, vka_tensor_slice(xa.t, 4, nx * 4), w, none,
+                                                  scratch.t, stats_ok),
+                         VKA_ERROR_INVALID_ARGUMENT);
+        if (!strstr(vka_context_last_error(ctx), "statistics asked for"))
+            fail_msg("statistics with an unbindable x: %s", vka_context_last_error(ctx));
+        vka_cmd_destroy(cmd);
+    }
     vka_conv2d_shape texel = good;
     texel.variant = VKA_CONV2D_TEXEL;
     if (vka_conv2d_stats_groups(ctx, &texel, scratch.t)) {
@@ -766,6 +842,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise),
         cmocka_unit_test(conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase),
         cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),
+        cmocka_unit_test(conv2d_forward_statistics_skip_a_split_dispatchs_padding_workgroups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -531,7 +531,12 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
     if (coef_only && (add || io->yp || vka_tensor_present(io->y)))
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                             "%s: only the coefficients are written here: no y, packed y or residual", op);
-    if (coef_only && (rc = need(cmd, op, "coef", io->coef, (uint64_t)d->c * 32, d))) return rc;
+    if (coef_only && ((rc = need(cmd, op, "coef", io->coef, (uint64_t)d->c * 32, d)) ||
+                      (rc = no_overlap(cmd, op, "coef", io->coef, "x", io->x)) ||
+                      (rc = no_overlap(cmd, op, "coef", io->coef, "scratch", io->scratch)) ||
+                      (rc = no_overlap(cmd, op, "coef", io->coef, "save_mean", io->save_mean)) ||
+                      (rc = no_overlap(cmd, op, "coef", io->coef, "save_invstd", io->save_invstd))))
+        return rc;
     uint64_t xb = (uint64_t)d->n * d->c * d->hw * 4, cb = (uint64_t)d->c * 4;
     vka_tensor x = io->x, y = io->y, residual = io->residual, gamma = io->gamma, beta = io->beta;
     vka_tensor running_mean = io->running_mean, running_var = io->running_var;
@@ -562,6 +567,10 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                             "%s: stats needs %llu bytes for %u channels x %u partials but has %llu", op,
                             (unsigned long long)stats_bytes, d->c, io->stats_groups, (unsigned long long)io->stats.size);
+    if (given && ((rc = no_overlap(cmd, op, "stats", io->stats, "save_mean", io->save_mean)) ||
+                  (rc = no_overlap(cmd, op, "stats", io->stats, "save_invstd", io->save_invstd)) ||
+                  (rc = no_overlap(cmd, op, "stats", io->stats, "scratch", io->scratch))))
+        return rc;
     x = vka_tensor_slice(x, 0, xb);
     gamma = vka_tensor_slice(gamma, 0, cb);
     beta = vka_tensor_slice(beta, 0, cb);

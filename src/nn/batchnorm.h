@@ -51,7 +51,7 @@ typedef struct vka_batchnorm_io {
                                              only its elements, the border left as it is) for the conv
                                              after this BN to read as its packed x
                                              (vka_conv2d_x_packed_layout, sh->x_packed): instead of y,
-                                             or with a residual beside it where
+                                             or beside it (with or without a residual) where
                                              vka_batchnorm_add_packed_y_fits */
     vka_tensor gamma, beta;               /* (C) */
     vka_tensor running_mean, running_var; /* (C): read by VKA_BN_EVAL, moved by VKA_BN_TRAIN */
@@ -74,10 +74,11 @@ typedef struct vka_batchnorm_io {
 /* y = (x - mean) / sqrt(var + eps) gamma + beta (+ residual), then the ReLU if d->relu, with
  * the batch's statistics in training (BIASED variance) and the running ones in evaluation.
  * y and yp must not overlap x or the residual. Errors name the call as
- * batchnorm_forward_{train,eval}[_add][_packed_y]. */
+ * batchnorm_forward_{train,eval}[_add][_packed_y], or batchnorm_forward_{train,eval}_coef. */
 vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_batchnorm_mode mode,
                                  const vka_batchnorm_io *io);
-/* Whether y can be written both NCHW and packed beside a residual: C and HW multiples of 4. */
+/* Whether y can be written both NCHW and packed (a tail, or a BN with several readers): C and HW
+ * multiples of 4. */
 int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d);
 /* Training backward through the batch statistics, from dy (N,C,HW) and the forward's
  * x, save_mean, save_invstd, gamma (and beta, needed only when d->relu). OVERWRITES

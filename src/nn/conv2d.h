@@ -112,7 +112,8 @@ vka_result vka_conv2d_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
  * epilogue from the outputs still in registers instead of by a pass of the BN over y (lavapipe's
  * packed path only): G partials per channel, each (count, mean, M2 about that mean, 0) as the
  * BN's finalize merges them (vka_batchnorm_io.stats). G for this shape with this scratch, 0
- * where the forward cannot write them (another kernel family runs; VKANCHOR_CONV_STATS=0). */
+ * where the forward cannot write them (another kernel family runs; VKANCHOR_CONV_STATS=0). It
+ * assumes x and w bindable as texel buffers; where they are not, vka_conv2d_forward_stats refuses. */
 uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch);
 
 /* vka_conv2d_forward that also writes those partials: stats (K, G) vec4, G = vka_conv2d_stats_groups

@@ -529,7 +529,9 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             s.x_packed = x->packed_consumer == (int)i; /* the BN before it wrote x packed */
             vka_tensor w = vka_model_param(m, m->params, (uint32_t)n->weight);
             const vka_node *bn = stats_consumer(m, n);
-            if (f->training && bn)
+            /* (0 groups: the packed kernels no longer run, a switch changed after setup: the BN
+             * then makes its own statistics pass, below) */
+            if (f->training && bn && vka_conv2d_stats_groups(m->ctx, &s, n->scratch))
                 rc = vka_conv2d_forward_stats(cmd, &s, y, xin, w, (vka_tensor){0}, n->scratch, bn->stats);
             else
                 rc = vka_conv2d_forward(cmd, &s, y, xin, w, (vka_tensor){0}, n->scratch);
@@ -562,8 +564,8 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             if (f->training && vka_tensor_present(n->stats)) { /* its conv wrote the statistics */
                 const vka_node *conv = &m->nodes[n->in[0]];
                 vka_conv2d_shape cs = conv_shape(m, conv, B);
-                io.stats = n->stats;
                 io.stats_groups = vka_conv2d_stats_groups(m->ctx, &cs, conv->scratch);
+                if (io.stats_groups) io.stats = n->stats;
             }
             if (tail) { /* + the residual, then the ReLU */
                 const vka_node *r = &m->nodes[n->in[1]];
