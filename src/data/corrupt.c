@@ -196,12 +196,6 @@ uint64_t vka_corrupt_scratch_bytes(const vka_corrupt_desc *d)
     }
 }
 
-static int overlaps(vka_tensor a, vka_tensor b)
-{
-    return vka_tensor_present(a) && vka_tensor_present(b) && a.block == b.block && a.offset < b.offset + b.size &&
-           b.offset < a.offset + a.size;
-}
-
 static vka_result get_kernel(vka_context *ctx, enum kernel_id id, uint32_t wg, vka_kernel **k)
 {
     vka_kernel_desc desc = {
@@ -249,7 +243,7 @@ vka_result vka_corrupt(vka_cmd *cmd, const vka_corrupt_desc *d, vka_tensor out_p
                             (unsigned long long)bytes, (unsigned long long)sbytes, (unsigned long long)range,
                             (unsigned long long)out_pixels.size, (unsigned long long)in_pixels.size,
                             (unsigned long long)scratch.size);
-    if (overlaps(out_pixels, in_pixels) || (sbytes && (overlaps(out_pixels, scratch) || overlaps(in_pixels, scratch))))
+    if (vka_tensor_overlaps(out_pixels, in_pixels) || (sbytes && (vka_tensor_overlaps(out_pixels, scratch) || vka_tensor_overlaps(in_pixels, scratch))))
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "corrupt %s: out, in and scratch must not overlap", name);
 
     const int sev = (int)d->severity - 1;

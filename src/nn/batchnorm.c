@@ -273,11 +273,6 @@ static bn_plan plan_for(const vka_context *ctx, const vka_batchnorm_desc *d, con
 
 /* ---- argument checks: every one runs before anything is recorded ------------------ */
 
-static int overlaps(vka_tensor a, vka_tensor b)
-{
-    return a.block && a.block == b.block && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
-}
-
 static vka_result check_desc(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d)
 {
     vka_context *ctx = vka_cmd_context(cmd);
@@ -311,7 +306,7 @@ static vka_result need(vka_cmd *cmd, const char *op, const char *name, vka_tenso
 static vka_result no_overlap(vka_cmd *cmd, const char *op, const char *a_name, vka_tensor a, const char *b_name,
                              vka_tensor b)
 {
-    if (!overlaps(a, b)) return VKA_SUCCESS;
+    if (!vka_tensor_overlaps(a, b)) return VKA_SUCCESS;
     return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, a_name, b_name);
 }
 

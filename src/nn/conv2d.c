@@ -415,11 +415,6 @@ uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape 
     return vka_conv2d_packed_stats_groups(sh);
 }
 
-static int overlaps(vka_tensor a, vka_tensor b)
-{
-    return a.block && a.block == b.block && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
-}
-
 /* vka_conv2d_forward, and with stats present vka_conv2d_forward_stats. */
 static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
                           vka_tensor w, vka_tensor b, vka_tensor scratch, vka_tensor stats)
@@ -440,7 +435,7 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
     if (with_stats && (!stats_groups || !packed)) /* packed not: x or w unbindable as texels here */
         return bad_call(cmd, op, sh, "statistics asked for, but the packed kernels do not write them here (see vka_conv2d_stats_groups)");
-    if (with_stats && (overlaps(stats, y) || overlaps(stats, scratch_all)))
+    if (with_stats && (vka_tensor_overlaps(stats, y) || vka_tensor_overlaps(stats, scratch_all)))
         return bad_call(cmd, op, sh, "stats must not overlap y or the scratch");
     if (packed)
         return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, stats, scratch_all,

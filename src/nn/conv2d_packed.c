@@ -396,24 +396,26 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t run = run_for_width(push->wout);
-    int jb1 = push->cin4 <= JB1_MAX_CIN4;
-    static const char *const names[2][2][2] = {
+    int jb1 = push->cin4 <= JB1_MAX_CIN4, with_stats = vka_tensor_present(stats);
+    int pairs = cpair || (!accum && pairs_fit(push, runs[run].rq, out));
+    /* [forward, input gradient, forward with statistics][pairs][jb1] */
+    static const char *const names[3][2][2] = {
         {{"conv2d_fwd_packed", "conv2d_fwd_packed_jb1"}, {"conv2d_fwd_packed_pairs", "conv2d_fwd_packed_jb1_pairs"}},
         {{"conv2d_bwd_data_packed", "conv2d_bwd_data_packed_jb1"},
-         {"conv2d_bwd_data_packed_pairs", "conv2d_bwd_data_packed_jb1_pairs"}}};
+         {"conv2d_bwd_data_packed_pairs", "conv2d_bwd_data_packed_jb1_pairs"}},
+        {{"conv2d_fwd_packed_stats", "conv2d_fwd_packed_jb1_stats"},
+         {"conv2d_fwd_packed_pairs_stats", "conv2d_fwd_packed_jb1_pairs_stats"}}};
     vka_kernel_desc desc = {
-        .name = names[bwd != 0][0][jb1], .spirv = jb1 ? runs[run].spirv_jb1 : runs[run].spirv,
+        .name = cpair ? (jb1 ? "conv2d_bwd_data_packed_jb1_cpair" : "conv2d_bwd_data_packed_cpair")
+                      : names[bwd ? 1 : with_stats ? 2 : 0][pairs][jb1],
+        .spirv = jb1 ? runs[run].spirv_jb1 : runs[run].spirv,
         .spirv_bytes = jb1 ? runs[run].bytes_jb1 : runs[run].bytes, .num_bindings = 6,
         .bindings = {VKA_BIND_TEXEL_RGBA32F, VKA_BIND_TEXEL_RGBA32F, VKA_BIND_STORAGE, VKA_BIND_STORAGE,
                      VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG}, /* one subgroup: see packed_usable */
         .num_spec = 6,
-        .spec = {stride, taps_s, (uint32_t)accum, 0, (uint32_t)(cpair != 0), (uint32_t)vka_tensor_present(stats)},
+        .spec = {stride, taps_s, (uint32_t)accum, (uint32_t)pairs, (uint32_t)(cpair != 0), (uint32_t)with_stats},
     };
-    int pairs = cpair || (!accum && pairs_fit(push, runs[run].rq, out));
-    desc.spec[3] = (uint32_t)pairs;
-    desc.name = cpair ? (jb1 ? "conv2d_bwd_data_packed_jb1_cpair" : "conv2d_bwd_data_packed_cpair")
-                      : names[bwd != 0][pairs][jb1];
     push->q_blocks = (uint32_t)vka_div_up(push->wout, runs[run].rq);
     push->k_blocks = (uint32_t)vka_div_up(push->k4, PACKED_KV);
     uint64_t total = (uint64_t)n * push->hout * push->q_blocks; /* runs of output columns */
@@ -426,20 +428,15 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
     uint32_t variant = bwd ? 16 + run * 3 + taps_s - 1 : (run * 2 + stride - 1) * 2 + (taps_s == 3);
     uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
     if (cpair) slot = VKA_SLOT_BASE_CONV_CPAIR + (uint32_t)jb1 * 16 + run * 4 + (uint32_t)accum; /* accum: a mask */
-    else if (vka_tensor_present(stats)) slot = VKA_SLOT_BASE_CONV_STATS + (uint32_t)jb1 * 32 + (uint32_t)pairs * 16 + variant;
+    else if (with_stats) slot = VKA_SLOT_BASE_CONV_STATS + (uint32_t)jb1 * 32 + (uint32_t)pairs * 16 + variant;
     else if (pairs) slot = VKA_SLOT_BASE_CONV_PAIRS + (uint32_t)jb1 * 32 + variant;
     else if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
-    if (vka_tensor_present(stats)) {
-        static const char *const stats_names[2][2] = {{"conv2d_fwd_packed_stats", "conv2d_fwd_packed_jb1_stats"},
-                                                      {"conv2d_fwd_packed_pairs_stats", "conv2d_fwd_packed_jb1_pairs_stats"}};
-        desc.name = stats_names[pairs][jb1];
-    }
     vka_kernel *k;
     vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     /* Without a bias, binding 2 aliases the weights, without stats binding 5 the output: the
      * shader does not touch them then (has_bias = 0, STATS = 0). */
-    vka_tensor t[6] = {in, wk, push->has_bias ? bias : wk, out, out, vka_tensor_present(stats) ? stats : out};
+    vka_tensor t[6] = {in, wk, push->has_bias ? bias : wk, out, out, with_stats ? stats : out};
     return vka_dispatch_groups(cmd, k, t, 6, push, groups);
 }
 

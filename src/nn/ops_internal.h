@@ -47,6 +47,13 @@ static inline vka_result vka_op_done(vka_cmd *cmd, vka_result rc)
 /* A tensor argument that may be absent (an optional bias, say). */
 static inline int vka_tensor_present(vka_tensor t) { return t.block != NULL && t.size > 0; }
 
+/* Whether two present tensors share bytes of one memory block. */
+static inline int vka_tensor_overlaps(vka_tensor a, vka_tensor b)
+{
+    return vka_tensor_present(a) && vka_tensor_present(b) && a.block == b.block && a.offset < b.offset + b.size &&
+           b.offset < a.offset + a.size;
+}
+
 /* The largest power of two <= `wanted` that the planned limits allow for a 1D workgroup. */
 static inline uint32_t vka_plan_workgroup_1d(const vka_context *ctx, uint32_t wanted)
 {

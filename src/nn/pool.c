@@ -71,11 +71,6 @@ static vka_result need(vka_cmd *cmd, const char *op, const char *name, vka_tenso
                         name, vka_tensor_present(t) ? (unsigned long long)t.size : 0ull, (unsigned long long)bytes);
 }
 
-static int overlaps(vka_tensor a, vka_tensor b)
-{
-    return a.block && a.block == b.block && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
-}
-
 /* Shape checks shared by forward and backward; fills the push block. */
 static vka_result check_maxpool(vka_cmd *cmd, const char *op, const vka_maxpool_desc *d, struct maxpool_push *mp,
                                 uint64_t *in_bytes, uint64_t *out_bytes)
@@ -171,7 +166,7 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_maxpool_desc *
     argmax = vka_tensor_slice(argmax, 0, yb);
     x = vka_tensor_slice(x, 0, xb);
     if (bn) coef = vka_tensor_slice(coef, 0, (uint64_t)d->c * 32);
-    if (overlaps(y, x) || overlaps(argmax, x) || overlaps(y, argmax) || (bn && (overlaps(y, coef) || overlaps(argmax, coef))))
+    if (vka_tensor_overlaps(y, x) || vka_tensor_overlaps(argmax, x) || vka_tensor_overlaps(y, argmax) || (bn && (vka_tensor_overlaps(y, coef) || vka_tensor_overlaps(argmax, coef))))
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y, argmax and x%s must not overlap", op, bn ? " and coef" : "");
     mp.total = (uint32_t)(yb / 4);
     mp.div_a = vka_fastdiv_make(mp.Q);
@@ -226,7 +221,7 @@ vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_ten
     dx = vka_tensor_slice(dx, 0, xb);
     dy = vka_tensor_slice(dy, 0, yb);
     argmax = vka_tensor_slice(argmax, 0, yb);
-    if (overlaps(dx, dy) || overlaps(dx, argmax))
+    if (vka_tensor_overlaps(dx, dy) || vka_tensor_overlaps(dx, argmax))
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx must not overlap dy or argmax", op);
     if (pairs_shape(d, &mp) && dy.offset % 8 == 0 && argmax.offset % 8 == 0 && dx.offset % 16 == 0)
         return vka_op_done(cmd, dispatch_2x2(cmd, d, &mp, 0, (vka_tensor[3]){dy, argmax, dx}, 0, 0));
@@ -266,7 +261,7 @@ vka_result vka_global_avgpool_forward(vka_cmd *cmd, uint32_t n, uint32_t c, uint
     if ((rc = need(cmd, op, "y", y, yb)) || (rc = need(cmd, op, "x", x, xb))) return rc;
     y = vka_tensor_slice(y, 0, yb);
     x = vka_tensor_slice(x, 0, xb);
-    if (overlaps(y, x)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y overlaps x", op);
+    if (vka_tensor_overlaps(y, x)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y overlaps x", op);
     struct gap_fwd_push gp = {(uint32_t)planes, hw};
     vka_kernel *k;
     if ((rc = KERNEL(cmd, VKA_SLOT_GAP_FWD, gap_fwd, 2, gp, GAP_WG, &k))) return rc;
@@ -285,7 +280,7 @@ vka_result vka_global_avgpool_backward(vka_cmd *cmd, uint32_t n, uint32_t c, uin
     if ((rc = need(cmd, op, "dx", dx, xb)) || (rc = need(cmd, op, "dy", dy, yb))) return rc;
     dx = vka_tensor_slice(dx, 0, xb);
     dy = vka_tensor_slice(dy, 0, yb);
-    if (overlaps(dx, dy)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx overlaps dy", op);
+    if (vka_tensor_overlaps(dx, dy)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: dx overlaps dy", op);
     struct gap_bwd_push gp = {(uint32_t)(xb / 4), hw, vka_fastdiv_make(hw)};
     int vec4 = hw >= 4 && gp.total % 4 == 0 && dx.offset % 16 == 0; /* runs of 4 span at most two planes */
     if (vec4) gp.total /= 4;
