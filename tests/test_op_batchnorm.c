@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "nn/batchnorm.h"
-#include "nn/norm_slots.h"
 #include "nn/ops_internal.h"
 #include "nn/pointwise.h"
 #include "ref_ops.h"
@@ -41,6 +40,16 @@ typedef struct shape {
  * 13-texel chunks, the last one short); C % 4 == 0 with
  * HW % 4 == 0 (packed outputs a texel per store: rows of 6 and of 2, which a vec4 of
  * positions crosses once or twice). */
+/* The texel-input variants of the four big passes ([pass][vec4]), and the SPAN variants (texel
+ * inputs too: the four passes, then the packed apply and input gradient), as batchnorm.c names them. */
+static const char *const texel_kernels[8] = {
+    "batchnorm_fwd_stats_texel",  "batchnorm_fwd_stats_vec4_texel",  "batchnorm_fwd_texel",
+    "batchnorm_fwd_vec4_texel",   "batchnorm_bwd_reduce_texel",      "batchnorm_bwd_reduce_vec4_texel",
+    "batchnorm_bwd_data_texel",   "batchnorm_bwd_data_vec4_texel"};
+static const char *const span_kernels[6] = {"batchnorm_fwd_stats_span",  "batchnorm_fwd_span",
+                                            "batchnorm_bwd_reduce_span", "batchnorm_bwd_data_span",
+                                            "batchnorm_fwd_packed_span", "batchnorm_bwd_data_packed_span"};
+
 static const shape shapes[] = {
     {8, 5, 28, 28}, {1, 3, 5, 7}, {3, 1, 33, 33}, {2, 5, 4, 4}, {16, 3, 9, 9},
     {8, 4, 7, 7},   {4, 5, 3, 5}, {160, 2, 7, 7}, {4, 8, 6, 6}, {3, 4, 2, 2},
@@ -242,9 +251,9 @@ static void batchnorm_training_forward_and_backward_match_reference_at_awkward_s
     const vka_features *f = &vka_context_device(ctx)->features;
     if (f->texel_buffer_r32f && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL")) {
         for (int s = 0; s < 8; s++)
-            if (!ctx->kernels[VKA_SLOT_BASE_NORM + 2 * s + 1]) fail_msg("texel variant in slot %d did not run", 49 + 2 * s);
+            if (!vka_kernel_built(ctx, texel_kernels[s], -1, 0)) fail_msg("%s did not run", texel_kernels[s]);
         for (int s = 0; s < 4; s++)
-            if (!ctx->kernels[VKA_SLOT_BASE_BN_SPAN + s]) fail_msg("SPAN variant of pass %d did not run", s);
+            if (!vka_kernel_built(ctx, span_kernels[s], -1, 0)) fail_msg("%s did not run", span_kernels[s]);
     }
     test_context_finish(ctx);
 }
@@ -345,10 +354,10 @@ static void batchnorm_storage_buffer_variants_match_reference(void **state)
         free_host(&h);
         vka_arena_destroy(arena);
     }
-    for (int s = 0; s < 8; s++) /* texel variants: odd slots 49..63 (see batchnorm.c) */
-        if (ctx->kernels[VKA_SLOT_BASE_NORM + 2 * s + 1]) fail_msg("a texel variant ran with VKANCHOR_TEXEL=0");
-    for (int s = VKA_SLOT_BASE_BN_SPAN; s < VKA_SLOT_BASE_BN_SPAN + 6; s++)
-        if (ctx->kernels[s]) fail_msg("a SPAN variant (texel inputs) ran with VKANCHOR_TEXEL=0");
+    for (int s = 0; s < 8; s++)
+        if (vka_kernel_built(ctx, texel_kernels[s], -1, 0)) fail_msg("%s ran with VKANCHOR_TEXEL=0", texel_kernels[s]);
+    for (int s = 0; s < 6; s++) /* texel inputs */
+        if (vka_kernel_built(ctx, span_kernels[s], -1, 0)) fail_msg("%s ran with VKANCHOR_TEXEL=0", span_kernels[s]);
     unsetenv("VKANCHOR_TEXEL");
     test_context_finish(ctx);
 }
@@ -473,13 +482,14 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
         const vka_features *f = &vka_context_device(ctx)->features;
         if (!storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL"))
             for (int s = 4; s < 6; s++)
-                if (!ctx->kernels[VKA_SLOT_BASE_BN_SPAN + s]) fail_msg("packed SPAN variant %d did not run", s - 4);
+                if (!vka_kernel_built(ctx, span_kernels[s], -1, 0)) fail_msg("%s did not run", span_kernels[s]);
         int texel = !storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL");
+        static const char *const packed4[2][2] = {{"batchnorm_fwd_packed4", "batchnorm_fwd_packed4_texel"},
+                                                  {"batchnorm_bwd_data_packed4", "batchnorm_bwd_data_packed4_texel"}};
         for (int bwd = 0; bwd < 2; bwd++) /* a texel per store: C % 4 == 0, HW % 4 == 0 */
-            if (!ctx->kernels[VKA_SLOT_BN_PACKED4 + 2 * bwd + texel])
-                fail_msg("packed4 %s variant (%s) did not run", bwd ? "input-gradient" : "apply", texel ? "texel" : "storage");
-        if (!ctx->kernels[VKA_SLOT_BN_DUAL_PACKED4 + texel]) /* y both NCHW and packed */
-            fail_msg("the NCHW + packed apply (%s) did not run", texel ? "texel" : "storage");
+            if (!vka_kernel_built(ctx, packed4[bwd][texel], -1, 0)) fail_msg("%s did not run", packed4[bwd][texel]);
+        const char *dual = texel ? "batchnorm_fwd_dual_packed4_texel" : "batchnorm_fwd_dual_packed4";
+        if (!vka_kernel_built(ctx, dual, -1, 0)) fail_msg("%s (y both NCHW and packed) did not run", dual);
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }
@@ -567,16 +577,18 @@ static void batchnorm_with_residual_gives_the_bits_of_bn_add_relu(void **state)
         }
         const vka_features *f = &vka_context_device(ctx)->features;
         if (!storage && f->texel_buffer_r32f && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL")) {
-            static const int texel_slots[] = {1, 3, 4}; /* scalar texel, vec4 texel, SPAN (batchnorm.c) */
+            static const char *const texel_add[] = {"batchnorm_fwd_add_texel", "batchnorm_fwd_add_vec4_texel",
+                                                    "batchnorm_fwd_add_span"};
             for (int k = 0; k < 3; k++)
-                if (!ctx->kernels[VKA_SLOT_BN_ADD + texel_slots[k]])
-                    fail_msg("residual variant in slot %d did not run", VKA_SLOT_BN_ADD + texel_slots[k]);
+                if (!vka_kernel_built(ctx, texel_add[k], -1, 0)) fail_msg("%s did not run", texel_add[k]);
         }
+        static const char *const storage_add[] = {"batchnorm_fwd_add", "batchnorm_fwd_add_vec4"};
         if (storage)
             for (int k = 0; k < 2; k++)
-                if (!ctx->kernels[VKA_SLOT_BN_ADD + 2 * k]) fail_msg("storage residual variant %d did not run", k);
+                if (!vka_kernel_built(ctx, storage_add[k], -1, 0)) fail_msg("%s did not run", storage_add[k]);
         int texel = !storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL");
-        if (!ctx->kernels[VKA_SLOT_BN_PACKED4 + 4 + texel]) fail_msg("the tail's NCHW + packed variant did not run");
+        const char *tail = texel ? "batchnorm_fwd_add_packed4_texel" : "batchnorm_fwd_add_packed4";
+        if (!vka_kernel_built(ctx, tail, -1, 0)) fail_msg("%s (the tail's NCHW + packed apply) did not run", tail);
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }
@@ -812,16 +824,13 @@ static void batchnorm_repeats_bit_for_bit(void **state)
 }
 
 /* A bad call returns its error, names the op, and gets nowhere near a dispatch:
- * no kernel of the family (slots 48..79, 192..223) is even created in a fresh context. */
+ * no kernel at all is even created in a fresh context. */
 static void expect_rejected(vka_context *ctx, vka_result got, vka_result want, const char *op)
 {
     assert_int_equal(got, want);
     if (!strstr(vka_context_last_error(ctx), op))
         fail_msg("error message '%s' does not name %s", vka_context_last_error(ctx), op);
-    for (int s = 0; s < VKA_KERNEL_CACHE_SIZE; s++)
-        if (ctx->kernels[s] && ((s >= VKA_SLOT_BASE_NORM && s < VKA_SLOT_BASE_HEAD) ||
-                                (s >= VKA_SLOT_BASE_BN_SPAN && s < VKA_SLOT_BASE_CONV_WEIGHT_QC)))
-            fail_msg("kernel slot %d was created by a rejected call", s);
+    if (ctx->kernels.count) fail_msg("%u kernels were created by rejected calls", ctx->kernels.count);
 }
 
 static void batchnorm_rejects_bad_calls_without_dispatching(void **state)

@@ -220,8 +220,7 @@ static void expect_rejected(vka_context *ctx, const vka_corrupt_desc *d, vka_ten
     assert_int_equal(vka_cmd_status(cmd), VKA_ERROR_INVALID_ARGUMENT);
     if (!strstr(vka_context_last_error(ctx), "corrupt"))
         fail_msg("%s: error message '%s' does not name the op", why, vka_context_last_error(ctx));
-    for (int s = VKA_SLOT_BASE_DATA; s < VKA_SLOT_BASE_DATA + 16; s++)
-        if (ctx->kernels[s]) fail_msg("%s: kernel slot %d was created by a rejected call", why, s);
+    if (ctx->kernels.count) fail_msg("%s: %u kernels were created by rejected calls", why, ctx->kernels.count);
     vka_cmd_destroy(cmd);
 }
 

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "nn/batchnorm.h"
-#include "nn/norm_slots.h"
 #include "nn/ops_internal.h"
 #include "nn/pointwise.h"
 #include "nn/pool.h"
@@ -174,12 +173,15 @@ static void relu_backward_and_add_texel_and_storage_variants_match_reference(voi
             check_add(ctx, sizes[i], 3);
         }
         const vka_features *f = &vka_context_device(ctx)->features;
+        static const char *const texel_kernels[6] = {"relu_bwd_texel",     "relu_bwd_vec4_texel",
+                                                     "relu_bwd_sum_texel", "relu_bwd_sum_vec4_texel",
+                                                     "add_inplace_texel",  "add_inplace_vec4_texel"};
         int texel_ran = 0;
-        for (int s = VKA_SLOT_RELU_BWD_TEXEL; s <= VKA_SLOT_ADD_INPLACE_VEC4_TEXEL; s++) texel_ran += !!ctx->kernels[s];
+        for (int k = 0; k < 6; k++) texel_ran += vka_kernel_built(ctx, texel_kernels[k], -1, 0);
         if (storage ? texel_ran != 0 : f->texel_buffer_r32f && f->texel_buffer_rgba32f && texel_ran != 6)
             fail_msg("%d of the 6 texel variants of the ReLU backward and in-place add ran (VKANCHOR_TEXEL %s)",
                      texel_ran, storage ? "0" : "unset");
-        if (!ctx->kernels[VKA_SLOT_RELU_BWD] && !ctx->kernels[VKA_SLOT_RELU_BWD_TEXEL])
+        if (!vka_kernel_built(ctx, "relu_bwd", -1, 0) && !vka_kernel_built(ctx, "relu_bwd_texel", -1, 0))
             fail_msg("no scalar ReLU backward ran");
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
@@ -202,13 +204,8 @@ static void pointwise_ops_split_tensors_larger_than_the_storage_range(void **sta
     test_context_finish(ctx);
 }
 
-/* The norm family's rejected calls create no kernel in its slots (both ranges). */
-#define expect_rejected(ctx, cmd, got, op)                                                                  \
-    do {                                                                                                    \
-        test_expect_rejected_before_kernels(ctx, cmd, got, op, VKA_SLOT_BASE_NORM, VKA_SLOT_BASE_HEAD);     \
-        for (int s_ = VKA_SLOT_BASE_NORM_MORE; s_ < VKA_SLOT_BASE_NORM_MORE + 24; s_++)                     \
-            if (ctx->kernels[s_]) fail_msg("%s: kernel slot %d was created by a rejected call", op, s_);   \
-    } while (0)
+/* Rejected calls create no kernel. */
+#define expect_rejected(ctx, cmd, got, op) test_expect_rejected_before_kernels(ctx, cmd, got, op)
 
 static void pointwise_ops_reject_bad_calls_without_dispatching(void **state)
 {
@@ -248,8 +245,9 @@ static void pointwise_ops_reject_bad_calls_without_dispatching(void **state)
     test_context_finish(ctx);
 }
 
-/* The family's three files share slots 48..79: every variant of every op, run in
- * one context, must get its own kernel (a collision would hand one op another's). */
+/* Every variant of the family's ops (batchnorm, pointwise, pool), run in one context, gets a
+ * kernel of its own under its own name: the cache keys kernels by their whole desc, and the
+ * names are what timings and the op tests tell them apart by. */
 static void norm_family_ops_share_one_context_without_kernel_collisions(void **state)
 {
     (void)state;
@@ -288,19 +286,13 @@ static void norm_family_ops_share_one_context_without_kernel_collisions(void **s
     TEST_OK(vka_global_avgpool_backward(cmd, 2, 3, 64, a, c));
     test_run(cmd);
     /* 10 batchnorm + 8 pointwise + 4 pool variants, 2 batchnorm + residual and 2
-     * relu_backward_sum variants, 4 SPAN batchnorm and 1 SPAN batchnorm + residual variants, in
-     * 48..79, 192..199 (SPAN) and 200..223 (the ReLU backward's there too where texel inputs
-     * run), each in its own slot. */
-    int used = 0, used_more = 0;
-    for (int s = VKA_SLOT_BASE_NORM; s < VKA_KERNEL_CACHE_SIZE; s++) {
-        int more = s >= VKA_SLOT_BASE_BN_SPAN && s < VKA_SLOT_BASE_NORM_MORE + 24;
-        if (!ctx->kernels[s] || (s >= VKA_SLOT_BASE_HEAD && !more)) continue;
-        used += !more, used_more += more;
-        for (int t = VKA_SLOT_BASE_NORM; t < s; t++)
-            if (ctx->kernels[t] && strcmp(ctx->kernels[t]->desc.name, ctx->kernels[s]->desc.name) == 0)
-                fail_msg("%s is in slots %d and %d", ctx->kernels[s]->desc.name, t, s);
-    }
-    assert_int_equal(used + used_more, 31);
+     * relu_backward_sum variants, 4 SPAN batchnorm and 1 SPAN batchnorm + residual variants. */
+    const vka_kernel_cache *kc = &ctx->kernels;
+    for (uint32_t i = 0; i < kc->capacity; i++)
+        for (uint32_t j = 0; j < i && kc->table[i]; j++)
+            if (kc->table[j] && strcmp(kc->table[i]->desc.name, kc->table[j]->desc.name) == 0)
+                fail_msg("two kernels are named %s", kc->table[i]->desc.name);
+    assert_int_equal(kc->count, 31);
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     test_context_finish(ctx);

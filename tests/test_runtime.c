@@ -204,6 +204,54 @@ static void kernel_rejects_a_workgroup_over_the_planned_limit(void **state)
     test_context_finish(ctx);
 }
 
+/* Kernels are found by their whole desc: an equal desc (whatever its name's pointer) gives the
+ * same pipeline, one that differs in its name, workgroup size or specialization values a new
+ * one, and all stay found after the table grows; a failed build leaves nothing behind. */
+static void kernel_cache_finds_kernels_by_their_whole_desc(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_kernel_desc d = axpy_desc();
+    vka_kernel *first, *k;
+    TEST_OK(vka_kernel_get(ctx, &d, &first));
+    char same_name[] = "axpy_probe";
+    vka_kernel_desc copy = d;
+    copy.name = same_name;
+    TEST_OK(vka_kernel_get(ctx, &copy, &k));
+    assert_ptr_equal(k, first);
+    copy.name = "axpy_probe_renamed";
+    TEST_OK(vka_kernel_get(ctx, &copy, &k));
+    assert_ptr_not_equal(k, first);
+    copy = d;
+    copy.num_spec = 1, copy.spec[0] = 7; /* a constant id the shader lacks: a new pipeline all the same */
+    TEST_OK(vka_kernel_get(ctx, &copy, &k));
+    assert_ptr_not_equal(k, first);
+    assert_int_equal(ctx->kernels.count, 3);
+    /* 128 workgroup sizes (the spec minimum of invocations), 64 among them: past the first growth. */
+    vka_kernel *by_size[128];
+    for (uint32_t i = 0; i < 128; i++) {
+        d.local_size[0] = i + 1;
+        TEST_OK(vka_kernel_get(ctx, &d, &by_size[i]));
+        assert_int_equal(by_size[i]->desc.local_size[0], i + 1);
+    }
+    assert_ptr_equal(by_size[63], first);
+    assert_int_equal(ctx->kernels.count, 3 + 127);
+    for (uint32_t i = 0; i < 128; i++) {
+        d.local_size[0] = i + 1;
+        TEST_OK(vka_kernel_get(ctx, &d, &k));
+        assert_ptr_equal(k, by_size[i]);
+    }
+    assert_true(vka_kernel_built(ctx, "axpy_probe_renamed", -1, 0));
+    assert_true(vka_kernel_built(ctx, "axpy_probe", 0, 7));
+    assert_false(vka_kernel_built(ctx, "axpy_probe", 0, 8));
+    assert_false(vka_kernel_built(ctx, "axpy", -1, 0));
+    d = axpy_desc();
+    d.push_bytes = 12; /* the shader's block is 8 bytes */
+    assert_int_equal(vka_kernel_get(ctx, &d, &k), VKA_ERROR_SHADER_MISMATCH);
+    assert_int_equal(ctx->kernels.count, 3 + 127);
+    test_context_finish(ctx);
+}
+
 static void limits_min_plans_with_the_spec_minimums(void **state)
 {
     (void)state;
@@ -382,6 +430,7 @@ int main(void)
         cmocka_unit_test(kernel_rejects_push_constants_over_the_device_limit),
         cmocka_unit_test(kernel_rejects_a_c_struct_that_differs_from_the_shader),
         cmocka_unit_test(kernel_rejects_a_workgroup_over_the_planned_limit),
+        cmocka_unit_test(kernel_cache_finds_kernels_by_their_whole_desc),
         cmocka_unit_test(limits_min_plans_with_the_spec_minimums),
         cmocka_unit_test(recorded_buffer_can_be_submitted_again_and_is_timed),
         cmocka_unit_test(an_op_error_stops_the_submit),

@@ -75,10 +75,9 @@ int test_run_cli(const char *exe, const char *dir, const char *args, char *err, 
 size_t test_packed_index(const vka_packed_layout *l, uint32_t n, uint32_t c, uint32_t h, uint32_t w);
 size_t test_packed_floats(const vka_packed_layout *l, uint32_t batch);
 
-/* A rejected op call on the norm family: INVALID_ARGUMENT from the call and on the cmd, the
- * message names op, and no kernel in slots [first_slot, end_slot) was created. */
-void test_expect_rejected_before_kernels(vka_context *ctx, vka_cmd *cmd, vka_result rc, const char *op,
-                                         int first_slot, int end_slot);
+/* A rejected op call in a context where every call so far was rejected: INVALID_ARGUMENT from
+ * the call and on the cmd, the message names op, and the context built no kernel. */
+void test_expect_rejected_before_kernels(vka_context *ctx, vka_cmd *cmd, vka_result rc, const char *op);
 
 /* ---- op-test helpers -------------------------------------------------------- */
 

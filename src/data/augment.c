@@ -12,8 +12,6 @@ struct augment_push {
 };
 _Static_assert(sizeof(struct augment_push) == 48, "mirror of Push in shaders/augment.comp");
 
-enum { SLOT_AUGMENT = VKA_SLOT_BASE_DATA };
-
 vka_result vka_augment(vka_cmd *cmd, const vka_augment_shape *s, vka_tensor out, vka_tensor pixels, vka_tensor params)
 {
     vka_context *ctx = vka_cmd_context(cmd);
@@ -38,7 +36,7 @@ vka_result vka_augment(vka_cmd *cmd, const vka_augment_shape *s, vka_tensor out,
         .push_bytes = sizeof(struct augment_push), .local_size = {wg},
     };
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, SLOT_AUGMENT, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     struct augment_push push = {s->n, s->c, s->h, s->w, {0}, {0}};
     for (uint32_t c = 0; c < 4; c++) {

@@ -31,9 +31,7 @@ struct corrupt_push {
 };
 _Static_assert(sizeof(struct corrupt_push) == 128, "mirror of Push in shaders/include/corrupt_common.glsl");
 
-/* Slot VKA_SLOT_BASE_DATA + 0 is augment. */
 enum kernel_id { K_NOISE, K_COLOR, K_COLOR_STATS, K_STATS, K_BLUR, K_GLASS, K_FIELD, K_WARP, K_SNOW, K_JPEG, K_COUNT };
-_Static_assert(K_COUNT <= 15, "corruptions own slots VKA_SLOT_BASE_DATA + 1 .. + 15");
 
 static const struct {
     const char *name;
@@ -202,7 +200,7 @@ static vka_result get_kernel(vka_context *ctx, enum kernel_id id, uint32_t wg, v
         .name = KERNELS[id].name, .spirv = KERNELS[id].spirv, .spirv_bytes = KERNELS[id].bytes,
         .num_bindings = KERNELS[id].bindings, .push_bytes = sizeof(struct corrupt_push), .local_size = {wg},
     };
-    return vka_kernel_cached(ctx, VKA_SLOT_BASE_DATA + 1 + id, &desc, k);
+    return vka_kernel_get(ctx, &desc, k);
 }
 
 /* One dispatch of `id` over `items` invocations. */

@@ -6,7 +6,7 @@
 
 #include "nn/anchor.h"
 
-#include "nn/head_slots.h"
+#include "nn/ops_internal.h"
 
 #include "anchor_infer_input.spv.h"
 #include "anchor_reduce.spv.h"
@@ -40,9 +40,9 @@ static vka_result check_tensor(vka_cmd *cmd, const char *op, const char *shape, 
     return vka_head_check_range(cmd, op, what, floats * 4);
 }
 
-static vka_result get_kernel(vka_cmd *cmd, uint32_t slot, const vka_kernel_desc *desc, vka_kernel **k)
+static vka_result get_kernel(vka_cmd *cmd, const vka_kernel_desc *desc, vka_kernel **k)
 {
-    vka_result rc = vka_kernel_cached(vka_cmd_context(cmd), slot, desc, k);
+    vka_result rc = vka_kernel_get(vka_cmd_context(cmd), desc, k);
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
 
@@ -69,7 +69,7 @@ vka_result vka_anchor_train_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_t
         .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), WANT_WG)},
     };
     vka_kernel *k;
-    if ((rc = get_kernel(cmd, VKA_SLOT_ANCHOR_TRAIN_INPUT, &desc, &k))) return rc;
+    if ((rc = get_kernel(cmd, &desc, &k))) return rc;
     struct anchor_train_push push = {s->batch, (uint32_t)chw, masked ? 1u : 0u};
     vka_tensor t[3] = {vka_tensor_slice(x, 0, B * chw * 4), vka_tensor_slice(ref_index, 0, B * 4),
                        vka_tensor_slice(out, 0, B * 2 * chw * 4)};
@@ -100,7 +100,7 @@ vka_result vka_anchor_infer_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_t
         .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), WANT_WG)},
     };
     vka_kernel *k;
-    if ((rc = get_kernel(cmd, VKA_SLOT_ANCHOR_INFER_INPUT, &desc, &k))) return rc;
+    if ((rc = get_kernel(cmd, &desc, &k))) return rc;
     struct anchor_infer_push push = {s->anchors, s->batch, (uint32_t)chw};
     vka_tensor t[3] = {vka_tensor_slice(x, 0, B * chw * 4), vka_tensor_slice(refs, 0, K * chw * 4),
                        vka_tensor_slice(out, 0, K * B * 2 * chw * 4)};
@@ -131,7 +131,7 @@ vka_result vka_anchor_reduce(vka_cmd *cmd, uint32_t anchors, uint32_t batch, uin
         .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), 64)},
     };
     vka_kernel *k;
-    if ((rc = get_kernel(cmd, VKA_SLOT_ANCHOR_REDUCE, &desc, &k))) return rc;
+    if ((rc = get_kernel(cmd, &desc, &k))) return rc;
     struct anchor_reduce_push push = {anchors, batch, classes};
     vka_tensor t[4] = {vka_tensor_slice(logits, 0, K * B * NC * 4), vka_tensor_slice(mean_logits, 0, B * NC * 4),
                        vka_tensor_slice(uncertainty, 0, B * 4), vka_tensor_slice(calibrated, 0, B * NC * 4)};

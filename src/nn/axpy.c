@@ -23,7 +23,7 @@ vka_result vka_axpy(vka_cmd *cmd, float a, vka_tensor x, vka_tensor y, uint64_t 
         .num_bindings = 2, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof(struct axpy_push), .local_size = {wg},
     };
-    vka_result rc = vka_kernel_cached(ctx, VKA_SLOT_AXPY, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
 
     /* Chunk so each binding stays within maxStorageBufferRange and each chunk

@@ -38,7 +38,6 @@
 
 #include "nn/batchnorm.h"
 #include "nn/fastdiv.h"
-#include "nn/norm_slots.h"
 
 #include "batchnorm_bwd_data.spv.h"
 #include "batchnorm_bwd_data_packed.spv.h"
@@ -87,7 +86,6 @@
 #include "batchnorm_fwd_vec4_texel.spv.h"
 
 enum pass { PASS_FWD_STATS, PASS_FWD, PASS_BWD_REDUCE, PASS_BWD_DATA, PASS_COUNT };
-_Static_assert(VKA_SLOT_BN_BIG + 4 * PASS_COUNT == VKA_SLOT_BN_FWD_FINALIZE, "slots of the big passes");
 
 typedef struct variant {
     const char *name;
@@ -315,9 +313,9 @@ static vka_result no_overlap(vka_cmd *cmd, const char *op, const char *a_name, v
 #define STORAGE_X {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, \
                    VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE}
 
-static vka_result kernel(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, vka_kernel **k)
+static vka_result kernel(vka_cmd *cmd, vka_kernel_desc *desc, vka_kernel **k)
 {
-    vka_result rc = vka_kernel_cached(vka_cmd_context(cmd), slot, desc, k);
+    vka_result rc = vka_kernel_get(vka_cmd_context(cmd), desc, k);
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
 
@@ -341,18 +339,17 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
     /* inputs as texel buffers: fwd_stats x; fwd x, coef; bwd_reduce x, dy; bwd_data x, dy, coef */
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
-    /* The variant and its cache slot, chosen together. */
-    uint32_t bwd = pass == PASS_BWD_DATA, vi = (uint32_t)(2 * p->vec4 + texel), slot;
+    uint32_t bwd = pass == PASS_BWD_DATA;
     const variant *v;
-    if (add_packed) v = &add_packed4_variants[texel], slot = VKA_SLOT_BN_PACKED4 + 4 + (uint32_t)texel;
-    else if (dual) v = &dual_packed4_variants[texel], slot = VKA_SLOT_BN_DUAL_PACKED4 + (uint32_t)texel;
-    else if (packed4) v = &packed4_variants[bwd][texel], slot = VKA_SLOT_BN_PACKED4 + 2 * bwd + (uint32_t)texel;
-    else if (add && p->span) v = &add_span_variant, slot = VKA_SLOT_BN_ADD + 4;
-    else if (add) v = &add_variants[p->vec4][texel], slot = VKA_SLOT_BN_ADD + vi;
-    else if (p->span && packed) v = &packed_span_variants[bwd], slot = VKA_SLOT_BASE_BN_SPAN + 4 + bwd;
-    else if (p->span) v = &span_variants[pass], slot = VKA_SLOT_BASE_BN_SPAN + (uint32_t)pass;
-    else if (packed) v = &packed_variants[bwd][p->vec4][texel], slot = VKA_SLOT_BASE_PACKED_OUT + 4 * bwd + vi;
-    else v = &variants[pass][p->vec4][texel], slot = VKA_SLOT_BN_BIG + 4 * (uint32_t)pass + vi;
+    if (add_packed) v = &add_packed4_variants[texel];
+    else if (dual) v = &dual_packed4_variants[texel];
+    else if (packed4) v = &packed4_variants[bwd][texel];
+    else if (add && p->span) v = &add_span_variant;
+    else if (add) v = &add_variants[p->vec4][texel];
+    else if (p->span && packed) v = &packed_span_variants[bwd];
+    else if (p->span) v = &span_variants[pass];
+    else if (packed) v = &packed_variants[bwd][p->vec4][texel];
+    else v = &variants[pass][p->vec4][texel];
     int reduce = pass == PASS_FWD_STATS || pass == PASS_BWD_REDUCE;
     vka_kernel_desc desc = {
         .name = v->name, .spirv = v->spirv, .spirv_bytes = v->bytes,
@@ -368,14 +365,7 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
         if (!reduce) desc.bindings[texel_in[pass] - 1] = VKA_BIND_TEXEL_RGBA32F; /* coef: vec4 per texel */
         if (add) desc.bindings[3] = desc.bindings[0];                             /* the residual, as x */
     }
-    vka_result rc = kernel(cmd, slot, &desc, k);
-    /* The cached kernel was built for the planned workgroup size, unless the planning
-     * switch changed during this context's life: refuse rather than mis-reduce. */
-    if (!rc && (*k)->desc.local_size[0] != desc.local_size[0])
-        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                            "%s: built for %u-lane workgroups but planned with %u (VKANCHOR_BN_REDUCE changed "
-                            "after the context was created?)", v->name, (*k)->desc.local_size[0], desc.local_size[0]);
-    return rc;
+    return kernel(cmd, &desc, k);
 }
 
 static vka_result finalize_kernel(vka_cmd *cmd, int backward, vka_kernel **k)
@@ -388,7 +378,7 @@ static vka_result finalize_kernel(vka_cmd *cmd, int backward, vka_kernel **k)
         .push_bytes = backward ? sizeof(struct bwd_finalize_push) : sizeof(struct fwd_finalize_push),
         .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), FINALIZE_WG)},
     };
-    return kernel(cmd, backward ? VKA_SLOT_BN_BWD_FINALIZE : VKA_SLOT_BN_FWD_FINALIZE, &desc, k);
+    return kernel(cmd, &desc, k);
 }
 
 /* The element-wise passes' push block: strides to step (position, channel) along, in units

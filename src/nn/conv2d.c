@@ -22,23 +22,6 @@
 #include "conv2d_fwd_texel.spv.h"
 #include "conv2d_fwd_tiled.spv.h"
 
-enum conv2d_slot {
-    SLOT_FWD_TILED = VKA_SLOT_BASE_CONV,
-    SLOT_FWD_TEXEL,
-    SLOT_BWD_DATA_TILED,
-    SLOT_BWD_DATA_TEXEL,
-    SLOT_BWD_WEIGHT_TILED,
-    SLOT_BWD_WEIGHT_TEXEL,
-    SLOT_BWD_WEIGHT_REDUCE,
-    SLOT_BWD_WEIGHT_REDUCE_TEXEL,
-    /* The tiled kernels' other register blocks, three each: 4x8, 8x4, 8x8. */
-    SLOT_FWD_TILED_BLOCKS,
-    SLOT_BWD_DATA_TILED_BLOCKS = SLOT_FWD_TILED_BLOCKS + 3,
-    SLOT_BWD_WEIGHT_TILED_BLOCKS = SLOT_BWD_DATA_TILED_BLOCKS + 3,
-    SLOT_END = SLOT_BWD_WEIGHT_TILED_BLOCKS + 3,
-};
-_Static_assert(SLOT_END <= VKA_SLOT_BASE_CONV + 32, "conv2d owns slots 16..47");
-
 struct conv2d_push {
     uint32_t n, c, h, w;
     uint32_t k, r, s;
@@ -327,9 +310,7 @@ typedef struct gemm_kernel {
     const char *name;
     const uint32_t *spirv;
     size_t spirv_bytes;
-    uint32_t slot;
-    uint32_t block_slots;   /* tiled: the slots of the 4x8, 8x4 and 8x8 register blocks ... */
-    const char *block_names[3]; /* ... and their names in timings (a kernel keeps its name's pointer) */
+    const char *block_names[3]; /* tiled: the names of the 4x8, 8x4 and 8x8 register blocks in timings */
     uint32_t num_bindings;
     vka_binding_kind bindings[VKA_MAX_BINDINGS];
 } gemm_kernel;
@@ -360,7 +341,7 @@ static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_
         .num_bindings = gk->num_bindings, .push_bytes = sizeof *push,
     };
     memcpy(desc.bindings, gk->bindings, sizeof desc.bindings);
-    uint32_t gx, gy, gz, slot = gk->slot;
+    uint32_t gx, gy, gz;
     if (v == VKA_CONV2D_TILED) {
         /* 16 x 16 threads, or 16 x 8 where the device allows only 128 invocations. */
         uint32_t tx = 16, ty = ctx->limits.max_workgroup_invocations >= 256 ? 16 : 8, rm, rn;
@@ -377,9 +358,7 @@ static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_
         desc.spec[3] = !vka_switch_off("VKANCHOR_TILED_PREFETCH");
         desc.spec[4] = !vka_switch_off("VKANCHOR_TILED_VEC4");
         if (rm != 4 || rn != 4) { /* its own pipeline, named by its block */
-            uint32_t b = (rm == 8) * 2 + (rn == 8) - 1;
-            slot = gk->block_slots + b;
-            desc.name = gk->block_names[b];
+            desc.name = gk->block_names[(rm == 8) * 2 + (rn == 8) - 1];
         }
         gx = (uint32_t)vka_div_up(n, tn);
         gy = (uint32_t)vka_div_up(m, tm);
@@ -397,7 +376,7 @@ static vka_result run_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, const gemm_
         gz = 1;
     }
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     return vka_cmd_dispatch(cmd, k, t, gk->num_bindings, push, gx, gy, gz);
 }
@@ -443,9 +422,9 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {
-        {"conv2d_fwd_tiled", VKA_SPIRV(vka_spv_conv2d_fwd_tiled), SLOT_FWD_TILED, SLOT_FWD_TILED_BLOCKS,
+        {"conv2d_fwd_tiled", VKA_SPIRV(vka_spv_conv2d_fwd_tiled),
          {"conv2d_fwd_tiled_4x8", "conv2d_fwd_tiled_8x4", "conv2d_fwd_tiled_8x8"}, 4, {0}},
-        {"conv2d_fwd_texel", VKA_SPIRV(vka_spv_conv2d_fwd_texel), SLOT_FWD_TEXEL, 0, {0}, 4,
+        {"conv2d_fwd_texel", VKA_SPIRV(vka_spv_conv2d_fwd_texel), {0}, 4,
          {TEXEL, TEXEL, STORAGE, STORAGE}},
     };
     /* Without a bias, binding 2 aliases w; the shader does not read it (has_bias = 0). */
@@ -482,7 +461,7 @@ static vka_result run_reduce(vka_cmd *cmd, vka_tensor out, vka_tensor part, cons
     desc.spirv = texel ? vka_spv_conv2d_bwd_weight_reduce_texel : vka_spv_conv2d_bwd_weight_reduce;
     desc.spirv_bytes = texel ? sizeof vka_spv_conv2d_bwd_weight_reduce_texel : sizeof vka_spv_conv2d_bwd_weight_reduce;
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, texel ? SLOT_BWD_WEIGHT_REDUCE_TEXEL : SLOT_BWD_WEIGHT_REDUCE, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     vka_tensor t[2] = {part, out};
     return vka_dispatch_items(cmd, k, t, 2, push, (uint64_t)push->rows * push->cols);
@@ -495,10 +474,10 @@ static vka_result backward_data_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     conv2d_sizes z = sizes_of(sh);
     struct conv2d_push push = push_of(sh);
     static const gemm_kernel gk[2] = {
-        {"conv2d_bwd_data_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_data_tiled), SLOT_BWD_DATA_TILED,
-         SLOT_BWD_DATA_TILED_BLOCKS, {"conv2d_bwd_data_tiled_4x8", "conv2d_bwd_data_tiled_8x4", "conv2d_bwd_data_tiled_8x8"},
+        {"conv2d_bwd_data_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_data_tiled),
+         {"conv2d_bwd_data_tiled_4x8", "conv2d_bwd_data_tiled_8x4", "conv2d_bwd_data_tiled_8x8"},
          3, {0}},
-        {"conv2d_bwd_data_texel", VKA_SPIRV(vka_spv_conv2d_bwd_data_texel), SLOT_BWD_DATA_TEXEL, 0, {0}, 3,
+        {"conv2d_bwd_data_texel", VKA_SPIRV(vka_spv_conv2d_bwd_data_texel), {0}, 3,
          {TEXEL, TEXEL, STORAGE}},
     };
     vka_tensor t[3] = {dy, w, dx};
@@ -527,10 +506,9 @@ static vka_result backward_weight_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh,
     uint64_t fit = partials.size / (4ull * sh->k * (z.crs + 1)), want = vka_conv2d_weight_slices(sh, v);
     push.slices = *slices = (uint32_t)(want < fit ? want : fit > 0 ? fit : 1);
     static const gemm_kernel gk[2] = {
-        {"conv2d_bwd_weight_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_weight_tiled), SLOT_BWD_WEIGHT_TILED,
-         SLOT_BWD_WEIGHT_TILED_BLOCKS,
+        {"conv2d_bwd_weight_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_weight_tiled),
          {"conv2d_bwd_weight_tiled_4x8", "conv2d_bwd_weight_tiled_8x4", "conv2d_bwd_weight_tiled_8x8"}, 3, {0}},
-        {"conv2d_bwd_weight_texel", VKA_SPIRV(vka_spv_conv2d_bwd_weight_texel), SLOT_BWD_WEIGHT_TEXEL, 0, {0}, 3,
+        {"conv2d_bwd_weight_texel", VKA_SPIRV(vka_spv_conv2d_bwd_weight_texel), {0}, 3,
          {TEXEL, TEXEL, STORAGE}},
     };
     vka_tensor t[3] = {dy, x, partials};

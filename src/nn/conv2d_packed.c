@@ -21,18 +21,6 @@
 #include "conv2d_packed_rq8.spv.h"
 #include "conv2d_packed_rq8_jb1.spv.h"
 
-/* Slots: the packed conv per (pass, run length, stride, width), then the rest. */
-enum packed_slot {
-    SLOT_PACKED = VKA_SLOT_BASE_CONV_PACKED,               /* forward: + (rq*2 + stride-1)*2 + (S==3);
-                                                              input gradient: + 16 + rq*3 + S-1 */
-    SLOT_WEIGHT = VKA_SLOT_BASE_CONV_PACKED + 32,          /* + ((stride-1)*2 + (S==3))*4 + log2(8/PB) */
-    SLOT_PACK = VKA_SLOT_BASE_CONV_PACKED + 48,
-    SLOT_PACK_WEIGHT,
-    SLOT_PACK4,
-    SLOT_PACKED_END,
-};
-_Static_assert((int)SLOT_PACKED_END <= (int)VKA_SLOT_BASE_PACKED_OUT, "packed conv owns slots 128..179");
-
 struct pack_push {
     uint32_t n, c, h, w;
     int32_t pad;
@@ -99,7 +87,7 @@ static const struct {
 #define JB1_MAX_CIN4 8
 
 /* The weight gradient's steps along a row (QC in its shader): the first is the shader's default,
- * the others have their own slots from VKA_SLOT_BASE_CONV_WEIGHT_QC. */
+ * the others are variants built with QC defined. */
 static const struct {
     uint32_t qc;
     const uint32_t *spirv;
@@ -290,7 +278,7 @@ int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh,
 
 /* ---- the passes ---------------------------------------------------------------------- */
 
-static vka_result dispatch_1d(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc, const vka_tensor *t,
+static vka_result dispatch_1d(vka_cmd *cmd, vka_kernel_desc *desc, const vka_tensor *t,
                               const void *push, uint64_t total)
 {
     vka_context *ctx = vka_cmd_context(cmd);
@@ -298,7 +286,7 @@ static vka_result dispatch_1d(vka_cmd *cmd, uint32_t slot, vka_kernel_desc *desc
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu invocations", desc->name,
                             (unsigned long long)total);
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, slot, desc, &k);
+    vka_result rc = vka_kernel_get(ctx, desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     return vka_dispatch_items(cmd, k, t, desc->num_bindings, push, total);
 }
@@ -323,7 +311,7 @@ static vka_result pack4(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t n
         .local_size = {vka_plan_workgroup_1d(ctx, 64)},
     };
     vka_tensor t[2] = {vka_tensor_slice(src, 0, (uint64_t)n * c * h * w * 4), dst};
-    return dispatch_1d(cmd, SLOT_PACK4, &desc, t, &push, total);
+    return dispatch_1d(cmd, &desc, t, &push, total);
 }
 
 /* dst [N][hp][wp][c4] vec4 = src (N,C,H,W): element (h, w) at (pad + h, pad + w), zeros elsewhere. */
@@ -343,7 +331,7 @@ static vka_result pack(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t n,
         .local_size = {vka_plan_workgroup_1d(ctx, 64)},
     };
     vka_tensor t[2] = {src, dst};
-    return dispatch_1d(cmd, SLOT_PACK, &desc, t, &push, total);
+    return dispatch_1d(cmd, &desc, t, &push, total);
 }
 
 /* dst (packed_push's WT, taps r x s) from w (K,C,R,S): forward (o = k, i = c, all taps as
@@ -373,7 +361,7 @@ static vka_result pack_weight(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tens
         .local_size = {vka_plan_workgroup_1d(ctx, 64)},
     };
     vka_tensor t[2] = {w, vka_tensor_slice(dst, 0, total * 16)};
-    return dispatch_1d(cmd, SLOT_PACK_WEIGHT, &desc, t, &push, total);
+    return dispatch_1d(cmd, &desc, t, &push, total);
 }
 
 /* Whether pairs of output columns can go out as one 64-bit store (conv2d_packed.comp's PAIRS):
@@ -424,15 +412,8 @@ static vka_result conv_packed(vka_cmd *cmd, int bwd, uint32_t n, uint32_t taps_s
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu runs in %llu workgroups", desc.name,
                             (unsigned long long)total, (unsigned long long)groups);
     push->total = (uint32_t)total;
-    /* The JB = 1 kernels number their variants the same way in their own range. */
-    uint32_t variant = bwd ? 16 + run * 3 + taps_s - 1 : (run * 2 + stride - 1) * 2 + (taps_s == 3);
-    uint32_t slot = (jb1 ? VKA_SLOT_BASE_CONV_PACKED_JB1 : SLOT_PACKED) + variant;
-    if (cpair) slot = VKA_SLOT_BASE_CONV_CPAIR + (uint32_t)jb1 * 16 + run * 4 + (uint32_t)accum; /* accum: a mask */
-    else if (with_stats) slot = VKA_SLOT_BASE_CONV_STATS + (uint32_t)jb1 * 32 + (uint32_t)pairs * 16 + variant;
-    else if (pairs) slot = VKA_SLOT_BASE_CONV_PAIRS + (uint32_t)jb1 * 32 + variant;
-    else if (accum) slot = VKA_SLOT_BASE_CONV_ACCUM + (uint32_t)jb1 * 16 + variant - 16; /* input gradients only */
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     /* Without a bias, binding 2 aliases the weights, without stats binding 5 the output: the
      * shader does not touch them then (has_bias = 0, STATS = 0). */
@@ -643,9 +624,7 @@ static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_
     if (wgs > UINT32_MAX)
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED, "%s: %llu workgroups", desc.name, (unsigned long long)wgs);
     vka_kernel *k;
-    uint32_t variant = ((sh->stride - 1) * 2 + (sh->s == 3)) * 4 + pb_log;
-    uint32_t slot = step == 0 ? SLOT_WEIGHT + variant : VKA_SLOT_BASE_CONV_WEIGHT_QC + (step - 1) * 16 + variant;
-    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     vka_tensor t[3] = {dl->t, xp, partials};
     return vka_dispatch_groups(cmd, k, t, 3, &wp, wgs);

@@ -2,7 +2,7 @@
  * device gets), plus a bias epilogue (forward) and a fixed-order column sum (db). */
 #include "nn/linear.h"
 
-#include "nn/head_slots.h"
+#include "nn/ops_internal.h"
 
 #include "linear_bwd_bias.spv.h"
 #include "linear_fwd_bias.spv.h"
@@ -24,7 +24,7 @@ static vka_result bias_kernel(vka_cmd *cmd, int backward, vka_kernel **k)
         .num_bindings = 2, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof(struct linear_bias_push), .local_size = {vka_plan_workgroup_1d(ctx, WANT_WG)},
     };
-    vka_result rc = vka_kernel_cached(ctx, backward ? VKA_SLOT_LINEAR_BWD_BIAS : VKA_SLOT_LINEAR_FWD_BIAS, &desc, k);
+    vka_result rc = vka_kernel_get(ctx, &desc, k);
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
 

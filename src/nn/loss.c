@@ -4,7 +4,7 @@
  * (one CPU thread on lavapipe) is plenty and needs no second pass. */
 #include "nn/loss.h"
 
-#include "nn/head_slots.h"
+#include "nn/ops_internal.h"
 
 #include "cross_entropy.spv.h"
 #include "cross_entropy_nograd.spv.h"
@@ -60,7 +60,7 @@ vka_result vka_cross_entropy(vka_cmd *cmd, const vka_cross_entropy_desc *d, vka_
         .push_bytes = sizeof(struct cross_entropy_push), .local_size = {wg}, .shared_bytes = 2 * 4 * wg,
     };
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, grad ? VKA_SLOT_CROSS_ENTROPY : VKA_SLOT_CROSS_ENTROPY_NOGRAD, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     struct cross_entropy_push push = {
         .batch = d->batch, .classes = d->classes, .uniform = d->target == VKA_CE_UNIFORM,

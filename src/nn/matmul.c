@@ -65,7 +65,7 @@ static vka_result run_tiled(vka_cmd *cmd, vka_tensor c, vka_tensor a, vka_tensor
         .shared_bytes = TILED_TK * (tm + tn) * 4, .num_spec = 1, .spec = {TILED_TK},
     };
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, VKA_SLOT_MATMUL_TILED, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     vka_tensor t[3] = {a, b, c};
     return vka_cmd_dispatch(cmd, k, t, 3, push, (uint32_t)vka_div_up(push->N, tn),
@@ -85,7 +85,7 @@ static vka_result run_texel(vka_cmd *cmd, vka_tensor c, vka_tensor a, vka_tensor
         .push_bytes = sizeof *push, .local_size = {TEXEL_WG},
     };
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, vec4 ? VKA_SLOT_MATMUL_TEXEL_VEC4 : VKA_SLOT_MATMUL_TEXEL, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     uint32_t cols_per_block = 8; /* 8 scalars, or 2 vec4 */
     push->row_blocks = (uint32_t)vka_div_up(push->M, TEXEL_BM);

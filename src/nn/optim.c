@@ -6,7 +6,7 @@
 
 #include "nn/optim.h"
 
-#include "nn/head_slots.h"
+#include "nn/ops_internal.h"
 
 #include "adamw_step.spv.h"
 #include "sgd_step.spv.h"
@@ -87,7 +87,7 @@ vka_result vka_sgd_step(vka_cmd *cmd, const vka_sgd_params *p, uint64_t n, vka_t
         .push_bytes = sizeof(struct sgd_push), .local_size = {vka_plan_workgroup_1d(ctx, WANT_WG)},
     };
     vka_kernel *k;
-    if ((rc = vka_kernel_cached(ctx, momentum ? VKA_SLOT_SGD_STEP : VKA_SLOT_SGD_STEP_PLAIN, &desc, &k)))
+    if ((rc = vka_kernel_get(ctx, &desc, &k)))
         return vka_cmd_keep(cmd, rc);
     struct sgd_push push = {0, (float)p->lr, (float)p->momentum, (float)p->weight_decay, p->nesterov ? 1u : 0u};
     return vka_op_done(cmd, run_chunked(cmd, k, t, momentum ? 3 : 2, n, &push));
@@ -114,7 +114,7 @@ vka_result vka_adamw_step(vka_cmd *cmd, const vka_adamw_params *p, uint64_t n, v
         .push_bytes = sizeof(struct adamw_push), .local_size = {vka_plan_workgroup_1d(ctx, WANT_WG)},
     };
     vka_kernel *k;
-    if ((rc = vka_kernel_cached(ctx, VKA_SLOT_ADAMW_STEP, &desc, &k))) return vka_cmd_keep(cmd, rc);
+    if ((rc = vka_kernel_get(ctx, &desc, &k))) return vka_cmd_keep(cmd, rc);
     double bc1 = 1.0 - pow(p->beta1, p->step), bc2 = 1.0 - pow(p->beta2, p->step);
     struct adamw_push push = {
         .beta1 = (float)p->beta1, .one_minus_beta1 = (float)(1.0 - p->beta1),

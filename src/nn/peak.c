@@ -33,7 +33,7 @@ vka_result vka_peak_fma(vka_cmd *cmd, vka_tensor out, uint32_t invocations, uint
         .push_bytes = sizeof(struct fma_push), .local_size = {vka_plan_workgroup_1d(ctx, 256)},
     };
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, VKA_SLOT_PEAK_FMA, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     struct fma_push push = {invocations, iterations, m, c};
     vka_tensor t[1] = {vka_tensor_slice(out, 0, (uint64_t)invocations * 4)};
@@ -55,7 +55,7 @@ vka_result vka_peak_copy(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t 
         .local_size = {vka_plan_workgroup_1d(ctx, 256)},
     };
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, VKA_SLOT_PEAK_COPY, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     struct copy_push push = {n};
     vka_tensor t[2] = {vka_tensor_slice(src, 0, bytes), vka_tensor_slice(dst, 0, bytes)};

@@ -10,7 +10,6 @@
 
 #include "nn/ops_internal.h"
 
-#include "nn/norm_slots.h"
 #include "nn/pointwise.h"
 
 #include "add_fwd.spv.h"
@@ -41,27 +40,27 @@ typedef struct flat_kernel {
     const char *name;
     const uint32_t *spirv;
     size_t spirv_bytes;
-    uint32_t slot, bindings;
+    uint32_t bindings;
 } flat_kernel;
 
-#define FLAT(nm, slot, nb) {#nm, vka_spv_##nm, sizeof vka_spv_##nm, slot, nb}
+#define FLAT(nm, nb) {#nm, vka_spv_##nm, sizeof vka_spv_##nm, nb}
 /* [op][vec4] */
 static const flat_kernel kernels[5][2] = {
-    {FLAT(relu_fwd, VKA_SLOT_RELU_FWD, 2), FLAT(relu_fwd_vec4, VKA_SLOT_RELU_FWD_VEC4, 2)},
-    {FLAT(relu_bwd, VKA_SLOT_RELU_BWD, 3), FLAT(relu_bwd_vec4, VKA_SLOT_RELU_BWD_VEC4, 3)},
-    {FLAT(add_fwd, VKA_SLOT_ADD, 3), FLAT(add_fwd_vec4, VKA_SLOT_ADD_VEC4, 3)},
-    {FLAT(add_inplace, VKA_SLOT_ADD_INPLACE, 2), FLAT(add_inplace_vec4, VKA_SLOT_ADD_INPLACE_VEC4, 2)},
-    {FLAT(relu_bwd_sum, VKA_SLOT_RELU_BWD_SUM, 4), FLAT(relu_bwd_sum_vec4, VKA_SLOT_RELU_BWD_SUM_VEC4, 4)},
+    {FLAT(relu_fwd, 2), FLAT(relu_fwd_vec4, 2)},
+    {FLAT(relu_bwd, 3), FLAT(relu_bwd_vec4, 3)},
+    {FLAT(add_fwd, 3), FLAT(add_fwd_vec4, 3)},
+    {FLAT(add_inplace, 2), FLAT(add_inplace_vec4, 2)},
+    {FLAT(relu_bwd_sum, 4), FLAT(relu_bwd_sum_vec4, 4)},
 };
 enum { OP_RELU_FWD, OP_RELU_BWD, OP_ADD, OP_ADD_INPLACE, OP_RELU_BWD_SUM };
 /* With texel-buffer inputs: [op][vec4] (the ReLU backward, its sum and the in-place add). */
 static const flat_kernel texel_kernels[5][2] = {
-    [OP_RELU_BWD] = {FLAT(relu_bwd_texel, VKA_SLOT_RELU_BWD_TEXEL, 3),
-                     FLAT(relu_bwd_vec4_texel, VKA_SLOT_RELU_BWD_VEC4_TEXEL, 3)},
-    [OP_RELU_BWD_SUM] = {FLAT(relu_bwd_sum_texel, VKA_SLOT_RELU_BWD_SUM_TEXEL, 4),
-                         FLAT(relu_bwd_sum_vec4_texel, VKA_SLOT_RELU_BWD_SUM_VEC4_TEXEL, 4)},
-    [OP_ADD_INPLACE] = {FLAT(add_inplace_texel, VKA_SLOT_ADD_INPLACE_TEXEL, 2),
-                        FLAT(add_inplace_vec4_texel, VKA_SLOT_ADD_INPLACE_VEC4_TEXEL, 2)},
+    [OP_RELU_BWD] = {FLAT(relu_bwd_texel, 3),
+                     FLAT(relu_bwd_vec4_texel, 3)},
+    [OP_RELU_BWD_SUM] = {FLAT(relu_bwd_sum_texel, 4),
+                         FLAT(relu_bwd_sum_vec4_texel, 4)},
+    [OP_ADD_INPLACE] = {FLAT(add_inplace_texel, 2),
+                        FLAT(add_inplace_vec4_texel, 2)},
 };
 
 /* Texel-buffer inputs (the read-only ones: all but the output t[0]): the op has such variants,
@@ -118,7 +117,7 @@ static vka_result run(vka_cmd *cmd, int op, const char *opname, uint64_t n, vka_
         for (uint32_t i = op == OP_ADD_INPLACE ? 1 : 0; i < nt; i++)
             if (i != 2) desc.bindings[i] = vec4 ? VKA_BIND_TEXEL_RGBA32F : VKA_BIND_TEXEL_R32F;
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, fk->slot, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
 
     /* Chunks start at multiples of the binding alignments and of 16 bytes (vec4), and hold at

@@ -14,7 +14,6 @@
 #include "nn/ops_internal.h"
 
 #include "nn/fastdiv.h"
-#include "nn/norm_slots.h"
 #include "nn/pool.h"
 
 #include "gap_bwd_data.spv.h"
@@ -96,7 +95,8 @@ static vka_result check_maxpool(vka_cmd *cmd, const char *op, const vka_maxpool_
     return VKA_SUCCESS;
 }
 
-static vka_result kernel(vka_cmd *cmd, uint32_t slot, const char *name, const uint32_t *spirv, size_t bytes,
+/* in: the input x's binding, storage or (the texel kernels) an R32F texel buffer. */
+static vka_result kernel(vka_cmd *cmd, vka_binding_kind in, const char *name, const uint32_t *spirv, size_t bytes,
                          uint32_t nb, uint32_t push_bytes, uint32_t wg, vka_kernel **k)
 {
     vka_kernel_desc desc = {
@@ -104,13 +104,13 @@ static vka_result kernel(vka_cmd *cmd, uint32_t slot, const char *name, const ui
         .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE, VKA_BIND_STORAGE}, .push_bytes = push_bytes,
         .local_size = {vka_plan_workgroup_1d(vka_cmd_context(cmd), wg)},
     };
-    if (slot == VKA_SLOT_MAXPOOL_FWD_TEXEL || slot == VKA_SLOT_MAXPOOL_FWD_TEXEL_BN) desc.bindings[0] = VKA_BIND_TEXEL_R32F;
-    if (slot == VKA_SLOT_MAXPOOL_FWD_TEXEL_BN) desc.bindings[3] = VKA_BIND_TEXEL_RGBA32F; /* the coefficients */
-    vka_result rc = vka_kernel_cached(vka_cmd_context(cmd), slot, &desc, k);
+    desc.bindings[0] = in;
+    if (in != VKA_BIND_STORAGE && nb == 4) desc.bindings[3] = VKA_BIND_TEXEL_RGBA32F; /* the BN's coefficients */
+    vka_result rc = vka_kernel_get(vka_cmd_context(cmd), &desc, k);
     return rc ? vka_cmd_keep(cmd, rc) : VKA_SUCCESS;
 }
-#define KERNEL(cmd, slot, nm, nb, push, wg, k) \
-    kernel(cmd, slot, #nm, vka_spv_##nm, sizeof vka_spv_##nm, nb, sizeof(push), wg, k)
+#define KERNEL(cmd, in, nm, nb, push, wg, k) \
+    kernel(cmd, in, #nm, vka_spv_##nm, sizeof vka_spv_##nm, nb, sizeof(push), wg, k)
 
 /* Whether maxpool2x2.comp takes this pool: 2x2 windows, stride 2, no padding, H even, W a
  * multiple of 4 (so P = H/2, Q = W/2 even: pairs of windows never straddle a row), with y,
@@ -143,9 +143,8 @@ static vka_result dispatch_2x2(vka_cmd *cmd, const vka_maxpool_desc *d, const st
                      VKA_BIND_TEXEL_RGBA32F},
         .push_bytes = sizeof pp, .local_size = {vka_plan_workgroup_1d(ctx, WG)},
     };
-    uint32_t slot = bn ? VKA_SLOT_MAXPOOL2X2_FWD_BN : forward ? VKA_SLOT_MAXPOOL2X2_FWD : VKA_SLOT_MAXPOOL2X2_BWD;
     vka_kernel *k;
-    vka_result rc = vka_kernel_cached(ctx, slot, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
     return vka_dispatch_items(cmd, k, t, bn ? 4 : 3, &pp, pp.total);
 }
@@ -182,11 +181,11 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_maxpool_desc *
     int texel = texel_ok && ctx->info.features.texel_buffer_r32f && xb / 4 <= ctx->limits.max_texel_buffer_elements;
     vka_kernel *k;
     if (bn)
-        rc = texel ? KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_TEXEL_BN, maxpool_fwd_texel_bn, 4, mp, WG, &k)
-                   : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_BN, maxpool_fwd_bn, 4, mp, WG, &k);
+        rc = texel ? KERNEL(cmd, VKA_BIND_TEXEL_R32F, maxpool_fwd_texel_bn, 4, mp, WG, &k)
+                   : KERNEL(cmd, VKA_BIND_STORAGE, maxpool_fwd_bn, 4, mp, WG, &k);
     else
-        rc = texel ? KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD_TEXEL, maxpool_fwd_texel, 3, mp, WG, &k)
-                   : KERNEL(cmd, VKA_SLOT_MAXPOOL_FWD, maxpool_fwd, 3, mp, WG, &k);
+        rc = texel ? KERNEL(cmd, VKA_BIND_TEXEL_R32F, maxpool_fwd_texel, 3, mp, WG, &k)
+                   : KERNEL(cmd, VKA_BIND_STORAGE, maxpool_fwd, 3, mp, WG, &k);
     if (rc) return rc;
     vka_tensor t[4] = {x, y, argmax, coef};
     rc = vka_dispatch_items(cmd, k, t, bn ? 4 : 3, &mp, mp.total);
@@ -231,8 +230,8 @@ vka_result vka_maxpool_backward(vka_cmd *cmd, const vka_maxpool_desc *d, vka_ten
     mp.div_a = vka_fastdiv_make(disjoint ? mp.Q : mp.W);
     mp.div_b = vka_fastdiv_make(disjoint ? mp.P : mp.H);
     vka_kernel *k;
-    if ((rc = disjoint ? KERNEL(cmd, VKA_SLOT_MAXPOOL_BWD_DISJOINT, maxpool_bwd_data_disjoint, 3, mp, WG, &k)
-                       : KERNEL(cmd, VKA_SLOT_MAXPOOL_BWD, maxpool_bwd_data, 3, mp, WG, &k)))
+    if ((rc = disjoint ? KERNEL(cmd, VKA_BIND_STORAGE, maxpool_bwd_data_disjoint, 3, mp, WG, &k)
+                       : KERNEL(cmd, VKA_BIND_STORAGE, maxpool_bwd_data, 3, mp, WG, &k)))
         return rc;
     vka_tensor t[3] = {dy, argmax, dx};
     rc = vka_dispatch_items(cmd, k, t, 3, &mp, mp.total);
@@ -264,7 +263,7 @@ vka_result vka_global_avgpool_forward(vka_cmd *cmd, uint32_t n, uint32_t c, uint
     if (vka_tensor_overlaps(y, x)) return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "%s: y overlaps x", op);
     struct gap_fwd_push gp = {(uint32_t)planes, hw};
     vka_kernel *k;
-    if ((rc = KERNEL(cmd, VKA_SLOT_GAP_FWD, gap_fwd, 2, gp, GAP_WG, &k))) return rc;
+    if ((rc = KERNEL(cmd, VKA_BIND_STORAGE, gap_fwd, 2, gp, GAP_WG, &k))) return rc;
     vka_tensor t[2] = {x, y};
     rc = vka_dispatch_items(cmd, k, t, 2, &gp, planes);
     return vka_op_done(cmd, rc);
@@ -285,8 +284,8 @@ vka_result vka_global_avgpool_backward(vka_cmd *cmd, uint32_t n, uint32_t c, uin
     int vec4 = hw >= 4 && gp.total % 4 == 0 && dx.offset % 16 == 0; /* runs of 4 span at most two planes */
     if (vec4) gp.total /= 4;
     vka_kernel *k;
-    if ((rc = vec4 ? KERNEL(cmd, VKA_SLOT_GAP_BWD_VEC4, gap_bwd_data_vec4, 2, gp, WG, &k)
-                   : KERNEL(cmd, VKA_SLOT_GAP_BWD, gap_bwd_data, 2, gp, WG, &k)))
+    if ((rc = vec4 ? KERNEL(cmd, VKA_BIND_STORAGE, gap_bwd_data_vec4, 2, gp, WG, &k)
+                   : KERNEL(cmd, VKA_BIND_STORAGE, gap_bwd_data, 2, gp, WG, &k)))
         return rc;
     vka_tensor t[2] = {dy, dx};
     rc = vka_dispatch_items(cmd, k, t, 2, &gp, gp.total);

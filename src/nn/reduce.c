@@ -41,7 +41,7 @@ vka_result vka_reduce_sum_max(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64
         .num_bindings = 2, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof(struct reduce_push), .local_size = {wg}, .shared_bytes = 2 * 4 * wg,
     };
-    vka_result rc = vka_kernel_cached(ctx, VKA_SLOT_REDUCE_SUM_MAX, &desc, &k);
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
 
     uint64_t half = scratch_bytes / 2;

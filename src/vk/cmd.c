@@ -340,13 +340,7 @@ static vka_result check_binding(vka_cmd *cmd, const char *name, uint32_t i, vka_
     return VKA_SUCCESS;
 }
 
-static uint64_t hash_key(const set_key *key)
-{
-    const unsigned char *b = (const unsigned char *)key;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < sizeof *key; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_key(const set_key *key) { return vka_fnv1a(VKA_FNV1A_BASIS, key, sizeof *key); }
 
 /* The cache slot of key: its set, or the free slot where it goes (the table grows to
  * stay at most half full). */

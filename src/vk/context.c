@@ -312,7 +312,7 @@ void vka_context_destroy(vka_context *ctx)
     if (ctx->device) vkDeviceWaitIdle(ctx->device);
     vka_cmd_destroy(ctx->transfer_cmd);
     vka_arena_destroy(ctx->staging);
-    for (int i = 0; i < VKA_KERNEL_CACHE_SIZE; i++) vka_kernel_destroy(ctx, ctx->kernels[i]);
+    vka_kernel_cache_destroy(ctx);
     if (ctx->pipeline_cache) vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
     if (ctx->command_pool) vkDestroyCommandPool(ctx->device, ctx->command_pool, NULL);
     if (ctx->device) vkDestroyDevice(ctx->device, NULL);

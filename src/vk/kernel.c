@@ -159,15 +159,3 @@ void vka_kernel_destroy(vka_context *ctx, vka_kernel *k)
     if (k->set_layout) vkDestroyDescriptorSetLayout(ctx->device, k->set_layout, NULL);
     free(k);
 }
-
-vka_result vka_kernel_cached(vka_context *ctx, uint32_t slot, const vka_kernel_desc *desc, vka_kernel **out)
-{
-    if (slot >= VKA_KERNEL_CACHE_SIZE)
-        return vka_fail(&ctx->logger, VKA_ERROR_INVALID_ARGUMENT, "kernel slot %u out of range", slot);
-    if (!ctx->kernels[slot]) {
-        vka_result rc = vka_kernel_create(ctx, desc, &ctx->kernels[slot]);
-        if (rc) return rc;
-    }
-    *out = ctx->kernels[slot];
-    return VKA_SUCCESS;
-}

@@ -87,11 +87,28 @@ typedef struct vka_kernel {
 vka_result vka_kernel_create(vka_context *ctx, const vka_kernel_desc *desc, vka_kernel **out);
 void vka_kernel_destroy(vka_context *ctx, vka_kernel *k);
 
-/* Kernels are created once per context and kept in a cache slot per variant. */
-#define VKA_KERNEL_CACHE_SIZE 488
-/* Returns the kernel in `slot`, creating it from `desc` the first time. */
-vka_result vka_kernel_cached(vka_context *ctx, uint32_t slot, const vka_kernel_desc *desc,
-                             vka_kernel **out);
+/* FNV-1a over n bytes, continuing from h (start from VKA_FNV1A_BASIS): the hash of the
+ * context's kernel cache and of a cmd's descriptor sets. */
+#define VKA_FNV1A_BASIS 1469598103934665603ull
+static inline uint64_t vka_fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)data;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Kernels are created once per context, keyed by their whole desc (kernel_cache.c). */
+typedef struct vka_kernel_cache {
+    vka_kernel **table;           /* open addressing, a power-of-two capacity, NULL = empty */
+    uint32_t capacity, count;
+} vka_kernel_cache;
+/* The kernel built from a desc equal to `desc` (name, SPIR-V, bindings, push size, workgroup
+ * size, shared bytes, specialization values), building it the first time. */
+vka_result vka_kernel_get(vka_context *ctx, const vka_kernel_desc *desc, vka_kernel **out);
+/* Whether this context built a kernel named `name` (with spec[spec_index] == spec_value, unless
+ * spec_index < 0): how tests see which variant an op picked. */
+int vka_kernel_built(const vka_context *ctx, const char *name, int spec_index, uint32_t spec_value);
+void vka_kernel_cache_destroy(vka_context *ctx);
 
 /* What reflection of a SPIR-V module found. */
 typedef struct vka_spirv_interface {
@@ -180,7 +197,7 @@ struct vka_context {
     vka_tensor staging_tensor;
     vka_cmd *transfer_cmd;
 
-    vka_kernel *kernels[VKA_KERNEL_CACHE_SIZE];
+    vka_kernel_cache kernels;
     uint64_t block_serials;       /* the last vka_block serial handed out */
 };
 
