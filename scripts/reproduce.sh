@@ -28,7 +28,7 @@ modes="standard anchored masked-label masked-uniform"
 for m in $modes; do
   if [ ! -f "$out/$m/checkpoint.ckpt" ] || [ "${RETRAIN:-0}" = 1 ]; then
     echo "reproduce: training $m" >&2
-    $exe train $recipe ${flags[$m]} --out "$out/$m" >&2
+    $exe train $recipe ${flags[$m]} --out "$out/$m" --overwrite >&2
   fi
   echo "reproduce: evaluating $m" >&2
   $exe eval --checkpoint "$out/$m/checkpoint.ckpt" --anchors "$anchors" --ood mnist --corruptions all \

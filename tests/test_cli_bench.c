@@ -128,12 +128,57 @@ static void bench_trace_to_an_unwritable_path_fails_with_a_message(void **state)
     if (!strstr(text, "--trace /nonexistent-vka-dir/t.jsonl")) fail_msg("no message naming the path: %s", text);
 }
 
+/* vkanchor bench ARGS, stderr and stdout into text: the exit status. */
+static int bench_status(const char *args, char *text, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s bench %s 2>&1", VKANCHOR_EXE, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(text, 1, n - 1, p);
+    text[got] = 0;
+    int status = pclose(p);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* Numbers out of range or not numbers at all are usage errors naming the flag, before any
+ * device work; a run that cannot start leaves an existing --trace file as it was. */
+static void bench_refuses_bad_numbers_and_keeps_an_old_trace(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {{"--steps -1", "--steps -1"},          {"--batch-size 12abc", "--batch-size"},
+                                         {"--peak-gflops nan", "--peak-gflops"}, {"--size 1000000", "--size"},
+                                         {"--anchors 0", "--anchors"},           {"extra", "'extra'"}};
+    char text[4096];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(bench_status(bad[i][0], text, sizeof text), 2);
+        if (!strstr(text, bad[i][1])) fail_msg("bench %s: %s", bad[i][0], text);
+    }
+    char path[] = "/tmp/vka_bench_trace_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "old\n", 4), 4);
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof args, "--quick --trace %s --device no-such-device", path);
+    assert_int_equal(bench_status(args, text, sizeof text), 1);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char kept[16] = {0};
+    assert_non_null(fgets(kept, sizeof kept, f));
+    fclose(f);
+    unlink(path);
+    assert_string_equal(kept, "old\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bench_quick_reports_throughput_kernels_and_memory),
         cmocka_unit_test(bench_trace_lists_every_dispatch_of_the_timed_step),
         cmocka_unit_test(bench_trace_to_an_unwritable_path_fails_with_a_message),
+        cmocka_unit_test(bench_refuses_bad_numbers_and_keeps_an_old_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

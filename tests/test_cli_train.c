@@ -102,12 +102,78 @@ static void stopping_before_an_epoch_says_there_was_no_test_evaluation(void **st
         fail_msg("summary after 2 of 4 steps: %s", line);
 }
 
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t got = fread(buf, 1, (1 << 16) - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* An --out that holds a run is refused (exit 2, naming --resume and --overwrite) and left
+ * as it was; --overwrite replaces it; a --resume whose checkpoint does not fit the flags
+ * fails before writing anything into the run. */
+static void an_existing_run_is_kept_unless_resumed_or_overwritten(void **state)
+{
+    (void)state;
+    char err[4096], args[1024], config[400], metrics[400];
+    snprintf(config, sizeof config, "%s/kept/config.json", dir);
+    snprintf(metrics, sizeof metrics, "%s/kept/metrics.jsonl", dir);
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 1 --out %s/kept --quiet", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    char *config0 = read_text(config), *metrics0 = read_text(metrics);
+    assert_non_null(config0);
+    assert_non_null(metrics0);
+    assert_true(strlen(metrics0) > 0);
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --max-steps 1 --out %s/kept --quiet --lr 0.01",
+             dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 2);
+    if (!strstr(err, "already holds a run") || !strstr(err, "--resume") || !strstr(err, "--overwrite"))
+        fail_msg("refusal message: %s", err);
+    char *config1 = read_text(config), *metrics1 = read_text(metrics);
+    assert_string_equal(config1, config0);
+    assert_string_equal(metrics1, metrics0);
+    /* A checkpoint for another model: refused before config.json is rewritten. */
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --model resnet20 --resume %s/kept/checkpoint.ckpt "
+             "--out %s/kept --quiet", dir, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    char *config2 = read_text(config);
+    assert_string_equal(config2, config0);
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --max-steps 1 --out %s/kept --quiet --lr 0.01 "
+             "--overwrite", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    char *config3 = read_text(config);
+    assert_non_null(strstr(config3, "0.01"));
+    free(config0), free(metrics0), free(config1), free(metrics1), free(config2), free(config3);
+}
+
+/* Integer flags take integers, schedules that contradict --epochs are refused. */
+static void flags_that_cannot_mean_what_they_say_are_refused(void **state)
+{
+    (void)state;
+    char err[4096];
+    assert_int_equal(run("train --epochs 1.5", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--epochs 1.5: expected an integer"));
+    assert_int_equal(run("train --warmup-epochs 5 --epochs 2", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--warmup-epochs"));
+    assert_int_equal(run("train --schedule multistep --milestones 9,3 --epochs 10", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--milestones"));
+    assert_int_equal(run("train --schedule multistep --milestones 3,20 --epochs 10", err, sizeof err), 2);
+    assert_int_equal(run("train extra", err, sizeof err), 2);
+    assert_non_null(strstr(err, "'extra'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ctrl_c_saves_a_checkpoint_and_exits_130),
         cmocka_unit_test(stopping_before_an_epoch_says_there_was_no_test_evaluation),
         cmocka_unit_test(bad_flags_and_bad_data_fail_with_one_clear_line),
+        cmocka_unit_test(an_existing_run_is_kept_unless_resumed_or_overwritten),
+        cmocka_unit_test(flags_that_cannot_mean_what_they_say_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

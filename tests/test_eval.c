@@ -156,6 +156,10 @@ static void bad_inputs_fail_before_any_work(void **state)
     assert_non_null(strstr(err, "/proc/no-such-dir"));
     assert_int_equal(run("eval", err, sizeof err), 2);
     assert_int_equal(run("eval --checkpoint x --anchors 0", err, sizeof err), 2);
+    assert_int_equal(run("eval --checkpoint x --batch-size 4294967297", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--batch-size 4294967297"));
+    assert_int_equal(run("eval --checkpoint x extra", err, sizeof err), 2);
+    assert_non_null(strstr(err, "'extra'"));
 }
 
 int main(void)

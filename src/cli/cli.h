@@ -11,6 +11,13 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 void cli_log(void *user, vka_log_level level, const char *message);
 extern int cli_verbose;
 
+/* Parse a flag's value into *out, or print "vkanchor CMD: FLAG VALUE: expected ..." and
+ * return 0: any number in [lo, hi], or an integer in it (cli_args.c). */
+int cli_number(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+int cli_integer(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* 1 when getopt left no positional argument, else prints which one was unexpected. */
+int cli_no_positional(const char *cmd, int argc, char **argv, int optind_now);
+
 int cli_devices(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_bench(int argc, char **argv);

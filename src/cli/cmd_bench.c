@@ -40,7 +40,8 @@ int cli_bench(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
         {0},
     };
-    int o;
+    int o, bs_set = 0;
+    double v;
     optind = 1;
     while ((o = getopt_long(argc, argv, "m:vh", options, NULL)) != -1) {
         switch (o) {
@@ -50,17 +51,17 @@ int cli_bench(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case O_BS: c.batch_size = (uint32_t)atoi(optarg); break;
-        case O_STEPS: d.steps = (uint32_t)atoi(optarg); break;
-        case O_WARM: d.warmup = (uint32_t)atoi(optarg); break;
+        case O_BS: if (!cli_integer("bench", "--batch-size", optarg, 2, 65536, &v)) return CLI_USAGE; c.batch_size = (uint32_t)v; bs_set = 1; break;
+        case O_STEPS: if (!cli_integer("bench", "--steps", optarg, 1, 100000, &v)) return CLI_USAGE; d.steps = (uint32_t)v; break;
+        case O_WARM: if (!cli_integer("bench", "--warmup", optarg, 0, 100000, &v)) return CLI_USAGE; d.warmup = (uint32_t)v; break;
         case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
         case O_JSON: json = 1; break;
         case O_QUICK: quick = 1; break;
-        case O_ANCH: d.anchors = (uint32_t)atoi(optarg); break;
-        case O_CH: d.channels = (uint32_t)atoi(optarg); break;
-        case O_SIZE: d.size = (uint32_t)atoi(optarg); break;
+        case O_ANCH: if (!cli_integer("bench", "--anchors", optarg, 1, 65536, &v)) return CLI_USAGE; d.anchors = (uint32_t)v; break;
+        case O_CH: if (!cli_integer("bench", "--channels", optarg, 1, 4, &v)) return CLI_USAGE; d.channels = (uint32_t)v; break;
+        case O_SIZE: if (!cli_integer("bench", "--size", optarg, 8, 1024, &v)) return CLI_USAGE; d.size = (uint32_t)v; break;
         case O_NOANCH: c.anchoring = 0; break;
-        case O_PEAK: peak = atof(optarg); break;
+        case O_PEAK: if (!cli_number("bench", "--peak-gflops", optarg, 1e-3, 1e9, &peak)) return CLI_USAGE; break;
         case O_TRACE: trace_path = optarg; break;
         case 'v': cli_verbose = 1; break;
         case 'h':
@@ -70,10 +71,11 @@ int cli_bench(int argc, char **argv)
                    "Times anchored training steps (forward, backward, SGD) on synthetic data after a warm-up:\n"
                    "images/s, time per step, device memory, host time recording a step, GFLOP/s of the\n"
                    "convolutions (per pass) and the classifier, per-kernel GPU time with GB/s (each bound\n"
-                   "tensor counted once), and\n"
-                   "K-anchor inference throughput. Shares are of the device's peaks as two probe shaders\n"
-                   "measure them (fp32 FMA, buffer copy); --peak-gflops F states the FMA peak instead.\n"
-                   "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128.\n"
+                   "tensor counted once), and K-anchor inference throughput. Shares are of the device's\n"
+                   "peaks as two probe shaders measure them (fp32 FMA, buffer copy); --peak-gflops F\n"
+                   "states the FMA peak instead.\n"
+                   "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128,\n"
+                   "3 warm-up steps, 10 timed steps, K = 5 references.\n"
                    "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n"
                    "--trace FILE: every dispatch of the timed step in order, one JSON line each (index,\n"
                    "              kernel, scope: data, loss, optimizer or the model layer's forward or\n"
@@ -83,21 +85,21 @@ int cli_bench(int argc, char **argv)
         default: return CLI_USAGE;
         }
     }
-    if (quick) c.batch_size = 8, d.warmup = 1, d.steps = 2;
+    if (!cli_no_positional("bench", argc, argv, optind)) return CLI_USAGE;
+    if (quick) {  /* a smoke test: small unless --batch-size says otherwise */
+        if (!bs_set) c.batch_size = 8;
+        d.warmup = 1, d.steps = 2;
+    }
     if (!d.channels) d.channels = c.model == VKA_MODEL_RESNET18 ? 3 : 1;
     if (!d.size) d.size = c.model == VKA_MODEL_RESNET18 ? 32 : 28;
-    if (c.batch_size < 2 || d.steps < 1 || d.channels < 1 || d.channels > 4 || d.size < 8 || d.anchors < 1) {
-        fprintf(stderr, "vkanchor bench: need --batch-size >= 2, --steps >= 1, --channels 1..4, --size >= 8, --anchors >= 1\n");
-        return CLI_USAGE;
-    }
+    vka_context *ctx;
+    if (vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx))
+        return CLI_FAIL;
+    /* Opened once the device is there: a run that cannot start leaves an old trace alone. */
     if (trace_path && !(d.trace = fopen(trace_path, "w"))) {
         fprintf(stderr, "vkanchor bench: --trace %s: cannot open it for writing (%s)\n", trace_path, strerror(errno));
+        vka_context_destroy(ctx);
         return CLI_USAGE;
-    }
-    vka_context *ctx;
-    if (vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx)) {
-        if (d.trace) fclose(d.trace);
-        return CLI_FAIL;
     }
     const vka_device_info *dev = vka_context_device(ctx);
     vka_bench_result r;

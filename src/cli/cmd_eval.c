@@ -17,6 +17,7 @@
 #include "eval/evaluator.h"
 #include "eval/plot_png.h"
 #include "eval/report.h"
+#include "train/file_replace.h"
 
 typedef struct eval_args {
     const char *checkpoint, *data, *ood, *corruptions, *report, *samples, *device;
@@ -236,14 +237,10 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         goto done;
     }
     char *text = cJSON_Print(root);
-    FILE *f = fopen(a->report, "w");
-    int ok = f && fputs(text, f) >= 0;
-    if (f) ok &= fclose(f) == 0;
+    vka_result wrc = text ? vka_file_replace_text(lg, a->report, text)
+                          : vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "%s: no memory for the report", a->report);
     cJSON_free(text);
-    if (!ok) {
-        vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the report: %s", a->report, strerror(errno));
-        goto done;
-    }
+    if (wrc) goto done;
 
     /* The markdown summary. */
     printf("## vkanchor eval: %s\n\n", a->checkpoint);
@@ -297,9 +294,7 @@ int cli_eval(int argc, char **argv)
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
-        char *end = NULL;
-        long v = optarg ? strtol(optarg, &end, 10) : 0;
-        int numeric = optarg && end != optarg && *end == 0 && v >= 0;
+        double v = 0;
         switch (o) {
         case O_CKPT: a.checkpoint = optarg; break;
         case O_DATA: a.data = optarg; break;
@@ -309,29 +304,31 @@ int cli_eval(int argc, char **argv)
         case O_SAMPLES: a.samples = optarg; break;
         case O_DEV: a.device = optarg; break;
         case O_ANCH:
+            if (!cli_integer("eval", "--anchors", optarg, 1, 65536, &v)) return CLI_USAGE;
+            a.anchors = (uint32_t)v;
+            break;
         case O_LIMIT:
+            if (!cli_integer("eval", "--limit", optarg, 0, UINT32_MAX, &v)) return CLI_USAGE;
+            a.limit = (uint32_t)v;
+            break;
         case O_CLIMIT:
+            if (!cli_integer("eval", "--corruption-limit", optarg, 0, UINT32_MAX, &v)) return CLI_USAGE;
+            a.corruption_limit = (uint32_t)v;
+            break;
         case O_BS:
+            if (!cli_integer("eval", "--batch-size", optarg, 0, 65536, &v)) return CLI_USAGE;
+            a.batch = (uint32_t)v;
+            break;
         case O_SEED:
-            if (!numeric || (o == O_ANCH && v < 1)) {
-                const char *flag = "option";
-                for (const struct option *op = options; op->name; op++)
-                    if (op->val == o) flag = op->name;
-                fprintf(stderr, "vkanchor eval: --%s %s: expected a %s integer\n", flag, optarg,
-                        o == O_ANCH ? "positive" : "non-negative");
-                return CLI_USAGE;
-            }
-            if (o == O_ANCH) a.anchors = (uint32_t)v;
-            if (o == O_LIMIT) a.limit = (uint32_t)v;
-            if (o == O_CLIMIT) a.corruption_limit = (uint32_t)v;
-            if (o == O_BS) a.batch = (uint32_t)v;
-            if (o == O_SEED) a.seed = (uint64_t)v;
+            if (!cli_integer("eval", "--seed", optarg, 0, 1e18, &v)) return CLI_USAGE;
+            a.seed = (uint64_t)v;
             break;
         case 'v': cli_verbose = 2; break;
         case 'h': eval_usage(stdout); return CLI_OK;
         default: return CLI_USAGE;
         }
     }
+    if (!cli_no_positional("eval", argc, argv, optind)) return CLI_USAGE;
     if (!a.checkpoint) {
         fprintf(stderr, "vkanchor eval: --checkpoint FILE is required (see --help)\n");
         return CLI_USAGE;

@@ -46,24 +46,23 @@ static void train_usage(FILE *f)
             "  --seed N               [0]\n"
             "  --device INDEX|NAME    [the best device present]\n"
             "  --out DIR              [runs/<timestamp>]\n"
-            "  --resume FILE          continue from a checkpoint (same model, data, optimizer)\n"
+            "  --resume FILE          continue from a checkpoint (same model, data, optimizer); without\n"
+            "                         --out it writes to a new runs/<timestamp>\n"
+            "  --overwrite            replace the run already in --out (refused otherwise)\n"
             "  --max-steps N          stop after N steps in total [no limit]\n"
             "  --quiet                no progress lines\n"
+            "  --verbose              also the library's info messages\n"
             "Writes DIR/config.json, DIR/metrics.jsonl and DIR/checkpoint.ckpt (after each epoch).\n"
             "Ctrl-C finishes the current step, writes a checkpoint and exits with status 130.\n");
 }
 
-/* Parses a number or fails with a message naming the flag. */
 static int number(const char *flag, const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "vkanchor train: %s %s: expected a number in [%g, %g]\n", flag, s, lo, hi);
-        return 0;
-    }
-    *out = v;
-    return 1;
+    return cli_number("train", flag, s, lo, hi, out);
+}
+static int integer(const char *flag, const char *s, double lo, double hi, double *out)
+{
+    return cli_integer("train", flag, s, lo, hi, out);
 }
 
 static int choice(const char *flag, const char *s, const char *const *names, int n, int *out)
@@ -80,9 +79,9 @@ int cli_train(int argc, char **argv)
 {
     vka_train_config c;
     vka_train_config_default(&c);
-    int crop_set = 0, quiet = 0;
+    int crop_set = 0, quiet = 0, overwrite = 0;
     enum { O_LR = 256, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_MILE, O_GAMMA, O_WARM, O_NOANCH, O_MASKP, O_MASKT,
-           O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET };
+           O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET, O_OVERWRITE };
     static const struct option options[] = {
         {"data", required_argument, NULL, 'd'},     {"model", required_argument, NULL, 'm'},
         {"epochs", required_argument, NULL, 'e'},   {"batch-size", required_argument, NULL, O_BS},
@@ -98,6 +97,7 @@ int cli_train(int argc, char **argv)
         {"device", required_argument, NULL, O_DEV}, {"out", required_argument, NULL, O_OUT},
         {"resume", required_argument, NULL, O_RESUME}, {"max-steps", required_argument, NULL, O_MAX},
         {"quiet", no_argument, NULL, O_QUIET},      {"verbose", no_argument, NULL, 'v'},
+        {"overwrite", no_argument, NULL, O_OVERWRITE},
         {"help", no_argument, NULL, 'h'},           {0},
     };
     static const char *const models[] = {"cnn", "resnet20", "resnet18"}, *const opts[] = {"sgd", "adamw"},
@@ -111,8 +111,8 @@ int cli_train(int argc, char **argv)
         switch (o) {
         case 'd': snprintf(c.data, sizeof c.data, "%s", optarg); break;
         case 'm': if (!choice("--model", optarg, models, 3, &e)) return CLI_USAGE; c.model = e; break;
-        case 'e': if (!number("--epochs", optarg, 1, 100000, &v)) return CLI_USAGE; c.epochs = (uint32_t)v; break;
-        case O_BS: if (!number("--batch-size", optarg, 2, 65536, &v)) return CLI_USAGE; c.batch_size = (uint32_t)v; break;
+        case 'e': if (!integer("--epochs", optarg, 1, 100000, &v)) return CLI_USAGE; c.epochs = (uint32_t)v; break;
+        case O_BS: if (!integer("--batch-size", optarg, 2, 65536, &v)) return CLI_USAGE; c.batch_size = (uint32_t)v; break;
         case O_LR: if (!number("--lr", optarg, 0, 100, &v)) return CLI_USAGE; c.lr = v; break;
         case O_OPT: if (!choice("--optimizer", optarg, opts, 2, &e)) return CLI_USAGE; c.optimizer = e; break;
         case O_MOM: if (!number("--momentum", optarg, 0, 0.9999, &v)) return CLI_USAGE; c.momentum = v; break;
@@ -122,39 +122,49 @@ int cli_train(int argc, char **argv)
         case O_MILE: {
             c.milestone_count = 0;
             for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
-                if (c.milestone_count == VKA_MAX_MILESTONES || !number("--milestones", tok, 1, 100000, &v))
+                if (c.milestone_count == VKA_MAX_MILESTONES || !integer("--milestones", tok, 1, 100000, &v))
                     return CLI_USAGE;
                 c.milestones[c.milestone_count++] = (uint32_t)v;
             }
             break;
         }
         case O_GAMMA: if (!number("--gamma", optarg, 0, 1, &v)) return CLI_USAGE; c.gamma = v; break;
-        case O_WARM: if (!number("--warmup-epochs", optarg, 0, 100000, &v)) return CLI_USAGE; c.warmup_epochs = (uint32_t)v; break;
+        case O_WARM: if (!integer("--warmup-epochs", optarg, 0, 100000, &v)) return CLI_USAGE; c.warmup_epochs = (uint32_t)v; break;
         case O_NOANCH: c.anchoring = 0; break;
         case O_MASKP: if (!number("--mask-prob", optarg, 0, 1, &v)) return CLI_USAGE; c.mask_prob = v; break;
         case O_MASKT: if (!choice("--mask-target", optarg, targets, 2, &e)) return CLI_USAGE; c.mask_target = e; break;
         case O_MASKBN: if (!choice("--mask-bn-stats", optarg, bns, 2, &e)) return CLI_USAGE; c.mask_bn_stats = e; break;
         case O_POOL: if (!choice("--ref-pool", optarg, pools, 2, &e)) return CLI_USAGE; c.ref_pool = e; break;
-        case O_CROP: if (!number("--crop-pad", optarg, 0, 64, &v)) return CLI_USAGE; c.crop_pad = (uint32_t)v; crop_set = 1; break;
+        case O_CROP: if (!integer("--crop-pad", optarg, 0, 64, &v)) return CLI_USAGE; c.crop_pad = (uint32_t)v; crop_set = 1; break;
         case O_NOFLIP: c.flip = 0; break;
         case O_LS: if (!number("--label-smoothing", optarg, 0, 1, &v)) return CLI_USAGE; c.label_smoothing = v; break;
-        case O_SEED: if (!number("--seed", optarg, 0, 1e18, &v)) return CLI_USAGE; c.seed = (uint64_t)v; break;
+        case O_SEED: if (!integer("--seed", optarg, 0, 1e18, &v)) return CLI_USAGE; c.seed = (uint64_t)v; break;
         case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
         case O_OUT: snprintf(c.out_dir, sizeof c.out_dir, "%s", optarg); break;
         case O_RESUME: snprintf(c.resume, sizeof c.resume, "%s", optarg); break;
-        case O_MAX: if (!number("--max-steps", optarg, 1, 1e15, &v)) return CLI_USAGE; c.max_steps = (uint64_t)v; break;
+        case O_MAX: if (!integer("--max-steps", optarg, 1, 1e15, &v)) return CLI_USAGE; c.max_steps = (uint64_t)v; break;
         case O_QUIET: quiet = 1; break;
+        case O_OVERWRITE: overwrite = 1; break;
         case 'v': cli_verbose = 2; break;
         case 'h': train_usage(stdout); return CLI_OK;
         default: return CLI_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "vkanchor train: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return CLI_USAGE;
-    }
+    if (!cli_no_positional("train", argc, argv, optind)) return CLI_USAGE;
     if (c.schedule == VKA_SCHED_MULTISTEP && c.milestone_count == 0)
         fprintf(stderr, "vkanchor train: warning: --schedule multistep without --milestones keeps the lr constant\n");
+    if (c.schedule != VKA_SCHED_MULTISTEP && c.milestone_count)
+        fprintf(stderr, "vkanchor train: warning: --milestones is used by --schedule multistep only\n");
+    for (uint32_t i = 0; i < c.milestone_count; i++)
+        if (c.milestones[i] > c.epochs || (i && c.milestones[i] <= c.milestones[i - 1])) {
+            fprintf(stderr, "vkanchor train: --milestones: expected increasing epochs up to --epochs %u\n", c.epochs);
+            return CLI_USAGE;
+        }
+    if (c.warmup_epochs >= c.epochs && c.warmup_epochs) {
+        fprintf(stderr, "vkanchor train: --warmup-epochs %u: expected fewer than --epochs %u\n", c.warmup_epochs,
+                c.epochs);
+        return CLI_USAGE;
+    }
     if (!crop_set && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
     if (!c.out_dir[0]) {
         time_t now = time(NULL);
@@ -162,6 +172,21 @@ int cli_train(int argc, char **argv)
         localtime_r(&now, &tm);
         mkdir("runs", 0755);
         strftime(c.out_dir, sizeof c.out_dir, "runs/%Y%m%d-%H%M%S", &tm);
+    }
+    /* A finished or running run is not replaced by accident: its checkpoint and metrics would be. */
+    if (!c.resume[0] && !overwrite) {
+        static const char *const files[] = {"checkpoint.ckpt", "metrics.jsonl"};
+        for (int i = 0; i < 2; i++) {
+            char path[sizeof c.out_dir + 32];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", c.out_dir, files[i]);
+            if (stat(path, &st) == 0) {
+                fprintf(stderr, "vkanchor train: %s already holds a run (%s): pick another --out, continue it with "
+                        "--resume %s/checkpoint.ckpt, or replace it with --overwrite\n", c.out_dir, files[i],
+                        c.out_dir);
+                return CLI_USAGE;
+            }
+        }
     }
     if (!cli_verbose && !quiet) cli_verbose = 1; /* progress lines are info messages */
 
@@ -180,11 +205,12 @@ int cli_train(int argc, char **argv)
         return 130;
     }
     if (result.epochs_done == 0) /* --max-steps stopped it before the first end-of-epoch evaluation */
-        printf("trained %s on %s: %llu steps, no full epoch, so no test evaluation; results in %s\n",
-               vka_model_kind_name(c.model), c.data, (unsigned long long)result.steps_done, c.out_dir);
+        printf("trained %s on %s: %llu step%s, no full epoch, so no test evaluation; results in %s\n",
+               vka_model_kind_name(c.model), c.data, (unsigned long long)result.steps_done,
+               result.steps_done == 1 ? "" : "s", c.out_dir);
     else
-        printf("trained %s on %s: %u epochs, %llu steps; test accuracy %.2f%%; results in %s\n",
-               vka_model_kind_name(c.model), c.data, result.epochs_done, (unsigned long long)result.steps_done,
-               100 * result.test_accuracy, c.out_dir);
+        printf("trained %s on %s: %u epoch%s, %llu steps; test accuracy %.2f%%; results in %s\n",
+               vka_model_kind_name(c.model), c.data, result.epochs_done, result.epochs_done == 1 ? "" : "s",
+               (unsigned long long)result.steps_done, 100 * result.test_accuracy, c.out_dir);
     return CLI_OK;
 }

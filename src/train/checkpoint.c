@@ -1,81 +1,54 @@
 /* Atomic, checksummed checkpoint files (format in checkpoint.h). */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "train/checkpoint.h"
+#include "train/file_replace.h"
 
 static const char MAGIC[8] = "VKACKPT";
 
-static int write_all(int fd, const void *data, uint64_t bytes, uLong *crc)
+/* vka_write_all, feeding the bytes to the running crc32 first. */
+static int write_crc(int fd, const void *data, uint64_t bytes, uLong *crc)
 {
     const unsigned char *p = data;
-    if (crc) {
-        /* crc32 takes a uInt length: feed it in pieces. */
-        for (uint64_t done = 0; done < bytes;) {
-            uInt n = (uInt)(bytes - done > (1u << 30) ? (1u << 30) : bytes - done);
-            *crc = crc32(*crc, p + done, n);
-            done += n;
-        }
+    /* crc32 takes a uInt length: feed it in pieces. */
+    for (uint64_t done = 0; done < bytes;) {
+        uInt n = (uInt)(bytes - done > (1u << 30) ? (1u << 30) : bytes - done);
+        *crc = crc32(*crc, p + done, n);
+        done += n;
     }
-    while (bytes) {
-        ssize_t w = write(fd, p, bytes > (1u << 30) ? (1u << 30) : bytes);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        bytes -= (uint64_t)w;
+    return vka_write_all(fd, data, bytes);
+}
+
+struct sections {
+    const vka_ckpt_section *s;
+    uint32_t count;
+};
+
+static int write_sections(int fd, void *user)
+{
+    const struct sections *w = user;
+    uLong crc = crc32(0, Z_NULL, 0);
+    uint32_t header[2] = {VKA_CKPT_VERSION, w->count};
+    int bad = write_crc(fd, MAGIC, sizeof MAGIC, &crc) || write_crc(fd, header, sizeof header, &crc);
+    for (uint32_t i = 0; i < w->count && !bad; i++) {
+        char tag[VKA_CKPT_TAG_BYTES] = {0};
+        strncpy(tag, w->s[i].tag, VKA_CKPT_TAG_BYTES - 1);
+        uint64_t bytes = w->s[i].bytes;
+        bad = write_crc(fd, tag, sizeof tag, &crc) || write_crc(fd, &bytes, 8, &crc) ||
+              write_crc(fd, w->s[i].data, bytes, &crc);
     }
-    return 0;
+    uint32_t crc32v = (uint32_t)crc;
+    return bad ? -1 : vka_write_all(fd, &crc32v, 4);
 }
 
 vka_result vka_checkpoint_write(vka_logger *lg, const char *path, const vka_ckpt_section *sections, uint32_t count)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "checkpoint path too long: %s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return vka_fail(lg, VKA_ERROR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
-    uLong crc = crc32(0, Z_NULL, 0);
-    uint32_t header[2] = {VKA_CKPT_VERSION, count};
-    int bad = write_all(fd, MAGIC, sizeof MAGIC, &crc) || write_all(fd, header, sizeof header, &crc);
-    for (uint32_t i = 0; i < count && !bad; i++) {
-        char tag[VKA_CKPT_TAG_BYTES] = {0};
-        strncpy(tag, sections[i].tag, VKA_CKPT_TAG_BYTES - 1);
-        uint64_t bytes = sections[i].bytes;
-        bad = write_all(fd, tag, sizeof tag, &crc) || write_all(fd, &bytes, 8, &crc) ||
-              write_all(fd, sections[i].data, bytes, &crc);
-    }
-    uint32_t crc32v = (uint32_t)crc;
-    if (!bad) bad = write_all(fd, &crc32v, 4, NULL);
-    if (!bad) bad = fsync(fd);
-    int err = errno;
-    if (close(fd) && !bad) bad = 1, err = errno;
-    if (bad) {
-        unlink(tmp);
-        return vka_fail(lg, VKA_ERROR_IO, "%s: write failed (%s); the previous checkpoint is untouched", tmp,
-                        strerror(err));
-    }
-    if (rename(tmp, path)) {
-        err = errno;
-        unlink(tmp);
-        return vka_fail(lg, VKA_ERROR_IO, "%s: cannot rename into place (%s)", path, strerror(err));
-    }
-    /* Make the rename itself durable. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return VKA_SUCCESS;
+    struct sections w = {sections, count};
+    return vka_file_replace(lg, path, write_sections, &w);
 }
 
 vka_result vka_checkpoint_read(vka_logger *lg, const char *path, vka_checkpoint *out)

@@ -7,6 +7,7 @@
  * All per-step randomness (batch order, crops, flips, references, masking) is
  * drawn from hashes of (seed, epoch or step): a run is reproducible bit for bit
  * and a resumed run continues exactly where a straight run would be. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "train/checkpoint.h"
+#include "train/file_replace.h"
 #include "train/trainer.h"
 
 /* ---- deterministic randomness ------------------------------------------------- */
@@ -428,27 +430,31 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     VKA_CHECK(vka_dataset_open(c->data, VKA_SPLIT_TRAIN, t.lg->fn, t.lg->user, &t.train));
     VKA_CHECK(vka_dataset_open(c->data, VKA_SPLIT_TEST, t.lg->fn, t.lg->user, &t.test));
     VKA_CHECK(trainer_open(&t, 0));
-    mkdir(c->out_dir, 0755);
-    char path[1100];
-    snprintf(path, sizeof path, "%s/config.json", c->out_dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        rc = vka_fail(t.lg, VKA_ERROR_IO, "%s: cannot write (does --out name a writable directory?)", path);
+    /* Everything that can refuse the run (the checkpoint to resume) before anything is written. */
+    progress p = {0};
+    if (c->resume[0]) VKA_CHECK(load_checkpoint(&t, &p));
+    VKA_CHECK(prepare_eval_ref(&t));
+    if (mkdir(c->out_dir, 0755) != 0 && errno != EEXIST) {
+        rc = vka_fail(t.lg, VKA_ERROR_IO, "--out %s: cannot create the directory (%s)", c->out_dir, strerror(errno));
         goto done;
     }
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.json", c->out_dir);
     char *json = vka_train_config_json(c);
-    fprintf(f, "%s\n", json);
+    size_t len = json ? strlen(json) : 0;
+    char *text = json ? malloc(len + 2) : NULL;
+    if (text) memcpy(text, json, len), memcpy(text + len, "\n", 2);
     free(json);
-    fclose(f);
+    rc = text ? vka_file_replace_text(t.lg, path, text)
+              : vka_fail(t.lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "%s: no memory for the configuration", path);
+    free(text);
+    if (rc) goto done;
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->out_dir);
     t.metrics = fopen(path, c->resume[0] ? "a" : "w");
     if (!t.metrics) {
         rc = vka_fail(t.lg, VKA_ERROR_IO, "%s: cannot write", path);
         goto done;
     }
-    progress p = {0};
-    if (c->resume[0]) VKA_CHECK(load_checkpoint(&t, &p));
-    VKA_CHECK(prepare_eval_ref(&t));
 
     const uint64_t steps_per_epoch = t.train.count / t.B; /* the last partial batch is dropped */
     const uint64_t total_steps = steps_per_epoch * c->epochs;

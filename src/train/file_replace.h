@@ -1,0 +1,18 @@
+/* Replacing a file atomically: the new content goes to PATH.tmp, is synced, and renamed over
+ * PATH, so a reader (or a crash) sees the old file or the new one, never a mix or a stub. */
+#ifndef VKA_TRAIN_FILE_REPLACE_H
+#define VKA_TRAIN_FILE_REPLACE_H
+
+#include <stdint.h>
+
+#include "vk/vk_internal.h"
+
+/* Writes the body through write_body(fd, user) (0 on success, -1 with errno set), then
+ * syncs and renames it into place. On failure PATH is untouched and PATH.tmp removed. */
+vka_result vka_file_replace(vka_logger *lg, const char *path, int (*write_body)(int fd, void *user), void *user);
+/* write(2) until done (EINTR retried): 0, or -1 with errno. */
+int vka_write_all(int fd, const void *data, uint64_t bytes);
+/* vka_file_replace with `text` as the whole content. */
+vka_result vka_file_replace_text(vka_logger *lg, const char *path, const char *text);
+
+#endif
