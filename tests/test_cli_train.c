@@ -122,12 +122,24 @@ static void an_existing_run_is_kept_unless_resumed_or_overwritten(void **state)
     char err[4096], args[1024], config[400], metrics[400];
     snprintf(config, sizeof config, "%s/kept/config.json", dir);
     snprintf(metrics, sizeof metrics, "%s/kept/metrics.jsonl", dir);
-    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 1 --out %s/kept --quiet", dir, dir);
+    /* The data directory by a path with "..": config.json records it resolved, for eval to find. */
+    snprintf(args, sizeof args, "train --data %s/data/../data --batch-size 16 --epochs 1 --out %s/kept --quiet", dir,
+             dir);
     assert_int_equal(run(args, err, sizeof err), 0);
-    char *config0 = read_text(config), *metrics0 = read_text(metrics);
+    char *config0 = read_text(config), *metrics0 = read_text(metrics), resolved[400];
     assert_non_null(config0);
     assert_non_null(metrics0);
     assert_true(strlen(metrics0) > 0);
+    snprintf(resolved, sizeof resolved, "\"%s/data\"", dir);
+    if (!strstr(config0, resolved) || strstr(config0, "..")) fail_msg("data path in config.json: %s", config0);
+    /* Resuming a run that already reached --epochs has nothing to do: said so, exit 1. */
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 1 --resume %s/kept/checkpoint.ckpt "
+             "--out %s/kept --quiet", dir, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "raise --epochs")) fail_msg("resuming a finished run: %s", err);
+    char *config_after = read_text(config);
+    assert_string_equal(config_after, config0);
+    free(config_after);
     snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --max-steps 1 --out %s/kept --quiet --lr 0.01",
              dir, dir);
     assert_int_equal(run(args, err, sizeof err), 2);

@@ -31,18 +31,20 @@ static void eval_usage(FILE *f)
             "usage: vkanchor eval --checkpoint FILE [options]\n"
             "Anchored inference (K references per image, one batch) and the paper's safety metrics.\n"
             "  --checkpoint FILE      a checkpoint from vkanchor train\n"
-            "  --data NAME|DIR        the test set [the dataset the model was trained on]\n"
+            "  --data NAME|DIR        a dataset with both splits: test images from its test split,\n"
+            "                         references from its training split [the training data]\n"
             "  --anchors K            references per image [5]; K=1 is enough for accuracy\n"
             "  --ood NAME|DIR         out-of-distribution set for anomaly rejection (e.g. mnist)\n"
             "  --corruptions all|LIST corruption suite (comma-separated names), 5 severities each [none]\n"
-            "  --limit N              use the first N test images [all]\n"
-            "  --corruption-limit N   images per corruption and severity [1000]\n"
+            "  --limit N              use the first N test images, 0 = all [all]\n"
+            "  --corruption-limit N   images per corruption and severity, 0 = all [1000]\n"
             "  --report FILE          JSON report; figures are written beside it [report.json]\n"
             "  --samples FILE         per-sample CSV: index,label,prediction,confidence,uncertainty\n"
-            "  --batch-size N         test images per batch [128 / K]\n"
+            "  --batch-size N         test images per batch, 0 = the default [128 / K]\n"
             "  --seed N               which training images become the references [0]\n"
             "  --device INDEX|NAME    [the best device present]\n"
-            "Metrics are computed on the host from the per-sample outputs of the GPU.\n");
+            "  --verbose              also the library's info messages\n"
+            "Corruption names: docs/corruptions.md. Metrics are computed on the host from the per-sample outputs of the GPU.\n");
 }
 
 static cJSON *clean_json(const vka_clean_metrics *m)

@@ -1,5 +1,8 @@
 /* vkanchor train: flags -> vka_train_config, a device, SIGINT handling. */
+/* realpath (X/Open, beyond the project's _POSIX_C_SOURCE). */
+#define _XOPEN_SOURCE 700
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +43,8 @@ static void train_usage(FILE *f)
             "  --mask-target T        label (released code) or uniform (paper's text) [label]\n"
             "  --mask-bn-stats M      skip (masked batches leave BN running stats alone) or update [skip]\n"
             "  --ref-pool P           batch or train (un-augmented training images) [batch]\n"
-            "  --crop-pad N           random-crop padding in pixels, 0 = off [2; 4 for 32x32 data]\n"
-            "  --no-flip              no horizontal flips (always off for digits)\n"
+            "  --crop-pad N           random-crop padding in pixels, 0 = off [2; 4 for cifar10, cifar100]\n"
+            "  --no-flip              no horizontal flips (always off for --data mnist)\n"
             "  --label-smoothing F    [0]\n"
             "  --seed N               [0]\n"
             "  --device INDEX|NAME    [the best device present]\n"
@@ -79,7 +82,7 @@ int cli_train(int argc, char **argv)
 {
     vka_train_config c;
     vka_train_config_default(&c);
-    int crop_set = 0, quiet = 0, overwrite = 0;
+    int crop_set = 0, quiet = 0, overwrite = 0, mask_set = 0, sgd_set = 0;
     enum { O_LR = 256, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_MILE, O_GAMMA, O_WARM, O_NOANCH, O_MASKP, O_MASKT,
            O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET, O_OVERWRITE };
     static const struct option options[] = {
@@ -115,8 +118,8 @@ int cli_train(int argc, char **argv)
         case O_BS: if (!integer("--batch-size", optarg, 2, 65536, &v)) return CLI_USAGE; c.batch_size = (uint32_t)v; break;
         case O_LR: if (!number("--lr", optarg, 0, 100, &v)) return CLI_USAGE; c.lr = v; break;
         case O_OPT: if (!choice("--optimizer", optarg, opts, 2, &e)) return CLI_USAGE; c.optimizer = e; break;
-        case O_MOM: if (!number("--momentum", optarg, 0, 0.9999, &v)) return CLI_USAGE; c.momentum = v; break;
-        case O_NEST: c.nesterov = 1; break;
+        case O_MOM: if (!number("--momentum", optarg, 0, 0.9999, &v)) return CLI_USAGE; c.momentum = v; sgd_set = 1; break;
+        case O_NEST: c.nesterov = 1; sgd_set = 1; break;
         case O_WD: if (!number("--weight-decay", optarg, 0, 1, &v)) return CLI_USAGE; c.weight_decay = v; break;
         case O_SCHED: if (!choice("--schedule", optarg, scheds, 3, &e)) return CLI_USAGE; c.schedule = e; break;
         case O_MILE: {
@@ -131,8 +134,8 @@ int cli_train(int argc, char **argv)
         case O_GAMMA: if (!number("--gamma", optarg, 0, 1, &v)) return CLI_USAGE; c.gamma = v; break;
         case O_WARM: if (!integer("--warmup-epochs", optarg, 0, 100000, &v)) return CLI_USAGE; c.warmup_epochs = (uint32_t)v; break;
         case O_NOANCH: c.anchoring = 0; break;
-        case O_MASKP: if (!number("--mask-prob", optarg, 0, 1, &v)) return CLI_USAGE; c.mask_prob = v; break;
-        case O_MASKT: if (!choice("--mask-target", optarg, targets, 2, &e)) return CLI_USAGE; c.mask_target = e; break;
+        case O_MASKP: if (!number("--mask-prob", optarg, 0, 1, &v)) return CLI_USAGE; c.mask_prob = v; mask_set = 1; break;
+        case O_MASKT: if (!choice("--mask-target", optarg, targets, 2, &e)) return CLI_USAGE; c.mask_target = e; mask_set = 1; break;
         case O_MASKBN: if (!choice("--mask-bn-stats", optarg, bns, 2, &e)) return CLI_USAGE; c.mask_bn_stats = e; break;
         case O_POOL: if (!choice("--ref-pool", optarg, pools, 2, &e)) return CLI_USAGE; c.ref_pool = e; break;
         case O_CROP: if (!integer("--crop-pad", optarg, 0, 64, &v)) return CLI_USAGE; c.crop_pad = (uint32_t)v; crop_set = 1; break;
@@ -166,6 +169,16 @@ int cli_train(int argc, char **argv)
         return CLI_USAGE;
     }
     if (!crop_set && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
+    if (!c.anchoring && mask_set)
+        fprintf(stderr, "vkanchor train: warning: --mask-prob and --mask-target do nothing with --no-anchoring\n");
+    if (c.optimizer == VKA_OPT_ADAMW && sgd_set)
+        fprintf(stderr, "vkanchor train: warning: --momentum and --nesterov do nothing with --optimizer adamw\n");
+    /* A directory is recorded as an absolute path, so that eval finds it from anywhere. */
+    struct stat data_st;
+    char absolute[PATH_MAX];
+    if (stat(c.data, &data_st) == 0 && S_ISDIR(data_st.st_mode) && realpath(c.data, absolute) &&
+        strlen(absolute) < sizeof c.data)
+        memcpy(c.data, absolute, strlen(absolute) + 1);
     if (!c.out_dir[0]) {
         time_t now = time(NULL);
         struct tm tm;

@@ -27,9 +27,10 @@ static void usage(FILE *f)
             "  eval [options]     anchored inference: accuracy, calibration, OOD rejection, corruptions\n"
             "  bench [options]    training and inference throughput, per-kernel GPU time\n"
             "\n"
-            "Run 'vkanchor <command> --help' for a command's options.\n"
+            "Run 'vkanchor <command> --help' for a command's options; 'vkanchor --version'.\n"
             "Environment: VKANCHOR_VALIDATION=1 turns the Vulkan validation layers on;\n"
-            "VKANCHOR_LIMITS=min plans kernels with the Vulkan spec minimum limits.\n");
+            "VKANCHOR_LIMITS=min plans kernels with the Vulkan spec minimum limits;\n"
+            "VKANCHOR_DATA=DIR is searched for datasets given by name (DIR/<name>/).\n");
 }
 
 int main(int argc, char **argv)
@@ -47,6 +48,10 @@ int main(int argc, char **argv)
         printf("vkanchor 0.1.0\n");
         return CLI_OK;
     }
+    /* getopt names its errors after argv[0]: "vkanchor train: unrecognized option '--foo'". */
+    char name[64];
+    snprintf(name, sizeof name, "vkanchor %s", command);
+    argv[1] = name;
     if (strcmp(command, "devices") == 0) return cli_devices(argc - 1, argv + 1);
     if (strcmp(command, "train") == 0) return cli_train(argc - 1, argv + 1);
     if (strcmp(command, "eval") == 0) return cli_eval(argc - 1, argv + 1);

@@ -45,7 +45,13 @@ static vka_result load(vka_evaluator *e, const vka_eval_desc *d)
     memcpy(e->std, (const float *)norm->data + 4, 16);
     e->anchored = e->train_config.anchoring;
     const char *data = d->data ? d->data : e->train_config.data;
-    VKA_CHECK(vka_dataset_open(data, VKA_SPLIT_TRAIN, lg->fn, lg->user, &e->train));
+    rc = vka_dataset_open(data, VKA_SPLIT_TRAIN, lg->fn, lg->user, &e->train);
+    if (rc && !d->data) {
+        rc = vka_fail(lg, rc, "%s was trained on '%s', which cannot be opened here (above): pass --data NAME|DIR",
+                      d->checkpoint, data);
+        goto done;
+    }
+    if (rc) goto done;
     if (e->train.channels != e->channels || e->train.height != e->height || e->train.width != e->width ||
         e->train.classes != e->classes) {
         rc = vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT,

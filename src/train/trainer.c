@@ -433,6 +433,12 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     /* Everything that can refuse the run (the checkpoint to resume) before anything is written. */
     progress p = {0};
     if (c->resume[0]) VKA_CHECK(load_checkpoint(&t, &p));
+    if (c->resume[0] && p.epoch >= c->epochs) {
+        rc = vka_fail(t.lg, VKA_ERROR_INVALID_ARGUMENT,
+                      "%s already finished epoch %u of --epochs %u: raise --epochs to train it further",
+                      c->resume, p.epoch, c->epochs);
+        goto done;
+    }
     VKA_CHECK(prepare_eval_ref(&t));
     if (mkdir(c->out_dir, 0755) != 0 && errno != EEXIST) {
         rc = vka_fail(t.lg, VKA_ERROR_IO, "--out %s: cannot create the directory (%s)", c->out_dir, strerror(errno));
