@@ -130,6 +130,15 @@ static void an_existing_run_is_kept_unless_resumed_or_overwritten(void **state)
     assert_non_null(config0);
     assert_non_null(metrics0);
     assert_true(strlen(metrics0) > 0);
+    /* The training curves are there, as PNGs. */
+    static const char *const figures[] = {"loss.png", "accuracy.png"};
+    for (int i = 0; i < 2; i++) {
+        char png[400];
+        snprintf(png, sizeof png, "%s/kept/%s", dir, figures[i]);
+        char *bytes = read_text(png);
+        if (!bytes || memcmp(bytes, "\x89PNG", 4) != 0) fail_msg("%s is missing or not a PNG", png);
+        free(bytes);
+    }
     snprintf(resolved, sizeof resolved, "\"%s/data\"", dir);
     if (!strstr(config0, resolved) || strstr(config0, "..")) fail_msg("data path in config.json: %s", config0);
     /* Resuming a run that already reached --epochs has nothing to do: said so, exit 1. */

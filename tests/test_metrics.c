@@ -413,6 +413,30 @@ static void histogram_png_shows_both_sets_in_their_blended_colours(void **state)
     assert_int_equal(vka_plot_histograms_png(path, none, 2, none, 1, NULL, NULL, NULL), VKA_ERROR_INVALID_ARGUMENT);
 }
 
+static void line_png_draws_each_series_where_its_data_lies(void **state)
+{
+    (void)state;
+    /* Blue falls from the top left, orange (markers) rises from the bottom left. */
+    double x[5] = {0, 1, 2, 3, 4}, down[5] = {10, 8, 6, 4, 2}, up[5] = {0, 1, NAN, 3, 4};
+    vka_plot_series s[2] = {{"DOWN", x, down, 5, 0}, {"UP", x, up, 5, 1}};
+    char path[300];
+    snprintf(path, sizeof path, "%s/lines.png", dir);
+    TEST_OK(vka_plot_lines_png(path, s, 2, "STEP", "LOSS", "CURVES"));
+    uint8_t *px = read_png(path);
+    /* The box's lower-left quarter holds orange's start, not blue; its lower right blue's end. */
+    int low = VKA_PLOT_HEIGHT * 2 / 3, bottom = VKA_PLOT_HEIGHT - 80, mid = VKA_PLOT_WIDTH / 2;
+    assert_true(count_colour(px, 90, mid, low, bottom, 255, 127, 14) > 20);
+    assert_int_equal(count_colour(px, 90, mid, low, bottom, 31, 119, 180), 0);
+    assert_true(count_colour(px, mid, VKA_PLOT_WIDTH - 20, low, bottom, 31, 119, 180) > 20);
+    free(px);
+    double none[2] = {NAN, INFINITY};
+    vka_plot_series empty = {"NONE", none, none, 2, 0};
+    assert_int_equal(vka_plot_lines_png(path, &empty, 1, NULL, NULL, NULL), VKA_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(vka_plot_lines_png(path, s, 0, NULL, NULL, NULL), VKA_ERROR_INVALID_ARGUMENT);
+    vka_plot_series five[5] = {s[0], s[0], s[0], s[0], s[0]};
+    assert_int_equal(vka_plot_lines_png(path, five, 5, NULL, NULL, NULL), VKA_ERROR_INVALID_ARGUMENT);
+}
+
 static void plots_report_an_unwritable_path(void **state)
 {
     (void)state;
@@ -422,6 +446,9 @@ static void plots_report_an_unwritable_path(void **state)
     assert_int_equal(vka_plot_reliability_png(path, &b, NULL), VKA_ERROR_IO);
     float v = 1;
     assert_int_equal(vka_plot_histograms_png(path, &v, 1, &v, 1, NULL, NULL, NULL), VKA_ERROR_IO);
+    double one = 1;
+    assert_int_equal(vka_plot_lines_png(path, &(vka_plot_series){"A", &one, &one, 1, 1}, 1, NULL, NULL, NULL),
+                     VKA_ERROR_IO);
     assert_int_equal(access(path, F_OK), -1);
 }
 
@@ -452,6 +479,7 @@ int main(void)
         cmocka_unit_test(fpr95_hand_cases),
         cmocka_unit_test_setup_teardown(reliability_png_decodes_with_bars_in_bar_colour, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(histogram_png_shows_both_sets_in_their_blended_colours, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(line_png_draws_each_series_where_its_data_lies, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(plots_report_an_unwritable_path, make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

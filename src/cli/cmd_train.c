@@ -55,7 +55,8 @@ static void train_usage(FILE *f)
             "  --max-steps N          stop after N steps in total [no limit]\n"
             "  --quiet                no progress lines\n"
             "  --verbose              also the library's info messages\n"
-            "Writes DIR/config.json, DIR/metrics.jsonl and DIR/checkpoint.ckpt (after each epoch).\n"
+            "Writes DIR/config.json, DIR/metrics.jsonl, and after each epoch DIR/checkpoint.ckpt and the\n"
+            "training curves DIR/loss.png and DIR/accuracy.png.\n"
             "Ctrl-C finishes the current step, writes a checkpoint and exits with status 130.\n");
 }
 

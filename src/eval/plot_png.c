@@ -1,4 +1,4 @@
-/* Reliability diagrams and score histograms as PNG. Contracts in plot_png.h.
+/* Reliability diagrams, score histograms and line plots as PNG. Contracts in plot_png.h.
  *
  * Pixels are drawn into an 8-bit RGB raster (y down) and written with libpng's
  * simplified API, which reports errors in png_image.message instead of printing. */
@@ -14,7 +14,7 @@ typedef struct rgb { uint8_t r, g, b; } rgb;
 
 static const rgb BLACK = {0, 0, 0}, GRID = {228, 228, 228},
                  DIAGONAL = {110, 110, 110}, BLUE = {31, 119, 180}, DARK_BLUE = {20, 70, 110},
-                 RED = {214, 39, 40}, ORANGE = {255, 127, 14};
+                 RED = {214, 39, 40}, ORANGE = {255, 127, 14}, GREEN = {44, 160, 44};
 
 #define GAP_ALPHA 0.45
 #define HIST_ALPHA 0.5
@@ -308,6 +308,67 @@ vka_result vka_plot_histograms_png(const char *path, const float *a, size_t na, 
     const char *const names[] = {label_a ? label_a : "A", label_b ? label_b : "B"};
     legend(&r, BOX_R - 8 - legend_width(2, names), BOX_T + 8, 2, (const rgb[]){BLUE, ORANGE},
            (const double[]){HIST_ALPHA, HIST_ALPHA}, names);
+    rc = raster_write_png(&r, path);
+    free(r.px);
+    return rc;
+}
+
+/* The finite range of the series' x and y; 0 when there is no finite point. */
+static int data_range(const vka_plot_series *s, int count, double *x_lo, double *x_hi, double *y_lo, double *y_hi)
+{
+    *x_lo = *y_lo = INFINITY;
+    *x_hi = *y_hi = -INFINITY;
+    for (int k = 0; k < count; k++)
+        for (size_t i = 0; i < s[k].n; i++) {
+            if (!isfinite(s[k].x[i]) || !isfinite(s[k].y[i])) continue;
+            *x_lo = fmin(*x_lo, s[k].x[i]), *x_hi = fmax(*x_hi, s[k].x[i]);
+            *y_lo = fmin(*y_lo, s[k].y[i]), *y_hi = fmax(*y_hi, s[k].y[i]);
+        }
+    return *x_lo <= *x_hi;
+}
+
+/* An axis over round numbers around [lo, hi] with about `target` steps; its step count in *n. */
+static void round_axis(double lo, double hi, int target, double *a_lo, double *a_hi, int *n)
+{
+    if (hi - lo < 1e-12 * fmax(1, fabs(lo))) lo -= 0.5, hi += 0.5;
+    double step = nice_step(hi - lo, target);
+    *a_lo = floor(lo / step) * step;
+    *a_hi = ceil(hi / step) * step;
+    *n = (int)lround((*a_hi - *a_lo) / step);
+}
+
+vka_result vka_plot_lines_png(const char *path, const vka_plot_series *series, int count, const char *xname,
+                              const char *yname, const char *title)
+{
+    static const rgb colours[4] = {BLUE, ORANGE, RED, GREEN};
+    double x_lo, x_hi, y_lo, y_hi;
+    if (count < 1 || count > 4 || !data_range(series, count, &x_lo, &x_hi, &y_lo, &y_hi))
+        return VKA_ERROR_INVALID_ARGUMENT;
+    axes ax;
+    int nx, ny;
+    round_axis(x_lo, x_hi, 5, &ax.x_lo, &ax.x_hi, &nx);
+    /* Headroom above the data for the legend. */
+    round_axis(y_lo, y_hi + 0.25 * (y_hi - y_lo), 4, &ax.y_lo, &ax.y_hi, &ny);
+    raster r;
+    vka_result rc = raster_new(&r);
+    if (rc) return rc;
+    background(&r, &ax, nx, ny, xname, yname, title);
+    for (int k = 0; k < count; k++) {
+        const vka_plot_series *s = &series[k];
+        int have = 0, px0 = 0, py0 = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
+            int px = px_x(&ax, s->x[i]), py = px_y(&ax, s->y[i]);
+            if (have) line(&r, px0, py0, px, py, colours[k], 0, s->markers ? 1 : 2);
+            if (s->markers) fill_rect(&r, px - 3, py - 3, px + 4, py + 4, colours[k], 1);
+            have = 1, px0 = px, py0 = py;
+        }
+    }
+    frame(&r);
+    const char *names[4];
+    double alphas[4] = {1, 1, 1, 1};
+    for (int k = 0; k < count; k++) names[k] = series[k].name ? series[k].name : "";
+    legend(&r, BOX_R - 8 - legend_width(count, names), BOX_T + 8, count, colours, alphas, names);
     rc = raster_write_png(&r, path);
     free(r.px);
     return rc;

@@ -1,5 +1,5 @@
-/* PNG figures for `vkanchor eval`: a reliability diagram and overlaid histograms
- * of a score on in-distribution vs OOD data. Drawn into an RGB raster on the host
+/* PNG figures for `vkanchor eval` and `train`: a reliability diagram, overlaid histograms
+ * of a score on in-distribution vs OOD data, and line plots (training curves). Drawn into an RGB raster on the host
  * (rectangles, lines, a built-in 5x7 font for numbers and titles) and written
  * with libpng. Nothing here prints or exits. */
 #ifndef VKA_EVAL_PLOT_PNG_H
@@ -33,5 +33,21 @@ vka_result vka_plot_reliability_png(const char *path, const vka_calibration_bins
  * finite value. */
 vka_result vka_plot_histograms_png(const char *path, const float *a, size_t na, const float *b, size_t nb,
                                    const char *label_a, const char *label_b, const char *title);
+
+/* One curve of vka_plot_lines_png: n points (x ascending), drawn as a 2-pixel line,
+ * or (markers) as 7x7 squares joined by a 1-pixel line. Non-finite points are skipped. */
+typedef struct vka_plot_series {
+    const char *name;
+    const double *x, *y;
+    size_t n;
+    int markers;
+} vka_plot_series;
+
+/* Line plot of `count` series (at most 4, coloured blue, orange, red, green in order) on
+ * shared axes over round numbers around the finite data, a legend at the top right naming
+ * them, axis names and a title (any may be NULL). Same size, format and results as above;
+ * VKA_ERROR_INVALID_ARGUMENT when no series has a finite point or count is not 1..4. */
+vka_result vka_plot_lines_png(const char *path, const vka_plot_series *series, int count, const char *xname,
+                              const char *yname, const char *title);
 
 #endif

@@ -20,6 +20,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "train/checkpoint.h"
+#include "train/curves.h"
 #include "train/file_replace.h"
 #include "train/trainer.h"
 
@@ -520,11 +521,16 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
             fflush(t.metrics);
             run = (running){0};
             VKA_CHECK(save_checkpoint(&t, &p));
+            VKA_CHECK(vka_train_write_curves(t.lg, c->out_dir));
         }
     }
     /* Interrupted, or stopped by --max-steps: finish the steps in flight and save. */
     for (int s = 0; s < 2; s++) VKA_CHECK(collect(&t, &t.slot[s], &run, result));
-    if (!rc && p.index != 0) VKA_CHECK(save_checkpoint(&t, &p));
+    if (!rc && p.index != 0) {
+        VKA_CHECK(save_checkpoint(&t, &p));
+        if (t.metrics) fflush(t.metrics);
+        VKA_CHECK(vka_train_write_curves(t.lg, c->out_dir));
+    }
     result->interrupted = stop && *stop;
     result->steps_done = p.step;
 done:
