@@ -111,6 +111,9 @@ typedef struct vka_features {
     int subgroup_basic, subgroup_arithmetic, subgroup_shuffle; /* in compute */
     int integer_dot_product;      /* VK_KHR_shader_integer_dot_product */
     int cooperative_matrix;       /* VK_KHR_cooperative_matrix */
+    int cooperative_matrix_nv;    /* VK_NV_cooperative_matrix with 16x8x16 fp16 x fp16 -> fp32 tiles in
+                                     subgroups of 32, fp16 arithmetic: the conv forward's tensor-core
+                                     kernel (enabled at device creation unless VKANCHOR_COOPMAT=0) */
     int texel_buffer_rgba32f;     /* RGBA32F uniform texel buffers */
     int texel_buffer_r32f;        /* R32F uniform texel buffers */
     int timestamps;               /* compute queue supports timestamp queries */
@@ -311,6 +314,8 @@ typedef enum vka_split { VKA_SPLIT_TRAIN = 0, VKA_SPLIT_TEST } vka_split;
  * validated; an error names the file and what is wrong. */
 vka_result vka_dataset_open(const char *name_or_dir, vka_split split, vka_log_fn log, void *log_user,
                             vka_dataset *out);
+/* Whether vka_dataset_open takes `s` as one of its dataset names (not as a directory). */
+int vka_dataset_is_name(const char *s);
 /* IDX image + label files (gzip or raw; MNIST format). */
 vka_result vka_dataset_load_idx(const char *images_path, const char *labels_path, vka_log_fn log,
                                 void *log_user, vka_dataset *out);

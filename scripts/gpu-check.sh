@@ -9,8 +9,9 @@
 #   - the NVIDIA ICD is named in VK_DRIVER_FILES when the loader finds no driver.
 # Then: the devices, the test suite in both limit modes (validation layers on,
 # as everywhere), the cross-device benchmark (vkanchor and PyTorch side by
-# side), a per-dispatch trace of resnet18, A/B runs of the tiled kernels' switches
-# (VKANCHOR_TILED_BLOCK, VKANCHOR_TILED_PREFETCH, VKANCHOR_TILED_VEC4) each with its trace, and a short training run with
+# side), a per-dispatch trace of resnet18 (with --verbose: the cooperative-matrix self-test's
+# result), A/B runs of the conv switches (VKANCHOR_COOPMAT=0, VKANCHOR_TILED_BLOCK,
+# VKANCHOR_TILED_PREFETCH, VKANCHOR_TILED_VEC4) each with its trace, and a short training run with
 # its evaluation. Everything is logged under $OUT (default: gpu-check-out/); the
 # spirv-val tests report "Not Run" there (no spirv-tools).
 # Carried (git-ignored): .gl/ (apt-get download libvulkan1), .debs/ (apt-get download
@@ -62,22 +63,24 @@ timeout 160 bash scripts/bench-devices.sh --steps 20 --out "$out/bench-devices.j
 echo "bench-devices rc=$?"
 
 step "resnet18 per-dispatch trace and kernel table"
-timeout 30 build/vkanchor bench --model resnet18 --steps 20 --trace "$out/trace-resnet18.jsonl" 2>&1 | head -80
+timeout 24 build/vkanchor bench --model resnet18 --steps 20 --verbose --trace "$out/trace-resnet18.jsonl" 2>&1 | grep -v "^epoch" | head -80
 
 # Each variant with its per-dispatch trace, so that the block each layer shape runs fastest
 # with can be read per layer (trace-resnet18-<variant>.jsonl beside the picked blocks' trace).
-for variant in 4x4 4x8 8x4 8x8 noprefetch scalarshared; do
+for variant in nocoop 4x4 4x8 8x4 8x8 noprefetch scalarshared; do
   case "$variant" in
+    nocoop) env="VKANCHOR_COOPMAT=0" ;;
     noprefetch) env="VKANCHOR_TILED_PREFETCH=0" ;;
     scalarshared) env="VKANCHOR_TILED_VEC4=0" ;;
     *) env="VKANCHOR_TILED_BLOCK=$variant" ;;
   esac
   step "A/B: resnet18 with $env"
-  env "$env" timeout 20 build/vkanchor bench --model resnet18 --steps 20 \
+  env "$env" timeout 18 build/vkanchor bench --model resnet18 --steps 20 \
     --trace "$out/trace-resnet18-$variant.jsonl" 2>&1 | head -12
 done
 
 step "training: resnet20, 2 epochs, then eval"
+rm -rf /tmp/run-r20
 timeout 45 build/vkanchor train --model resnet20 --epochs 2 --out /tmp/run-r20 2>&1 | tr '\r' '\n' | grep -v "^$" | tail -12
 timeout 30 build/vkanchor eval --checkpoint /tmp/run-r20/checkpoint.ckpt --report /tmp/run-r20/report.json 2>&1 | tail -30
 cp /tmp/run-r20/report.json "$out/eval-report.json" 2>/dev/null

@@ -116,5 +116,9 @@ void store_c(uint k, uint col, float v)
 }
 #define A_ALONG_K 1
 #define B_ALONG_K 0
+#ifdef COOP
+#include "conv2d_gemm_coop.glsl"   // tensor cores (NVIDIA), fp16 inputs: see there
+#else
 #include "conv2d_gemm_tiled.glsl"
+#endif
 #endif

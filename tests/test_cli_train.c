@@ -1,5 +1,8 @@
 /* `vkanchor train` as a user runs it: Ctrl-C saves and exits 130, bad flags and
  * bad data give one clear line and a non-zero status. */
+/* realpath (X/Open, beyond the project's _POSIX_C_SOURCE). */
+#define _XOPEN_SOURCE 700
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +129,7 @@ static void an_existing_run_is_kept_unless_resumed_or_overwritten(void **state)
     snprintf(args, sizeof args, "train --data %s/data/../data --batch-size 16 --epochs 1 --out %s/kept --quiet", dir,
              dir);
     assert_int_equal(run(args, err, sizeof err), 0);
-    char *config0 = read_text(config), *metrics0 = read_text(metrics), resolved[400];
+    char *config0 = read_text(config), *metrics0 = read_text(metrics), resolved[PATH_MAX + 8];
     assert_non_null(config0);
     assert_non_null(metrics0);
     assert_true(strlen(metrics0) > 0);
@@ -139,7 +142,10 @@ static void an_existing_run_is_kept_unless_resumed_or_overwritten(void **state)
         if (!bytes || memcmp(bytes, "\x89PNG", 4) != 0) fail_msg("%s is missing or not a PNG", png);
         free(bytes);
     }
-    snprintf(resolved, sizeof resolved, "\"%s/data\"", dir);
+    char data_dir[300], data_real[PATH_MAX];
+    snprintf(data_dir, sizeof data_dir, "%s/data", dir);
+    assert_non_null(realpath(data_dir, data_real));
+    snprintf(resolved, sizeof resolved, "\"%s\"", data_real);
     if (!strstr(config0, resolved) || strstr(config0, "..")) fail_msg("data path in config.json: %s", config0);
     /* Resuming a run that already reached --epochs has nothing to do: said so, exit 1. */
     snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 1 --resume %s/kept/checkpoint.ckpt "
@@ -163,6 +169,20 @@ static void an_existing_run_is_kept_unless_resumed_or_overwritten(void **state)
     assert_int_equal(run(args, err, sizeof err), 1);
     char *config2 = read_text(config);
     assert_string_equal(config2, config0);
+    /* Resuming into another directory that holds a run is refused like any --out... */
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --max-steps 1 --out %s/other --quiet", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 2 --resume %s/kept/checkpoint.ckpt "
+             "--out %s/other --quiet", dir, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 2);
+    assert_non_null(strstr(err, "already holds a run"));
+    /* ... and without --out it continues in the checkpoint's directory: epoch 2 lands there. */
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 2 --resume %s/kept/checkpoint.ckpt "
+             "--quiet", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    char *metrics2 = read_text(metrics);
+    if (!strstr(metrics2, "\"type\":\"epoch\",\"epoch\":2")) fail_msg("no epoch 2 in %s: %s", metrics, metrics2);
+    free(metrics2);
     snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --max-steps 1 --out %s/kept --quiet --lr 0.01 "
              "--overwrite", dir, dir);
     assert_int_equal(run(args, err, sizeof err), 0);
@@ -183,6 +203,9 @@ static void flags_that_cannot_mean_what_they_say_are_refused(void **state)
     assert_int_equal(run("train --schedule multistep --milestones 9,3 --epochs 10", err, sizeof err), 2);
     assert_non_null(strstr(err, "--milestones"));
     assert_int_equal(run("train --schedule multistep --milestones 3,20 --epochs 10", err, sizeof err), 2);
+    assert_int_equal(run("train --seed -1", err, sizeof err), 2);
+    assert_int_equal(run("train --seed 1.5", err, sizeof err), 2);
+    assert_int_equal(run("train --seed 18446744073709551616", err, sizeof err), 2);
     assert_int_equal(run("train extra", err, sizeof err), 2);
     assert_non_null(strstr(err, "'extra'"));
 }

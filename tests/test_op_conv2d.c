@@ -261,6 +261,7 @@ static void check_case(vka_context *ctx, family f, which_op op, const conv_case 
     vka_conv2d_shape sh = cs->sh;
     vka_conv2d_variant v = family_is_tiled(f) ? VKA_CONV2D_TILED : VKA_CONV2D_TEXEL;
     sh.variant = v;
+    sh.coop = -1; /* the fp32 kernels; the cooperative-matrix forward has its own test */
     if (f == FAMILY_TILED_4X8 || f == FAMILY_TILED_8X8) sh.tiled_rn = 8, sh.tiled_rm = f == FAMILY_TILED_8X8 ? 8 : 4;
     if (f == FAMILY_TILED_8X4) sh.tiled_rm = 8, sh.tiled_rn = 4;
     assert_int_equal(vka_conv2d_choose(ctx, &sh), v);
@@ -498,6 +499,57 @@ static void conv2d_tiled_plan_fills_a_gpu_and_keeps_cpu_devices_at_4x4(void **st
     vka_conv2d_tiled_block(VKA_DEVICE_CPU, &s128, 128, 1153, 27, 16, 16, &rm, &rn);
     assert_true(rm == 8 && rn == 8);
     unsetenv("VKANCHOR_TILED_BLOCK");
+}
+
+/* fp16 inputs (10-bit mantissas) summed in fp32: the normalized error of a correct kernel is
+ * ~1e-3; a wrong fragment layout or a missed tile gives errors of the output's size. */
+#define COOP_TOL 1e-2
+
+/* The forward on cooperative matrices: where the device offers them and their self-test
+ * passed, every case against the fp64 reference within fp16's error, the same bits on a
+ * second run; elsewhere asking for them fails with UNSUPPORTED, naming them. */
+static void conv2d_coop_forward_matches_reference_where_offered(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context_coop();
+    int ready = vka_conv2d_coop_ready(ctx);
+    vka_tensor none = {0};
+    for (size_t i = 0; i < NUM_CASES; i++) {
+        const conv_case *cs = &cases[i];
+        vka_conv2d_shape sh = cs->sh;
+        sh.variant = VKA_CONV2D_TILED;
+        sh.coop = 1;
+        host_case h = make_host(cs, 3000 + i);
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d coop"}, &arena));
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), w = test_tensor(ctx, arena, h.w, h.nw),
+                   b = test_tensor(ctx, arena, h.b, h.nb);
+        test_guarded scratch = test_alloc_guarded(ctx, arena, vka_conv2d_scratch_bytes(ctx, &sh));
+        test_guarded y = nan_output(ctx, arena, h.ny);
+        vka_result rc = vka_conv2d_forward(cmd, &sh, y.t, x, w, cs->bias ? b : none, scratch.t);
+        if (!ready) {
+            assert_int_equal(rc, VKA_ERROR_UNSUPPORTED);
+            if (!strstr(vka_context_last_error(ctx), "cooperative matrices"))
+                fail_msg("refusal without naming cooperative matrices: %s", vka_context_last_error(ctx));
+        } else {
+            TEST_OK(rc);
+            test_run(cmd);
+            float *got = test_read(ctx, y.t, h.ny);
+            char label[256];
+            snprintf(label, sizeof label, "conv2d coop forward y [%s]", cs->name);
+            test_expect_close(label, got, h.y_ref, h.ny, COOP_TOL);
+            test_check_guard(ctx, y);
+            expect_same_bits_again(ctx, cmd, y.t, got, h.ny, "coop forward y", cs);
+            free(got);
+        }
+        vka_cmd_destroy(cmd);
+        vka_arena_destroy(arena);
+        free_host(&h);
+    }
+    if (ready && !vka_kernel_built(ctx, "conv2d_fwd_coop", -1, 0)) fail_msg("the coop kernel never ran");
+    test_context_finish(ctx);
 }
 
 static void conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise(void **state)
@@ -830,6 +882,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(conv2d_weight_scratch_holds_every_slice),
         cmocka_unit_test(conv2d_tiled_plan_fills_a_gpu_and_keeps_cpu_devices_at_4x4),
         cmocka_unit_test(conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise),
+        cmocka_unit_test(conv2d_coop_forward_matches_reference_where_offered),
         cmocka_unit_test(conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase),
         cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),
         cmocka_unit_test(conv2d_forward_statistics_skip_a_split_dispatchs_padding_workgroups),

@@ -19,6 +19,9 @@ static void test_log(void *user, vka_log_level level, const char *message)
 
 vka_context *test_context(void)
 {
+    /* The op and golden tests compare against fp32 references at fp32 tolerances: the conv
+     * forward on cooperative matrices (fp16 inputs) has its own test (test_context_coop). */
+    setenv("VKANCHOR_COOPMAT", "0", 0);
     vka_context *ctx = NULL;
     vka_result rc = vka_context_create(&(vka_context_desc){.device = getenv("VKANCHOR_TEST_DEVICE"),
                                                            .validation = VKA_VALIDATION_ON,
@@ -26,6 +29,22 @@ vka_context *test_context(void)
                                        &ctx);
     if (rc != VKA_SUCCESS) fail_msg("no Vulkan context (%s): the GPU tests need a device, lavapipe at least",
                                     vka_result_string(rc));
+    return ctx;
+}
+
+vka_context *test_context_coop(void)
+{
+    const char *was = getenv("VKANCHOR_COOPMAT");
+    char keep[16] = "";
+    if (was) snprintf(keep, sizeof keep, "%s", was);
+    unsetenv("VKANCHOR_COOPMAT");
+    vka_context *ctx = NULL;
+    vka_result rc = vka_context_create(&(vka_context_desc){.device = getenv("VKANCHOR_TEST_DEVICE"),
+                                                           .validation = VKA_VALIDATION_ON,
+                                                           .log = test_log},
+                                       &ctx);
+    if (was) setenv("VKANCHOR_COOPMAT", keep, 1);
+    if (rc != VKA_SUCCESS) fail_msg("no Vulkan context (%s)", vka_result_string(rc));
     return ctx;
 }
 

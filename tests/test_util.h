@@ -16,6 +16,9 @@
 /* Creates a context on the default (or VKANCHOR_TEST_DEVICE) device with the
  * validation layers on. Fails the test, never skips, when there is none. */
 vka_context *test_context(void);
+/* The same with the device's cooperative matrices as the library would use them (not
+ * turned off by VKANCHOR_COOPMAT=0, which test_context sets unless the environment says). */
+vka_context *test_context_coop(void);
 /* Fails the test if the validation layers said anything, then destroys. */
 void test_context_finish(vka_context *ctx);
 

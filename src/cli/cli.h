@@ -15,6 +15,8 @@ extern int cli_verbose;
  * return 0: any number in [lo, hi], or an integer in it (cli_args.c). */
 int cli_number(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
 int cli_integer(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* A seed: all 64 bits of a decimal integer, exactly. */
+int cli_seed(const char *cmd, const char *flag, const char *s, uint64_t *out);
 /* 1 when getopt left no positional argument, else prints which one was unexpected. */
 int cli_no_positional(const char *cmd, int argc, char **argv, int optind_now);
 

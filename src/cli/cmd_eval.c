@@ -322,8 +322,7 @@ int cli_eval(int argc, char **argv)
             a.batch = (uint32_t)v;
             break;
         case O_SEED:
-            if (!cli_integer("eval", "--seed", optarg, 0, 1e18, &v)) return CLI_USAGE;
-            a.seed = (uint64_t)v;
+            if (!cli_seed("eval", "--seed", optarg, &a.seed)) return CLI_USAGE;
             break;
         case 'v': cli_verbose = 2; break;
         case 'h': eval_usage(stdout); return CLI_OK;

@@ -49,8 +49,8 @@ static void train_usage(FILE *f)
             "  --seed N               [0]\n"
             "  --device INDEX|NAME    [the best device present]\n"
             "  --out DIR              [runs/<timestamp>]\n"
-            "  --resume FILE          continue from a checkpoint (same model, data, optimizer); without\n"
-            "                         --out it writes to a new runs/<timestamp>\n"
+            "  --resume FILE          continue from a checkpoint (same model, data, optimizer), in the\n"
+            "                         checkpoint's directory unless --out names another (empty) one\n"
             "  --overwrite            replace the run already in --out (refused otherwise)\n"
             "  --max-steps N          stop after N steps in total [no limit]\n"
             "  --quiet                no progress lines\n"
@@ -142,7 +142,7 @@ int cli_train(int argc, char **argv)
         case O_CROP: if (!integer("--crop-pad", optarg, 0, 64, &v)) return CLI_USAGE; c.crop_pad = (uint32_t)v; crop_set = 1; break;
         case O_NOFLIP: c.flip = 0; break;
         case O_LS: if (!number("--label-smoothing", optarg, 0, 1, &v)) return CLI_USAGE; c.label_smoothing = v; break;
-        case O_SEED: if (!integer("--seed", optarg, 0, 1e18, &v)) return CLI_USAGE; c.seed = (uint64_t)v; break;
+        case O_SEED: if (!cli_seed("train", "--seed", optarg, &c.seed)) return CLI_USAGE; break;
         case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
         case O_OUT: snprintf(c.out_dir, sizeof c.out_dir, "%s", optarg); break;
         case O_RESUME: snprintf(c.resume, sizeof c.resume, "%s", optarg); break;
@@ -174,12 +174,19 @@ int cli_train(int argc, char **argv)
         fprintf(stderr, "vkanchor train: warning: --mask-prob and --mask-target do nothing with --no-anchoring\n");
     if (c.optimizer == VKA_OPT_ADAMW && sgd_set)
         fprintf(stderr, "vkanchor train: warning: --momentum and --nesterov do nothing with --optimizer adamw\n");
-    /* A directory is recorded as an absolute path, so that eval finds it from anywhere. */
+    /* A directory is recorded as an absolute path, so that eval finds it from anywhere (a
+     * dataset name stays a name: vka_dataset_open looks names up first). */
     struct stat data_st;
     char absolute[PATH_MAX];
-    if (stat(c.data, &data_st) == 0 && S_ISDIR(data_st.st_mode) && realpath(c.data, absolute) &&
-        strlen(absolute) < sizeof c.data)
+    if (!vka_dataset_is_name(c.data) && stat(c.data, &data_st) == 0 && S_ISDIR(data_st.st_mode) &&
+        realpath(c.data, absolute) && strlen(absolute) < sizeof c.data)
         memcpy(c.data, absolute, strlen(absolute) + 1);
+    if (!c.out_dir[0] && c.resume[0]) { /* resuming continues the run where its checkpoint is */
+        snprintf(c.out_dir, sizeof c.out_dir, "%s", c.resume);
+        char *slash = strrchr(c.out_dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(c.out_dir, sizeof c.out_dir, ".");
+    }
     if (!c.out_dir[0]) {
         time_t now = time(NULL);
         struct tm tm;
@@ -187,8 +194,18 @@ int cli_train(int argc, char **argv)
         mkdir("runs", 0755);
         strftime(c.out_dir, sizeof c.out_dir, "runs/%Y%m%d-%H%M%S", &tm);
     }
-    /* A finished or running run is not replaced by accident: its checkpoint and metrics would be. */
-    if (!c.resume[0] && !overwrite) {
+    /* A run is not replaced by accident: its checkpoint and metrics would be. Resuming
+     * continues the run in the checkpoint's own directory; any other --out must be free. */
+    int continuing = 0;
+    if (c.resume[0]) {
+        char ckpt_dir[sizeof c.resume], a[PATH_MAX], b[PATH_MAX];
+        snprintf(ckpt_dir, sizeof ckpt_dir, "%s", c.resume);
+        char *slash = strrchr(ckpt_dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(ckpt_dir, sizeof ckpt_dir, ".");
+        continuing = realpath(ckpt_dir, a) && realpath(c.out_dir, b) && strcmp(a, b) == 0;
+    }
+    if (!continuing && !overwrite) {
         static const char *const files[] = {"checkpoint.ckpt", "metrics.jsonl"};
         for (int i = 0; i < 2; i++) {
             char path[sizeof c.out_dir + 32];
@@ -196,8 +213,8 @@ int cli_train(int argc, char **argv)
             snprintf(path, sizeof path, "%s/%s", c.out_dir, files[i]);
             if (stat(path, &st) == 0) {
                 fprintf(stderr, "vkanchor train: %s already holds a run (%s): pick another --out, continue it with "
-                        "--resume %s/checkpoint.ckpt, or replace it with --overwrite\n", c.out_dir, files[i],
-                        c.out_dir);
+                        "--resume %s/checkpoint.ckpt --out %s, or replace it with --overwrite\n", c.out_dir, files[i],
+                        c.out_dir, c.out_dir);
                 return CLI_USAGE;
             }
         }

@@ -84,6 +84,13 @@ static vka_result load_dir(vka_logger *lg, const char *dir, data_format format, 
     return vka_dataset_load_cifar(ptrs, count, c100, lg->fn, lg->user, out);
 }
 
+int vka_dataset_is_name(const char *s)
+{
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(s, known[i].name) == 0) return 1;
+    return 0;
+}
+
 vka_result vka_dataset_open(const char *name_or_dir, vka_split split, vka_log_fn log, void *log_user, vka_dataset *out)
 {
     vka_logger lg = {.fn = log, .user = log_user};

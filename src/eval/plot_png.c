@@ -146,7 +146,8 @@ static double nice_step(double range, int target)
 static void tick_label(char *buf, size_t size, double v, double step)
 {
     if (fabs(v) < 1e-9 * step) v = 0;   /* no "-1e-17" for zero */
-    snprintf(buf, size, "%.3g", v);
+    if (step >= 1 && step == floor(step) && fabs(v) < 1e9) snprintf(buf, size, "%.0f", v); /* steps: 12500 */
+    else snprintf(buf, size, "%.3g", v);
 }
 
 /* Grid lines and numbered ticks at nx + 1 and ny + 1 even steps of the axes, the

@@ -19,6 +19,7 @@
 #include "conv2d_bwd_weight_reduce_texel.spv.h"
 #include "conv2d_bwd_weight_texel.spv.h"
 #include "conv2d_bwd_weight_tiled.spv.h"
+#include "conv2d_fwd_coop.spv.h"
 #include "conv2d_fwd_texel.spv.h"
 #include "conv2d_fwd_tiled.spv.h"
 
@@ -394,6 +395,34 @@ uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape 
     return vka_conv2d_packed_stats_groups(sh);
 }
 
+/* The forward on cooperative matrices (conv2d_gemm_coop.glsl): 64 x 64 tiles of the GEMM
+ * y (K, N*P*Q) = w (K, C*R*S) x im2col(x), 128 threads each. */
+#define COOP_TILE 64u
+#define COOP_SHARED_BYTES (2u * 32u * (COOP_TILE + 8u) * 2u + COOP_TILE * (COOP_TILE + 4u) * 4u)
+static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
+                               vka_tensor b)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    struct conv2d_push push = push_of(sh);
+    push.has_bias = vka_tensor_present(b);
+    conv2d_sizes z = sizes_of(sh);
+    vka_kernel_desc desc = {
+        .name = "conv2d_fwd_coop", VKA_SPIRV(vka_spv_conv2d_fwd_coop), .num_bindings = 4,
+        .bindings = {STORAGE, STORAGE, STORAGE, STORAGE}, .push_bytes = sizeof push, .local_size = {128},
+        .shared_bytes = COOP_SHARED_BYTES,
+    };
+    uint64_t gx = vka_div_up(z.npq, COOP_TILE), gy = vka_div_up(sh->k, COOP_TILE);
+    if (gx > ctx->limits.max_workgroup_count[0] || gy > ctx->limits.max_workgroup_count[1])
+        return bad_call(cmd, "conv2d_forward", sh, "%llu x %llu tiles of 64 exceed the device's workgroup counts",
+                        (unsigned long long)gx, (unsigned long long)gy);
+    vka_kernel *k;
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
+    /* Without a bias, binding 2 aliases w; the shader does not read it (has_bias = 0). */
+    vka_tensor t[4] = {x, w, push.has_bias ? b : w, y};
+    return vka_cmd_dispatch(cmd, k, t, 4, &push, (uint32_t)gx, (uint32_t)gy, 1);
+}
+
 /* vka_conv2d_forward, and with stats present vka_conv2d_forward_stats. */
 static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
                           vka_tensor w, vka_tensor b, vka_tensor scratch, vka_tensor stats)
@@ -419,6 +448,16 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
     if (packed)
         return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, stats, scratch_all,
                                                           packed_base(vka_cmd_context(cmd), sh)));
+    if (sh->coop > 0 || (sh->coop == 0 && v == VKA_CONV2D_TILED)) {
+        vka_context *ctx = vka_cmd_context(cmd);
+        int ready = vka_conv2d_coop_ready(ctx) && ctx->limits.max_shared_memory_bytes >= COOP_SHARED_BYTES;
+        if (ready) return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b));
+        if (sh->coop > 0)
+            return vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
+                                "%s (" SHAPE_FMT "): cooperative matrices asked for, but %s does not offer "
+                                "VK_NV_cooperative_matrix's 16x8x16 fp16 tiles (or they failed their self-test, "
+                                "or VKANCHOR_COOPMAT=0)", op, SHAPE_ARGS(sh), ctx->info.name);
+    }
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {

@@ -60,7 +60,17 @@ typedef struct vka_conv2d_shape {
      * smaller batch uses a prefix of each), so a pass at a smaller batch (an evaluation
      * between training steps) never writes into another region's border. */
     uint32_t n_capacity;
+    /* Forward on cooperative matrices (conv2d_coop.c: NVIDIA's tensor cores, fp16 inputs, fp32
+     * sums): 0 where the context enabled them and their self-test passed and the variant is
+     * TILED, 1 required (UNSUPPORTED where they are not offered), -1 never. */
+    int coop;
 } vka_conv2d_shape;
+
+/* Whether this context's forwards may run on cooperative matrices: the device offers
+ * VK_NV_cooperative_matrix's 16x8x16 fp16 tiles (not with VKANCHOR_COOPMAT=0), and the
+ * kernel passed its self-test against the fp32 tiled forward, run on the first call
+ * (conv2d_coop.c; a failure is logged once as a warning and the fp32 kernels stay). */
+int vka_conv2d_coop_ready(vka_context *ctx);
 
 /* The tiled kernels' plan, exposed for its tests. Slices of the weight gradient's reduction
  * for variant v's GEMM kernels (the tiled ones aim at ~1024 workgroups of 64 x 64; a call

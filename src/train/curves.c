@@ -46,12 +46,16 @@ static int add_record(history *h, const char *line)
     if (!o) return 1;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
     int ok = 1;
+    /* A record at or before the last one's step starts over from there: the steps a crash
+     * lost after the last checkpoint, done again after the resume, replace the first tries. */
     if (cJSON_IsString(type) && strcmp(type->valuestring, "step") == 0) {
+        while (h->s_n && h->s_step[h->s_n - 1] >= num(o, "step")) h->s_n--;
         double *cols[3] = {h->s_step, h->s_loss, h->s_acc};
         double v[3] = {num(o, "step"), num(o, "loss"), 100 * num(o, "accuracy")};
         ok = push(cols, 3, &h->s_n, &h->s_cap, v);
         h->s_step = cols[0], h->s_loss = cols[1], h->s_acc = cols[2];
     } else if (cJSON_IsString(type) && strcmp(type->valuestring, "epoch") == 0) {
+        while (h->e_n && h->e_step[h->e_n - 1] >= num(o, "step")) h->e_n--;
         double *cols[4] = {h->e_step, h->e_loss, h->e_acc, h->e_test};
         double v[4] = {num(o, "step"), num(o, "train_loss"), 100 * num(o, "train_accuracy"),
                        100 * num(o, "test_accuracy")};
@@ -69,10 +73,14 @@ static vka_result replace_png(vka_logger *lg, const char *path, const vka_plot_s
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     vka_result rc = vka_plot_lines_png(tmp, s, count, "STEP", yname, title);
-    if (rc == VKA_ERROR_INVALID_ARGUMENT) return VKA_SUCCESS; /* nothing finite to draw yet */
+    if (rc == VKA_ERROR_INVALID_ARGUMENT) { /* nothing finite to draw yet: no figure of an earlier run stays */
+        remove(path);
+        return VKA_SUCCESS;
+    }
     if (rc || rename(tmp, path)) {
         remove(tmp);
-        return vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the training curves", path);
+        vka_log(lg, VKA_LOG_WARNING, "%s: cannot write the training curves", path);
+        return VKA_ERROR_IO;
     }
     return VKA_SUCCESS;
 }
@@ -82,7 +90,10 @@ vka_result vka_train_write_curves(vka_logger *lg, const char *out_dir)
     char path[1100];
     snprintf(path, sizeof path, "%s/metrics.jsonl", out_dir);
     FILE *f = fopen(path, "r");
-    if (!f) return vka_fail(lg, VKA_ERROR_IO, "%s: cannot read it for the training curves", path);
+    if (!f) {
+        vka_log(lg, VKA_LOG_WARNING, "%s: cannot read it for the training curves", path);
+        return VKA_ERROR_IO;
+    }
     history h = {0};
     char line[4096];
     int ok = 1;

@@ -521,7 +521,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
             fflush(t.metrics);
             run = (running){0};
             VKA_CHECK(save_checkpoint(&t, &p));
-            VKA_CHECK(vka_train_write_curves(t.lg, c->out_dir));
+            vka_train_write_curves(t.lg, c->out_dir); /* figures: a failure is a warning */
         }
     }
     /* Interrupted, or stopped by --max-steps: finish the steps in flight and save. */
@@ -529,7 +529,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     if (!rc && p.index != 0) {
         VKA_CHECK(save_checkpoint(&t, &p));
         if (t.metrics) fflush(t.metrics);
-        VKA_CHECK(vka_train_write_curves(t.lg, c->out_dir));
+        vka_train_write_curves(t.lg, c->out_dir);
     }
     result->interrupted = stop && *stop;
     result->steps_done = p.step;

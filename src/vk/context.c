@@ -250,7 +250,40 @@ static vka_result create_device(vka_context *ctx)
         .pQueueCreateInfos = &queue_info,
         .pEnabledFeatures = &enabled,
     };
-    VKA_VK_CHECK(lg, vkCreateDevice(ctx->phys, &info, NULL, &ctx->device));
+    /* The tensor-core conv forward (conv2d_coop.c): its extension and the features its SPIR-V
+     * declares (fp16 arithmetic, the Vulkan memory model), named as extensions too so that a
+     * Vulkan 1.1 instance may use them. Should the driver refuse the device with them, it is
+     * made again without them: the fp32 kernels do everything the coop one does. */
+    VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES, .vulkanMemoryModel = VK_TRUE};
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .pNext = &vmm, .shaderFloat16 = VK_TRUE};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV, .pNext = &f16,
+        .cooperativeMatrix = VK_TRUE};
+    const char *coop_ext[3] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    uint32_t coop_ext_count = 1;
+    static const char *const promoted[2] = {VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME,
+                                            VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME}; /* core in 1.2 */
+    for (int i = 0; i < 2; i++)
+        if (vka_device_has_extension(ctx->phys, promoted[i])) coop_ext[coop_ext_count++] = promoted[i];
+    ctx->coopmat_nv = ctx->info.features.cooperative_matrix_nv && !vka_switch_off("VKANCHOR_COOPMAT");
+    if (ctx->coopmat_nv) {
+        info.pNext = &coop;
+        info.enabledExtensionCount = coop_ext_count;
+        info.ppEnabledExtensionNames = coop_ext;
+        VkResult made = vkCreateDevice(ctx->phys, &info, NULL, &ctx->device);
+        if (made != VK_SUCCESS) {
+            vka_log(lg, VKA_LOG_WARNING, "%s: the device with cooperative matrices failed (%s); using fp32 kernels",
+                    ctx->info.name, vka_vk_result_name(made));
+            ctx->coopmat_nv = 0;
+            ctx->device = VK_NULL_HANDLE;
+            info.pNext = NULL;
+            info.enabledExtensionCount = 0;
+            info.ppEnabledExtensionNames = NULL;
+        }
+    }
+    if (!ctx->device) VKA_VK_CHECK(lg, vkCreateDevice(ctx->phys, &info, NULL, &ctx->device));
     volkLoadDevice(ctx->device);
     vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
 

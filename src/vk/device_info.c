@@ -48,6 +48,17 @@ static int has_extension(const VkExtensionProperties *ext, uint32_t n, const cha
     return 0;
 }
 
+int vka_device_has_extension(VkPhysicalDevice phys, const char *name)
+{
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL);
+    VkExtensionProperties *ext = calloc(n ? n : 1, sizeof *ext);
+    if (!ext) return 0;
+    int found = vkEnumerateDeviceExtensionProperties(phys, NULL, &n, ext) == VK_SUCCESS && has_extension(ext, n, name);
+    free(ext);
+    return found;
+}
+
 static vka_device_type map_type(VkPhysicalDeviceType t)
 {
     switch (t) {
@@ -57,6 +68,26 @@ static vka_device_type map_type(VkPhysicalDeviceType t)
     case VK_PHYSICAL_DEVICE_TYPE_CPU: return VKA_DEVICE_CPU;
     default: return VKA_DEVICE_OTHER;
     }
+}
+
+/* Whether the NV extension lists the one tile shape conv2d_gemm_coop.glsl uses: A 16x16 and
+ * B 16x8 in fp16, C and D 16x8 in fp32, subgroup scope. */
+static int coop_nv_has_16x8x16(VkPhysicalDevice phys)
+{
+    uint32_t n = 0;
+    if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+    if (!p) return 0;
+    for (uint32_t i = 0; i < n; i++) p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    int found = 0;
+    if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = p[i].MSize == 16 && p[i].NSize == 8 && p[i].KSize == 16 &&
+                    p[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && p[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                    p[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && p[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                    p[i].scope == VK_SCOPE_SUBGROUP_NV;
+    free(p);
+    return found;
 }
 
 void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info *info)
@@ -96,8 +127,17 @@ void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info 
     void **tail = &storage16.pNext;
     int have_f16 = api12 || has_extension(ext, next, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
     int have_idot = api13 || has_extension(ext, next, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    int have_vmm = api12 || has_extension(ext, next, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME);
+    int have_coop_nv = has_extension(ext, next, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+                       vkGetPhysicalDeviceCooperativeMatrixPropertiesNV != NULL;
     if (have_f16) { *tail = &f16; tail = &f16.pNext; }
     if (have_idot) { *tail = &idot; tail = &idot.pNext; }
+    if (have_coop_nv) { *tail = &coop; tail = &coop.pNext; }
+    if (have_vmm) { *tail = &vmm; tail = &vmm.pNext; }
     vkGetPhysicalDeviceFeatures2(phys, &feats);
 
     snprintf(info->name, sizeof info->name, "%s", base.deviceName);
@@ -161,6 +201,9 @@ void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info 
     f->integer_dot_product = have_idot && idot.shaderIntegerDotProduct;
     /* The Debian 12 headers predate VK_KHR_cooperative_matrix: detect it by name. */
     f->cooperative_matrix = has_extension(ext, next, "VK_KHR_cooperative_matrix");
+    /* The coop kernel's SPIR-V declares the Vulkan memory model (GL_NV_cooperative_matrix needs it). */
+    f->cooperative_matrix_nv = have_coop_nv && coop.cooperativeMatrix && f->shader_float16 && vmm.vulkanMemoryModel &&
+                               subgroup.subgroupSize == 32 && coop_nv_has_16x8x16(phys);
 
     VkFormatProperties fp;
     vkGetPhysicalDeviceFormatProperties(phys, VK_FORMAT_R32G32B32A32_SFLOAT, &fp);

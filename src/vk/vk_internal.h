@@ -46,6 +46,8 @@ const char *vka_vk_result_name(VkResult vr);
 
 /* Fills `info` for one physical device (needs an instance loaded by volk). */
 void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info *info);
+/* Whether the device lists the extension `name`. */
+int vka_device_has_extension(VkPhysicalDevice phys, const char *name);
 /* The planned limits: the device's, or the spec minimums under VKANCHOR_LIMITS=min. */
 vka_limits vka_limits_plan(const vka_limits *device_limits, vka_logger *lg);
 
@@ -198,6 +200,8 @@ struct vka_context {
     vka_cmd *transfer_cmd;
 
     vka_kernel_cache kernels;
+    int coopmat_nv;               /* VK_NV_cooperative_matrix enabled on the device (conv2d_coop.c) */
+    int coopmat_checked;          /* its self-test: 0 not run yet, 1 passed, -1 failed (then unused) */
     uint64_t block_serials;       /* the last vka_block serial handed out */
 };
 

@@ -1,0 +1,158 @@
+// Implicit GEMM on cooperative matrices (VK_NV_cooperative_matrix: NVIDIA's tensor cores), the
+// conv2d variant conv2d.c picks on devices that offer 16x8x16 fp16 x fp16 -> fp32 tiles and
+// pass its start-up self-test. The including shader provides the same functions as for
+// conv2d_gemm_tiled.glsl (see there): gemm_m/n/k_begin/k_end, ARow/AK/BK/BCol with a_row,
+// a_k, b_k, b_col, load_a, load_b, store_c, A_ALONG_K and B_ALONG_K.
+// A workgroup of 4 subgroups of 32 computes a 64 x 64 tile of C: subgroup w the 32 x 32
+// quarter (w / 2, w % 2), as 2 x 4 fragments of 16 x 8 accumulated in fp32. Per step of
+// TK = 32 along K the 128 threads gather the A (64 x 32) and B (32 x 64) tiles through the
+// hooks (the im2col), round them to fp16 into shared memory (k-major, rows padded by 8
+// halves so that fragment loads stay 16-byte aligned), and each subgroup multiplies its
+// fragments from there; the next step's elements are fetched into registers during the
+// multiplies. At the end the fragments go through shared memory (fp32) to store_c, one
+// element per thread at a time, so that the output mapping stays the including shader's.
+// fp16 inputs: values beyond +-65504 become infinite (the forward's activations and weights
+// are far from it; the backward passes, whose dy would underflow fp16, keep the fp32 kernels).
+#extension GL_NV_cooperative_matrix : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+
+layout(local_size_x = 128) in;
+const uint THREADS = 128u, TM = 64u, TN = 64u, TK = 32u;
+const uint AS = TM + 8u, BS = TN + 8u, CS = TN + 4u;  // padded row strides (elements)
+shared float16_t As[TK * AS];   // [k][m]
+shared float16_t Bs[TK * BS];   // [k][n]
+shared float Cs[TM * CS];       // [m][n], the accumulators on their way out
+
+const uint A_ITEMS = TK * TM / THREADS, B_ITEMS = TK * TN / THREADS;  // 16 each
+uint tid, k_end;
+#if A_ALONG_K
+uint a_kk;
+ARow arow[A_ITEMS];
+bool a_ok[A_ITEMS];
+#else
+uint a_mm;
+bool a_mok;
+ARow arow1;
+#endif
+#if B_ALONG_K
+uint b_kk;
+BCol bcol[B_ITEMS];
+bool b_ok[B_ITEMS];
+#else
+uint b_nn;
+bool b_nok;
+BCol bcol1;
+#endif
+float a_reg[A_ITEMS], b_reg[B_ITEMS];
+
+// This thread's elements of the tiles at k0 into a_reg / b_reg (0 outside the GEMM); the
+// same element assignment as conv2d_gemm_tiled.glsl's fetch_tile.
+void fetch_tile(uint k0)
+{
+#if A_ALONG_K
+    uint ka = k0 + a_kk;
+    AK ak = a_k(min(ka, k_end - 1));
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_reg[i] = (a_ok[i] && ka < k_end) ? load_a(arow[i], ak) : 0.0;
+#else
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
+        uint k = k0 + tid / TM + i * (THREADS / TM);
+        a_reg[i] = (a_mok && k < k_end) ? load_a(arow1, a_k(k)) : 0.0;
+    }
+#endif
+#if B_ALONG_K
+    uint kb = k0 + b_kk;
+    BK bk = b_k(min(kb, k_end - 1));
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_reg[j] = (b_ok[j] && kb < k_end) ? load_b(bk, bcol[j]) : 0.0;
+#else
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
+        uint k = k0 + tid / TN + j * (THREADS / TN);
+        b_reg[j] = (b_nok && k < k_end) ? load_b(b_k(k), bcol1) : 0.0;
+    }
+#endif
+}
+
+// The fetched elements into the fp16 tiles: A element (k, m) at As[k * AS + m], B (k, n) at Bs[k * BS + n].
+void store_tile()
+{
+#if A_ALONG_K
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[a_kk * AS + tid / TK + i * (THREADS / TK)] = float16_t(a_reg[i]);
+#else
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[(tid / TM + i * (THREADS / TM)) * AS + a_mm] = float16_t(a_reg[i]);
+#endif
+#if B_ALONG_K
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[b_kk * BS + tid / TK + j * (THREADS / TK)] = float16_t(b_reg[j]);
+#else
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[(tid / TN + j * (THREADS / TN)) * BS + b_nn] = float16_t(b_reg[j]);
+#endif
+}
+
+void main()
+{
+#ifdef GEMM_SETUP
+    gemm_setup();
+#endif
+    tid = gl_LocalInvocationID.x;
+    uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN, z = gl_WorkGroupID.z;
+    uint M = gemm_m(), N = gemm_n(), k_begin = gemm_k_begin(z);
+    k_end = gemm_k_end(z);
+    if (N == 0u) return;  // the whole workgroup: no barrier waits
+    // This subgroup's quarter of the tile; tid / 32 rather than gl_SubgroupID, since the
+    // host runs this only where subgroups are 32 wide.
+    uint w = tid / 32u, wm = (w / 2u) * 32u, wn = (w % 2u) * 32u;
+
+#if A_ALONG_K
+    a_kk = tid % TK;
+    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
+        uint m = m0 + tid / TK + i * (THREADS / TK);
+        a_ok[i] = m < M;
+        arow[i] = a_row(min(m, M - 1));
+    }
+#else
+    a_mm = tid % TM;
+    a_mok = m0 + a_mm < M;
+    arow1 = a_row(min(m0 + a_mm, M - 1));
+#endif
+#if B_ALONG_K
+    b_kk = tid % TK;
+    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
+        uint n = n0 + tid / TK + j * (THREADS / TK);
+        b_ok[j] = n < N;
+        bcol[j] = b_col(min(n, N - 1));
+    }
+#else
+    b_nn = tid % TN;
+    b_nok = n0 + b_nn < N;
+    bcol1 = b_col(min(n0 + b_nn, N - 1));
+#endif
+
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 8> acc[2][4];
+    [[unroll]] for (uint i = 0; i < 2u; i++)
+        [[unroll]] for (uint j = 0; j < 4u; j++) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 8>(0.0);
+
+    if (k_begin < k_end) fetch_tile(k_begin);
+    for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
+        store_tile();
+        barrier();  // tiles written -> fragments loaded
+        if (k0 + TK < k_end) fetch_tile(k0 + TK);
+        [[unroll]] for (uint kk = 0; kk < TK; kk += 16u) {
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2];
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 8> b[4];
+            // A fragment (m, k) from the k-major tile: column-major with stride AS.
+            [[unroll]] for (uint i = 0; i < 2u; i++) coopMatLoadNV(a[i], As, kk * AS + wm + 16u * i, AS, true);
+            [[unroll]] for (uint j = 0; j < 4u; j++) coopMatLoadNV(b[j], Bs, kk * BS + wn + 8u * j, BS, false);
+            [[unroll]] for (uint i = 0; i < 2u; i++)
+                [[unroll]] for (uint j = 0; j < 4u; j++) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+        }
+        barrier();  // fragments loaded -> next tiles written
+    }
+    [[unroll]] for (uint i = 0; i < 2u; i++)
+        [[unroll]] for (uint j = 0; j < 4u; j++)
+            coopMatStoreNV(acc[i][j], Cs, (wm + 16u * i) * CS + wn + 8u * j, CS, false);
+    barrier();  // all fragments in Cs -> read by any thread
+    for (uint e = tid; e < TM * TN; e += THREADS) {
+        uint m = e / TN, n = e % TN;  // consecutive threads along n: the output's contiguous direction
+        if (m0 + m < M && n0 + n < N) store_c(m0 + m, n0 + n, Cs[m * CS + n]);
+    }
+}
