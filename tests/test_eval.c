@@ -150,6 +150,8 @@ static void bad_inputs_fail_before_any_work(void **state)
     char none[400];
     snprintf(none, sizeof none, "%s/none/r.json", dir);
     if (access(none, F_OK) == 0) fail_msg("a failed eval left an empty report behind: %s", none);
+    snprintf(none, sizeof none, "%s/none", dir);
+    if (access(none, F_OK) == 0) fail_msg("a failed eval left the directory it made behind: %s", none);
     /* An unwritable report path fails at once, naming it, not after the whole evaluation. */
     snprintf(args, sizeof args, "eval --checkpoint %s --report /proc/no-such-dir/r.json", ckpt);
     assert_int_equal(run(args, err, sizeof err), 1);

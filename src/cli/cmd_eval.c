@@ -86,16 +86,29 @@ static int write_samples(const char *path, const vka_eval_outputs *o)
     return fclose(f) == 0;
 }
 
+/* The directories prepare_output made, removed again (if still empty) when the evaluation fails. */
+typedef struct made_dirs {
+    char path[8][1024];
+    int n;
+} made_dirs;
+
+static void remove_made_dirs(made_dirs *m)
+{
+    while (m->n > 0) rmdir(m->path[--m->n]);
+}
+
 /* Makes the directories above `path` (like mkdir -p) and checks the file can be written,
  * before any evaluation work: a long run must not fail at its very end. */
-static int prepare_output(vka_logger *lg, const char *path, const char *what)
+static int prepare_output(vka_logger *lg, const char *path, const char *what, made_dirs *made)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", path);
     for (char *p = dir + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        if (mkdir(dir, 0755) == 0) {
+            if (made->n < 8) snprintf(made->path[made->n++], sizeof made->path[0], "%s", dir);
+        } else if (errno != EEXIST) {
             vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot create directory %s: %s", what, path, dir, strerror(errno));
             return 0;
         }
@@ -122,7 +135,9 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     int status = CLI_FAIL;
     float *scores_id[VKA_SCORE_COUNT] = {0}, *scores_ood[VKA_SCORE_COUNT] = {0};
 
-    if (!prepare_output(lg, a->report, "--report") || (a->samples && !prepare_output(lg, a->samples, "--samples")))
+    made_dirs made = {.n = 0};
+    if (!prepare_output(lg, a->report, "--report", &made) ||
+        (a->samples && !prepare_output(lg, a->samples, "--samples", &made)))
         goto done;
     vka_eval_desc d = {.checkpoint = a->checkpoint, .data = a->data, .anchors = a->anchors, .batch = a->batch,
                        .seed = a->seed};
@@ -179,11 +194,6 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     cJSON_AddItemToObject(root, "clean", clean_json(&m_raw));
     cJSON_AddItemToObject(root, "clean_calibrated", clean_json(&m_cal));
 
-    char path[1200];
-    figure_path(path, sizeof path, a->report, "-reliability.png");
-    if (vka_plot_reliability_png(path, &m_raw.bins, "reliability (mean logits)") != 0)
-        vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
-
     /* Anomaly rejection. */
     vka_ood_metrics om[VKA_SCORE_COUNT] = {0};
     if (a->ood) {
@@ -200,10 +210,6 @@ static int run_eval(vka_context *ctx, const eval_args *a)
             cJSON_AddNumberToObject(sj, "auroc", om[s].auroc);
             cJSON_AddNumberToObject(sj, "fpr_at_95_tpr", om[s].fpr95);
         }
-        figure_path(path, sizeof path, a->report, "-uncertainty.png");
-        if (e->anchored && vka_plot_histograms_png(path, clean.uncertainty, clean.n, ood_out.uncertainty, ood_out.n,
-                                    "in-distribution", a->ood, "anchored uncertainty") != 0)
-            vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
     }
 
     /* Corruptions: accuracy per type and severity. */
@@ -238,6 +244,25 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the per-sample file", a->samples);
         goto done;
     }
+    /* The figures once everything ran (a late failure leaves an earlier run's as they were),
+     * each written beside and renamed into place. */
+    char path[1200], tmp[1300];
+    figure_path(path, sizeof path, a->report, "-reliability.png");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (vka_plot_reliability_png(tmp, &m_raw.bins, "reliability (mean logits)") != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
+    }
+    if (a->ood && e->anchored) {
+        figure_path(path, sizeof path, a->report, "-uncertainty.png");
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        if (vka_plot_histograms_png(tmp, clean.uncertainty, clean.n, ood_out.uncertainty, ood_out.n,
+                                    "in-distribution", a->ood, "anchored uncertainty") != 0 ||
+            rename(tmp, path) != 0) {
+            remove(tmp);
+            vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
+        }
+    }
     char *text = cJSON_Print(root);
     vka_result wrc = text ? vka_file_replace_text(lg, a->report, text)
                           : vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "%s: no memory for the report", a->report);
@@ -269,6 +294,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     printf("\nReport: %s\n", a->report);
     status = CLI_OK;
 done:
+    if (status != CLI_OK) remove_made_dirs(&made); /* a failed evaluation leaves no empty directories */
     for (int s = 0; s < VKA_SCORE_COUNT; s++) free(scores_id[s]), free(scores_ood[s]);
     vka_eval_outputs_free(&clean);
     vka_eval_outputs_free(&ood_out);
