@@ -18,10 +18,10 @@
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 
-layout(local_size_x = 128) in;
+layout(local_size_x_id = 0) in;   // the host passes THREADS
 const uint THREADS = 128u, TM = 64u, TN = 64u, TK = 32u;
 const uint AS = TM + 8u, BS = TN + 8u, CS = TN + 4u;  // padded row strides (elements)
-shared float16_t As[TK * AS];   // [k][m]
+shared float16_t As[TK * AS];   // [k][m] (store_tile's writes: 4-way bank conflicts, the loads none)
 shared float16_t Bs[TK * BS];   // [k][n]
 shared float Cs[TM * CS];       // [m][n], the accumulators on their way out
 
@@ -98,9 +98,10 @@ void main()
     uint M = gemm_m(), N = gemm_n(), k_begin = gemm_k_begin(z);
     k_end = gemm_k_end(z);
     if (N == 0u) return;  // the whole workgroup: no barrier waits
-    // This subgroup's quarter of the tile; tid / 32 rather than gl_SubgroupID, since the
-    // host runs this only where subgroups are 32 wide.
-    uint w = tid / 32u, wm = (w / 2u) * 32u, wn = (w % 2u) * 32u;
+    // This subgroup's quarter of the tile (the host runs this only where subgroups are 32 wide:
+    // 4 per workgroup). The coop operations' operands must be the same across a subgroup,
+    // which gl_SubgroupID guarantees and tid / 32 need not.
+    uint w = gl_SubgroupID, wm = (w / 2u) * 32u, wn = (w % 2u) * 32u;
 
 #if A_ALONG_K
     a_kk = tid % TK;

@@ -398,7 +398,6 @@ uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape 
 /* The forward on cooperative matrices (conv2d_gemm_coop.glsl): 64 x 64 tiles of the GEMM
  * y (K, N*P*Q) = w (K, C*R*S) x im2col(x), 128 threads each. */
 #define COOP_TILE 64u
-#define COOP_SHARED_BYTES (2u * 32u * (COOP_TILE + 8u) * 2u + COOP_TILE * (COOP_TILE + 4u) * 4u)
 static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
                                vka_tensor b)
 {
@@ -409,7 +408,7 @@ static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     vka_kernel_desc desc = {
         .name = "conv2d_fwd_coop", VKA_SPIRV(vka_spv_conv2d_fwd_coop), .num_bindings = 4,
         .bindings = {STORAGE, STORAGE, STORAGE, STORAGE}, .push_bytes = sizeof push, .local_size = {128},
-        .shared_bytes = COOP_SHARED_BYTES,
+        .shared_bytes = VKA_CONV2D_COOP_SHARED_BYTES,
     };
     uint64_t gx = vka_div_up(z.npq, COOP_TILE), gy = vka_div_up(sh->k, COOP_TILE);
     if (gx > ctx->limits.max_workgroup_count[0] || gy > ctx->limits.max_workgroup_count[1])
@@ -450,8 +449,7 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
                                                           packed_base(vka_cmd_context(cmd), sh)));
     if (sh->coop > 0 || (sh->coop == 0 && v == VKA_CONV2D_TILED)) {
         vka_context *ctx = vka_cmd_context(cmd);
-        int ready = vka_conv2d_coop_ready(ctx) && ctx->limits.max_shared_memory_bytes >= COOP_SHARED_BYTES;
-        if (ready) return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b));
+        if (vka_conv2d_coop_ready(ctx)) return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b));
         if (sh->coop > 0)
             return vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
                                 "%s (" SHAPE_FMT "): cooperative matrices asked for, but %s does not offer "

@@ -90,6 +90,16 @@ static int coop_nv_has_16x8x16(VkPhysicalDevice phys)
     return found;
 }
 
+/* Whether the NV cooperative matrices work in compute shaders. */
+static int coop_nv_in_compute(VkPhysicalDevice phys)
+{
+    VkPhysicalDeviceCooperativeMatrixPropertiesNV cp = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 props = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cp};
+    vkGetPhysicalDeviceProperties2(phys, &props);
+    return (cp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0;
+}
+
 void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -203,7 +213,9 @@ void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info 
     f->cooperative_matrix = has_extension(ext, next, "VK_KHR_cooperative_matrix");
     /* The coop kernel's SPIR-V declares the Vulkan memory model (GL_NV_cooperative_matrix needs it). */
     f->cooperative_matrix_nv = have_coop_nv && coop.cooperativeMatrix && f->shader_float16 && vmm.vulkanMemoryModel &&
-                               subgroup.subgroupSize == 32 && coop_nv_has_16x8x16(phys);
+                               f->subgroup_basic &&
+                               subgroup.subgroupSize == 32 && coop_nv_has_16x8x16(phys) &&
+                               coop_nv_in_compute(phys);
 
     VkFormatProperties fp;
     vkGetPhysicalDeviceFormatProperties(phys, VK_FORMAT_R32G32B32A32_SFLOAT, &fp);
