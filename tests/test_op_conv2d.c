@@ -513,6 +513,10 @@ static void conv2d_coop_forward_matches_reference_where_offered(void **state)
 {
     (void)state;
     vka_context *ctx = test_context_coop();
+    /* What the forward declares of the kernel matches its SPIR-V (bindings, push constants, a
+     * workgroup size set from C) on every device, whether or not it can build it. */
+    int fits = vka_context_limits(ctx)->max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES;
+    assert_int_equal(vka_conv2d_coop_check(ctx), fits ? VKA_SUCCESS : VKA_ERROR_LIMIT_EXCEEDED);
     int ready = vka_conv2d_coop_ready(ctx);
     if (ctx->coopmat_nv && !ready &&
         vka_context_limits(ctx)->max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES)

@@ -398,6 +398,21 @@ uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape 
 /* The forward on cooperative matrices (conv2d_gemm_coop.glsl): 64 x 64 tiles of the GEMM
  * y (K, N*P*Q) = w (K, C*R*S) x im2col(x), 128 threads each. */
 #define COOP_TILE 64u
+static vka_kernel_desc coop_desc(void)
+{
+    return (vka_kernel_desc){
+        .name = "conv2d_fwd_coop", VKA_SPIRV(vka_spv_conv2d_fwd_coop), .num_bindings = 4,
+        .bindings = {STORAGE, STORAGE, STORAGE, STORAGE}, .push_bytes = sizeof(struct conv2d_push),
+        .local_size = {128}, .shared_bytes = VKA_CONV2D_COOP_SHARED_BYTES,
+    };
+}
+
+vka_result vka_conv2d_coop_check(vka_context *ctx)
+{
+    vka_kernel_desc desc = coop_desc();
+    return vka_kernel_check(ctx, &desc);
+}
+
 static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
                                vka_tensor b)
 {
@@ -405,11 +420,7 @@ static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     conv2d_sizes z = sizes_of(sh);
-    vka_kernel_desc desc = {
-        .name = "conv2d_fwd_coop", VKA_SPIRV(vka_spv_conv2d_fwd_coop), .num_bindings = 4,
-        .bindings = {STORAGE, STORAGE, STORAGE, STORAGE}, .push_bytes = sizeof push, .local_size = {128},
-        .shared_bytes = VKA_CONV2D_COOP_SHARED_BYTES,
-    };
+    vka_kernel_desc desc = coop_desc();
     uint64_t gx = vka_div_up(z.npq, COOP_TILE), gy = vka_div_up(sh->k, COOP_TILE);
     if (gx > ctx->limits.max_workgroup_count[0] || gy > ctx->limits.max_workgroup_count[1])
         return bad_call(cmd, "conv2d_forward", sh, "%llu x %llu tiles of 64 exceed the device's workgroup counts",

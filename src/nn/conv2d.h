@@ -74,6 +74,9 @@ int vka_conv2d_coop_ready(vka_context *ctx);
 /* The coop kernel's shared memory (conv2d_gemm_coop.glsl: fp16 A and B tiles 32 x 72, fp32 C
  * 64 x 68); a context planned with less (VKANCHOR_LIMITS=min) does not use it. */
 #define VKA_CONV2D_COOP_SHARED_BYTES (2u * 32u * 72u * 2u + 64u * 68u * 4u)
+/* The coop kernel's description as the forward gives it, checked against its SPIR-V and the
+ * planned limits without building it (its test, on devices that cannot build it). */
+vka_result vka_conv2d_coop_check(vka_context *ctx);
 
 /* The tiled kernels' plan, exposed for its tests. Slices of the weight gradient's reduction
  * for variant v's GEMM kernels (the tiled ones aim at ~1024 workgroups of 64 x 64; a call

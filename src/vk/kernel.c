@@ -8,7 +8,7 @@
 
 #include "vk/vk_internal.h"
 
-static vka_result check_desc(vka_context *ctx, const vka_kernel_desc *d)
+vka_result vka_kernel_check(vka_context *ctx, const vka_kernel_desc *d)
 {
     vka_logger *lg = &ctx->logger;
     const vka_limits *l = &ctx->limits;
@@ -72,7 +72,7 @@ static vka_result check_desc(vka_context *ctx, const vka_kernel_desc *d)
 vka_result vka_kernel_create(vka_context *ctx, const vka_kernel_desc *desc, vka_kernel **out)
 {
     vka_logger *lg = &ctx->logger;
-    vka_result rc = check_desc(ctx, desc);
+    vka_result rc = vka_kernel_check(ctx, desc);
     *out = NULL;
     if (rc) return rc;
     VkShaderModule module = VK_NULL_HANDLE;

@@ -87,6 +87,9 @@ typedef struct vka_kernel {
 /* Checks the desc against the SPIR-V's own interface and the planned limits,
  * then builds the pipeline. */
 vka_result vka_kernel_create(vka_context *ctx, const vka_kernel_desc *desc, vka_kernel **out);
+/* Only the checks (desc against the SPIR-V and the limits), without a pipeline: how a test
+ * proves the desc of a kernel this device cannot build (e.g. cooperative matrices) right. */
+vka_result vka_kernel_check(vka_context *ctx, const vka_kernel_desc *desc);
 void vka_kernel_destroy(vka_context *ctx, vka_kernel *k);
 
 /* FNV-1a over n bytes, continuing from h (start from VKA_FNV1A_BASIS): the hash of the
