@@ -506,57 +506,65 @@ static void conv2d_tiled_plan_fills_a_gpu_and_keeps_cpu_devices_at_4x4(void **st
  * a missed tile gives errors of the output's size (~1). */
 #define COOP_TOL 1e-5
 
-/* The forward on cooperative matrices: where the device offers them and their self-test
- * passed, every case against the fp64 reference within fp16's error, the same bits on a
- * second run; elsewhere asking for them fails with UNSUPPORTED, naming them. */
+/* One case of the coop forward in `mode` (sh.coop: 1 the device's tensor cores, 2 their
+ * emulation): against the fp64 reference within fp16's error and the same bits again, or
+ * (expect_refusal) UNSUPPORTED naming cooperative matrices. */
+static void check_coop_case(vka_context *ctx, const conv_case *cs, int mode, int expect_refusal, uint64_t seed)
+{
+    vka_conv2d_shape sh = cs->sh;
+    sh.variant = VKA_CONV2D_TILED;
+    sh.coop = mode;
+    host_case h = make_host(cs, seed);
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d coop"}, &arena));
+    vka_cmd *cmd;
+    TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+    vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), w = test_tensor(ctx, arena, h.w, h.nw),
+               b = test_tensor(ctx, arena, h.b, h.nb), none = {0};
+    test_guarded scratch = test_alloc_guarded(ctx, arena, vka_conv2d_scratch_bytes(ctx, &sh));
+    test_guarded y = nan_output(ctx, arena, h.ny);
+    vka_result rc = vka_conv2d_forward(cmd, &sh, y.t, x, w, cs->bias ? b : none, scratch.t);
+    if (expect_refusal) {
+        assert_int_equal(rc, VKA_ERROR_UNSUPPORTED);
+        if (!strstr(vka_context_last_error(ctx), "cooperative matrices"))
+            fail_msg("refusal without naming cooperative matrices: %s", vka_context_last_error(ctx));
+    } else {
+        TEST_OK(rc);
+        test_run(cmd);
+        float *got = test_read(ctx, y.t, h.ny);
+        char label[256];
+        snprintf(label, sizeof label, "conv2d coop%s forward y [%s]", mode == 2 ? " (emulated)" : "", cs->name);
+        test_expect_close(label, got, h.y_ref, h.ny, COOP_TOL);
+        test_check_guard(ctx, y);
+        expect_same_bits_again(ctx, cmd, y.t, got, h.ny, "coop forward y", cs);
+        free(got);
+    }
+    vka_cmd_destroy(cmd);
+    vka_arena_destroy(arena);
+    free_host(&h);
+}
+
+/* The forward on cooperative matrices. Everywhere: what the forward declares of the kernel
+ * matches its SPIR-V, and (with fp16 arithmetic) the kernel with its fragment operations
+ * emulated passes every case, so its tile gathers, fragment offsets and strides and its
+ * epilogue are proven without tensor cores. Where the device offers them and their self-test
+ * passed: every case on them; elsewhere asking for them fails with UNSUPPORTED, naming them. */
 static void conv2d_coop_forward_matches_reference_where_offered(void **state)
 {
     (void)state;
     vka_context *ctx = test_context_coop();
-    /* What the forward declares of the kernel matches its SPIR-V (bindings, push constants, a
-     * workgroup size set from C) on every device, whether or not it can build it. */
     int fits = vka_context_limits(ctx)->max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES;
     assert_int_equal(vka_conv2d_coop_check(ctx), fits ? VKA_SUCCESS : VKA_ERROR_LIMIT_EXCEEDED);
     int ready = vka_conv2d_coop_ready(ctx);
-    if (ctx->coopmat_nv && !ready &&
-        vka_context_limits(ctx)->max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES)
+    if (ctx->coopmat_nv && !ready && fits)
         fail_msg("%s offers VK_NV_cooperative_matrix's tiles, but the coop kernel failed its self-test (above)",
                  vka_context_device(ctx)->name);
-    vka_tensor none = {0};
+    int emulate = vka_context_device(ctx)->features.shader_float16 && fits;
     for (size_t i = 0; i < NUM_CASES; i++) {
-        const conv_case *cs = &cases[i];
-        vka_conv2d_shape sh = cs->sh;
-        sh.variant = VKA_CONV2D_TILED;
-        sh.coop = 1;
-        host_case h = make_host(cs, 3000 + i);
-        vka_arena *arena;
-        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d coop"}, &arena));
-        vka_cmd *cmd;
-        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
-        vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), w = test_tensor(ctx, arena, h.w, h.nw),
-                   b = test_tensor(ctx, arena, h.b, h.nb);
-        test_guarded scratch = test_alloc_guarded(ctx, arena, vka_conv2d_scratch_bytes(ctx, &sh));
-        test_guarded y = nan_output(ctx, arena, h.ny);
-        vka_result rc = vka_conv2d_forward(cmd, &sh, y.t, x, w, cs->bias ? b : none, scratch.t);
-        if (!ready) {
-            assert_int_equal(rc, VKA_ERROR_UNSUPPORTED);
-            if (!strstr(vka_context_last_error(ctx), "cooperative matrices"))
-                fail_msg("refusal without naming cooperative matrices: %s", vka_context_last_error(ctx));
-        } else {
-            TEST_OK(rc);
-            test_run(cmd);
-            float *got = test_read(ctx, y.t, h.ny);
-            char label[256];
-            snprintf(label, sizeof label, "conv2d coop forward y [%s]", cs->name);
-            test_expect_close(label, got, h.y_ref, h.ny, COOP_TOL);
-            test_check_guard(ctx, y);
-            expect_same_bits_again(ctx, cmd, y.t, got, h.ny, "coop forward y", cs);
-            free(got);
-        }
-        vka_cmd_destroy(cmd);
-        vka_arena_destroy(arena);
-        free_host(&h);
+        if (emulate) check_coop_case(ctx, &cases[i], 2, 0, 3000 + i);
+        check_coop_case(ctx, &cases[i], 1, !ready, 3000 + i);
     }
+    if (emulate && !vka_kernel_built(ctx, "conv2d_fwd_coop_emulated", -1, 0)) fail_msg("the emulation never ran");
     if (ready && !vka_kernel_built(ctx, "conv2d_fwd_coop", -1, 0)) fail_msg("the coop kernel never ran");
     test_context_finish(ctx);
 }

@@ -13,10 +13,17 @@
 // element per thread at a time, so that the output mapping stays the including shader's.
 // fp16 inputs: values beyond +-65504 become infinite (the forward's activations and weights
 // are far from it; the backward passes, whose dy would underflow fp16, keep the fp32 kernels).
-#extension GL_NV_cooperative_matrix : require
+// COOP_EMULATE (tests, any device with fp16 arithmetic): the same kernel with the fragment
+// operations done by plain code, as the NV specification defines them (a fragment loaded from
+// (offset, stride, column-major) holds element (r, c) at offset + c * stride + r, row-major at
+// offset + r * stride + c): the tile gathers, the fragment offsets and strides and the epilogue
+// run, and are checked against the reference, where no cooperative matrix is offered.
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#ifndef COOP_EMULATE
+#extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
+#endif
 
 layout(local_size_x_id = 0) in;   // the host passes THREADS
 const uint THREADS = 128u, TM = 64u, TN = 64u, TK = 32u;
@@ -26,6 +33,52 @@ shared float16_t Bs[TK * BS];   // [k][n]
 shared float Cs[TM * CS];       // [m][n], the accumulators on their way out
 
 const uint A_ITEMS = TK * TM / THREADS, B_ITEMS = TK * TN / THREADS;  // 16 each
+
+#ifdef COOP_EMULATE
+// A and B fragments stay in the shared tiles (they do not change between load and use);
+// an accumulator fragment 16 x 8 is spread over its 32 threads, 4 elements each: element
+// q = lane + 32 u is (q / 8, q % 8).
+struct FragA { uint offset, stride; bool col_major; };
+struct FragB { uint offset, stride; bool col_major; };
+struct Acc { float v[4]; };
+#define FRAG_A FragA
+#define FRAG_B FragB
+#define ACC Acc
+#define ACC_ZERO Acc(float[4](0.0, 0.0, 0.0, 0.0))
+#define LOAD_A(f, offset, stride, col_major) f = FragA(offset, stride, col_major)
+#define LOAD_B(f, offset, stride, col_major) f = FragB(offset, stride, col_major)
+#define MUL_ADD(c, a, b) c = emu_mul_add(a, b, c)
+#define STORE_C(c, offset, stride) emu_store(c, offset, stride)
+uint lane;
+float a_elem(FragA f, uint r, uint c) { return float(As[f.offset + (f.col_major ? c * f.stride + r : r * f.stride + c)]); }
+float b_elem(FragB f, uint r, uint c) { return float(Bs[f.offset + (f.col_major ? c * f.stride + r : r * f.stride + c)]); }
+Acc emu_mul_add(FragA a, FragB b, Acc c)
+{
+    for (uint u = 0; u < 4u; u++) {
+        uint q = lane + 32u * u, r = q / 8u, col = q % 8u;
+        float sum = 0.0;
+        for (uint k = 0; k < 16u; k++) sum += a_elem(a, r, k) * b_elem(b, k, col);
+        c.v[u] += sum;
+    }
+    return c;
+}
+void emu_store(Acc c, uint offset, uint stride)
+{
+    for (uint u = 0; u < 4u; u++) {
+        uint q = lane + 32u * u;
+        Cs[offset + (q / 8u) * stride + q % 8u] = c.v[u];
+    }
+}
+#else
+#define FRAG_A fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define FRAG_B fcoopmatNV<16, gl_ScopeSubgroup, 16, 8>
+#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 8>
+#define ACC_ZERO ACC(0.0)
+#define LOAD_A(f, offset, stride, col_major) coopMatLoadNV(f, As, offset, stride, col_major)
+#define LOAD_B(f, offset, stride, col_major) coopMatLoadNV(f, Bs, offset, stride, col_major)
+#define MUL_ADD(c, a, b) c = coopMatMulAddNV(a, b, c)
+#define STORE_C(c, offset, stride) coopMatStoreNV(c, Cs, offset, stride, false)
+#endif
 uint tid, k_end;
 #if A_ALONG_K
 uint a_kk;
@@ -101,7 +154,13 @@ void main()
     // This subgroup's quarter of the tile (the host runs this only where subgroups are 32 wide:
     // 4 per workgroup). The coop operations' operands must be the same across a subgroup,
     // which gl_SubgroupID guarantees and tid / 32 need not.
-    uint w = gl_SubgroupID, wm = (w / 2u) * 32u, wn = (w % 2u) * 32u;
+#ifdef COOP_EMULATE
+    uint w = tid / 32u;
+    lane = tid % 32u;
+#else
+    uint w = gl_SubgroupID;
+#endif
+    uint wm = (w / 2u) * 32u, wn = (w % 2u) * 32u;
 
 #if A_ALONG_K
     a_kk = tid % TK;
@@ -128,9 +187,9 @@ void main()
     bcol1 = b_col(min(n0 + b_nn, N - 1));
 #endif
 
-    fcoopmatNV<32, gl_ScopeSubgroup, 16, 8> acc[2][4];
+    ACC acc[2][4];
     [[unroll]] for (uint i = 0; i < 2u; i++)
-        [[unroll]] for (uint j = 0; j < 4u; j++) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 8>(0.0);
+        [[unroll]] for (uint j = 0; j < 4u; j++) acc[i][j] = ACC_ZERO;
 
     if (k_begin < k_end) fetch_tile(k_begin);
     for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
@@ -138,19 +197,19 @@ void main()
         barrier();  // tiles written -> fragments loaded
         if (k0 + TK < k_end) fetch_tile(k0 + TK);
         [[unroll]] for (uint kk = 0; kk < TK; kk += 16u) {
-            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2];
-            fcoopmatNV<16, gl_ScopeSubgroup, 16, 8> b[4];
+            FRAG_A a[2];
+            FRAG_B b[4];
             // A fragment (m, k) from the k-major tile: column-major with stride AS.
-            [[unroll]] for (uint i = 0; i < 2u; i++) coopMatLoadNV(a[i], As, kk * AS + wm + 16u * i, AS, true);
-            [[unroll]] for (uint j = 0; j < 4u; j++) coopMatLoadNV(b[j], Bs, kk * BS + wn + 8u * j, BS, false);
+            [[unroll]] for (uint i = 0; i < 2u; i++) LOAD_A(a[i], kk * AS + wm + 16u * i, AS, true);
+            [[unroll]] for (uint j = 0; j < 4u; j++) LOAD_B(b[j], kk * BS + wn + 8u * j, BS, false);
             [[unroll]] for (uint i = 0; i < 2u; i++)
-                [[unroll]] for (uint j = 0; j < 4u; j++) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+                [[unroll]] for (uint j = 0; j < 4u; j++) MUL_ADD(acc[i][j], a[i], b[j]);
         }
         barrier();  // fragments loaded -> next tiles written
     }
     [[unroll]] for (uint i = 0; i < 2u; i++)
         [[unroll]] for (uint j = 0; j < 4u; j++)
-            coopMatStoreNV(acc[i][j], Cs, (wm + 16u * i) * CS + wn + 8u * j, CS, false);
+            STORE_C(acc[i][j], (wm + 16u * i) * CS + wn + 8u * j, CS);
     barrier();  // all fragments in Cs -> read by any thread
     for (uint e = tid; e < TM * TN; e += THREADS) {
         uint m = e / TN, n = e % TN;  // consecutive threads along n: the output's contiguous direction

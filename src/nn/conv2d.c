@@ -20,6 +20,7 @@
 #include "conv2d_bwd_weight_texel.spv.h"
 #include "conv2d_bwd_weight_tiled.spv.h"
 #include "conv2d_fwd_coop.spv.h"
+#include "conv2d_fwd_coop_emulated.spv.h"
 #include "conv2d_fwd_texel.spv.h"
 #include "conv2d_fwd_tiled.spv.h"
 
@@ -398,29 +399,36 @@ uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape 
 /* The forward on cooperative matrices (conv2d_gemm_coop.glsl): 64 x 64 tiles of the GEMM
  * y (K, N*P*Q) = w (K, C*R*S) x im2col(x), 128 threads each. */
 #define COOP_TILE 64u
-static vka_kernel_desc coop_desc(void)
+/* The kernel, or (emulated) the same with plain code for the fragment operations (tests). */
+static vka_kernel_desc coop_desc(int emulated)
 {
-    return (vka_kernel_desc){
+    vka_kernel_desc d = {
         .name = "conv2d_fwd_coop", VKA_SPIRV(vka_spv_conv2d_fwd_coop), .num_bindings = 4,
         .bindings = {STORAGE, STORAGE, STORAGE, STORAGE}, .push_bytes = sizeof(struct conv2d_push),
         .local_size = {128}, .shared_bytes = VKA_CONV2D_COOP_SHARED_BYTES,
     };
+    if (emulated) {
+        d.name = "conv2d_fwd_coop_emulated";
+        d.spirv = vka_spv_conv2d_fwd_coop_emulated;
+        d.spirv_bytes = sizeof vka_spv_conv2d_fwd_coop_emulated;
+    }
+    return d;
 }
 
 vka_result vka_conv2d_coop_check(vka_context *ctx)
 {
-    vka_kernel_desc desc = coop_desc();
+    vka_kernel_desc desc = coop_desc(0);
     return vka_kernel_check(ctx, &desc);
 }
 
 static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
-                               vka_tensor b)
+                               vka_tensor b, int emulated)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     conv2d_sizes z = sizes_of(sh);
-    vka_kernel_desc desc = coop_desc();
+    vka_kernel_desc desc = coop_desc(emulated);
     uint64_t gx = vka_div_up(z.npq, COOP_TILE), gy = vka_div_up(sh->k, COOP_TILE);
     if (gx > ctx->limits.max_workgroup_count[0] || gy > ctx->limits.max_workgroup_count[1])
         return bad_call(cmd, "conv2d_forward", sh, "%llu x %llu tiles of 64 exceed the device's workgroup counts",
@@ -458,9 +466,17 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
     if (packed)
         return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, stats, scratch_all,
                                                           packed_base(vka_cmd_context(cmd), sh)));
+    if (sh->coop == 2) { /* the emulation: tests, on any device with fp16 arithmetic */
+        vka_context *ctx = vka_cmd_context(cmd);
+        if (!ctx->info.features.shader_float16 || ctx->limits.max_shared_memory_bytes < VKA_CONV2D_COOP_SHARED_BYTES)
+            return vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "%s (" SHAPE_FMT "): the emulated coop kernel needs "
+                                "fp16 arithmetic and %u bytes of shared memory", op, SHAPE_ARGS(sh),
+                                VKA_CONV2D_COOP_SHARED_BYTES);
+        return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b, 1));
+    }
     if (sh->coop > 0 || (sh->coop == 0 && v == VKA_CONV2D_TILED)) {
         vka_context *ctx = vka_cmd_context(cmd);
-        if (vka_conv2d_coop_ready(ctx)) return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b));
+        if (vka_conv2d_coop_ready(ctx)) return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b, 0));
         if (sh->coop > 0)
             return vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
                                 "%s (" SHAPE_FMT "): cooperative matrices asked for, but %s does not offer "

@@ -62,7 +62,9 @@ typedef struct vka_conv2d_shape {
     uint32_t n_capacity;
     /* Forward on cooperative matrices (conv2d_coop.c: NVIDIA's tensor cores, fp16 inputs, fp32
      * sums): 0 where the context enabled them and their self-test passed and the variant is
-     * TILED, 1 required (UNSUPPORTED where they are not offered), -1 never. */
+     * TILED, 1 required (UNSUPPORTED where they are not offered), -1 never; 2 the same kernel
+     * with its fragment operations emulated by plain code (its test, on any device with fp16
+     * arithmetic). */
     int coop;
 } vka_conv2d_shape;
 

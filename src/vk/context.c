@@ -250,37 +250,43 @@ static vka_result create_device(vka_context *ctx)
         .pQueueCreateInfos = &queue_info,
         .pEnabledFeatures = &enabled,
     };
-    /* The tensor-core conv forward (conv2d_coop.c): its extension and the features its SPIR-V
-     * declares (fp16 arithmetic, the Vulkan memory model), named as extensions too so that a
-     * Vulkan 1.1 instance may use them. Should the driver refuse the device with them, it is
-     * made again without them: the fp32 kernels do everything the coop one does. */
+    /* fp16 arithmetic where offered (the conv forward's fp16 tiles, conv2d_gemm_coop.glsl, and
+     * its emulation in the tests); with cooperative matrices also their extension and the
+     * Vulkan memory model their SPIR-V declares. Promoted extensions are named where listed,
+     * so that a Vulkan 1.1 instance may use the features. Should the driver refuse the device
+     * with cooperative matrices, it is made again without them: the fp32 kernels do
+     * everything the coop one does. */
     VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES, .vulkanMemoryModel = VK_TRUE};
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .pNext = &vmm, .shaderFloat16 = VK_TRUE};
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .shaderFloat16 = VK_TRUE};
     VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV, .pNext = &f16,
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV, .pNext = &vmm,
         .cooperativeMatrix = VK_TRUE};
-    const char *coop_ext[3] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
-    uint32_t coop_ext_count = 1;
-    static const char *const promoted[2] = {VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME,
-                                            VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME}; /* core in 1.2 */
-    for (int i = 0; i < 2; i++)
-        if (vka_device_has_extension(ctx->phys, promoted[i])) coop_ext[coop_ext_count++] = promoted[i];
+    const char *ext[3];
+    uint32_t f16_ext = 0, coop_ext = 0;
+    if (ctx->info.features.shader_float16) {
+        info.pNext = &f16;
+        if (vka_device_has_extension(ctx->phys, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME))
+            ext[f16_ext++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
+    }
+    info.enabledExtensionCount = f16_ext;
+    info.ppEnabledExtensionNames = ext;
     ctx->coopmat_nv = ctx->info.features.cooperative_matrix_nv && !vka_switch_off("VKANCHOR_COOPMAT");
     if (ctx->coopmat_nv) {
-        info.pNext = &coop;
-        info.enabledExtensionCount = coop_ext_count;
-        info.ppEnabledExtensionNames = coop_ext;
+        ext[f16_ext + coop_ext++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+        if (vka_device_has_extension(ctx->phys, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME))
+            ext[f16_ext + coop_ext++] = VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME;
+        f16.pNext = &coop; /* cooperative_matrix_nv implies shader_float16: f16 heads the chain */
+        info.enabledExtensionCount = f16_ext + coop_ext;
         VkResult made = vkCreateDevice(ctx->phys, &info, NULL, &ctx->device);
         if (made != VK_SUCCESS) {
             vka_log(lg, VKA_LOG_WARNING, "%s: the device with cooperative matrices failed (%s); using fp32 kernels",
                     ctx->info.name, vka_vk_result_name(made));
             ctx->coopmat_nv = 0;
             ctx->device = VK_NULL_HANDLE;
-            info.pNext = NULL;
-            info.enabledExtensionCount = 0;
-            info.ppEnabledExtensionNames = NULL;
+            f16.pNext = NULL;
+            info.enabledExtensionCount = f16_ext;
         }
     }
     if (!ctx->device) VKA_VK_CHECK(lg, vkCreateDevice(ctx->phys, &info, NULL, &ctx->device));
