@@ -55,6 +55,7 @@ static cJSON *device_json(const vka_device_info *d)
     cJSON_AddBoolToObject(f, "subgroup_shuffle", d->features.subgroup_shuffle);
     cJSON_AddBoolToObject(f, "integer_dot_product", d->features.integer_dot_product);
     cJSON_AddBoolToObject(f, "cooperative_matrix", d->features.cooperative_matrix);
+    cJSON_AddBoolToObject(f, "cooperative_matrix_nv_16x8x16", d->features.cooperative_matrix_nv);
     cJSON_AddBoolToObject(f, "texel_buffer_rgba32f", d->features.texel_buffer_rgba32f);
     return o;
 }
@@ -80,10 +81,11 @@ static void print_device(const vka_device_info *d)
            (double)l->max_storage_buffer_range / (1 << 20), (double)l->max_memory_allocation_size / (1u << 30));
     printf("  timestamps      %s (%.2f ns per tick)\n", yes(d->features.timestamps), d->timestamp_period_ns);
     printf("  features        fp16 %s, 16-bit storage %s, subgroup ops %s/%s/%s (basic/arith/shuffle), "
-           "integer dot %s, cooperative matrix %s\n",
+           "integer dot %s, cooperative matrix %s (KHR) / %s (NV 16x8x16 fp16, the conv forward's)\n",
            yes(d->features.shader_float16), yes(d->features.storage_buffer_16bit), yes(d->features.subgroup_basic),
            yes(d->features.subgroup_arithmetic), yes(d->features.subgroup_shuffle),
-           yes(d->features.integer_dot_product), yes(d->features.cooperative_matrix));
+           yes(d->features.integer_dot_product), yes(d->features.cooperative_matrix),
+           yes(d->features.cooperative_matrix_nv));
 }
 
 int cli_devices(int argc, char **argv)
