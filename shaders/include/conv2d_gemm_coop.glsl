@@ -32,7 +32,12 @@ shared float16_t As[TK * AS];   // [k][m] (store_tile's writes: 4-way bank confl
 shared float16_t Bs[TK * BS];   // [k][n]
 shared float Cs[TM * CS];       // [m][n], the accumulators on their way out
 
-const uint A_ITEMS = TK * TM / THREADS, B_ITEMS = TK * TN / THREADS;  // 16 each
+// The tile gather (16 elements of each tile per thread), into the fp16 tiles: A element (k, m)
+// at As[k * AS + m], B (k, n) at Bs[k * BS + n].
+#define GEMM_THREADS THREADS
+#include "conv2d_gemm_fetch.glsl"
+void put_a(uint k, uint m, float v) { As[k * AS + m] = float16_t(v); }
+void put_b(uint k, uint n, float v) { Bs[k * BS + n] = float16_t(v); }
 
 #ifdef COOP_EMULATE
 // A and B fragments stay in the shared tiles (they do not change between load and use);
@@ -79,67 +84,6 @@ void emu_store(Acc c, uint offset, uint stride)
 #define MUL_ADD(c, a, b) c = coopMatMulAddNV(a, b, c)
 #define STORE_C(c, offset, stride) coopMatStoreNV(c, Cs, offset, stride, false)
 #endif
-uint tid, k_end;
-#if A_ALONG_K
-uint a_kk;
-ARow arow[A_ITEMS];
-bool a_ok[A_ITEMS];
-#else
-uint a_mm;
-bool a_mok;
-ARow arow1;
-#endif
-#if B_ALONG_K
-uint b_kk;
-BCol bcol[B_ITEMS];
-bool b_ok[B_ITEMS];
-#else
-uint b_nn;
-bool b_nok;
-BCol bcol1;
-#endif
-float a_reg[A_ITEMS], b_reg[B_ITEMS];
-
-// This thread's elements of the tiles at k0 into a_reg / b_reg (0 outside the GEMM); the
-// same element assignment as conv2d_gemm_tiled.glsl's fetch_tile.
-void fetch_tile(uint k0)
-{
-#if A_ALONG_K
-    uint ka = k0 + a_kk;
-    AK ak = a_k(min(ka, k_end - 1));
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_reg[i] = (a_ok[i] && ka < k_end) ? load_a(arow[i], ak) : 0.0;
-#else
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
-        uint k = k0 + tid / TM + i * (THREADS / TM);
-        a_reg[i] = (a_mok && k < k_end) ? load_a(arow1, a_k(k)) : 0.0;
-    }
-#endif
-#if B_ALONG_K
-    uint kb = k0 + b_kk;
-    BK bk = b_k(min(kb, k_end - 1));
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_reg[j] = (b_ok[j] && kb < k_end) ? load_b(bk, bcol[j]) : 0.0;
-#else
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
-        uint k = k0 + tid / TN + j * (THREADS / TN);
-        b_reg[j] = (b_nok && k < k_end) ? load_b(b_k(k), bcol1) : 0.0;
-    }
-#endif
-}
-
-// The fetched elements into the fp16 tiles: A element (k, m) at As[k * AS + m], B (k, n) at Bs[k * BS + n].
-void store_tile()
-{
-#if A_ALONG_K
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[a_kk * AS + tid / TK + i * (THREADS / TK)] = float16_t(a_reg[i]);
-#else
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) As[(tid / TM + i * (THREADS / TM)) * AS + a_mm] = float16_t(a_reg[i]);
-#endif
-#if B_ALONG_K
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[b_kk * BS + tid / TK + j * (THREADS / TK)] = float16_t(b_reg[j]);
-#else
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) Bs[(tid / TN + j * (THREADS / TN)) * BS + b_nn] = float16_t(b_reg[j]);
-#endif
-}
 
 void main()
 {
@@ -162,30 +106,7 @@ void main()
 #endif
     uint wm = (w / 2u) * 32u, wn = (w % 2u) * 32u;
 
-#if A_ALONG_K
-    a_kk = tid % TK;
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
-        uint m = m0 + tid / TK + i * (THREADS / TK);
-        a_ok[i] = m < M;
-        arow[i] = a_row(min(m, M - 1));
-    }
-#else
-    a_mm = tid % TM;
-    a_mok = m0 + a_mm < M;
-    arow1 = a_row(min(m0 + a_mm, M - 1));
-#endif
-#if B_ALONG_K
-    b_kk = tid % TK;
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
-        uint n = n0 + tid / TK + j * (THREADS / TK);
-        b_ok[j] = n < N;
-        bcol[j] = b_col(min(n, N - 1));
-    }
-#else
-    b_nn = tid % TN;
-    b_nok = n0 + b_nn < N;
-    bcol1 = b_col(min(n0 + b_nn, N - 1));
-#endif
+    fetch_setup(m0, n0, M, N);
 
     ACC acc[2][4];
     [[unroll]] for (uint i = 0; i < 2u; i++)

@@ -52,76 +52,17 @@ void b_put(uint e, float v) { Bs4[e / 4u][e % 4u] = v; }
 uint row_of(uint ty, uint i) { return VEC4 ? ((i / 4u) * TY + ty) * 4u + i % 4u : ty + i * TY; }
 uint col_of(uint tx, uint j) { return VEC4 ? ((j / 4u) * TX + tx) * 4u + j % 4u : tx + j * TX; }
 
-// Tile elements per thread (TX = 16 and TK = 16 divide every count: threads is a multiple
-// of TK, TM and TN, so each thread's fixed index below is the same for every i).
-const uint A_ITEMS = TK * TM / (TX * TY), B_ITEMS = TK * TN / (TX * TY);
 // Whether the next tile's global loads are issued before this tile's multiply-adds (into
 // registers, stored to shared memory after the barrier), so that their latency overlaps
 // arithmetic; 0 (VKANCHOR_TILED_PREFETCH=0) loads each tile just before it is used.
 layout(constant_id = 6) const bool PREFETCH = true;
 
-// This thread's tile elements and what is known of them before the loop (module scope, so
-// that fetch_tile can run from two places).
-uint tid, threads, k_end;
-#if A_ALONG_K
-uint a_kk;                  // its k within the tile; rows tid / TK + i * (threads / TK)
-ARow arow[A_ITEMS];
-bool a_ok[A_ITEMS];
-#else
-uint a_mm;                  // its row within the tile; k tid / TM + i * (threads / TM)
-bool a_mok;
-ARow arow1;
-#endif
-#if B_ALONG_K
-uint b_kk;
-BCol bcol[B_ITEMS];
-bool b_ok[B_ITEMS];
-#else
-uint b_nn;
-bool b_nok;
-BCol bcol1;
-#endif
-float a_reg[A_ITEMS], b_reg[B_ITEMS];   // the fetched tile, on its way to shared memory
-
-// Reads this thread's elements of the tile at k0 into a_reg / b_reg (0 outside the GEMM).
-void fetch_tile(uint k0)
-{
-#if A_ALONG_K
-    uint ka = k0 + a_kk;
-    AK ak = a_k(min(ka, k_end - 1));
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_reg[i] = (a_ok[i] && ka < k_end) ? load_a(arow[i], ak) : 0.0;
-#else
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
-        uint k = k0 + tid / TM + i * (threads / TM);
-        a_reg[i] = (a_mok && k < k_end) ? load_a(arow1, a_k(k)) : 0.0;
-    }
-#endif
-#if B_ALONG_K
-    uint kb = k0 + b_kk;
-    BK bk = b_k(min(kb, k_end - 1));
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_reg[j] = (b_ok[j] && kb < k_end) ? load_b(bk, bcol[j]) : 0.0;
-#else
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
-        uint k = k0 + tid / TN + j * (threads / TN);
-        b_reg[j] = (b_nok && k < k_end) ? load_b(b_k(k), bcol1) : 0.0;
-    }
-#endif
-}
-
-// Writes the fetched tile into shared memory.
-void store_tile()
-{
-#if A_ALONG_K
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_put(a_kk * TM + tid / TK + i * (threads / TK), a_reg[i]);
-#else
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) a_put((tid / TM + i * (threads / TM)) * TM + a_mm, a_reg[i]);
-#endif
-#if B_ALONG_K
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_put(b_kk * TN + tid / TK + j * (threads / TK), b_reg[j]);
-#else
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) b_put((tid / TN + j * (threads / TN)) * TN + b_nn, b_reg[j]);
-#endif
-}
+// The tile gather (TX = 16 and TK = 16 divide every count: the threads are a multiple of TK,
+// TM and TN), into the vec4 tiles by the element index k*TM + m (k*TN + n).
+#define GEMM_THREADS (TX * TY)
+#include "conv2d_gemm_fetch.glsl"
+void put_a(uint k, uint m, float v) { a_put(k * TM + m, v); }
+void put_b(uint k, uint n, float v) { b_put(k * TN + n, v); }
 
 void main()
 {
@@ -130,7 +71,6 @@ void main()
 #endif
     uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     tid = ty * TX + tx;
-    threads = TX * TY;
     uint m0 = gl_WorkGroupID.y * TM, n0 = gl_WorkGroupID.x * TN, z = gl_WorkGroupID.z;
     uint M = gemm_m(), N = gemm_n(), k_begin = gemm_k_begin(z);
     k_end = gemm_k_end(z);
@@ -138,31 +78,7 @@ void main()
     float acc[RM][RN];
     [[unroll]] for (uint i = 0; i < RM; i++)
         [[unroll]] for (uint j = 0; j < RN; j++) acc[i][j] = 0.0;
-
-#if A_ALONG_K
-    a_kk = tid % TK;
-    [[unroll]] for (uint i = 0; i < A_ITEMS; i++) {
-        uint m = m0 + tid / TK + i * (threads / TK);
-        a_ok[i] = m < M;
-        arow[i] = a_row(min(m, M - 1));
-    }
-#else
-    a_mm = tid % TM;
-    a_mok = m0 + a_mm < M;
-    arow1 = a_row(min(m0 + a_mm, M - 1));
-#endif
-#if B_ALONG_K
-    b_kk = tid % TK;
-    [[unroll]] for (uint j = 0; j < B_ITEMS; j++) {
-        uint n = n0 + tid / TK + j * (threads / TK);
-        b_ok[j] = n < N;
-        bcol[j] = b_col(min(n, N - 1));
-    }
-#else
-    b_nn = tid % TN;
-    b_nok = n0 + b_nn < N;
-    bcol1 = b_col(min(n0 + b_nn, N - 1));
-#endif
+    fetch_setup(m0, n0, M, N);
 
     if (k_begin < k_end) fetch_tile(k_begin);
     for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
