@@ -28,6 +28,8 @@ python=""
 for p in /usr/bin/python3 python3; do
   if command -v "$p" >/dev/null && "$p" -c "import torch" 2>/dev/null; then python="$p"; break; fi
 done
+[ -n "$python" ] || echo "bench-devices: no PyTorch here (python3 -c 'import torch' failed): vkanchor alone, no ratios;" \
+  "for the side-by-side figures: apt-get install python3-torch (or any CUDA/ROCm PyTorch)" >&2
 threads=$(nproc)
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp)
