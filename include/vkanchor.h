@@ -267,6 +267,8 @@ vka_result vka_axpy(vka_cmd *cmd, float a, vka_tensor x, vka_tensor y, uint64_t 
  * atomics, bit-identical run to run). scratch: vka_reduce_scratch_bytes(n). */
 vka_result vka_reduce_sum_max(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n,
                               vka_tensor scratch);
+/* The same with out[1] = max |x| (the scale of dy for the fp16 cooperative-matrix kernels). */
+vka_result vka_reduce_sum_absmax(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n, vka_tensor scratch);
 uint64_t vka_reduce_scratch_bytes(const vka_context *ctx, uint64_t n);
 
 typedef enum vka_matmul_variant {

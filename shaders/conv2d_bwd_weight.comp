@@ -127,5 +127,11 @@ void store_c(uint k, uint col, float v)
 }
 #define A_ALONG_K 1
 #define B_ALONG_K 1
+#ifdef COOP
+#define COOP_SCALE_A            // A is dy
+#define COOP_SCALE_BINDING 3
+#include "conv2d_gemm_coop.glsl"
+#else
 #include "conv2d_gemm_tiled.glsl"
+#endif
 #endif

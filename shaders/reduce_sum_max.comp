@@ -27,7 +27,11 @@ void main()
     float sum = 0.0, mx = NEG_INF;
     for (uint i = begin + t; i < end; i += gl_WorkGroupSize.x) {
         float s = p.pairs_in != 0 ? x[2 * i] : x[i];
+#ifdef ABS
+        float m = p.pairs_in != 0 ? x[2 * i + 1] : abs(s);  // max |x| (the coop kernels' dy scale)
+#else
         float m = p.pairs_in != 0 ? x[2 * i + 1] : s;
+#endif
         sum += s;
         mx = max(mx, m);
     }

@@ -79,10 +79,12 @@ static void reduce_sum_max_matches_reference_and_repeats_bit_for_bit(void **stat
         uint64_t n = sizes[s];
         float *x = malloc(n * 4);
         test_fill_uniform(&rng, x, n, -1, 1);
-        x[n / 2] = 3.5f; /* a known maximum somewhere in the middle */
+        x[n / 2] = 3.5f;                  /* a known maximum somewhere in the middle */
+        if (n > 1) x[n / 3] = -4.25f;     /* and a larger magnitude below zero (absmax) */
         double sum = 0, abs_sum = 0;
-        float mx = -INFINITY;
-        for (uint64_t i = 0; i < n; i++) sum += x[i], abs_sum += fabs(x[i]), mx = x[i] > mx ? x[i] : mx;
+        float mx = -INFINITY, amx = 0;
+        for (uint64_t i = 0; i < n; i++)
+            sum += x[i], abs_sum += fabs(x[i]), mx = x[i] > mx ? x[i] : mx, amx = fabsf(x[i]) > amx ? fabsf(x[i]) : amx;
         vka_tensor tx, scratch;
         TEST_OK(vka_arena_alloc(arena, n * 4, &tx));
         TEST_OK(vka_arena_alloc(arena, vka_reduce_scratch_bytes(ctx, n), &scratch));
@@ -100,6 +102,15 @@ static void reduce_sum_max_matches_reference_and_repeats_bit_for_bit(void **stat
             fail_msg("sum n=%llu: %.9g vs %.9g", (unsigned long long)n, got[0][0], sum);
         assert_true(got[0][1] == mx);
         assert_memory_equal(got[0], got[1], 8);
+        /* The absmax variant: the same sum, max |x|. */
+        float ga[2];
+        TEST_OK(vka_cmd_reset(cmd));
+        TEST_OK(vka_reduce_sum_absmax(cmd, out.t, tx, n, scratch));
+        TEST_OK(vka_cmd_submit(cmd));
+        TEST_OK(vka_cmd_wait(cmd));
+        TEST_OK(vka_download(ctx, out.t, 0, ga, 8));
+        assert_true(ga[0] == got[0][0]);
+        if (ga[1] != amx) fail_msg("absmax n=%llu: %g vs %g", (unsigned long long)n, ga[1], amx);
         test_check_guard(ctx, out);
         free(x);
     }

@@ -506,23 +506,45 @@ static void conv2d_tiled_plan_fills_a_gpu_and_keeps_cpu_devices_at_4x4(void **st
  * a missed tile gives errors of the output's size (~1). */
 #define COOP_TOL 1e-5
 
-/* One case of the coop forward in `mode` (sh.coop: 1 the device's tensor cores, 2 their
- * emulation): against the fp64 reference within fp16's error and the same bits again, or
- * (expect_refusal) UNSUPPORTED naming cooperative matrices. */
-static void check_coop_case(vka_context *ctx, const conv_case *cs, int mode, int expect_refusal, uint64_t seed)
+/* Reads a coop output and checks it against the reference (scaled by ref_scale) within fp16's
+ * error; returns the floats. */
+static float *check_coop_output(vka_context *ctx, test_guarded g, const double *ref, double ref_scale, size_t n,
+                                const char *what, const conv_case *cs, int mode)
+{
+    float *got = test_read(ctx, g.t, n);
+    double *scaled = malloc(n * sizeof *scaled);
+    for (size_t i = 0; i < n; i++) scaled[i] = ref[i] * ref_scale;
+    char label[256];
+    snprintf(label, sizeof label, "conv2d coop%s %s (dy x %g) [%s]", mode == 2 ? " (emulated)" : "", what, ref_scale,
+             cs->name);
+    test_expect_close(label, got, scaled, n, COOP_TOL);
+    test_check_guard(ctx, g);
+    free(scaled);
+    return got;
+}
+
+/* One case on the coop kernels in `mode` (sh.coop: 1 the device's tensor cores, 2 their
+ * emulation): the forward, then dx, dw and db from dy x dy_scale (a tiny dy shows that its
+ * scaling keeps fp16 from underflowing), each against the fp64 reference within fp16's
+ * error and with the same bits again; or (expect_refusal) UNSUPPORTED naming cooperative
+ * matrices. */
+static void check_coop_case(vka_context *ctx, const conv_case *cs, int mode, int expect_refusal, float dy_scale,
+                            uint64_t seed)
 {
     vka_conv2d_shape sh = cs->sh;
     sh.variant = VKA_CONV2D_TILED;
     sh.coop = mode;
     host_case h = make_host(cs, seed);
+    for (size_t i = 0; i < h.ny; i++) h.dy[i] *= dy_scale;
     vka_arena *arena;
     TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d coop"}, &arena));
     vka_cmd *cmd;
     TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
     vka_tensor x = test_tensor(ctx, arena, h.x, h.nx), w = test_tensor(ctx, arena, h.w, h.nw),
-               b = test_tensor(ctx, arena, h.b, h.nb), none = {0};
+               b = test_tensor(ctx, arena, h.b, h.nb), dy = test_tensor(ctx, arena, h.dy, h.ny), none = {0};
     test_guarded scratch = test_alloc_guarded(ctx, arena, vka_conv2d_scratch_bytes(ctx, &sh));
-    test_guarded y = nan_output(ctx, arena, h.ny);
+    test_guarded y = nan_output(ctx, arena, h.ny), dx = nan_output(ctx, arena, h.nx);
+    test_guarded dw = nan_output(ctx, arena, h.nw), db = nan_output(ctx, arena, h.nb);
     vka_result rc = vka_conv2d_forward(cmd, &sh, y.t, x, w, cs->bias ? b : none, scratch.t);
     if (expect_refusal) {
         assert_int_equal(rc, VKA_ERROR_UNSUPPORTED);
@@ -530,25 +552,27 @@ static void check_coop_case(vka_context *ctx, const conv_case *cs, int mode, int
             fail_msg("refusal without naming cooperative matrices: %s", vka_context_last_error(ctx));
     } else {
         TEST_OK(rc);
+        TEST_OK(vka_conv2d_backward(cmd, &sh, dx.t, dw.t, cs->bias ? db.t : none, dy, x, w, scratch.t));
         test_run(cmd);
-        float *got = test_read(ctx, y.t, h.ny);
-        char label[256];
-        snprintf(label, sizeof label, "conv2d coop%s forward y [%s]", mode == 2 ? " (emulated)" : "", cs->name);
-        test_expect_close(label, got, h.y_ref, h.ny, COOP_TOL);
-        test_check_guard(ctx, y);
-        expect_same_bits_again(ctx, cmd, y.t, got, h.ny, "coop forward y", cs);
-        free(got);
+        float *got[4] = {check_coop_output(ctx, y, h.y_ref, 1, h.ny, "forward y", cs, mode),
+                         check_coop_output(ctx, dx, h.dx_ref, dy_scale, h.nx, "dx", cs, mode),
+                         check_coop_output(ctx, dw, h.dw_ref, dy_scale, h.nw, "dw", cs, mode),
+                         cs->bias ? check_coop_output(ctx, db, h.db_ref, dy_scale, h.nb, "db", cs, mode) : NULL};
+        expect_same_bits_again(ctx, cmd, y.t, got[0], h.ny, "coop forward y", cs);
+        expect_same_bits_again(ctx, cmd, dx.t, got[1], h.nx, "coop dx", cs);
+        expect_same_bits_again(ctx, cmd, dw.t, got[2], h.nw, "coop dw", cs);
+        for (int i = 0; i < 4; i++) free(got[i]);
     }
     vka_cmd_destroy(cmd);
     vka_arena_destroy(arena);
     free_host(&h);
 }
 
-/* The forward on cooperative matrices. Everywhere: what the forward declares of the kernel
- * matches its SPIR-V, and (with fp16 arithmetic) the kernel with its fragment operations
- * emulated passes every case, so its tile gathers, fragment offsets and strides and its
- * epilogue are proven without tensor cores. Where the device offers them and their self-test
- * passed: every case on them; elsewhere asking for them fails with UNSUPPORTED, naming them. */
+/* The three passes on cooperative matrices. Everywhere: what the ops declare of the kernels
+ * matches their SPIR-V, and (with fp16 arithmetic) the kernels with their fragment operations
+ * emulated pass every case, so their tile gathers, fragment offsets and strides, dy's scaling
+ * and epilogues are proven without tensor cores. Where the device offers them and their
+ * self-test passed: every case on them; elsewhere asking for them fails with UNSUPPORTED. */
 static void conv2d_coop_forward_matches_reference_where_offered(void **state)
 {
     (void)state;
@@ -561,11 +585,17 @@ static void conv2d_coop_forward_matches_reference_where_offered(void **state)
                  vka_context_device(ctx)->name);
     int emulate = vka_context_device(ctx)->features.shader_float16 && fits;
     for (size_t i = 0; i < NUM_CASES; i++) {
-        if (emulate) check_coop_case(ctx, &cases[i], 2, 0, 3000 + i);
-        check_coop_case(ctx, &cases[i], 1, !ready, 3000 + i);
+        float dy_scale = i % 3 == 1 ? 1e-6f : 1.0f; /* every third case with a dy far below fp16's normals */
+        if (emulate) check_coop_case(ctx, &cases[i], 2, 0, dy_scale, 3000 + i);
+        check_coop_case(ctx, &cases[i], 1, !ready, dy_scale, 3000 + i);
     }
-    if (emulate && !vka_kernel_built(ctx, "conv2d_fwd_coop_emulated", -1, 0)) fail_msg("the emulation never ran");
-    if (ready && !vka_kernel_built(ctx, "conv2d_fwd_coop", -1, 0)) fail_msg("the coop kernel never ran");
+    static const char *const kernels[] = {"conv2d_fwd_coop", "conv2d_bwd_data_coop", "conv2d_bwd_weight_coop"};
+    for (int k = 0; k < 3; k++) {
+        char emulated[64];
+        snprintf(emulated, sizeof emulated, "%s_emulated", kernels[k]);
+        if (emulate && !vka_kernel_built(ctx, emulated, -1, 0)) fail_msg("%s never ran", emulated);
+        if (ready && !vka_kernel_built(ctx, kernels[k], -1, 0)) fail_msg("%s never ran", kernels[k]);
+    }
     test_context_finish(ctx);
 }
 

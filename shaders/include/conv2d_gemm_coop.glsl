@@ -36,8 +36,29 @@ shared float Cs[TM * CS];       // [m][n], the accumulators on their way out
 // at As[k * AS + m], B (k, n) at Bs[k * BS + n].
 #define GEMM_THREADS THREADS
 #include "conv2d_gemm_fetch.glsl"
-void put_a(uint k, uint m, float v) { As[k * AS + m] = float16_t(v); }
-void put_b(uint k, uint n, float v) { Bs[k * BS + n] = float16_t(v); }
+// dy in fp16 (the input and weight gradients: COOP_SCALE_B / COOP_SCALE_A name its operand) is
+// scaled by the power of two that puts max |dy| in (8192, 16384] (from vka_reduce_sum_absmax,
+// at binding COOP_SCALE_BINDING), so that its small values do not underflow fp16 nor its
+// largest overflow it; the sums are scaled back exactly in the epilogue.
+#if defined(COOP_SCALE_A) || defined(COOP_SCALE_B)
+layout(std430, binding = COOP_SCALE_BINDING) readonly buffer CoopMax { float coop_max[]; };  // (sum, max |dy|)
+#endif
+float scale_a = 1.0, scale_b = 1.0, scale_out = 1.0;
+void coop_scales()
+{
+#if defined(COOP_SCALE_A) || defined(COOP_SCALE_B)
+    float m = coop_max[1];
+    float s = m > 0.0 && m < 1e30 ? exp2(clamp(floor(log2(16384.0 / m)), -100.0, 100.0)) : 1.0;
+#ifdef COOP_SCALE_A
+    scale_a = s;
+#else
+    scale_b = s;
+#endif
+    scale_out = 1.0 / s;
+#endif
+}
+void put_a(uint k, uint m, float v) { As[k * AS + m] = float16_t(v * scale_a); }
+void put_b(uint k, uint n, float v) { Bs[k * BS + n] = float16_t(v * scale_b); }
 
 #ifdef COOP_EMULATE
 // A and B fragments stay in the shared tiles (they do not change between load and use);
@@ -107,6 +128,7 @@ void main()
     uint wm = (w / 2u) * 32u, wn = (w % 2u) * 32u;
 
     fetch_setup(m0, n0, M, N);
+    coop_scales();
 
     ACC acc[2][4];
     [[unroll]] for (uint i = 0; i < 2u; i++)
@@ -134,6 +156,6 @@ void main()
     barrier();  // all fragments in Cs -> read by any thread
     for (uint e = tid; e < TM * TN; e += THREADS) {
         uint m = e / TN, n = e % TN;  // consecutive threads along n: the output's contiguous direction
-        if (m0 + m < M && n0 + n < N) store_c(m0 + m, n0 + n, Cs[m * CS + n]);
+        if (m0 + m < M && n0 + n < N) store_c(m0 + m, n0 + n, Cs[m * CS + n] * scale_out);
     }
 }

@@ -6,6 +6,10 @@ vka_add_shader(NAME conv2d_fwd_texel SOURCE conv2d_fwd.comp DEFINES TEXEL)
 # devices that offer them and pass conv2d_coop.c's self-test.
 vka_add_shader(NAME conv2d_fwd_coop SOURCE conv2d_fwd.comp DEFINES COOP)
 vka_add_shader(NAME conv2d_fwd_coop_emulated SOURCE conv2d_fwd.comp DEFINES COOP COOP_EMULATE)  # its test
+vka_add_shader(NAME conv2d_bwd_data_coop SOURCE conv2d_bwd_data.comp DEFINES COOP)
+vka_add_shader(NAME conv2d_bwd_data_coop_emulated SOURCE conv2d_bwd_data.comp DEFINES COOP COOP_EMULATE)
+vka_add_shader(NAME conv2d_bwd_weight_coop SOURCE conv2d_bwd_weight.comp DEFINES COOP)
+vka_add_shader(NAME conv2d_bwd_weight_coop_emulated SOURCE conv2d_bwd_weight.comp DEFINES COOP COOP_EMULATE)
 vka_add_shader(NAME conv2d_bwd_data_tiled SOURCE conv2d_bwd_data.comp)
 vka_add_shader(NAME conv2d_bwd_data_texel SOURCE conv2d_bwd_data.comp DEFINES TEXEL)
 vka_add_shader(NAME conv2d_bwd_weight_tiled SOURCE conv2d_bwd_weight.comp)

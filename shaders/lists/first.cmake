@@ -1,5 +1,6 @@
 vka_add_shader(NAME axpy SOURCE axpy.comp)
 vka_add_shader(NAME reduce_sum_max SOURCE reduce_sum_max.comp)
+vka_add_shader(NAME reduce_sum_absmax SOURCE reduce_sum_max.comp DEFINES ABS)
 vka_add_shader(NAME matmul_tiled SOURCE matmul_tiled.comp)
 vka_add_shader(NAME matmul_texel SOURCE matmul_texel.comp)
 vka_add_shader(NAME matmul_texel_vec4 SOURCE matmul_texel.comp DEFINES VEC4)

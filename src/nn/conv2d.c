@@ -19,6 +19,10 @@
 #include "conv2d_bwd_weight_reduce_texel.spv.h"
 #include "conv2d_bwd_weight_texel.spv.h"
 #include "conv2d_bwd_weight_tiled.spv.h"
+#include "conv2d_bwd_data_coop.spv.h"
+#include "conv2d_bwd_data_coop_emulated.spv.h"
+#include "conv2d_bwd_weight_coop.spv.h"
+#include "conv2d_bwd_weight_coop_emulated.spv.h"
 #include "conv2d_fwd_coop.spv.h"
 #include "conv2d_fwd_coop_emulated.spv.h"
 #include "conv2d_fwd_texel.spv.h"
@@ -176,13 +180,27 @@ uint32_t vka_conv2d_dx_tap_phases(const vka_context *ctx, const vka_conv2d_shape
     return packed_applies(ctx, v, sh, scratch) ? vka_conv2d_packed_tap_phases(sh) : 0;
 }
 
-uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh)
+/* The scratch before the coop region: partials, and the packed copies on CPU devices. */
+static uint64_t scratch_base_bytes(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
     uint64_t bytes = packed_base(ctx, sh);
     /* Room for the packed copies on CPU devices (where the texel variant runs), whatever the variant. */
     if (ctx && ctx->info.type == VKA_DEVICE_CPU && vka_conv2d_packed_shape(sh))
         bytes = vka_conv2d_packed_scratch_end(sh, bytes);
     return bytes ? (bytes + 255) / 256 * 256 : 256;
+}
+
+/* The coop backward's region at the scratch's end: (sum, max |dy|) in its first 256 bytes,
+ * then vka_reduce_sum_absmax's partials. Where the context may run those kernels. */
+static uint64_t coop_region_bytes(const vka_context *ctx) { return 256 + vka_reduce_scratch_bytes(ctx, 1); }
+static int coop_region_wanted(const vka_context *ctx, const vka_conv2d_shape *sh)
+{
+    return ctx && (ctx->coopmat_nv || sh->coop == 2);
+}
+
+uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh)
+{
+    return scratch_base_bytes(ctx, sh) + (coop_region_wanted(ctx, sh) ? coop_region_bytes(ctx) : 0);
 }
 
 /* ---- arguments -------------------------------------------------------------------- */
@@ -399,46 +417,63 @@ uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape 
 /* The forward on cooperative matrices (conv2d_gemm_coop.glsl): 64 x 64 tiles of the GEMM
  * y (K, N*P*Q) = w (K, C*R*S) x im2col(x), 128 threads each. */
 #define COOP_TILE 64u
-/* The kernel, or (emulated) the same with plain code for the fragment operations (tests). */
-static vka_kernel_desc coop_desc(int emulated)
+/* The coop kernels of the three passes ([pass][emulated]: the fragment operations written out
+ * as plain code for the tests) and their bindings: the forward's four, the backward's three
+ * and the (sum, max |dy|) pair that scales dy. */
+enum coop_pass { COOP_FWD, COOP_BWD_DATA, COOP_BWD_WEIGHT };
+static vka_kernel_desc coop_desc(enum coop_pass pass, int emulated)
 {
-    vka_kernel_desc d = {
-        .name = "conv2d_fwd_coop", VKA_SPIRV(vka_spv_conv2d_fwd_coop), .num_bindings = 4,
+#define COOP_KERNEL(nm) {#nm, vka_spv_##nm, sizeof vka_spv_##nm}
+    static const struct { const char *name; const uint32_t *spirv; size_t bytes; } kernels[3][2] = {
+        {COOP_KERNEL(conv2d_fwd_coop), COOP_KERNEL(conv2d_fwd_coop_emulated)},
+        {COOP_KERNEL(conv2d_bwd_data_coop), COOP_KERNEL(conv2d_bwd_data_coop_emulated)},
+        {COOP_KERNEL(conv2d_bwd_weight_coop), COOP_KERNEL(conv2d_bwd_weight_coop_emulated)},
+    };
+#undef COOP_KERNEL
+    return (vka_kernel_desc){
+        .name = kernels[pass][emulated].name, .spirv = kernels[pass][emulated].spirv,
+        .spirv_bytes = kernels[pass][emulated].bytes, .num_bindings = 4,
         .bindings = {STORAGE, STORAGE, STORAGE, STORAGE}, .push_bytes = sizeof(struct conv2d_push),
         .local_size = {128}, .shared_bytes = VKA_CONV2D_COOP_SHARED_BYTES,
     };
-    if (emulated) {
-        d.name = "conv2d_fwd_coop_emulated";
-        d.spirv = vka_spv_conv2d_fwd_coop_emulated;
-        d.spirv_bytes = sizeof vka_spv_conv2d_fwd_coop_emulated;
-    }
-    return d;
+}
+
+/* One coop GEMM: 64 x 64 tiles of M x N, gz workgroup layers (stride phases, slices). */
+static vka_result coop_dispatch(vka_cmd *cmd, const vka_conv2d_shape *sh, enum coop_pass pass, int emulated,
+                                const struct conv2d_push *push, uint64_t m, uint64_t n, uint32_t gz,
+                                const vka_tensor *t)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    vka_kernel_desc desc = coop_desc(pass, emulated);
+    uint64_t gx = vka_div_up(n, COOP_TILE), gy = vka_div_up(m, COOP_TILE);
+    if (gx > ctx->limits.max_workgroup_count[0] || gy > ctx->limits.max_workgroup_count[1] ||
+        gz > ctx->limits.max_workgroup_count[2])
+        return bad_call(cmd, desc.name, sh, "%llu x %llu x %u tiles of 64 exceed the device's workgroup counts",
+                        (unsigned long long)gx, (unsigned long long)gy, gz);
+    vka_kernel *k;
+    vka_result rc = vka_kernel_get(ctx, &desc, &k);
+    if (rc) return vka_cmd_keep(cmd, rc);
+    return vka_cmd_dispatch(cmd, k, t, 4, push, (uint32_t)gx, (uint32_t)gy, gz);
 }
 
 vka_result vka_conv2d_coop_check(vka_context *ctx)
 {
-    vka_kernel_desc desc = coop_desc(0);
-    return vka_kernel_check(ctx, &desc);
+    vka_result rc = VKA_SUCCESS;
+    for (int pass = COOP_FWD; pass <= COOP_BWD_WEIGHT && !rc; pass++) {
+        vka_kernel_desc desc = coop_desc((enum coop_pass)pass, 0);
+        rc = vka_kernel_check(ctx, &desc);
+    }
+    return rc;
 }
 
 static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
                                vka_tensor b, int emulated)
 {
-    vka_context *ctx = vka_cmd_context(cmd);
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
-    conv2d_sizes z = sizes_of(sh);
-    vka_kernel_desc desc = coop_desc(emulated);
-    uint64_t gx = vka_div_up(z.npq, COOP_TILE), gy = vka_div_up(sh->k, COOP_TILE);
-    if (gx > ctx->limits.max_workgroup_count[0] || gy > ctx->limits.max_workgroup_count[1])
-        return bad_call(cmd, "conv2d_forward", sh, "%llu x %llu tiles of 64 exceed the device's workgroup counts",
-                        (unsigned long long)gx, (unsigned long long)gy);
-    vka_kernel *k;
-    vka_result rc = vka_kernel_get(ctx, &desc, &k);
-    if (rc) return vka_cmd_keep(cmd, rc);
     /* Without a bias, binding 2 aliases w; the shader does not read it (has_bias = 0). */
     vka_tensor t[4] = {x, w, push.has_bias ? b : w, y};
-    return vka_cmd_dispatch(cmd, k, t, 4, &push, (uint32_t)gx, (uint32_t)gy, 1);
+    return coop_dispatch(cmd, sh, COOP_FWD, emulated, &push, sh->k, sizes_of(sh).npq, 1, t);
 }
 
 /* vka_conv2d_forward, and with stats present vka_conv2d_forward_stats. */
@@ -579,6 +614,62 @@ static vka_result backward_weight_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh,
     return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->k, z.crs + 1, t);
 }
 
+/* Whether the backward runs on the coop kernels: 0 no, 1 the tensor cores, 2 their emulation
+ * (sh->coop as for the forward, TILED only, and a scratch with the coop region); -1 after
+ * recording why a required one cannot. */
+static int coop_backward_mode(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_conv2d_variant v, vka_tensor scratch)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    int room = scratch.size >= scratch_base_bytes(ctx, sh) + coop_region_bytes(ctx);
+    if (sh->coop == 2) {
+        if (ctx->info.features.shader_float16 && ctx->limits.max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES &&
+            room)
+            return 2;
+        vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "conv2d_backward (" SHAPE_FMT "): the emulated coop kernels need "
+                     "fp16 arithmetic, %u bytes of shared memory and vka_conv2d_scratch_bytes of scratch", SHAPE_ARGS(sh),
+                     VKA_CONV2D_COOP_SHARED_BYTES);
+        return -1;
+    }
+    if (sh->coop < 0 || (sh->coop == 0 && v != VKA_CONV2D_TILED)) return 0;
+    if (vka_conv2d_coop_ready(ctx) && room) return 1;
+    if (sh->coop == 0) return 0;
+    vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "conv2d_backward (" SHAPE_FMT "): cooperative matrices asked for, but %s "
+                 "does not offer VK_NV_cooperative_matrix's 16x8x16 fp16 tiles (or they failed their self-test, or "
+                 "VKANCHOR_COOPMAT=0, or the scratch lacks the coop region)", SHAPE_ARGS(sh), ctx->info.name);
+    return -1;
+}
+
+/* The input and weight gradients on the coop kernels: max |dy| first (it scales dy into
+ * fp16's range), then the same GEMMs as the tiled kernels'. */
+static vka_result coop_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, int emulated, vka_tensor dx,
+                                vka_tensor partials, vka_tensor dy, vka_tensor x, vka_tensor w, vka_tensor scratch,
+                                uint32_t *slices)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    conv2d_sizes z = sizes_of(sh);
+    uint64_t base = scratch_base_bytes(ctx, sh);
+    vka_tensor dymax = vka_tensor_slice(scratch, base, 8);
+    vka_tensor reduce_scratch = vka_tensor_slice(scratch, base + 256, vka_reduce_scratch_bytes(ctx, 1));
+    vka_result rc = vka_reduce_sum_absmax(cmd, dymax, dy, z.y, reduce_scratch);
+    if (rc) return rc;
+    if (vka_tensor_present(dx)) {
+        struct conv2d_push push = push_of(sh);
+        push.slices = sh->stride * sh->stride; /* one GEMM per stride phase, as the tiled kernel */
+        uint64_t cols = (uint64_t)sh->n * vka_div_up(sh->h, sh->stride) * vka_div_up(sh->w, sh->stride);
+        vka_tensor t[4] = {dy, w, dx, dymax};
+        rc = coop_dispatch(cmd, sh, COOP_BWD_DATA, emulated, &push, sh->c, cols, push.slices, t);
+        if (rc) return rc;
+    }
+    if (vka_tensor_present(partials)) {
+        struct conv2d_push push = push_of(sh);
+        uint64_t fit = partials.size / (4ull * sh->k * (z.crs + 1)), want = vka_conv2d_weight_slices(sh, VKA_CONV2D_TILED);
+        push.slices = *slices = (uint32_t)(want < fit ? want : fit > 0 ? fit : 1);
+        vka_tensor t[4] = {dy, x, partials, dymax};
+        rc = coop_dispatch(cmd, sh, COOP_BWD_WEIGHT, emulated, &push, sh->k, z.crs + 1, push.slices, t);
+    }
+    return rc;
+}
+
 vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor dw, vka_tensor db,
                                vka_tensor dy, vka_tensor x, vka_tensor w, vka_tensor scratch)
 {
@@ -621,8 +712,15 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
         rc = vka_conv2d_packed_backward(cmd, sh, dx, want_w ? scratch : (vka_tensor){0}, vka_tensor_present(db), dy,
                                         x, w, scratch_all, packed_base(ctx, sh));
     } else {
-        if (want_dx) rc = backward_data_gemm(cmd, sh, v, dx, dy, w);
-        if (!rc && want_w) rc = backward_weight_gemm(cmd, sh, v, scratch, dy, x, &slices);
+        int coop = coop_backward_mode(cmd, sh, v, scratch_all);
+        if (coop < 0) return VKA_ERROR_UNSUPPORTED; /* recorded */
+        if (coop) {
+            rc = coop_backward(cmd, sh, coop == 2, dx, want_w ? scratch : (vka_tensor){0}, dy, x, w, scratch_all,
+                               &slices);
+        } else {
+            if (want_dx) rc = backward_data_gemm(cmd, sh, v, dx, dy, w);
+            if (!rc && want_w) rc = backward_weight_gemm(cmd, sh, v, scratch, dy, x, &slices);
+        }
     }
     if (rc || !want_w) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> the slice sums read them */

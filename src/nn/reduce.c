@@ -1,6 +1,7 @@
 /* Sum and max of a vector by a fixed-order tree: no atomics, same bits every run. */
 #include "nn/ops_internal.h"
 
+#include "reduce_sum_absmax.spv.h"
 #include "reduce_sum_max.spv.h"
 
 #define MAX_PARTIALS 1024u  /* groups of the first pass; later passes shrink by the workgroup size */
@@ -20,7 +21,8 @@ uint64_t vka_reduce_scratch_bytes(const vka_context *ctx, uint64_t n)
     return 2 * region;
 }
 
-vka_result vka_reduce_sum_max(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n, vka_tensor scratch)
+/* Sum and max of x, or (absmax) sum and max of |x|. */
+static vka_result reduce(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n, vka_tensor scratch, int absmax)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint64_t scratch_bytes = vka_reduce_scratch_bytes(ctx, n);
@@ -37,7 +39,9 @@ vka_result vka_reduce_sum_max(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64
     uint32_t wg = vka_plan_workgroup_1d(ctx, 256);
     vka_kernel *k;
     vka_kernel_desc desc = {
-        .name = "reduce_sum_max", VKA_SPIRV(vka_spv_reduce_sum_max),
+        .name = absmax ? "reduce_sum_absmax" : "reduce_sum_max",
+        .spirv = absmax ? vka_spv_reduce_sum_absmax : vka_spv_reduce_sum_max,
+        .spirv_bytes = absmax ? sizeof vka_spv_reduce_sum_absmax : sizeof vka_spv_reduce_sum_max,
         .num_bindings = 2, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE},
         .push_bytes = sizeof(struct reduce_push), .local_size = {wg}, .shared_bytes = 2 * 4 * wg,
     };
@@ -64,4 +68,14 @@ vka_result vka_reduce_sum_max(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64
         pairs_in = 1;
     }
     return VKA_SUCCESS;
+}
+
+vka_result vka_reduce_sum_max(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n, vka_tensor scratch)
+{
+    return reduce(cmd, out, x, n, scratch, 0);
+}
+
+vka_result vka_reduce_sum_absmax(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n, vka_tensor scratch)
+{
+    return reduce(cmd, out, x, n, scratch, 1);
 }
