@@ -550,6 +550,13 @@ static void check_coop_case(vka_context *ctx, const conv_case *cs, int mode, int
         assert_int_equal(rc, VKA_ERROR_UNSUPPORTED);
         if (!strstr(vka_context_last_error(ctx), "cooperative matrices"))
             fail_msg("refusal without naming cooperative matrices: %s", vka_context_last_error(ctx));
+        vka_cmd *cmd2;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd2));
+        assert_int_equal(vka_conv2d_backward(cmd2, &sh, dx.t, dw.t, cs->bias ? db.t : none, dy, x, w, scratch.t),
+                         VKA_ERROR_UNSUPPORTED);
+        if (!strstr(vka_context_last_error(ctx), "cooperative matrices"))
+            fail_msg("backward refusal without naming cooperative matrices: %s", vka_context_last_error(ctx));
+        vka_cmd_destroy(cmd2);
     } else {
         TEST_OK(rc);
         TEST_OK(vka_conv2d_backward(cmd, &sh, dx.t, dw.t, cs->bias ? db.t : none, dy, x, w, scratch.t));
@@ -561,6 +568,7 @@ static void check_coop_case(vka_context *ctx, const conv_case *cs, int mode, int
         expect_same_bits_again(ctx, cmd, y.t, got[0], h.ny, "coop forward y", cs);
         expect_same_bits_again(ctx, cmd, dx.t, got[1], h.nx, "coop dx", cs);
         expect_same_bits_again(ctx, cmd, dw.t, got[2], h.nw, "coop dw", cs);
+        if (cs->bias) expect_same_bits_again(ctx, cmd, db.t, got[3], h.nb, "coop db", cs);
         for (int i = 0; i < 4; i++) free(got[i]);
     }
     vka_cmd_destroy(cmd);

@@ -11,8 +11,8 @@
 // fragments from there; the next step's elements are fetched into registers during the
 // multiplies. At the end the fragments go through shared memory (fp32) to store_c, one
 // element per thread at a time, so that the output mapping stays the including shader's.
-// fp16 inputs: values beyond +-65504 become infinite (the forward's activations and weights
-// are far from it; the backward passes, whose dy would underflow fp16, keep the fp32 kernels).
+// fp16 inputs: values beyond +-65504 become infinite (activations and weights are far from
+// it); dy, which would underflow fp16, is scaled into its range first (COOP_SCALE_A / _B).
 // COOP_EMULATE (tests, any device with fp16 arithmetic): the same kernel with the fragment
 // operations done by plain code, as the NV specification defines them (a fragment loaded from
 // (offset, stride, column-major) holds element (r, c) at offset + c * stride + r, row-major at
@@ -37,9 +37,10 @@ shared float Cs[TM * CS];       // [m][n], the accumulators on their way out
 #define GEMM_THREADS THREADS
 #include "conv2d_gemm_fetch.glsl"
 // dy in fp16 (the input and weight gradients: COOP_SCALE_B / COOP_SCALE_A name its operand) is
-// scaled by the power of two that puts max |dy| in (8192, 16384] (from vka_reduce_sum_absmax,
+// scaled by the power of two that puts max |dy| in [8192, 16384) (from vka_reduce_sum_absmax,
 // at binding COOP_SCALE_BINDING), so that its small values do not underflow fp16 nor its
-// largest overflow it; the sums are scaled back exactly in the epilogue.
+// largest overflow it; the sums are scaled back in the epilogue by the exact inverse (both
+// from ldexp: exp2 of a float need not be exact).
 #if defined(COOP_SCALE_A) || defined(COOP_SCALE_B)
 layout(std430, binding = COOP_SCALE_BINDING) readonly buffer CoopMax { float coop_max[]; };  // (sum, max |dy|)
 #endif
@@ -48,13 +49,16 @@ void coop_scales()
 {
 #if defined(COOP_SCALE_A) || defined(COOP_SCALE_B)
     float m = coop_max[1];
-    float s = m > 0.0 && m < 1e30 ? exp2(clamp(floor(log2(16384.0 / m)), -100.0, 100.0)) : 1.0;
+    int e = 0;
+    if (m > 0.0 && !isinf(m) && !isnan(m)) frexp(m, e);  // m = f 2^e, f in [0.5, 1)
+    int shift = e == 0 ? 0 : clamp(14 - e, -126, 126);     // m 2^shift in [8192, 16384)
+    float s = ldexp(1.0, shift);
 #ifdef COOP_SCALE_A
     scale_a = s;
 #else
     scale_b = s;
 #endif
-    scale_out = 1.0 / s;
+    scale_out = ldexp(1.0, -shift);
 #endif
 }
 void put_a(uint k, uint m, float v) { As[k * AS + m] = float16_t(v * scale_a); }

@@ -6,8 +6,8 @@ layout(push_constant) uniform Push {
     uint stride, pad;
     uint P, Q;
     uint has_bias;   // forward: binding b holds a bias (else it aliases w and is not read)
-    uint slices;     // weight gradient: slices of the N*P output rows; tiled input gradient:
-                     // stride^2 phases (workgroup z); 1 elsewhere
+    uint slices;     // weight gradient: slices of the N*P output rows; tiled and coop input
+                     // gradients: stride^2 phases (workgroup z); 1 elsewhere
     uint m_blocks;   // texel variants: blocks of 8 rows (channels)
     uint n_blocks;   // texel variants: blocks of 8 columns
     uint total;      // texel variants: m_blocks * n_blocks * slices invocations do work

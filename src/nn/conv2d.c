@@ -191,7 +191,8 @@ static uint64_t scratch_base_bytes(const vka_context *ctx, const vka_conv2d_shap
 }
 
 /* The coop backward's region at the scratch's end: (sum, max |dy|) in its first 256 bytes,
- * then vka_reduce_sum_absmax's partials. Where the context may run those kernels. */
+ * then vka_reduce_sum_absmax's partials (their size does not depend on n: a fixed number of
+ * partials, folded in passes). Where the context may run those kernels. */
 static uint64_t coop_region_bytes(const vka_context *ctx) { return 256 + vka_reduce_scratch_bytes(ctx, 1); }
 static int coop_region_wanted(const vka_context *ctx, const vka_conv2d_shape *sh)
 {
@@ -654,7 +655,12 @@ static vka_result coop_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, int em
     if (rc) return rc;
     if (vka_tensor_present(dx)) {
         struct conv2d_push push = push_of(sh);
-        push.slices = sh->stride * sh->stride; /* one GEMM per stride phase, as the tiled kernel */
+        uint64_t phases = (uint64_t)sh->stride * sh->stride; /* one GEMM per stride phase, as the tiled kernel */
+        if (phases > ctx->limits.max_workgroup_count[2])
+            return bad_call(cmd, "conv2d_backward", sh, "stride %u: its %llu input-gradient phases exceed the "
+                            "device's %u workgroups along z", sh->stride, (unsigned long long)phases,
+                            ctx->limits.max_workgroup_count[2]);
+        push.slices = (uint32_t)phases;
         uint64_t cols = (uint64_t)sh->n * vka_div_up(sh->h, sh->stride) * vka_div_up(sh->w, sh->stride);
         vka_tensor t[4] = {dy, w, dx, dymax};
         rc = coop_dispatch(cmd, sh, COOP_BWD_DATA, emulated, &push, sh->c, cols, push.slices, t);

@@ -60,18 +60,20 @@ typedef struct vka_conv2d_shape {
      * smaller batch uses a prefix of each), so a pass at a smaller batch (an evaluation
      * between training steps) never writes into another region's border. */
     uint32_t n_capacity;
-    /* Forward on cooperative matrices (conv2d_coop.c: NVIDIA's tensor cores, fp16 inputs, fp32
-     * sums): 0 where the context enabled them and their self-test passed and the variant is
-     * TILED, 1 required (UNSUPPORTED where they are not offered), -1 never; 2 the same kernel
-     * with its fragment operations emulated by plain code (its test, on any device with fp16
+    /* All three passes on cooperative matrices (conv2d_coop.c: NVIDIA's tensor cores, fp16
+     * inputs with dy scaled into their range, fp32 sums): 0 where the context enabled them,
+     * their self-test passed, the variant is TILED and (backward) the scratch has the coop
+     * region, 1 required (UNSUPPORTED otherwise), -1 never; 2 the same kernels with their
+     * fragment operations emulated by plain code (their test, on any device with fp16
      * arithmetic). */
     int coop;
 } vka_conv2d_shape;
 
-/* Whether this context's forwards may run on cooperative matrices: the device offers
+/* Whether this context's conv passes may run on cooperative matrices: the device offers
  * VK_NV_cooperative_matrix's 16x8x16 fp16 tiles (not with VKANCHOR_COOPMAT=0), and the
- * kernel passed its self-test against the fp32 tiled forward, run on the first call
- * (conv2d_coop.c; a failure is logged once as a warning and the fp32 kernels stay). */
+ * kernels passed their self-test against the fp32 tiled ones (forward and both gradients),
+ * run on the first call (conv2d_coop.c; a failure is logged once as a warning and the fp32
+ * kernels stay for all three passes). */
 int vka_conv2d_coop_ready(vka_context *ctx);
 /* The coop kernel's shared memory (conv2d_gemm_coop.glsl: fp16 A and B tiles 32 x 72, fp32 C
  * 64 x 68); a context planned with less (VKANCHOR_LIMITS=min) does not use it. */
@@ -101,7 +103,9 @@ uint32_t vka_conv2d_out_w(const vka_conv2d_shape *sh);
 vka_conv2d_variant vka_conv2d_choose(const vka_context *ctx, const vka_conv2d_shape *sh);
 
 /* Bytes of scratch every pass of this shape needs (a multiple of 256): the weight-gradient
- * partials and, on CPU devices, the channels-packed copies of lavapipe's kernels. One scratch
+ * partials, on CPU devices the channels-packed copies of lavapipe's kernels, and where the
+ * context may run the cooperative-matrix backward (or sh->coop == 2) max |dy| and its
+ * reduction's partials at the end. One scratch
  * per layer: each call clobbers it, except what x_packed_by_forward and dy_packed rely on. */
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
 

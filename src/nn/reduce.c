@@ -28,14 +28,14 @@ static vka_result reduce(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n,
     uint64_t scratch_bytes = vka_reduce_scratch_bytes(ctx, n);
     if (n == 0 || x.size < n * 4 || out.size < 8 || scratch.size < scratch_bytes)
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                            "reduce_sum_max: n=%llu floats, x %llu bytes, out %llu bytes (needs 8), scratch %llu "
-                            "bytes (needs %llu)", (unsigned long long)n, (unsigned long long)x.size,
+                            "%s: n=%llu floats, x %llu bytes, out %llu bytes (needs 8), scratch %llu "
+                            "bytes (needs %llu)", absmax ? "reduce_sum_absmax" : "reduce_sum_max", (unsigned long long)n, (unsigned long long)x.size,
                             (unsigned long long)out.size, (unsigned long long)scratch.size,
                             (unsigned long long)scratch_bytes);
     if (n * 4 > ctx->limits.max_storage_buffer_range || n > UINT32_MAX)
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED,
-                            "reduce_sum_max: %llu floats exceed one storage binding (%llu bytes)",
-                            (unsigned long long)n, (unsigned long long)ctx->limits.max_storage_buffer_range);
+                            "%s: %llu floats exceed one storage binding (%llu bytes)",
+                            absmax ? "reduce_sum_absmax" : "reduce_sum_max", (unsigned long long)n, (unsigned long long)ctx->limits.max_storage_buffer_range);
     uint32_t wg = vka_plan_workgroup_1d(ctx, 256);
     vka_kernel *k;
     vka_kernel_desc desc = {
