@@ -17,11 +17,8 @@ static void test_log(void *user, vka_log_level level, const char *message)
     if (level >= VKA_LOG_WARNING) fprintf(stderr, "  [vkanchor %s] %s\n", level == VKA_LOG_VALIDATION ? "validation" : level == VKA_LOG_ERROR ? "error" : "warning", message);
 }
 
-vka_context *test_context(void)
+static vka_context *create_context(void)
 {
-    /* The op and golden tests compare against fp32 references at fp32 tolerances: the conv
-     * forward on cooperative matrices (fp16 inputs) has its own test (test_context_coop). */
-    setenv("VKANCHOR_COOPMAT", "0", 0);
     vka_context *ctx = NULL;
     vka_result rc = vka_context_create(&(vka_context_desc){.device = getenv("VKANCHOR_TEST_DEVICE"),
                                                            .validation = VKA_VALIDATION_ON,
@@ -32,19 +29,22 @@ vka_context *test_context(void)
     return ctx;
 }
 
+vka_context *test_context(void)
+{
+    /* The op and golden tests compare against fp32 references at fp32 tolerances: the conv
+     * passes on cooperative matrices (fp16 inputs) have their own test (test_context_coop). */
+    setenv("VKANCHOR_COOPMAT", "0", 0);
+    return create_context();
+}
+
 vka_context *test_context_coop(void)
 {
     const char *was = getenv("VKANCHOR_COOPMAT");
     char keep[16] = "";
     if (was) snprintf(keep, sizeof keep, "%s", was);
     unsetenv("VKANCHOR_COOPMAT");
-    vka_context *ctx = NULL;
-    vka_result rc = vka_context_create(&(vka_context_desc){.device = getenv("VKANCHOR_TEST_DEVICE"),
-                                                           .validation = VKA_VALIDATION_ON,
-                                                           .log = test_log},
-                                       &ctx);
+    vka_context *ctx = create_context();
     if (was) setenv("VKANCHOR_COOPMAT", keep, 1);
-    if (rc != VKA_SUCCESS) fail_msg("no Vulkan context (%s)", vka_result_string(rc));
     return ctx;
 }
 

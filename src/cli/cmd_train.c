@@ -79,6 +79,16 @@ static int choice(const char *flag, const char *s, const char *const *names, int
     return 0;
 }
 
+/* The directory part of a file path: "." without one, "/" for a file at the root. */
+static void dir_of(const char *path, char *out, size_t n)
+{
+    snprintf(out, n, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash == out) out[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(out, n, ".");
+}
+
 int cli_train(int argc, char **argv)
 {
     vka_train_config c;
@@ -181,12 +191,10 @@ int cli_train(int argc, char **argv)
     if (!vka_dataset_is_name(c.data) && stat(c.data, &data_st) == 0 && S_ISDIR(data_st.st_mode) &&
         realpath(c.data, absolute) && strlen(absolute) < sizeof c.data)
         memcpy(c.data, absolute, strlen(absolute) + 1);
-    if (!c.out_dir[0] && c.resume[0]) { /* resuming continues the run where its checkpoint is */
-        snprintf(c.out_dir, sizeof c.out_dir, "%s", c.resume);
-        char *slash = strrchr(c.out_dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(c.out_dir, sizeof c.out_dir, ".");
-    }
+    char ckpt_dir[sizeof c.resume];
+    dir_of(c.resume, ckpt_dir, sizeof ckpt_dir);
+    if (!c.out_dir[0] && c.resume[0]) /* resuming continues the run where its checkpoint is */
+        snprintf(c.out_dir, sizeof c.out_dir, "%s", ckpt_dir);
     if (!c.out_dir[0]) {
         time_t now = time(NULL);
         struct tm tm;
@@ -198,11 +206,7 @@ int cli_train(int argc, char **argv)
      * continues the run in the checkpoint's own directory; any other --out must be free. */
     int continuing = 0;
     if (c.resume[0]) {
-        char ckpt_dir[sizeof c.resume], a[PATH_MAX], b[PATH_MAX];
-        snprintf(ckpt_dir, sizeof ckpt_dir, "%s", c.resume);
-        char *slash = strrchr(ckpt_dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(ckpt_dir, sizeof ckpt_dir, ".");
+        char a[PATH_MAX], b[PATH_MAX];
         continuing = realpath(ckpt_dir, a) && realpath(c.out_dir, b) && strcmp(a, b) == 0;
     }
     if (!continuing && !overwrite) {

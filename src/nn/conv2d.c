@@ -415,8 +415,8 @@ uint32_t vka_conv2d_stats_groups(const vka_context *ctx, const vka_conv2d_shape 
     return vka_conv2d_packed_stats_groups(sh);
 }
 
-/* The forward on cooperative matrices (conv2d_gemm_coop.glsl): 64 x 64 tiles of the GEMM
- * y (K, N*P*Q) = w (K, C*R*S) x im2col(x), 128 threads each. */
+/* The conv passes on cooperative matrices (conv2d_gemm_coop.glsl): 64 x 64 tiles of each
+ * pass's GEMM, 128 threads each. */
 #define COOP_TILE 64u
 /* The coop kernels of the three passes ([pass][emulated]: the fragment operations written out
  * as plain code for the tests) and their bindings: the forward's four, the backward's three
@@ -467,6 +467,32 @@ vka_result vka_conv2d_coop_check(vka_context *ctx)
     return rc;
 }
 
+/* Which kernels a call runs on cooperative matrices: 0 none, 1 the tensor cores, 2 their
+ * emulation (sh->coop == 2: tests); -1 after recording why a required one cannot. The same
+ * rule for every pass; the backward (need_region) also needs the scratch's coop region. */
+static int coop_mode(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, vka_conv2d_variant v, int need_region,
+                     vka_tensor scratch)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    int room = !need_region || scratch.size >= scratch_base_bytes(ctx, sh) + coop_region_bytes(ctx);
+    if (sh->coop == 2) {
+        if (ctx->info.features.shader_float16 && ctx->limits.max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES &&
+            room)
+            return 2;
+        vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "%s (" SHAPE_FMT "): the emulated coop kernels need fp16 arithmetic, "
+                     "%u bytes of shared memory and vka_conv2d_scratch_bytes of scratch", op, SHAPE_ARGS(sh),
+                     VKA_CONV2D_COOP_SHARED_BYTES);
+        return -1;
+    }
+    if (sh->coop < 0 || (sh->coop == 0 && v != VKA_CONV2D_TILED)) return 0;
+    if (vka_conv2d_coop_ready(ctx) && room) return 1;
+    if (sh->coop == 0) return 0;
+    vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "%s (" SHAPE_FMT "): cooperative matrices asked for, but %s does not offer "
+                 "VK_NV_cooperative_matrix's 16x8x16 fp16 tiles (or they failed their self-test, or VKANCHOR_COOPMAT=0%s)",
+                 op, SHAPE_ARGS(sh), ctx->info.name, need_region ? ", or the scratch lacks the coop region" : "");
+    return -1;
+}
+
 static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x, vka_tensor w,
                                vka_tensor b, int emulated)
 {
@@ -502,23 +528,9 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
     if (packed)
         return vka_op_done(cmd, vka_conv2d_packed_forward(cmd, sh, y, x, w, b, stats, scratch_all,
                                                           packed_base(vka_cmd_context(cmd), sh)));
-    if (sh->coop == 2) { /* the emulation: tests, on any device with fp16 arithmetic */
-        vka_context *ctx = vka_cmd_context(cmd);
-        if (!ctx->info.features.shader_float16 || ctx->limits.max_shared_memory_bytes < VKA_CONV2D_COOP_SHARED_BYTES)
-            return vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "%s (" SHAPE_FMT "): the emulated coop kernel needs "
-                                "fp16 arithmetic and %u bytes of shared memory", op, SHAPE_ARGS(sh),
-                                VKA_CONV2D_COOP_SHARED_BYTES);
-        return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b, 1));
-    }
-    if (sh->coop > 0 || (sh->coop == 0 && v == VKA_CONV2D_TILED)) {
-        vka_context *ctx = vka_cmd_context(cmd);
-        if (vka_conv2d_coop_ready(ctx)) return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b, 0));
-        if (sh->coop > 0)
-            return vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED,
-                                "%s (" SHAPE_FMT "): cooperative matrices asked for, but %s does not offer "
-                                "VK_NV_cooperative_matrix's 16x8x16 fp16 tiles (or they failed their self-test, "
-                                "or VKANCHOR_COOPMAT=0)", op, SHAPE_ARGS(sh), ctx->info.name);
-    }
+    int coop = coop_mode(cmd, op, sh, v, 0, scratch_all);
+    if (coop < 0) return VKA_ERROR_UNSUPPORTED; /* recorded */
+    if (coop) return vka_op_done(cmd, coop_forward(cmd, sh, y, x, w, b, coop == 2));
     struct conv2d_push push = push_of(sh);
     push.has_bias = vka_tensor_present(b);
     static const gemm_kernel gk[2] = {
@@ -567,6 +579,29 @@ static vka_result run_reduce(vka_cmd *cmd, vka_tensor out, vka_tensor part, cons
     return vka_dispatch_items(cmd, k, t, 2, push, (uint64_t)push->rows * push->cols);
 }
 
+/* The tiled and coop input gradients: one GEMM per stride phase (workgroup z, push->slices),
+ * over that phase's input positions; the grid covers the largest phase, ceil(H / stride) x
+ * ceil(W / stride) per image (*cols). */
+static vka_result input_gradient_phases(vka_cmd *cmd, const vka_conv2d_shape *sh, struct conv2d_push *push,
+                                        uint64_t *cols)
+{
+    uint32_t max_z = vka_cmd_context(cmd)->limits.max_workgroup_count[2];
+    uint64_t phases = (uint64_t)sh->stride * sh->stride;
+    if (phases > max_z)
+        return bad_call(cmd, "conv2d_backward", sh, "stride %u: its %llu input-gradient phases exceed the device's %u "
+                        "workgroups along z", sh->stride, (unsigned long long)phases, max_z);
+    push->slices = (uint32_t)phases;
+    *cols = (uint64_t)sh->n * vka_div_up(sh->h, sh->stride) * vka_div_up(sh->w, sh->stride);
+    return VKA_SUCCESS;
+}
+
+/* The weight gradient's slices for variant v: as many as it wants that its partials hold. */
+static uint32_t weight_gradient_slices(const vka_conv2d_shape *sh, vka_conv2d_variant v, vka_tensor partials)
+{
+    uint64_t fit = partials.size / (4ull * sh->k * (sizes_of(sh).crs + 1)), want = vka_conv2d_weight_slices(sh, v);
+    return (uint32_t)(want < fit ? want : fit > 0 ? fit : 1);
+}
+
 /* dx by the GEMM kernels (tiled or texel). */
 static vka_result backward_data_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_conv2d_variant v, vka_tensor dx,
                                      vka_tensor dy, vka_tensor w)
@@ -583,15 +618,8 @@ static vka_result backward_data_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh, v
     vka_tensor t[3] = {dy, w, dx};
     uint64_t cols = z.x / sh->c;
     if (v == VKA_CONV2D_TILED) {
-        /* One GEMM per stride phase (workgroup z), over that phase's input positions: the
-         * grid covers the largest phase, ceil(H / stride) x ceil(W / stride) per image. */
-        uint64_t phases = (uint64_t)sh->stride * sh->stride;
-        if (phases > vka_cmd_context(cmd)->limits.max_workgroup_count[2])
-            return bad_call(cmd, "conv2d_backward", sh, "stride %u: its %llu input-gradient phases exceed the device's %u "
-                            "workgroups along z", sh->stride, (unsigned long long)phases,
-                            vka_cmd_context(cmd)->limits.max_workgroup_count[2]);
-        push.slices = (uint32_t)phases;
-        cols = (uint64_t)sh->n * vka_div_up(sh->h, sh->stride) * vka_div_up(sh->w, sh->stride);
+        vka_result rc = input_gradient_phases(cmd, sh, &push, &cols);
+        if (rc) return rc;
     }
     return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->c, cols, t);
 }
@@ -603,8 +631,7 @@ static vka_result backward_weight_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh,
     conv2d_sizes z = sizes_of(sh);
     struct conv2d_push push = push_of(sh);
     /* As many of the variant's slices as the partials hold (fewer for the tiled kernels on CPU devices). */
-    uint64_t fit = partials.size / (4ull * sh->k * (z.crs + 1)), want = vka_conv2d_weight_slices(sh, v);
-    push.slices = *slices = (uint32_t)(want < fit ? want : fit > 0 ? fit : 1);
+    push.slices = *slices = weight_gradient_slices(sh, v, partials);
     static const gemm_kernel gk[2] = {
         {"conv2d_bwd_weight_tiled", VKA_SPIRV(vka_spv_conv2d_bwd_weight_tiled),
          {"conv2d_bwd_weight_tiled_4x8", "conv2d_bwd_weight_tiled_8x4", "conv2d_bwd_weight_tiled_8x8"}, 3, {0}},
@@ -613,31 +640,6 @@ static vka_result backward_weight_gemm(vka_cmd *cmd, const vka_conv2d_shape *sh,
     };
     vka_tensor t[3] = {dy, x, partials};
     return run_gemm(cmd, sh, &gk[v == VKA_CONV2D_TEXEL], v, &push, sh->k, z.crs + 1, t);
-}
-
-/* Whether the backward runs on the coop kernels: 0 no, 1 the tensor cores, 2 their emulation
- * (sh->coop as for the forward, TILED only, and a scratch with the coop region); -1 after
- * recording why a required one cannot. */
-static int coop_backward_mode(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_conv2d_variant v, vka_tensor scratch)
-{
-    vka_context *ctx = vka_cmd_context(cmd);
-    int room = scratch.size >= scratch_base_bytes(ctx, sh) + coop_region_bytes(ctx);
-    if (sh->coop == 2) {
-        if (ctx->info.features.shader_float16 && ctx->limits.max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES &&
-            room)
-            return 2;
-        vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "conv2d_backward (" SHAPE_FMT "): the emulated coop kernels need "
-                     "fp16 arithmetic, %u bytes of shared memory and vka_conv2d_scratch_bytes of scratch", SHAPE_ARGS(sh),
-                     VKA_CONV2D_COOP_SHARED_BYTES);
-        return -1;
-    }
-    if (sh->coop < 0 || (sh->coop == 0 && v != VKA_CONV2D_TILED)) return 0;
-    if (vka_conv2d_coop_ready(ctx) && room) return 1;
-    if (sh->coop == 0) return 0;
-    vka_cmd_fail(cmd, VKA_ERROR_UNSUPPORTED, "conv2d_backward (" SHAPE_FMT "): cooperative matrices asked for, but %s "
-                 "does not offer VK_NV_cooperative_matrix's 16x8x16 fp16 tiles (or they failed their self-test, or "
-                 "VKANCHOR_COOPMAT=0, or the scratch lacks the coop region)", SHAPE_ARGS(sh), ctx->info.name);
-    return -1;
 }
 
 /* The input and weight gradients on the coop kernels: max |dy| first (it scales dy into
@@ -655,21 +657,15 @@ static vka_result coop_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, int em
     if (rc) return rc;
     if (vka_tensor_present(dx)) {
         struct conv2d_push push = push_of(sh);
-        uint64_t phases = (uint64_t)sh->stride * sh->stride; /* one GEMM per stride phase, as the tiled kernel */
-        if (phases > ctx->limits.max_workgroup_count[2])
-            return bad_call(cmd, "conv2d_backward", sh, "stride %u: its %llu input-gradient phases exceed the "
-                            "device's %u workgroups along z", sh->stride, (unsigned long long)phases,
-                            ctx->limits.max_workgroup_count[2]);
-        push.slices = (uint32_t)phases;
-        uint64_t cols = (uint64_t)sh->n * vka_div_up(sh->h, sh->stride) * vka_div_up(sh->w, sh->stride);
+        uint64_t cols;
+        if ((rc = input_gradient_phases(cmd, sh, &push, &cols))) return rc;
         vka_tensor t[4] = {dy, w, dx, dymax};
         rc = coop_dispatch(cmd, sh, COOP_BWD_DATA, emulated, &push, sh->c, cols, push.slices, t);
         if (rc) return rc;
     }
     if (vka_tensor_present(partials)) {
         struct conv2d_push push = push_of(sh);
-        uint64_t fit = partials.size / (4ull * sh->k * (z.crs + 1)), want = vka_conv2d_weight_slices(sh, VKA_CONV2D_TILED);
-        push.slices = *slices = (uint32_t)(want < fit ? want : fit > 0 ? fit : 1);
+        push.slices = *slices = weight_gradient_slices(sh, VKA_CONV2D_TILED, partials);
         vka_tensor t[4] = {dy, x, partials, dymax};
         rc = coop_dispatch(cmd, sh, COOP_BWD_WEIGHT, emulated, &push, sh->k, z.crs + 1, push.slices, t);
     }
@@ -718,7 +714,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
         rc = vka_conv2d_packed_backward(cmd, sh, dx, want_w ? scratch : (vka_tensor){0}, vka_tensor_present(db), dy,
                                         x, w, scratch_all, packed_base(ctx, sh));
     } else {
-        int coop = coop_backward_mode(cmd, sh, v, scratch_all);
+        int coop = coop_mode(cmd, op, sh, v, 1, scratch_all);
         if (coop < 0) return VKA_ERROR_UNSUPPORTED; /* recorded */
         if (coop) {
             rc = coop_backward(cmd, sh, coop == 2, dx, want_w ? scratch : (vka_tensor){0}, dy, x, w, scratch_all,
