@@ -247,6 +247,8 @@ typedef struct vka_timing {
     uint64_t bytes;               /* bytes of the tensors it bound (each once): what a kernel that
                                      reads or writes each of them once moves; for GB/s figures */
     const char *scope;            /* what the dispatch was part of (vka_cmd_set_scope), or NULL */
+    uint64_t workgroups;          /* how many it dispatched (x * y * z): a few long ones leave
+                                     cores idle on a CPU device */
 } vka_timing;
 /* Names what the dispatches recorded from here on are part of (a model layer, say), for
  * vka_cmd_timings; NULL: nothing. The string must outlive the timings' use; reset clears it. */

@@ -97,6 +97,7 @@ static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
             fail_msg("trace line %d has scope '%s'", lines, scope ? scope : "(none)");
         if (strncmp(scope, "fwd ", 4) == 0 && strstr(scope, " conv ")) fwd_convs++;
         assert_true(num(e, "ms") >= 0);
+        assert_true(num(e, "workgroups") >= 1); /* every dispatch launches something */
         sum += num(e, "ms");
         lines++;
         cJSON_Delete(e);

@@ -79,7 +79,8 @@ int cli_bench(int argc, char **argv)
                    "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n"
                    "--trace FILE: every dispatch of the timed step in order, one JSON line each (index,\n"
                    "              kernel, scope: data, loss, optimizer or the model layer's forward or\n"
-                   "              backward, e.g. \"bwd 7 conv 16->32 3x3/2 14x14\", ms, bytes):\n"
+                   "              backward, e.g. \"bwd 7 conv 16->32 3x3/2 14x14\", ms, bytes,\n"
+                   "              workgroups):\n"
                    "              where a model's time goes layer by layer.\n");
             return CLI_OK;
         default: return CLI_USAGE;

@@ -579,8 +579,9 @@ static void add_timings(vka_logger *lg, vka_bench_result *out, vka_cmd *cmd, FIL
         /* Labels are kernel names (C identifiers) and scopes the model's node names (letters,
          * digits, spaces, + - > / x): nothing in them needs JSON escaping. */
         if (trace)
-            fprintf(trace, "{\"index\":%u,\"kernel\":\"%s\",\"scope\":\"%s\",\"ms\":%.6f,\"bytes\":%llu}\n", i,
-                    tm[i].label, tm[i].scope ? tm[i].scope : "", tm[i].ms, (unsigned long long)tm[i].bytes);
+            fprintf(trace, "{\"index\":%u,\"kernel\":\"%s\",\"scope\":\"%s\",\"ms\":%.6f,\"bytes\":%llu,\"workgroups\":%llu}\n",
+                    i, tm[i].label, tm[i].scope ? tm[i].scope : "", tm[i].ms, (unsigned long long)tm[i].bytes,
+                    (unsigned long long)tm[i].workgroups);
         uint32_t k = 0;
         while (k < out->kernel_count && strcmp(out->kernels[k].name, tm[i].label) != 0) k++;
         if (k == out->kernel_count) {

@@ -56,6 +56,7 @@ struct vka_cmd {
     const char *scope;            /* vka_cmd_set_scope's, for the next dispatches */
     const char **scopes;          /* the scope of each timed dispatch */
     uint64_t *bytes;              /* bytes bound to each timed dispatch */
+    uint64_t *workgroups;         /* workgroups of each timed dispatch */
     double *ms;                   /* timings of the last completed submit */
     uint32_t ms_count;
 };
@@ -113,7 +114,8 @@ vka_result vka_cmd_create(vka_context *ctx, const vka_cmd_desc *desc, vka_cmd **
         cmd->scopes = calloc(cmd->max_timed, sizeof *cmd->scopes);
         cmd->ms = calloc(cmd->max_timed, sizeof *cmd->ms);
         cmd->bytes = calloc(cmd->max_timed, sizeof *cmd->bytes);
-        if (!cmd->labels || !cmd->scopes || !cmd->ms || !cmd->bytes) {
+        cmd->workgroups = calloc(cmd->max_timed, sizeof *cmd->workgroups);
+        if (!cmd->labels || !cmd->scopes || !cmd->ms || !cmd->bytes || !cmd->workgroups) {
             rc = vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             goto done;
         }
@@ -151,6 +153,7 @@ void vka_cmd_destroy(vka_cmd *cmd)
     free(cmd->labels);
     free(cmd->scopes);
     free(cmd->bytes);
+    free(cmd->workgroups);
     free(cmd->ms);
     if (cmd->fence) vkDestroyFence(dev, cmd->fence, NULL);
     if (cmd->cb) vkFreeCommandBuffers(dev, cmd->ctx->command_pool, 1, &cmd->cb);
@@ -453,6 +456,7 @@ vka_result vka_cmd_dispatch(vka_cmd *cmd, vka_kernel *k, const vka_tensor *tenso
             if (!seen) bytes += tensors[i].size;
         }
         cmd->bytes[cmd->timed] = bytes;
+        cmd->workgroups[cmd->timed] = (uint64_t)groups_x * groups_y * groups_z;
         cmd->scopes[cmd->timed] = cmd->scope;
         cmd->labels[cmd->timed++] = name;
     }
@@ -525,7 +529,7 @@ void vka_cmd_set_scope(vka_cmd *cmd, const char *scope) { cmd->scope = scope; }
 uint32_t vka_cmd_timings(vka_cmd *cmd, vka_timing *out, uint32_t max)
 {
     uint32_t n = cmd->ms_count < max ? cmd->ms_count : max;
-    for (uint32_t i = 0; i < n; i++) out[i] = (vka_timing){cmd->labels[i], cmd->ms[i], cmd->bytes[i], cmd->scopes[i]};
+    for (uint32_t i = 0; i < n; i++) out[i] = (vka_timing){cmd->labels[i], cmd->ms[i], cmd->bytes[i], cmd->scopes[i], cmd->workgroups[i]};
     return cmd->ms_count;
 }
 
