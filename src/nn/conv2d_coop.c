@@ -115,7 +115,7 @@ int vka_conv2d_coop_ready(vka_context *ctx)
                     "self-test passed (error %.1e of the output's scale)", ctx->info.name, err);
         else
             vka_log(&ctx->logger, VKA_LOG_WARNING, "%s: the conv passes on cooperative matrices failed their "
-                    "self-test (all three now stay fp32) (error %.3g of the output's scale, allowed %g); the fp32 kernels run instead",
+                    "self-test (error %.3g of the output's scale, allowed %g); all three passes stay on the fp32 kernels",
                     ctx->info.name, err, SELF_TEST_TOLERANCE);
     }
     return ctx->coopmat_checked > 0;

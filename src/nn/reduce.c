@@ -26,20 +26,21 @@ static vka_result reduce(vka_cmd *cmd, vka_tensor out, vka_tensor x, uint64_t n,
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint64_t scratch_bytes = vka_reduce_scratch_bytes(ctx, n);
+    const char *op = absmax ? "reduce_sum_absmax" : "reduce_sum_max";
     if (n == 0 || x.size < n * 4 || out.size < 8 || scratch.size < scratch_bytes)
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                             "%s: n=%llu floats, x %llu bytes, out %llu bytes (needs 8), scratch %llu "
-                            "bytes (needs %llu)", absmax ? "reduce_sum_absmax" : "reduce_sum_max", (unsigned long long)n, (unsigned long long)x.size,
+                            "bytes (needs %llu)", op, (unsigned long long)n, (unsigned long long)x.size,
                             (unsigned long long)out.size, (unsigned long long)scratch.size,
                             (unsigned long long)scratch_bytes);
     if (n * 4 > ctx->limits.max_storage_buffer_range || n > UINT32_MAX)
         return vka_cmd_fail(cmd, VKA_ERROR_LIMIT_EXCEEDED,
-                            "%s: %llu floats exceed one storage binding (%llu bytes)",
-                            absmax ? "reduce_sum_absmax" : "reduce_sum_max", (unsigned long long)n, (unsigned long long)ctx->limits.max_storage_buffer_range);
+                            "%s: %llu floats exceed one storage binding (%llu bytes)", op,
+                            (unsigned long long)n, (unsigned long long)ctx->limits.max_storage_buffer_range);
     uint32_t wg = vka_plan_workgroup_1d(ctx, 256);
     vka_kernel *k;
     vka_kernel_desc desc = {
-        .name = absmax ? "reduce_sum_absmax" : "reduce_sum_max",
+        .name = op,
         .spirv = absmax ? vka_spv_reduce_sum_absmax : vka_spv_reduce_sum_max,
         .spirv_bytes = absmax ? sizeof vka_spv_reduce_sum_absmax : sizeof vka_spv_reduce_sum_max,
         .num_bindings = 2, .bindings = {VKA_BIND_STORAGE, VKA_BIND_STORAGE},
