@@ -386,6 +386,12 @@ static void check_all_cases(family f, which_op op)
                                             "conv2d_bwd_weight_packed_qc4"};
         for (int k = 0; k < 3; k++) expect_kernel_ran(ctx, names[k]);
     }
+    /* The weight gradient's partials are summed 4 floats per texel fetch where a slice's K x (C*R*S + 1)
+     * block is whole texels (K = 32, 40, 64 above), one float at a time elsewhere: both ran. */
+    if ((op == OP_BACKWARD_WEIGHT || op == OP_BACKWARD_BOTH) && ctx->info.features.texel_buffer_rgba32f) {
+        expect_kernel_ran(ctx, "conv2d_bwd_weight_reduce_vec4");
+        expect_kernel_ran(ctx, "conv2d_bwd_weight_reduce");
+    }
     /* ... and its forward and input gradient run with one or two columns' accumulators per
      * register block (picked by input channels): both ran. */
     if (f == FAMILY_TEXEL && op != OP_BACKWARD_WEIGHT && vka_conv2d_packed_device(ctx) && !getenv("VKANCHOR_CONV") &&

@@ -16,6 +16,7 @@ vka_add_shader(NAME conv2d_bwd_weight_tiled SOURCE conv2d_bwd_weight.comp)
 vka_add_shader(NAME conv2d_bwd_weight_texel SOURCE conv2d_bwd_weight.comp DEFINES TEXEL)
 vka_add_shader(NAME conv2d_bwd_weight_reduce SOURCE conv2d_bwd_weight_reduce.comp)
 vka_add_shader(NAME conv2d_bwd_weight_reduce_texel SOURCE conv2d_bwd_weight_reduce.comp DEFINES TEXEL)
+vka_add_shader(NAME conv2d_bwd_weight_reduce_vec4 SOURCE conv2d_bwd_weight_reduce.comp DEFINES VEC4)
 # lavapipe's channels-packed path (src/nn/conv2d_packed.c): the packing passes, then the
 # forward / input-gradient kernel with RQ output columns x KV vec4 of channels per invocation
 # (one variant per run length, picked by output width), and the weight gradient.

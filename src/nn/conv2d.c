@@ -17,6 +17,7 @@
 #include "conv2d_bwd_data_tiled.spv.h"
 #include "conv2d_bwd_weight_reduce.spv.h"
 #include "conv2d_bwd_weight_reduce_texel.spv.h"
+#include "conv2d_bwd_weight_reduce_vec4.spv.h"
 #include "conv2d_bwd_weight_texel.spv.h"
 #include "conv2d_bwd_weight_tiled.spv.h"
 #include "conv2d_bwd_data_coop.spv.h"
@@ -42,6 +43,11 @@ struct reduce_push {
     uint32_t rows, cols, ld, col0, slices, slice_stride;
 };
 _Static_assert(sizeof(struct reduce_push) == 24, "mirror of Push in shaders/conv2d_bwd_weight_reduce.comp");
+
+struct reduce4_push {
+    uint32_t total4, ld, crs, slices, slice_stride4, has_db;
+};
+_Static_assert(sizeof(struct reduce4_push) == 24, "mirror of Push (VEC4) in shaders/conv2d_bwd_weight_reduce.comp");
 
 #define TILED_TK 16
 /* The tiled kernels' register block per thread, RM x RN (specialization constants of
@@ -579,6 +585,42 @@ static vka_result run_reduce(vka_cmd *cmd, vka_tensor out, vka_tensor part, cons
     return vka_dispatch_items(cmd, k, t, 2, push, (uint64_t)push->rows * push->cols);
 }
 
+/* dw (K, crs) and db (K, when present) from the partials: slices blocks of K x (crs + 1)
+ * floats, the last column db's. Both in one dispatch that reads the blocks as RGBA32F texels
+ * where they come in whole texels (K * (crs + 1) % 4 == 0) and fit a texel buffer: ~4x fewer
+ * fetches and loop trips than one float per invocation (resnet20's 21 reduces: 4.7 ms per
+ * step, perf-log 61), the same sums in the same order. Else dw and db one float each. */
+static vka_result reduce_weight_and_bias(vka_cmd *cmd, vka_tensor dw, vka_tensor db, vka_tensor part, uint32_t k,
+                                         uint32_t crs, uint32_t slices)
+{
+    vka_context *ctx = vka_cmd_context(cmd);
+    uint32_t ld = crs + 1, stride = k * ld;
+    uint64_t bytes = (uint64_t)slices * stride * 4;
+    int has_db = vka_tensor_present(db);
+    if (stride % 4 == 0 && ctx->info.features.texel_buffer_rgba32f && bytes <= part.size &&
+        bytes / 16 <= ctx->limits.max_texel_buffer_elements &&
+        part.offset % ctx->info.limits.min_texel_buffer_offset_alignment == 0 && !vka_switch_off("VKANCHOR_REDUCE_VEC4")) {
+        struct reduce4_push push = {stride / 4, ld, crs, slices, stride / 4, (uint32_t)has_db};
+        vka_kernel_desc desc = {
+            .name = "conv2d_bwd_weight_reduce_vec4", VKA_SPIRV(vka_spv_conv2d_bwd_weight_reduce_vec4),
+            .num_bindings = 3, .bindings = {VKA_BIND_TEXEL_RGBA32F, STORAGE, STORAGE}, .push_bytes = sizeof push,
+            .local_size = {vka_plan_workgroup_1d(ctx, 64)},
+        };
+        vka_kernel *kernel;
+        vka_result rc = vka_kernel_get(ctx, &desc, &kernel);
+        if (rc) return vka_cmd_keep(cmd, rc);
+        vka_tensor t[3] = {vka_tensor_slice(part, 0, bytes), dw, has_db ? db : dw};
+        return vka_dispatch_items(cmd, kernel, t, 3, &push, push.total4);
+    }
+    struct reduce_push rw = {k, crs, ld, 0, slices, stride};
+    vka_result rc = run_reduce(cmd, dw, part, &rw);
+    if (!rc && has_db) {
+        struct reduce_push rb = {k, 1, ld, crs, slices, stride};
+        rc = run_reduce(cmd, db, part, &rb);
+    }
+    return rc;
+}
+
 /* The tiled and coop input gradients: one GEMM per stride phase (workgroup z, push->slices),
  * over that phase's input positions; the grid covers the largest phase, ceil(H / stride) x
  * ceil(W / stride) per image (*cols). */
@@ -726,14 +768,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     }
     if (rc || !want_w) return vka_op_done(cmd, rc);
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* partials written -> the slice sums read them */
-    uint32_t ld = (uint32_t)z.crs + 1, stride = sh->k * ld;
-    struct reduce_push rw = {sh->k, (uint32_t)z.crs, ld, 0, slices, stride};
-    rc = run_reduce(cmd, dw, scratch, &rw);
-    if (!rc && vka_tensor_present(db)) {
-        struct reduce_push rb = {sh->k, 1, ld, (uint32_t)z.crs, slices, stride};
-        rc = run_reduce(cmd, db, scratch, &rb);
-    }
-    return vka_op_done(cmd, rc);
+    return vka_op_done(cmd, reduce_weight_and_bias(cmd, dw, db, scratch, sh->k, (uint32_t)z.crs, slices));
 }
 
 vka_result vka_conv2d_backward_data(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor dx, vka_tensor dy,
