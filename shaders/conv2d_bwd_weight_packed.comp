@@ -9,6 +9,9 @@
 // (packed_layout.h):
 //   DYP [N][dyh][dyw][K4] vec4 (K4 = ceil(K/4)),  XP [N][hp][wp][C4] vec4 (C4 = ceil(C/4))
 //   dw[k,c,r,s] = sum over n,p,q of dy[n,k,p,q] * xpad[n,c,p*ST+r,q*ST+s],  db[k] = sum of dy[n,k,..]
+// xpad (N, C, H + 2 pad, W + 2 pad) starts at texel xorg of XP: 0 in the conv's own copy, or in
+// a copy with a wider border (another conv's, border b > pad) at row and column b - pad; its rows
+// are xw = W + 2 pad columns long, their pitch in XP wp.
 // Invocation (z, r, channel group cg, k block kb) sums over the images of group z (images
 // [z*N/groups, (z+1)*N/groups)) for kernel row r, input channels 4cg..4cg+3, output channels
 // of KV vec4 and all S horizontal taps, walking each output row QC columns at a time. The 8
@@ -30,6 +33,7 @@ layout(push_constant) uniform Push {
     uint hp, wp, c4, k4;
     uint has_bias, groups, k_blocks, pairs;  // pairs: R*c4 (r, cg) pairs
     uint dyb, dyh, dyw;      // border and size of DYP
+    uint xorg, xw;           // xpad's first texel in XP, its row length (see above)
 } p;
 layout(binding = 0) uniform samplerBuffer DYP;   // [N][dyh][dyw][k4]
 layout(binding = 1) uniform samplerBuffer XP;    // [N][hp][wp][c4]
@@ -56,7 +60,7 @@ void fetch_step(uint n, uint op, int q0, bool in_group, int xcol0, int dper, out
     int xrow = int((n * p.hp + op * ST) * p.wp) * c4 + xcol0;
     int dyrow = ((int(n) * int(p.dyh) + int(op) + int(p.dyb)) * int(p.dyw) + int(p.dyb)) * k4;
     [[unroll]] for (int t = 0; t < XC; t++) {
-        bool ok = in_group && t < (QC - 1) * ST + S && q0 * ST + t < int(p.wp);
+        bool ok = in_group && t < (QC - 1) * ST + S && q0 * ST + t < int(p.xw);
         vec4 f = texelFetch(XP, ok ? xrow + (q0 * ST + t) * c4 : 0);
         xv[t] = ok ? f : vec4(0.0);
     }
@@ -113,7 +117,7 @@ void main()
     // (on rows of 7 columns, where every step starts a new row, this ran at half the speed;
     // perf-log 31).
     uint n = z * p.N / p.groups, n_end = (z + 1) * p.N / p.groups, op = 0;
-    int q0 = 0, Q = int(p.Q), xcol0 = int(r * p.wp * p.c4 + cg);
+    int q0 = 0, Q = int(p.Q), xcol0 = int(p.xorg + r * p.wp * p.c4 + cg);
     vec4 xv[XC], dmine[DMAX];
     fetch_step(n, op, q0, n < n_end, xcol0, DPER, xv, dmine);
     while (n < n_end) {

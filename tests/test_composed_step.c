@@ -567,10 +567,11 @@ static void run_case(const step_case *sc)
     free(bn);
 
     /* On lavapipe with the default kernels, the convs' dy comes packed from the BN after them. */
-    uint32_t packed = 0, packed_y = 0, skips = 0, accumulates = 0;
+    uint32_t packed = 0, packed_y = 0, skips = 0, accumulates = 0, shared_x = 0;
     for (uint32_t i = 0; i < m->node_count; i++) {
         packed += m->nodes[i].dy_packed != 0, packed_y += m->nodes[i].packed_consumer >= 0;
         skips += m->nodes[i].dx_skip_empty_phases != 0, accumulates += m->nodes[i].dx_accumulate != 0;
+        shared_x += m->nodes[i].x_shared_from >= 0;
     }
     if (vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) &&
         !getenv("VKANCHOR_CONV") && !getenv("VKANCHOR_CONV_PACKED")) {
@@ -583,6 +584,12 @@ static void run_case(const step_case *sc)
         if (skips != want || accumulates != want)
             fail_msg("on a CPU device: %u convs skip their empty dx phases and %u add into dx (expected %u each)",
                      skips, accumulates, want);
+        /* ... and each projection reads its block's input from conv1's packed copy, which the
+         * block tail before them writes (separate BN, add and ReLU nodes write none). */
+        uint32_t want_shared = sc->unfused ? 0 : want;
+        if (shared_x != want_shared && !getenv("VKANCHOR_CONV_SHARED_X"))
+            fail_msg("on a CPU device: %u convs read x from another conv's packed copy (expected %u)", shared_x,
+                     want_shared);
     }
     print_message("  %s, %u nodes (%u convs with packed dy, %u BNs with packed y), %u parameters: largest "
                   "normalized error %.2e (%s), loss %.6f\n", vka_model_kind_name(sc->kind), m->node_count, packed,

@@ -315,14 +315,30 @@ static void check_case(vka_context *ctx, family f, which_op op, const conv_case 
             vka_packed_layout lx;
             int x_packed = dy_packed && seed % 2 == 0 && vka_conv2d_x_packed_layout(ctx, &sh, scratch.t, &lx);
             if (x_packed) upload_packed(ctx, &lx, h.x, (uint32_t)sh.n, sh.c);
+            /* Of the others, every other one (1, 5, 9, ...) reads x from a packed copy with a border
+             * one wider than its pad, in a tensor of its own (as a projection reads its block's
+             * first conv's copy: sh.x_shared), from row and column 1 of it. */
+            vka_packed_layout ls = {0};
+            int x_shared = 0;
+            if (dy_packed && !x_packed && seed % 4 == 1) {
+                uint32_t bo = sh.pad + 1;
+                ls = (vka_packed_layout){.h = sh.h, .w = sh.w, .hp = sh.h + 2 * bo, .wp = sh.w + 2 * bo,
+                                         .c4 = (sh.c + 3) / 4, .border = bo};
+                ls.t = test_alloc_guarded(ctx, arena, test_packed_floats(&ls, sh.n) * 4).t;
+                x_shared = vka_conv2d_x_shared_fits(ctx, &sh, scratch.t, &ls);
+                if (expect && !x_shared) fail_msg("conv2d texel [%s]: x_shared refused on a CPU device", cs->name);
+                if (x_shared) upload_packed(ctx, &ls, h.x, (uint32_t)sh.n, sh.c);
+            }
             vka_conv2d_shape fwd = sh;
             fwd.x_packed = x_packed;
-            TEST_OK(vka_conv2d_forward(cmd, &fwd, y.t, x_packed ? none : x, w, none, scratch.t));
+            if (x_shared) fwd.x_shared = ls;
+            int x_given = x_packed || x_shared;
+            TEST_OK(vka_conv2d_forward(cmd, &fwd, y.t, x_given ? none : x, w, none, scratch.t));
             vka_conv2d_shape reuse = fwd;
             reuse.x_packed_by_forward = 1;
             reuse.dy_packed = dy_packed;
             TEST_OK(vka_conv2d_backward(cmd, &reuse, dx.t, dw.t, cs->bias ? db.t : none, dy_packed ? none : dy,
-                                        x_packed ? none : x, w, scratch.t));
+                                        x_given ? none : x, w, scratch.t));
         } else {
             TEST_OK(vka_conv2d_backward_weight(cmd, &sh, dw.t, cs->bias ? db.t : none, dy, x, scratch.t));
         }

@@ -153,6 +153,9 @@ static uint64_t packed_base(const vka_context *ctx, const vka_conv2d_shape *sh)
     return weight_partials(ctx, &cap) * 4;
 }
 
+/* Whether x comes packed already (x_packed, x_shared): the x argument is not read then. */
+static int x_given_packed(const vka_conv2d_shape *sh) { return sh && (sh->x_packed || vka_tensor_present(sh->x_shared.t)); }
+
 /* Whether the lavapipe packed path runs: the TEXEL variant, a shape it takes, room in the
  * scratch; VKANCHOR_CONV_PACKED=0 turns it off (A/B measurements, tests of the GEMM kernels). */
 static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vka_conv2d_shape *sh,
@@ -169,6 +172,14 @@ int vka_conv2d_x_packed_layout(const vka_context *ctx, const vka_conv2d_shape *s
     if (!packed_applies(ctx, v, sh, scratch)) return 0;
     *out = vka_conv2d_packed_x_layout(sh, scratch, packed_base(ctx, sh));
     return 1;
+}
+
+int vka_conv2d_x_shared_fits(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                             const vka_packed_layout *l)
+{
+    vka_conv2d_shape s = *sh;
+    s.x_shared = *l;
+    return packed_applies(ctx, vka_conv2d_choose(ctx, &s), &s, scratch);
 }
 
 int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
@@ -517,16 +528,19 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
     int with_stats = vka_tensor_present(stats);
     uint32_t stats_groups = with_stats ? vka_conv2d_stats_groups(vka_cmd_context(cmd), sh, scratch) : 0;
-    tensor_need need[] = {{"y", &y, z.y, 0}, {"x", &x, z.x, sh && sh->x_packed}, {"w", &w, z.w, 0},
+    tensor_need need[] = {{"y", &y, z.y, 0}, {"x", &x, z.x, x_given_packed(sh)}, {"w", &w, z.w, 0},
                           {"b", &b, sh ? sh->k : 0, 1}, {"scratch", &scratch, sh ? weight_partials(vka_cmd_context(cmd), sh) : 0, 0},
                           {"stats", &stats, sh ? 4ull * sh->k * stats_groups : 0, 1}};
     vka_result rc = check_call(cmd, op, sh, need, 6);
     if (rc) return rc;
-    vka_conv2d_variant v = resolve(cmd, op, sh, sh->x_packed ? w : x, w);
+    vka_conv2d_variant v = resolve(cmd, op, sh, x_given_packed(sh) ? w : x, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     int packed = packed_applies(vka_cmd_context(cmd), v, sh, scratch_all);
     if (sh->x_packed && !packed)
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
+    if (vka_tensor_present(sh->x_shared.t) && (!packed || sh->x_packed))
+        return bad_call(cmd, op, sh, "x_shared, but the packed kernels cannot read x from it here, or x_packed is set too "
+                                     "(see vka_conv2d_x_shared_fits)");
     if (with_stats && (!stats_groups || !packed)) /* packed not: x or w unbindable as texels here */
         return bad_call(cmd, op, sh, "statistics asked for, but the packed kernels do not write them here (see vka_conv2d_stats_groups)");
     if (with_stats && (vka_tensor_overlaps(stats, y) || vka_tensor_overlaps(stats, scratch_all)))
@@ -724,7 +738,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(dw);
     vka_tensor scratch_all = scratch; /* check_call trims the operands to their sizes */
     tensor_need need[] = {{"dx", &dx, z.x, 1}, {"dw", &dw, z.w, 1}, {"db", &db, sh ? sh->k : 0, 1},
-                          {"dy", &dy, z.y, sh && sh->dy_packed}, {"x", &x, z.x, !want_w || (sh && sh->x_packed)}, {"w", &w, z.w, !want_dx},
+                          {"dy", &dy, z.y, sh && sh->dy_packed}, {"x", &x, z.x, !want_w || x_given_packed(sh)}, {"w", &w, z.w, !want_dx},
                           {"scratch", &scratch, partials, 0}};
     vka_result rc = check_call(cmd, op, sh, need, 7);
     if (rc) return rc;
@@ -733,7 +747,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     if (scratch.offset % ctx->info.limits.min_storage_buffer_offset_alignment)
         return bad_call(cmd, op, sh, "scratch offset %llu is not aligned for a storage binding",
                         (unsigned long long)scratch.offset);
-    vka_tensor xt = want_w && !sh->x_packed ? x : w; /* a tensor that is there, for the binding checks */
+    vka_tensor xt = want_w && !x_given_packed(sh) ? x : w; /* a tensor that is there, for the binding checks */
     vka_tensor first = sh->dy_packed ? xt : dy;
     vka_conv2d_variant v = resolve(cmd, op, sh, first, xt);
     if (v && want_dx && want_w) v = resolve(cmd, op, sh, first, w);
@@ -744,6 +758,9 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
         return bad_call(cmd, op, sh, "dy_packed, but the packed kernels do not run here (see vka_conv2d_dy_packed_layout)");
     if (sh->x_packed && !packed)
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
+    if (vka_tensor_present(sh->x_shared.t) && (!packed || sh->x_packed))
+        return bad_call(cmd, op, sh, "x_shared, but the packed kernels cannot read x from it here, or x_packed is set too "
+                                     "(see vka_conv2d_x_shared_fits)");
     if ((sh->dx_skip_empty_phases || sh->dx_accumulate) && !packed)
         return bad_call(cmd, op, sh, "dx_skip_empty_phases / dx_accumulate, but the packed kernels do not run here "
                                      "(see vka_conv2d_dx_tap_phases)");

@@ -48,6 +48,12 @@ typedef struct vka_conv2d_shape {
      * vka_batchnorm_forward with a yp), with zeros in its border; the x argument is not
      * read and may be absent. */
     int x_packed;
+    /* Forward (and the backward after it), lavapipe's packed path: x is read from this packed
+     * copy, another conv's packed x of the same tensor with a border of at least pad (a
+     * projection shortcut reading its block's first conv's copy, vka_conv2d_x_shared_fits),
+     * not packed again; the x argument is not read and may be absent. Unused when its tensor
+     * is absent (size 0). */
+    vka_packed_layout x_shared;
     /* Backward only, lavapipe's packed path (vka_conv2d_dx_tap_phases): where dx meets another
      * gradient part of the same x, written by another conv of the same stride.
      * dx_skip_empty_phases: the stride phases without taps (zeros) are not written; a later
@@ -120,6 +126,11 @@ int vka_conv2d_dy_packed_layout(const vka_context *ctx, const vka_conv2d_shape *
 /* The same for x, the forward's input (then set sh->x_packed): zeros in the border likewise. */
 int vka_conv2d_x_packed_layout(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                                vka_packed_layout *out);
+
+/* Whether this shape with this scratch runs lavapipe's packed kernels and can read its x from
+ * the packed copy l (another conv's, of the same x: sh->x_shared). */
+int vka_conv2d_x_shared_fits(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
+                             const vka_packed_layout *l);
 
 /* The input gradient's stride phases (bit ph * stride + pw) that have taps, on lavapipe's packed
  * path (the others are zeros: a 1x1 stride-2 conv has taps in phase (0, 0) only); 0 where the

@@ -50,8 +50,9 @@ _Static_assert(sizeof(struct packed_push) == 80, "mirror of Push in shaders/conv
 struct weight_push {
     uint32_t n, c, k, r, p, q, hp, wp, c4, k4;
     uint32_t has_bias, groups, k_blocks, pairs, dyb, dyh, dyw;
+    uint32_t xorg, xw;
 };
-_Static_assert(sizeof(struct weight_push) == 68, "mirror of Push in shaders/conv2d_bwd_weight_packed.comp");
+_Static_assert(sizeof(struct weight_push) == 76, "mirror of Push in shaders/conv2d_bwd_weight_packed.comp");
 
 #define PACKED_KV 2    /* vec4 of output channels per invocation: KV in shaders/lists/conv2d.cmake */
 #define WEIGHT_KV 2      /* the same for the weight gradient */
@@ -265,15 +266,42 @@ int vka_conv2d_packed_device(const vka_context *ctx)
            ctx->info.limits.min_storage_buffer_offset_alignment <= 64;
 }
 
+int vka_conv2d_packed_x_shared_fits(const vka_context *ctx, const vka_conv2d_shape *sh, const vka_packed_layout *l)
+{
+    if (!vka_tensor_present(l->t) || l->h != sh->h || l->w != sh->w || l->c4 != vka_div_up(sh->c, 4) ||
+        l->border < sh->pad)
+        return 0;
+    /* xpad's last row and column, counted from the copy's (0, 0), fall inside it. */
+    uint64_t rows = (uint64_t)l->border + sh->h + sh->pad, cols = (uint64_t)l->border + sh->w + sh->pad;
+    uint64_t bytes = (uint64_t)sh->n * l->hp * l->wp * l->c4 * 16;
+    return rows <= l->hp && cols <= l->wp && l->t.size >= bytes && vec4_bindable(ctx, l->t.offset, l->t.size);
+}
+
 int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                              uint64_t partial_bytes)
 {
     if (!vka_conv2d_packed_shape(sh) || !vka_conv2d_packed_device(ctx)) return 0;
+    if (vka_tensor_present(sh->x_shared.t) && !vka_conv2d_packed_x_shared_fits(ctx, sh, &sh->x_shared)) return 0;
     packed_layout l = layout_of(sh, partial_bytes);
     if (scratch.size < l.end) return 0;
     uint64_t o = scratch.offset;
     return vec4_bindable(ctx, o + l.xp_offset, l.xp_bytes) && vec4_bindable(ctx, o + l.dyp_offset, l.dyp_bytes) &&
            vec4_bindable(ctx, o + l.wk_offset, l.wk_bytes);
+}
+
+/* Where the kernels read x packed: the conv's own copy in the scratch, or sh->x_shared (another
+ * conv's copy of the same x, border b >= pad), whose xpad starts at row and column b - pad. */
+typedef struct x_source {
+    vka_tensor t;
+    uint32_t hp, wp;  /* the copy's rows per image and row pitch, in texels */
+    uint32_t origin;  /* rows and columns before xpad's (0, 0) */
+} x_source;
+
+static x_source x_source_of(const vka_conv2d_shape *sh, vka_tensor scratch, const packed_layout *l)
+{
+    const vka_packed_layout *s = &sh->x_shared;
+    if (vka_tensor_present(s->t)) return (x_source){s->t, s->hp, s->wp, s->border - sh->pad};
+    return (x_source){vka_tensor_slice(scratch, l->xp_offset, l->xp_bytes), sh->h + 2 * sh->pad, sh->w + 2 * sh->pad, 0};
 }
 
 /* ---- the passes ---------------------------------------------------------------------- */
@@ -433,21 +461,21 @@ vka_result vka_conv2d_packed_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, v
                                      uint64_t partial_bytes)
 {
     packed_layout l = layout_of(sh, partial_bytes);
-    vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
+    x_source xs = x_source_of(sh, scratch, &l);
     vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
-    uint32_t hp = sh->h + 2 * sh->pad, wp = sh->w + 2 * sh->pad;
     vka_result rc = VKA_SUCCESS;
-    if (!sh->x_packed) rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, hp, wp);
+    if (!sh->x_packed && !vka_tensor_present(sh->x_shared.t))
+        rc = pack(cmd, xs.t, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, xs.hp, xs.wp);
     if (!rc) rc = pack_weight(cmd, sh, wk, w, 0, (weight_taps){sh->r, sh->s, 0, (int32_t)sh->s, 1});
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the conv reads them */
     uint32_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
     struct packed_push push = {
-        .cin4 = (uint32_t)vka_div_up(sh->c, 4), .hp = hp, .wp = wp, .cout = sh->k, .hout = p, .wout = q,
+        .cin4 = (uint32_t)vka_div_up(sh->c, 4), .hp = xs.hp, .wp = xs.wp, .cout = sh->k, .hout = p, .wout = q,
         .taps_r = sh->r, .k4 = (uint32_t)vka_div_up(sh->k, 4), .has_bias = vka_tensor_present(b),
-        .orstep = 1, .ocstep = 1, .ow = q, .oplane = p * q,
+        .irow0 = xs.origin, .icol0 = xs.origin, .orstep = 1, .ocstep = 1, .ow = q, .oplane = p * q,
     };
-    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, 0, 0, y, xp, wk, b, stats, &push);
+    return conv_packed(cmd, 0, sh->n, sh->s, sh->stride, 0, 0, y, xs.t, wk, b, stats, &push);
 }
 
 /* The phases of the input gradient (one at stride 1) and where each one's taps sit in wk. */
@@ -594,7 +622,7 @@ uint32_t vka_conv2d_packed_tap_phases(const vka_conv2d_shape *sh)
 
 /* The weight/bias gradient partials (vka_conv2d_packed_groups image groups). */
 static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_tensor partials, int has_bias,
-                                  const vka_packed_layout *dl, vka_tensor xp)
+                                  const vka_packed_layout *dl, const x_source *xs)
 {
     vka_context *ctx = vka_cmd_context(cmd);
     uint32_t c4 = (uint32_t)vka_div_up(sh->c, 4), k4 = (uint32_t)vka_div_up(sh->k, 4);
@@ -602,9 +630,9 @@ static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_
     uint32_t step = weight_step_for_width(vka_conv2d_out_w(sh));
     struct weight_push wp = {
         .n = sh->n, .c = sh->c, .k = sh->k, .r = sh->r, .p = vka_conv2d_out_h(sh), .q = vka_conv2d_out_w(sh),
-        .hp = sh->h + 2 * sh->pad, .wp = sh->w + 2 * sh->pad, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias,
+        .hp = xs->hp, .wp = xs->wp, .c4 = c4, .k4 = k4, .has_bias = (uint32_t)has_bias,
         .groups = groups, .k_blocks = (uint32_t)vka_div_up(k4, WEIGHT_KV), .pairs = sh->r * c4, .dyb = dl->border,
-        .dyh = dl->hp, .dyw = dl->wp,
+        .dyh = dl->hp, .dyw = dl->wp, .xorg = (xs->origin * xs->wp + xs->origin) * c4, .xw = sh->w + 2 * sh->pad,
     };
     /* Workgroups of 8 (one subgroup) per (image group, 8/PB k blocks, PB (r, channel group)
      * pairs), PB the power of two that leaves the fewest invocations idle (more on ties). */
@@ -626,7 +654,7 @@ static vka_result weight_gradient(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_
     vka_kernel *k;
     vka_result rc = vka_kernel_get(ctx, &desc, &k);
     if (rc) return vka_cmd_keep(cmd, rc);
-    vka_tensor t[3] = {dl->t, xp, partials};
+    vka_tensor t[3] = {dl->t, xs->t, partials};
     return vka_dispatch_groups(cmd, k, t, 3, &wp, wgs);
 }
 
@@ -636,7 +664,7 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
 {
     packed_layout l = layout_of(sh, partial_bytes);
     int want_dx = vka_tensor_present(dx), want_w = vka_tensor_present(partials);
-    vka_tensor xp = vka_tensor_slice(scratch, l.xp_offset, l.xp_bytes);
+    x_source xs = x_source_of(sh, scratch, &l);
     vka_tensor wk = vka_tensor_slice(scratch, l.wk_offset, l.wk_bytes);
     /* One packed dy serves both gradients; its producer may have written it already. */
     vka_packed_layout dl = dy_layout(sh, scratch, partial_bytes);
@@ -647,13 +675,12 @@ vka_result vka_conv2d_packed_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, 
         rc = pack(cmd, dl.t, dy, sh->n, sh->k, dl.h, dl.w, (int32_t)dl.border, dl.hp, dl.wp);
     if (!rc && want_dx)
         rc = cpair ? pack_row_phase_weights(cmd, sh, &ps, wk, w) : pack_phase_weights(cmd, sh, &ps, wk, w);
-    if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed)
-        rc = pack(cmd, xp, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, sh->h + 2 * sh->pad,
-                  sh->w + 2 * sh->pad);
+    if (!rc && want_w && !sh->x_packed_by_forward && !sh->x_packed && !vka_tensor_present(sh->x_shared.t))
+        rc = pack(cmd, xs.t, x, sh->n, sh->c, sh->h, sh->w, (int32_t)sh->pad, xs.hp, xs.wp);
     if (rc) return rc;
     vka_cmd_barrier(cmd, VKA_HAZARD_SHADER_TO_SHADER); /* packed copies written -> the kernels read them */
     if (want_dx)
         rc = cpair ? input_gradient_by_row_phase(cmd, sh, &ps, dx, &dl, wk) : input_gradient(cmd, sh, &ps, dx, &dl, wk);
-    if (!rc && want_w) rc = weight_gradient(cmd, sh, partials, has_bias, &dl, xp);
+    if (!rc && want_w) rc = weight_gradient(cmd, sh, partials, has_bias, &dl, &xs);
     return rc;
 }

@@ -30,6 +30,10 @@ int vka_conv2d_packed_device(const vka_context *ctx);
 int vka_conv2d_packed_usable(const vka_context *ctx, const vka_conv2d_shape *sh, vka_tensor scratch,
                              uint64_t partial_bytes);
 
+/* Whether l can serve as this shape's packed x (sh->x_shared): the same H, W and channel vec4,
+ * a border of at least pad, room for every row and column the kernels read, bindable. */
+int vka_conv2d_packed_x_shared_fits(const vka_context *ctx, const vka_conv2d_shape *sh, const vka_packed_layout *l);
+
 /* Where the backward keeps its packed dy in the scratch (what a producer writes for sh->dy_packed). */
 vka_packed_layout vka_conv2d_packed_dy_layout(const vka_conv2d_shape *sh, vka_tensor scratch,
                                               uint64_t partial_bytes);
