@@ -10,7 +10,8 @@
 // without a division (one fastdiv pair per invocation). SPAN: vec4 units of the flat tensor
 // that may straddle two channels, each component with its own channel's coefficients.
 // With PACKED, y goes to lavapipe's channels-packed layout (src/nn/packed_layout.h)
-// instead of NCHW: the conv after this BN reads it as its packed input.
+// instead of NCHW: the conv after this BN reads it as its packed input; with DUAL as well as
+// NCHW (for its other readers, where batchnorm_packed4.comp's shapes do not apply).
 // With RESIDUAL, a residual block's tail: y = bn(x) + res, then the ReLU (the add rounds as
 // add_fwd.comp's does: bn_affine's z is exact-rounded, then one float add).
 layout(local_size_x_id = 0) in;
@@ -38,6 +39,13 @@ INPUT_VT(3, res)                                              // (N, C, hw)
 #endif
 #ifdef PACKED
 layout(std430, binding = 2) writeonly buffer Y { float yp[]; };  // [N][hp][wp][c4x4]
+#ifdef DUAL  // y NCHW as well, after the residual (a tail read by a conv and a shortcut)
+#ifdef RESIDUAL
+layout(std430, binding = 4) writeonly buffer Y2 { VT y[]; };  // (N, C, hw)
+#else
+layout(std430, binding = 3) writeonly buffer Y2 { VT y[]; };  // (N, C, hw)
+#endif
+#endif
 #else
 layout(std430, binding = 2) writeonly buffer Y { VT y[]; };  // (N, C, hw)
 #endif
@@ -70,6 +78,9 @@ void main()
             VT v = p.relu != 0 ? relu_mask(z, z) : z;
 #ifdef PACKED
             STORE_PACKED(yp, e, c, j, v)
+#ifdef DUAL
+            y[e] = v;
+#endif
 #else
             y[e] = v;
 #endif

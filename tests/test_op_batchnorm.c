@@ -433,8 +433,8 @@ static void check_packed_outputs(vka_context *ctx, const bn_host *h, int relu, u
     TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &io));
     packed_io.yp = &lye;
     TEST_OK(vka_batchnorm_forward(cmd, &d, VKA_BN_EVAL, &packed_io));
-    /* Both at once where C and HW are multiples of 4 (a BN read by a conv and by a shortcut). */
-    int dual = vka_batchnorm_add_packed_y_fits(&d);
+    /* Both at once where C and HW are multiples of 4, or by SPAN (a BN read by a conv and by a shortcut). */
+    int dual = vka_batchnorm_add_packed_y_fits(ctx, &d);
     test_guarded ydp = test_alloc_guarded(ctx, arena, packed_n * 4);
     vka_tensor yd = test_tensor(ctx, arena, NULL, h->nx);
     TEST_OK(vka_fill(ctx, ydp.t, SENTINEL));
@@ -490,6 +490,9 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
             if (!vka_kernel_built(ctx, packed4[bwd][texel], -1, 0)) fail_msg("%s did not run", packed4[bwd][texel]);
         const char *dual = texel ? "batchnorm_fwd_dual_packed4_texel" : "batchnorm_fwd_dual_packed4";
         if (!vka_kernel_built(ctx, dual, -1, 0)) fail_msg("%s (y both NCHW and packed) did not run", dual);
+        /* ... and where HW % 4 != 0 by SPAN, with texel inputs (7x7, 9x9, 3x5 above). */
+        if (texel && !vka_kernel_built(ctx, "batchnorm_fwd_dual_span", -1, 0))
+            fail_msg("batchnorm_fwd_dual_span (y both NCHW and packed, SPAN) did not run");
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }
@@ -520,7 +523,7 @@ static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, i
     shape s = h->s;
     uint32_t c4 = (uint32_t)(s.c + 3) / 4, hp = (uint32_t)s.h + 2, wp = (uint32_t)s.w + 2;
     size_t packed_n = (size_t)s.n * hp * wp * c4 * 4;
-    int dual = vka_batchnorm_add_packed_y_fits(&d);
+    int dual = vka_batchnorm_add_packed_y_fits(ctx, &d);
     test_guarded yp = test_alloc_guarded(ctx, arena, packed_n * 4);
     const uint32_t SENTINEL = 0x4640e400u; /* 12345.0f */
     TEST_OK(vka_fill(ctx, yp.t, SENTINEL));
@@ -589,6 +592,8 @@ static void batchnorm_with_residual_gives_the_bits_of_bn_add_relu(void **state)
         int texel = !storage && f->texel_buffer_rgba32f && !getenv("VKANCHOR_TEXEL");
         const char *tail = texel ? "batchnorm_fwd_add_packed4_texel" : "batchnorm_fwd_add_packed4";
         if (!vka_kernel_built(ctx, tail, -1, 0)) fail_msg("%s (the tail's NCHW + packed apply) did not run", tail);
+        if (texel && !vka_kernel_built(ctx, "batchnorm_fwd_add_dual_span", -1, 0))
+            fail_msg("batchnorm_fwd_add_dual_span (the tail's NCHW + packed apply, SPAN) did not run");
         test_context_finish(ctx);
         unsetenv("VKANCHOR_TEXEL");
     }

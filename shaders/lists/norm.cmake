@@ -19,6 +19,8 @@ vka_add_shader(NAME batchnorm_fwd_span SOURCE batchnorm_fwd.comp DEFINES VEC4 TE
 vka_add_shader(NAME batchnorm_bwd_reduce_span SOURCE batchnorm_bwd_reduce.comp DEFINES VEC4 TEXEL SPAN)
 vka_add_shader(NAME batchnorm_bwd_data_span SOURCE batchnorm_bwd_data.comp DEFINES VEC4 TEXEL SPAN)
 vka_add_shader(NAME batchnorm_fwd_packed_span SOURCE batchnorm_fwd.comp DEFINES PACKED VEC4 TEXEL SPAN)
+vka_add_shader(NAME batchnorm_fwd_dual_span SOURCE batchnorm_fwd.comp DEFINES PACKED DUAL VEC4 TEXEL SPAN)
+vka_add_shader(NAME batchnorm_fwd_add_dual_span SOURCE batchnorm_fwd.comp DEFINES RESIDUAL PACKED DUAL VEC4 TEXEL SPAN)
 vka_add_shader(NAME batchnorm_bwd_data_packed_span SOURCE batchnorm_bwd_data.comp DEFINES PACKED VEC4 TEXEL SPAN)
 # ... writing the packed layout a texel per store (C % 4 == 0, H*W % 4 == 0)
 vka_add_shader(NAME batchnorm_fwd_packed4 SOURCE batchnorm_packed4.comp DEFINES VEC4)

@@ -62,6 +62,8 @@
 #include "batchnorm_fwd_dual_packed4.spv.h"
 #include "batchnorm_fwd_dual_packed4_texel.spv.h"
 #include "batchnorm_fwd_add_span.spv.h"
+#include "batchnorm_fwd_add_dual_span.spv.h"
+#include "batchnorm_fwd_dual_span.spv.h"
 #include "batchnorm_fwd_add_texel.spv.h"
 #include "batchnorm_fwd_add_vec4.spv.h"
 #include "batchnorm_fwd_add_vec4_texel.spv.h"
@@ -126,6 +128,9 @@ static const variant packed4_variants[2][2] = {
 /* A residual block's tail writing y both NCHW and packed: [texel]. */
 static const variant add_packed4_variants[2] = {V(batchnorm_fwd_add_packed4), V(batchnorm_fwd_add_packed4_texel)};
 static const variant dual_packed4_variants[2] = {V(batchnorm_fwd_dual_packed4), V(batchnorm_fwd_dual_packed4_texel)};
+/* The same two where HW % 4 != 0 (SPAN, texel inputs): a residual block's tail, and plain. */
+static const variant add_dual_span_variant = V(batchnorm_fwd_add_dual_span);
+static const variant dual_span_variant = V(batchnorm_fwd_dual_span);
 #undef V
 
 struct stats_push {
@@ -331,9 +336,9 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
     int add_packed = form == FORM_ADD_PACKED, dual = form == FORM_DUAL_PACKED;
     int packed = form == FORM_PACKED || add_packed || dual, add = form == FORM_ADD || add_packed;
     int packed4 = packed && p->packed4;
-    if ((add_packed || dual) && !packed4) /* the callers check the shape first */
+    if ((add_packed || dual) && !packed4 && !p->span) /* the callers check the shape first */
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                            "batchnorm: NCHW and packed outputs need C and HW multiples of 4");
+                            "batchnorm: NCHW and packed outputs need C and HW multiples of 4, or the SPAN kernels");
     static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
     static const uint32_t push[PASS_COUNT] = {sizeof(struct stats_push), sizeof(struct elementwise_push),
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
@@ -341,8 +346,8 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
     static const uint32_t texel_in[PASS_COUNT] = {1, 2, 2, 3};
     uint32_t bwd = pass == PASS_BWD_DATA;
     const variant *v;
-    if (add_packed) v = &add_packed4_variants[texel];
-    else if (dual) v = &dual_packed4_variants[texel];
+    if (add_packed) v = packed4 ? &add_packed4_variants[texel] : &add_dual_span_variant;
+    else if (dual) v = packed4 ? &dual_packed4_variants[texel] : &dual_span_variant;
     else if (packed4) v = &packed4_variants[bwd][texel];
     else if (add && p->span) v = &add_span_variant;
     else if (add) v = &add_variants[p->vec4][texel];
@@ -428,8 +433,12 @@ static vka_result record_apply(vka_cmd *cmd, const bn_plan *p, int texel, const 
     vka_result rc = big_kernel(cmd, p, PASS_FWD, texel, form, &k);
     if (rc) return rc;
     struct packed_push pp = packed_push_of(p, d, yp);
-    if (form == FORM_ADD_PACKED) return dispatch_packed4(cmd, k, d, yp, (vka_tensor[5]){x, coef, yp->t, residual, y}, 5);
-    if (form == FORM_DUAL_PACKED) return dispatch_packed4(cmd, k, d, yp, (vka_tensor[4]){x, coef, yp->t, y}, 4);
+    if (form == FORM_ADD_PACKED || form == FORM_DUAL_PACKED) { /* y packed and NCHW, last */
+        uint32_t nt = form == FORM_ADD_PACKED ? 5 : 4;
+        vka_tensor both[5] = {x, coef, yp->t, nt == 5 ? residual : y, y};
+        if (p->packed4) return dispatch_packed4(cmd, k, d, yp, both, nt);
+        return vka_dispatch_items(cmd, k, both, nt, &pp, vka_div_up(p->total, ITEMS)); /* SPAN */
+    }
     vka_tensor t[4] = {x, coef, yp ? yp->t : y, residual};
     if (yp && p->packed4) return dispatch_packed4(cmd, k, d, yp, t, 3);
     return vka_dispatch_items(cmd, k, t, 3 + (uint32_t)add, yp ? (const void *)&pp : (const void *)&pp.e,
@@ -471,10 +480,10 @@ static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnor
     if (yp) {
         *packed = *yp;
         if ((rc = check_packed(cmd, op, "y", d, yp, &packed->t))) return rc;
-        if ((add || vka_tensor_present(*y)) && !p->packed4)
+        if ((add || vka_tensor_present(*y)) && !p->packed4 && !p->span)
             return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                                "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4", op, d->n,
-                                d->c, d->hw);
+                                "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4, or the "
+                                "SPAN kernels (vka_batchnorm_add_packed_y_fits)", op, d->n, d->c, d->hw);
     }
     int nchw = !yp || add || vka_tensor_present(*y);
     if (nchw && (rc = need(cmd, op, "y", *y, xb, d))) return rc;
@@ -599,7 +608,15 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
     return vka_op_done(cmd, rc);
 }
 
-int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d) { return packed4_shape(d); }
+int vka_batchnorm_add_packed_y_fits(const vka_context *ctx, const vka_batchnorm_desc *d)
+{
+    if (packed4_shape(d)) return 1;
+    /* The SPAN kernels, as plan_for picks them: the shape, and x (and a residual of its size)
+     * within the texel limits (arena tensors meet the offset alignment). */
+    bn_plan p = plan_bn(ctx, d, !vka_switch_off("VKANCHOR_BN_SPAN"));
+    vka_tensor x = {.size = (uint64_t)d->n * d->c * d->hw * 4};
+    return p.span && texel_inputs(ctx, &p, &x, 1);
+}
 
 static vka_result check_packed(vka_cmd *cmd, const char *op, const char *name, const vka_batchnorm_desc *d,
                                const vka_packed_layout *l, vka_tensor *out)

@@ -45,8 +45,8 @@ typedef struct vka_batchnorm_io {
                                              (vka_relu_backward on y), which is the residual's
                                              gradient and the dy of vka_batchnorm_backward with relu = 0. */
     vka_tensor y;                         /* (N,C,HW) NCHW; absent when only yp is written (not
-                                             with a residual); with yp both are written (C and HW
-                                             multiples of 4: vka_batchnorm_add_packed_y_fits) */
+                                             with a residual); with yp both are written (where
+                                             vka_batchnorm_add_packed_y_fits) */
     const vka_packed_layout *yp;          /* y in lavapipe's channels-packed layout (packed_layout.h:
                                              only its elements, the border left as it is) for the conv
                                              after this BN to read as its packed x
@@ -78,8 +78,9 @@ typedef struct vka_batchnorm_io {
 vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_batchnorm_mode mode,
                                  const vka_batchnorm_io *io);
 /* Whether y can be written both NCHW and packed (a tail, or a BN with several readers): C and HW
- * multiples of 4. */
-int vka_batchnorm_add_packed_y_fits(const vka_batchnorm_desc *d);
+ * multiples of 4, or else the SPAN kernels (HW % 4 != 0, texel inputs within the device's limits;
+ * x and the residual arena tensors, bound from their start). */
+int vka_batchnorm_add_packed_y_fits(const vka_context *ctx, const vka_batchnorm_desc *d);
 /* Training backward through the batch statistics, from dy (N,C,HW) and the forward's
  * x, save_mean, save_invstd, gamma (and beta, needed only when d->relu). OVERWRITES
  * dgamma (C) = sum dz xhat, dbeta (C) = sum dz, and dx (N,C,HW) unless dx is absent;

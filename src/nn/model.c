@@ -292,7 +292,7 @@ static vka_result allocate(vka_model *m)
         /* Read by this conv alone: packed only; by others too (a tail, or resnet's stem BN read by
          * its first block's conv and shortcut): packed beside NCHW, where the shape allows. */
         int both = tail || bn->consumers > 1;
-        int takes = both ? bn->packed_consumer < 0 && vka_batchnorm_add_packed_y_fits(&d) : 1;
+        int takes = both ? bn->packed_consumer < 0 && vka_batchnorm_add_packed_y_fits(ctx, &d) : 1;
         if (takes && vka_conv2d_x_packed_layout(ctx, &s, n->scratch, &l)) bn->packed_consumer = (int)i;
     }
     /* A conv reading a BN that writes its packed y for another conv reads that copy, where its
