@@ -10,7 +10,7 @@
 //   DYP [N][dyh][dyw][K4] vec4 (K4 = ceil(K/4)),  XP [N][hp][wp][C4] vec4 (C4 = ceil(C/4))
 //   dw[k,c,r,s] = sum over n,p,q of dy[n,k,p,q] * xpad[n,c,p*ST+r,q*ST+s],  db[k] = sum of dy[n,k,..]
 // xpad (N, C, H + 2 pad, W + 2 pad) starts at texel xorg of XP: 0 in the conv's own copy, or in
-// a copy with a wider border (another conv's, border b > pad) at row and column b - pad; its rows
+// a copy with a wider border (another conv's, border b >= pad) at row and column b - pad; its rows
 // are xw = W + 2 pad columns long, their pitch in XP wp.
 // Invocation (z, r, channel group cg, k block kb) sums over the images of group z (images
 // [z*N/groups, (z+1)*N/groups)) for kernel row r, input channels 4cg..4cg+3, output channels

@@ -501,8 +501,8 @@ static void batchnorm_writes_packed_y_and_dx_with_the_nchw_bits(void **state)
 /* vka_batchnorm_forward with a residual (a residual block's tail in one pass) gives the
  * bits of BN, vka_add_forward and (with relu) vka_relu_forward one after another, at every
  * shape (scalar, vec4, SPAN), with texel and storage inputs, training and eval; the residual
- * variants ran, and the output's guard is intact. Where C and HW are multiples of 4, the
- * same call with a yp too (training or eval): its NCHW y and its packed y (border 1, the floats
+ * variants ran, and the output's guard is intact. Where vka_batchnorm_add_packed_y_fits (C and HW
+ * multiples of 4, or SPAN with texel inputs), the same call with a yp too (training or eval): its NCHW y and its packed y (border 1, the floats
  * around the elements untouched) with the same bits. */
 static void check_add_matches_separate_ops(vka_context *ctx, const bn_host *h, int relu, int eval)
 {

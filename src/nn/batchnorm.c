@@ -325,7 +325,8 @@ static vka_result kernel(vka_cmd *cmd, vka_kernel_desc *desc, vka_kernel **k)
 }
 
 /* What an element-wise pass writes: NCHW, the packed layout, or (apply only) NCHW y = bn(x) + a
- * residual input (binding 3), or that both NCHW (binding 4) and packed (binding 2, packed4 only). */
+ * residual input (binding 3), or y both NCHW (last binding: 4 after a residual, else 3) and packed
+ * (binding 2), by packed4 or by SPAN. */
 enum form { FORM_NCHW, FORM_PACKED, FORM_ADD, FORM_ADD_PACKED, FORM_DUAL_PACKED };
 
 /* One of the four big passes; with `texel` its first texel_in[pass] bindings are texel buffers
@@ -338,7 +339,8 @@ static vka_result big_kernel(vka_cmd *cmd, const bn_plan *p, enum pass pass, int
     int packed4 = packed && p->packed4;
     if ((add_packed || dual) && !packed4 && !p->span) /* the callers check the shape first */
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
-                            "batchnorm: NCHW and packed outputs need C and HW multiples of 4, or the SPAN kernels");
+                            "batchnorm: NCHW and packed outputs need C and HW multiples of 4, or the SPAN kernels "
+                            "(texel inputs)");
     static const uint32_t bindings[PASS_COUNT] = {2, 3, 7, 4};
     static const uint32_t push[PASS_COUNT] = {sizeof(struct stats_push), sizeof(struct elementwise_push),
                                               sizeof(struct bwd_reduce_push), sizeof(struct elementwise_push)};
@@ -467,7 +469,7 @@ static vka_result check_residual(vka_cmd *cmd, const char *op, const vka_batchno
 }
 
 /* The outputs of a forward (apply) pass: the NCHW y unless only the packed yp is wanted (a
- * tail with a residual writes both; the packed pair only where packed4 fits), each large
+ * tail with a residual writes both; the packed pair only by packed4 or SPAN), each large
  * enough and apart from the inputs. Trims *y to the tensor (absent when not written) and gives
  * *packed as yp with its tensor trimmed. */
 static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnorm_desc *d, const bn_plan *p,
@@ -483,7 +485,7 @@ static vka_result check_outputs(vka_cmd *cmd, const char *op, const vka_batchnor
         if ((add || vka_tensor_present(*y)) && !p->packed4 && !p->span)
             return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
                                 "%s: N=%u C=%u HW=%u: y both NCHW and packed needs C and HW multiples of 4, or the "
-                                "SPAN kernels (vka_batchnorm_add_packed_y_fits)", op, d->n, d->c, d->hw);
+                                "SPAN kernels with texel inputs (vka_batchnorm_add_packed_y_fits)", op, d->n, d->c, d->hw);
     }
     int nchw = !yp || add || vka_tensor_present(*y);
     if (nchw && (rc = need(cmd, op, "y", *y, xb, d))) return rc;
@@ -611,8 +613,11 @@ vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_
 int vka_batchnorm_add_packed_y_fits(const vka_context *ctx, const vka_batchnorm_desc *d)
 {
     if (packed4_shape(d)) return 1;
-    /* The SPAN kernels, as plan_for picks them: the shape, and x (and a residual of its size)
-     * within the texel limits (arena tensors meet the offset alignment). */
+    /* The SPAN kernels, as plan_for picks them: the shape at every batch up to d->n (a model
+     * asks at its largest and runs smaller evaluation batches: C*HW % 4 == 0 keeps N*C*HW a
+     * multiple of 4 for all of them), and x (and a residual of its size) within the texel
+     * limits (arena tensors meet the offset alignment). */
+    if ((uint64_t)d->c * d->hw % 4 != 0) return 0;
     bn_plan p = plan_bn(ctx, d, !vka_switch_off("VKANCHOR_BN_SPAN"));
     vka_tensor x = {.size = (uint64_t)d->n * d->c * d->hw * 4};
     return p.span && texel_inputs(ctx, &p, &x, 1);

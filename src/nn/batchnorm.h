@@ -78,8 +78,9 @@ typedef struct vka_batchnorm_io {
 vka_result vka_batchnorm_forward(vka_cmd *cmd, const vka_batchnorm_desc *d, vka_batchnorm_mode mode,
                                  const vka_batchnorm_io *io);
 /* Whether y can be written both NCHW and packed (a tail, or a BN with several readers): C and HW
- * multiples of 4, or else the SPAN kernels (HW % 4 != 0, texel inputs within the device's limits;
- * x and the residual arena tensors, bound from their start). */
+ * multiples of 4, or else the SPAN kernels (HW % 4 != 0, C*HW % 4 == 0 so that every batch up to
+ * d->n qualifies, texel inputs within the device's limits; x and the residual arena tensors,
+ * bound from their start). */
 int vka_batchnorm_add_packed_y_fits(const vka_context *ctx, const vka_batchnorm_desc *d);
 /* Training backward through the batch statistics, from dy (N,C,HW) and the forward's
  * x, save_mean, save_invstd, gamma (and beta, needed only when d->relu). OVERWRITES

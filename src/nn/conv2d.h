@@ -51,8 +51,8 @@ typedef struct vka_conv2d_shape {
     /* Forward (and the backward after it), lavapipe's packed path: x is read from this packed
      * copy, another conv's packed x of the same tensor with a border of at least pad (a
      * projection shortcut reading its block's first conv's copy, vka_conv2d_x_shared_fits),
-     * not packed again; the x argument is not read and may be absent. Unused when its tensor
-     * is absent (size 0). */
+     * not packed again, with zeros in its border like x_packed's; the x argument is not read
+     * and may be absent. Unused when its tensor is absent (size 0). */
     vka_packed_layout x_shared;
     /* Backward only, lavapipe's packed path (vka_conv2d_dx_tap_phases): where dx meets another
      * gradient part of the same x, written by another conv of the same stride.
@@ -112,7 +112,9 @@ vka_conv2d_variant vka_conv2d_choose(const vka_context *ctx, const vka_conv2d_sh
  * partials, on CPU devices the channels-packed copies of lavapipe's kernels, and where the
  * context may run the cooperative-matrix backward (or sh->coop == 2) max |dy| and its
  * reduction's partials at the end. One scratch
- * per layer: each call clobbers it, except what x_packed_by_forward and dy_packed rely on. */
+ * per layer: each call clobbers it, except what x_packed_by_forward and dy_packed rely on, and the
+ * packed x another conv reads as its x_shared (calls never write their own packed x region when
+ * x_packed is set). */
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
 
 /* Whether the backward of this shape with this scratch runs lavapipe's packed kernels; if so,
