@@ -459,8 +459,18 @@ static void run_case(const step_case *sc)
 
     /* The GPU step, one command buffer. */
     vka_anchor_shape as = {.batch = BATCH, .channels = C, .height = H, .width = W};
-    TEST_OK(vka_anchor_train_input(cmd, &as, input, tx, tidx, sc->masked));
-    TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = BATCH, .training = 1, .update_bn_stats = !sc->masked},
+    /* The masked cases write the anchored input straight into the first conv's packed x where
+     * the model takes it (as the trainer does), the others NCHW: both against the reference. */
+    vka_packed_layout in_layout;
+    int input_packed = sc->masked && vka_model_input_layout(m, BATCH, &in_layout);
+    if (sc->masked && !input_packed && vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) &&
+        !getenv("VKANCHOR_CONV") && !getenv("VKANCHOR_CONV_PACKED") && !getenv("VKANCHOR_INPUT_PACKED") &&
+        !getenv("VKANCHOR_LIMITS"))
+        fail_msg("on a CPU device: the model's first conv takes no packed input");
+    if (input_packed) TEST_OK(vka_anchor_train_input_packed(cmd, &as, &in_layout, tx, tidx, sc->masked));
+    else TEST_OK(vka_anchor_train_input(cmd, &as, input, tx, tidx, sc->masked));
+    TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = BATCH, .training = 1, .update_bn_stats = !sc->masked,
+                                                         .input_packed = input_packed},
                               input));
     vka_cross_entropy_desc ce = {.batch = BATCH, .classes = NC, .target = sc->masked ? VKA_CE_UNIFORM : VKA_CE_LABEL,
                                  .smoothing = sc->masked ? 0.0f : SMOOTHING};
@@ -489,7 +499,9 @@ static void run_case(const step_case *sc)
     for (uint32_t i = 0; i < m->node_count; i++) {
         node_label(m, i, label, sizeof label);
         snprintf(what, sizeof what, "%s output", label);
-        if (m->nodes[i].packed_consumer >= 0) { /* written packed into the next conv's scratch */
+        if (i == 0 && input_packed) { /* the anchored input, written packed into the first conv's scratch */
+            check_packed(what, ctx, &in_layout, r.y[0], BATCH, m->nodes[0].c);
+        } else if (m->nodes[i].packed_consumer >= 0) { /* written packed into the next conv's scratch */
             vka_packed_layout l = vka_model_bn_y_layout(m, (int)i, BATCH);
             check_packed(what, ctx, &l, r.y[i], BATCH, m->nodes[i].c);
             if (vka_node_is_tail(&m->nodes[i]) || m->nodes[i].consumers > 1) /* NCHW too */
@@ -544,6 +556,8 @@ static void run_case(const step_case *sc)
     /* An evaluation forward after the step (running statistics, the packed x the BNs write for
      * their convs in evaluation too) against the reference's. */
     TEST_OK(vka_cmd_reset(cmd));
+    /* (the NCHW input, which a packed step did not write, as an evaluation builds its own) */
+    if (input_packed) TEST_OK(vka_anchor_train_input(cmd, &as, input, tx, tidx, sc->masked));
     TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = BATCH}, input));
     test_run(cmd);
     float *logits = test_read(ctx, vka_model_logits(m, BATCH), (size_t)BATCH * NC);

@@ -37,6 +37,41 @@ static void expect_same_bits(vka_context *ctx, vka_cmd *cmd, vka_tensor t, const
     free(again);
 }
 
+/* vka_anchor_train_input_packed into a layout with border `border` (the first conv's packed x):
+ * each element the bits of the NCHW output `nchw` (B, 2C, H, W), every other float untouched. */
+static void expect_packed_train_input(vka_context *ctx, vka_arena *arena, vka_cmd *cmd, const vka_anchor_shape *s,
+                                      vka_tensor tx, vka_tensor tref, int masked, const float *nchw, uint32_t border,
+                                      const char *what)
+{
+    const float sentinel = 1234.5f;
+    uint32_t C2 = 2 * s->channels, H = s->height, W = s->width;
+    vka_packed_layout l = {.h = H, .w = W, .hp = H + 2 * border, .wp = W + 2 * border, .c4 = (C2 + 3) / 4,
+                           .border = border};
+    size_t total = test_packed_floats(&l, s->batch);
+    float *fill = malloc(total * 4);
+    for (size_t i = 0; i < total; i++) fill[i] = sentinel;
+    l.t = test_tensor(ctx, arena, fill, total);
+    TEST_OK(vka_cmd_reset(cmd));
+    TEST_OK(vka_anchor_train_input_packed(cmd, s, &l, tx, tref, masked));
+    test_run(cmd);
+    float *got = test_read(ctx, l.t, total);
+    uint8_t *element = calloc(total, 1);
+    for (uint32_t b = 0; b < s->batch; b++)
+        for (uint32_t c = 0; c < C2; c++)
+            for (uint32_t h = 0; h < H; h++)
+                for (uint32_t w = 0; w < W; w++) {
+                    size_t at = test_packed_index(&l, b, c, h, w);
+                    element[at] = 1;
+                    float want = nchw[(((size_t)b * C2 + c) * H + h) * W + w];
+                    if (memcmp(&got[at], &want, 4) != 0)
+                        fail_msg("%s, packed (border %u): (%u, %u, %u, %u) is %.9g, NCHW %.9g", what, border, b, c, h,
+                                 w, got[at], want);
+                }
+    for (size_t i = 0; i < total; i++)
+        if (!element[i] && got[i] != sentinel) fail_msg("%s, packed (border %u): float %zu outside the elements written", what, border, i);
+    free(fill), free(got), free(element);
+}
+
 static void anchor_train_input_matches_reference_masked_and_unmasked(void **state)
 {
     (void)state;
@@ -73,6 +108,8 @@ static void anchor_train_input_matches_reference_masked_and_unmasked(void **stat
                         if (got[(size_t)b * 2 * half + j] != 0.0f) fail_msg("%s: masked reference not 0", what);
             test_check_guard(ctx, out);
             expect_same_bits(ctx, cmd, out.t, got, nout, what);
+            /* ... and written packed (the first conv's x), with the same bits. */
+            expect_packed_train_input(ctx, arena, cmd, s, tx, tref, masked, got, 1 + (uint32_t)(i % 2), what);
             free(got);
         }
         free(x), free(ref), free(xd), free(want);

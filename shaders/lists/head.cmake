@@ -2,6 +2,7 @@
 vka_add_shader(NAME linear_fwd_bias SOURCE linear_fwd_bias.comp)
 vka_add_shader(NAME linear_bwd_bias SOURCE linear_bwd_bias.comp)
 vka_add_shader(NAME anchor_train_input SOURCE anchor_train_input.comp)
+vka_add_shader(NAME anchor_train_input_packed SOURCE anchor_train_input.comp DEFINES PACKED)
 vka_add_shader(NAME anchor_infer_input SOURCE anchor_infer_input.comp)
 vka_add_shader(NAME anchor_reduce SOURCE anchor_reduce.comp)
 vka_add_shader(NAME cross_entropy SOURCE cross_entropy.comp)

@@ -4,6 +4,7 @@
 #ifndef VKA_NN_ANCHOR_H
 #define VKA_NN_ANCHOR_H
 
+#include "nn/packed_layout.h"
 #include "vkanchor.h"
 
 /* Images x (batch, channels, height, width); `anchors` (K) is read by the inference form only. */
@@ -17,6 +18,12 @@ typedef struct vka_anchor_shape {
  * int32 in [0, B) (the caller's job; the kernel clamps into range so it never reads outside x). */
 vka_result vka_anchor_train_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_tensor out, vka_tensor x,
                                   vka_tensor ref_index, int masked);
+
+/* The same, written straight into the first conv's channels-packed x (out: its
+ * vka_conv2d_x_packed_layout, from vka_model_input_layout): only the elements (B, 2C, H, W),
+ * the zeros around them left as they are; that conv then takes it as x_packed. */
+vka_result vka_anchor_train_input_packed(vka_cmd *cmd, const vka_anchor_shape *s, const vka_packed_layout *out,
+                                         vka_tensor x, vka_tensor ref_index, int masked);
 
 /* K-anchor inference: out (K*B, 2C, H, W), row k*B + b = [refs[k], x[b] - refs[k]].
  * x (B, C, H, W) test images, refs (K, C, H, W). */

@@ -529,6 +529,11 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
     if (B == 0 || B > m->desc.batch)
         return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT, "model forward: batch %u (the model holds 1..%u)", B,
                             m->desc.batch);
+    vka_packed_layout in_layout;
+    if (f->input_packed && !vka_model_input_layout(m, B, &in_layout))
+        return vka_cmd_fail(cmd, VKA_ERROR_INVALID_ARGUMENT,
+                            "model forward: input_packed, but the input does not go to one conv on the packed path "
+                            "here (see vka_model_input_layout)");
     m->nodes[0].y = input;
     vka_result rc = VKA_SUCCESS;
     for (uint32_t i = 1; i < m->node_count && !rc; i++) {
@@ -540,6 +545,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
             s.x_packed = x->packed_consumer == (int)i; /* the BN before it wrote x packed */
+            if (x->op == VKA_NODE_INPUT && f->input_packed) s.x_packed = 1; /* so did the input's producer */
             if (n->x_shared_from >= 0) s.x_shared = vka_model_bn_y_layout(m, n->in[0], B); /* ... for another conv */
             vka_tensor w = vka_model_param(m, m->params, (uint32_t)n->weight);
             const vka_node *bn = stats_consumer(m, n);
@@ -638,6 +644,24 @@ static vka_result grad_commit(vka_cmd *cmd, vka_model *m, int j, uint32_t B, uin
                                          slice_n(m->grad_tmp, x, B));
     written[j] = 1;
     return rc;
+}
+
+/* The conv that reads the input node alone, or -1. */
+static int input_conv(const vka_model *m)
+{
+    if (m->nodes[0].op != VKA_NODE_INPUT || m->nodes[0].consumers != 1) return -1;
+    for (uint32_t i = 1; i < m->node_count; i++)
+        if (m->nodes[i].in[0] == 0 || m->nodes[i].in[1] == 0)
+            return m->nodes[i].op == VKA_NODE_CONV && m->nodes[i].in[0] == 0 ? (int)i : -1;
+    return -1;
+}
+
+int vka_model_input_layout(const vka_model *m, uint32_t n, vka_packed_layout *out)
+{
+    int i = input_conv(m);
+    if (i < 0 || n == 0 || n > m->desc.batch || vka_switch_off("VKANCHOR_INPUT_PACKED")) return 0;
+    vka_conv2d_shape s = conv_shape(m, &m->nodes[i], n);
+    return vka_conv2d_x_packed_layout(m->ctx, &s, m->nodes[i].scratch, out);
 }
 
 vka_packed_layout vka_model_bn_y_layout(const vka_model *m, int node, uint32_t n)

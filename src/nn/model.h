@@ -132,10 +132,19 @@ typedef struct vka_forward_desc {
     uint32_t n;                   /* batch of this pass, <= desc.batch */
     int training;                 /* batch statistics (1) or running statistics (0) */
     int update_bn_stats;          /* training only: update running stats (0 for masked batches) */
+    int input_packed;             /* the input was written into vka_model_input_layout (batch n) instead
+                                     of the input tensor, which is then not read (still given: the
+                                     backward's size checks see it) */
 } vka_forward_desc;
 
 /* Records the forward pass of `input` (n, in_channels, H, W). */
 vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc *f, vka_tensor input);
+/* Where the model's first conv keeps its packed x (batch n), when the input goes to that conv
+ * alone on lavapipe's packed path: a producer of the input (vka_anchor_train_input_packed)
+ * writes it there and the forward takes input_packed. 0 (and *out untouched) otherwise, and
+ * with VKANCHOR_INPUT_PACKED=0 (A/B runs). */
+int vka_model_input_layout(const vka_model *m, uint32_t n, vka_packed_layout *out);
+
 /* For a bn node with packed_consumer >= 0: where its forward output lives, packed (batch n). */
 vka_packed_layout vka_model_bn_y_layout(const vka_model *m, int node, uint32_t n);
 

@@ -217,13 +217,19 @@ static vka_result record_step(trainer *t, step_slot *sl, uint64_t steps_per_epoc
     vka_augment_shape as = augment_shape(t, t->rows);
     vka_cmd_set_scope(cmd, "data"); /* the timings' scopes (bench --trace); the model sets its nodes' */
     VKA_CHECK(vka_augment(cmd, &as, t->x, sl->pixels, sl->aug));
+    /* The anchored input straight into the first conv's packed x where it takes it (no pack pass,
+     * perf-log 64); with the train reference pool its 2B rows go the NCHW way. */
+    vka_packed_layout in_layout;
+    int input_packed = c->anchoring && t->rows == t->B && vka_model_input_layout(m, t->B, &in_layout);
     if (c->anchoring) {
         vka_anchor_shape s = {.batch = t->rows, .channels = t->train.channels, .height = t->train.height,
                               .width = t->train.width};
-        VKA_CHECK(vka_anchor_train_input(cmd, &s, t->input, t->x, sl->ref_index, sl->masked));
+        if (input_packed) VKA_CHECK(vka_anchor_train_input_packed(cmd, &s, &in_layout, t->x, sl->ref_index, sl->masked));
+        else VKA_CHECK(vka_anchor_train_input(cmd, &s, t->input, t->x, sl->ref_index, sl->masked));
     }
     int update_bn = !(sl->masked && c->mask_bn_stats == VKA_MASK_BN_SKIP);
-    VKA_CHECK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = t->B, .training = 1, .update_bn_stats = update_bn},
+    VKA_CHECK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = t->B, .training = 1, .update_bn_stats = update_bn,
+                                                           .input_packed = input_packed},
                                 vka_tensor_slice(t->input, 0, (uint64_t)t->B * m->desc.in_channels * t->image_bytes /
                                                                   t->train.channels * 4)));
     vka_cross_entropy_desc ce = {.batch = t->B, .classes = t->train.classes,
