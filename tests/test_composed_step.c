@@ -585,7 +585,7 @@ static void run_case(const step_case *sc)
     for (uint32_t i = 0; i < m->node_count; i++) {
         packed += m->nodes[i].dy_packed != 0, packed_y += m->nodes[i].packed_consumer >= 0;
         skips += m->nodes[i].dx_skip_empty_phases != 0, accumulates += m->nodes[i].dx_accumulate != 0;
-        shared_x += m->nodes[i].x_shared_from >= 0;
+        shared_x += m->nodes[i].reads_shared_x != 0;
     }
     if (vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) &&
         !getenv("VKANCHOR_CONV") && !getenv("VKANCHOR_CONV_PACKED")) {

@@ -521,6 +521,20 @@ static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     return coop_dispatch(cmd, sh, COOP_FWD, emulated, &push, sh->k, sizes_of(sh).npq, 1, t);
 }
 
+/* A given sh->x_shared, checked before the other packed-path flags so that its own misfit is
+ * what the error names (a misfit also turns the packed path off: packed_usable). */
+static vka_result check_x_shared(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, int packed)
+{
+    const vka_packed_layout *l = &sh->x_shared;
+    if (!vka_tensor_present(l->t)) return VKA_SUCCESS;
+    if (sh->x_packed) return bad_call(cmd, op, sh, "x_shared and x_packed both set: x comes from one of them");
+    if (!vka_conv2d_packed_x_shared_fits(vka_cmd_context(cmd), sh, l))
+        return bad_call(cmd, op, sh, "x_shared (%ux%u in %ux%u, border %u, %u channel vec4) does not hold this x "
+                                     "(see vka_conv2d_x_shared_fits)", l->h, l->w, l->hp, l->wp, l->border, l->c4);
+    if (!packed) return bad_call(cmd, op, sh, "x_shared, but the packed kernels do not run here");
+    return VKA_SUCCESS;
+}
+
 /* vka_conv2d_forward, and with stats present vka_conv2d_forward_stats. */
 static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, vka_tensor y, vka_tensor x,
                           vka_tensor w, vka_tensor b, vka_tensor scratch, vka_tensor stats)
@@ -537,10 +551,7 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
     vka_conv2d_variant v = resolve(cmd, op, sh, x_given_packed(sh) ? w : x, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     int packed = packed_applies(vka_cmd_context(cmd), v, sh, scratch_all);
-    if (vka_tensor_present(sh->x_shared.t) &&
-        (sh->x_packed || !vka_conv2d_packed_x_shared_fits(vka_cmd_context(cmd), sh, &sh->x_shared) || !packed))
-        return bad_call(cmd, op, sh, "x_shared does not fit this shape, the packed kernels do not run here, or x_packed "
-                                     "is set too (see vka_conv2d_x_shared_fits)");
+    if ((rc = check_x_shared(cmd, op, sh, packed))) return rc;
     if (sh->x_packed && !packed)
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
     if (with_stats && (!stats_groups || !packed)) /* packed not: x or w unbindable as texels here */
@@ -756,10 +767,7 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     uint32_t slices = 1;
     int packed = packed_applies(ctx, v, sh, scratch_all);
-    if (vka_tensor_present(sh->x_shared.t) &&
-        (sh->x_packed || !vka_conv2d_packed_x_shared_fits(ctx, sh, &sh->x_shared) || !packed))
-        return bad_call(cmd, op, sh, "x_shared does not fit this shape, the packed kernels do not run here, or x_packed "
-                                     "is set too (see vka_conv2d_x_shared_fits)");
+    if ((rc = check_x_shared(cmd, op, sh, packed))) return rc;
     if (sh->dy_packed && !packed)
         return bad_call(cmd, op, sh, "dy_packed, but the packed kernels do not run here (see vka_conv2d_dy_packed_layout)");
     if (sh->x_packed && !packed)

@@ -300,13 +300,13 @@ static vka_result allocate(vka_model *m)
      * with the first conv's border of 1, read from row and column 1). */
     for (uint32_t i = 0; i < m->node_count; i++) {
         vka_node *n = &m->nodes[i];
-        n->x_shared_from = -1;
+        n->reads_shared_x = 0;
         if (n->op != VKA_NODE_CONV || m->nodes[n->in[0]].op != VKA_NODE_BN) continue;
         int owner = m->nodes[n->in[0]].packed_consumer;
         if (owner < 0 || owner == (int)i || vka_switch_off("VKANCHOR_CONV_SHARED_X")) continue;
         vka_conv2d_shape s = conv_shape(m, n, m->desc.batch);
         vka_packed_layout l = vka_model_bn_y_layout(m, n->in[0], m->desc.batch);
-        if (vka_conv2d_x_shared_fits(ctx, &s, n->scratch, &l)) n->x_shared_from = owner;
+        n->reads_shared_x = vka_conv2d_x_shared_fits(ctx, &s, n->scratch, &l);
     }
     /* A conv read by one BN on the packed path writes that BN's batch statistics in its training
      * forward (the BN's statistics pass folded into the conv's epilogue: perf-log 53). */
@@ -546,7 +546,7 @@ vka_result vka_model_forward(vka_cmd *cmd, vka_model *m, const vka_forward_desc 
             vka_conv2d_shape s = conv_shape(m, n, B);
             s.x_packed = x->packed_consumer == (int)i; /* the BN before it wrote x packed */
             if (x->op == VKA_NODE_INPUT && f->input_packed) s.x_packed = 1; /* so did the input's producer */
-            if (n->x_shared_from >= 0) s.x_shared = vka_model_bn_y_layout(m, n->in[0], B); /* ... for another conv */
+            if (n->reads_shared_x) s.x_shared = vka_model_bn_y_layout(m, n->in[0], B); /* ... for another conv */
             vka_tensor w = vka_model_param(m, m->params, (uint32_t)n->weight);
             const vka_node *bn = stats_consumer(m, n);
             /* (0 groups: the packed kernels no longer run, a switch changed after setup: the BN
@@ -758,7 +758,7 @@ vka_result vka_model_backward(vka_cmd *cmd, vka_model *m, uint32_t n_batch, vka_
         case VKA_NODE_CONV: {
             vka_conv2d_shape s = conv_shape(m, n, B);
             s.x_packed_by_forward = 1; /* forward ran on this scratch, and nothing after it */
-            if (n->x_shared_from >= 0) s.x_shared = vka_model_bn_y_layout(m, n->in[0], B); /* as in the forward */
+            if (n->reads_shared_x) s.x_shared = vka_model_bn_y_layout(m, n->in[0], B); /* as in the forward */
             s.dy_packed = n->dy_packed; /* the BN after it wrote dy into the scratch */
             s.dx_skip_empty_phases = n->dx_skip_empty_phases;
             s.dx_accumulate = n->dx_accumulate;

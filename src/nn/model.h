@@ -53,10 +53,11 @@ typedef struct vka_node {
                                      (training and evaluation) writes y straight into the conv's scratch,
                                      packed, and not to y (vka_model_bn_y_layout) -- a block tail, or a BN
                                      with other consumers too, writes both; -1 otherwise */
-    int x_shared_from;            /* conv whose input BN writes its packed y for another conv (packed_consumer,
-                                     e.g. a projection shortcut beside its block's first conv): that conv's
-                                     node, whose packed x this one reads (vka_conv2d_shape.x_shared) instead
-                                     of packing x itself; -1 otherwise, and with VKANCHOR_CONV_SHARED_X=0 */
+    int reads_shared_x;           /* conv whose input BN writes its packed y for another conv (packed_consumer,
+                                     e.g. a projection shortcut beside its block's first conv): 1 where it
+                                     reads that copy (vka_conv2d_shape.x_shared, vka_model_bn_y_layout)
+                                     instead of packing x itself; 0 otherwise, and with
+                                     VKANCHOR_CONV_SHARED_X=0 */
     vka_tensor stats;             /* bn whose x is a conv's y read by it alone, on lavapipe's packed path:
                                      the statistics partials that conv's training forward writes for it
                                      (vka_conv2d_forward_stats), so the BN makes no pass of its own over
