@@ -948,6 +948,87 @@ static void conv2d_rejects_bad_calls_without_dispatching(void **state)
     test_context_finish(ctx);
 }
 
+/* A shared packed x (another conv's copy: vka_conv2d_shape.x_shared) that cannot serve this conv
+ * is refused before anything is recorded, with a message naming why: both x sources given, a
+ * copy of another size, channel count or too thin a border, a tensor too short, a variant
+ * without the packed kernels, or a copy the call itself would overwrite. */
+static void conv2d_rejects_a_shared_x_that_cannot_serve(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_arena *arena;
+    TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "conv2d-x-shared"}, &arena));
+    const vka_conv2d_shape good = GOOD; /* x (1,3,8,8), pad 1 */
+    size_t nx = 3 * 64, nw = 4 * 27, ny = 4 * 64;
+    uint64_t scratch_bytes = vka_conv2d_scratch_bytes(ctx, &good);
+    vka_tensor x = test_tensor(ctx, arena, NULL, nx), w = test_tensor(ctx, arena, NULL, nw),
+               dy = test_tensor(ctx, arena, NULL, ny), none = {0};
+    test_guarded scratch = test_alloc_guarded(ctx, arena, scratch_bytes);
+    vka_packed_layout own;
+    int packed = vka_conv2d_x_packed_layout(ctx, &good, scratch.t, &own);
+    /* A copy with a border of 2 (as a 5x5 conv's would be): 12x12 texels per image, 1 vec4. */
+    const uint64_t copy_bytes = 12 * 12 * 16;
+    vka_tensor copy = test_tensor(ctx, arena, NULL, copy_bytes / 4);
+    const vka_packed_layout fits = {copy, 8, 8, 12, 12, 1, 2};
+    if (packed) assert_true(vka_conv2d_x_shared_fits(ctx, &good, scratch.t, &fits));
+    typedef struct {
+        const char *what;
+        which_op op;
+        vka_packed_layout l;
+        int x_packed, tiled;
+        int y_on_copy;  /* the output (y, or dw) is the copy itself */
+        const char *text; /* must appear in the message */
+    } case_t;
+    vka_packed_layout border0 = fits, wide = fits, thin = fits, short_t = fits, on_scratch = fits;
+    border0.border = 0, border0.hp = 8, border0.wp = 8;
+    wide.c4 = 2;
+    thin.h = 7;
+    short_t.t = vka_tensor_slice(copy, 0, copy_bytes - 16);
+    on_scratch.t = vka_tensor_slice(scratch.t, 0, copy_bytes);
+    const case_t cases_[] = {
+        {"x_packed too", OP_FORWARD, fits, 1, 0, 0, "x_shared and x_packed both set"},
+        {"a border thinner than the pad", OP_FORWARD, border0, 0, 0, 0, "does not hold this x"},
+        {"more channels", OP_BACKWARD_WEIGHT, wide, 0, 0, 0, "does not hold this x"},
+        {"another height", OP_FORWARD, thin, 0, 0, 0, "does not hold this x"},
+        {"a tensor one texel short", OP_BACKWARD_WEIGHT, short_t, 0, 0, 0, "does not hold this x"},
+        {"the tiled variant", OP_FORWARD, fits, 0, 1, 0, "packed kernels do not run here"},
+        {"written as y", OP_FORWARD, fits, 0, 0, 1, "x_shared overlaps y"},
+        {"written as dw", OP_BACKWARD_WEIGHT, fits, 0, 0, 1, "x_shared overlaps dw"},
+        {"in the scratch", OP_BACKWARD_WEIGHT, on_scratch, 0, 0, 0, "x_shared overlaps the scratch"},
+    };
+    for (size_t i = 0; i < sizeof cases_ / sizeof *cases_; i++) {
+        const case_t *c = &cases_[i];
+        vka_conv2d_shape sh = good;
+        sh.x_shared = c->l;
+        sh.x_packed = c->x_packed;
+        if (c->tiled) sh.variant = VKA_CONV2D_TILED;
+        /* Where the packed kernels do not run, a copy that fits is refused as unused. */
+        const char *want = !packed && strstr(c->text, "overlaps") ? "packed kernels do not run here" : c->text;
+        size_t out_n = c->op == OP_FORWARD ? ny : nw;
+        test_guarded out = test_alloc_guarded(ctx, arena, out_n * 4);
+        TEST_OK(vka_fill(ctx, out.t, NAN_WORD));
+        vka_tensor o = c->y_on_copy ? vka_tensor_slice(copy, 0, out_n * 4) : out.t;
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        vka_result rc = c->op == OP_FORWARD ? vka_conv2d_forward(cmd, &sh, o, x, w, none, scratch.t)
+                                            : vka_conv2d_backward_weight(cmd, &sh, o, none, dy, x, scratch.t);
+        if (rc != VKA_ERROR_INVALID_ARGUMENT)
+            fail_msg("x_shared, %s: %s instead of VKA_ERROR_INVALID_ARGUMENT", c->what, vka_result_string(rc));
+        const char *msg = vka_context_last_error(ctx);
+        if (!strstr(msg, want) || !strstr(msg, GOOD_TEXT))
+            fail_msg("x_shared, %s: the message does not say '%s' and name the shape: %s", c->what, want, msg);
+        assert_int_equal(vka_cmd_submit(cmd), VKA_ERROR_INVALID_ARGUMENT);
+        float *got = test_read(ctx, out.t, out_n);
+        for (size_t j = 0; j < out_n; j++) assert_true(isnan(got[j]));
+        free(got);
+        test_check_guard(ctx, out);
+        vka_cmd_destroy(cmd);
+    }
+    test_check_guard(ctx, scratch);
+    vka_arena_destroy(arena);
+    test_context_finish(ctx);
+}
+
 /* An argument runs only the tests matching it (cmocka's wildcards): tests/CMakeLists.txt runs
  * the tiled families again with VKANCHOR_TILED_PREFETCH=0. */
 int main(int argc, char **argv)
@@ -966,6 +1047,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(conv2d_coop_forward_matches_reference_where_offered),
         cmocka_unit_test(conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase),
         cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),
+        cmocka_unit_test(conv2d_rejects_a_shared_x_that_cannot_serve),
         cmocka_unit_test(conv2d_forward_statistics_skip_a_split_dispatchs_padding_workgroups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

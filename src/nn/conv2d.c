@@ -522,8 +522,11 @@ static vka_result coop_forward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
 }
 
 /* A given sh->x_shared, checked before the other packed-path flags so that its own misfit is
- * what the error names (a misfit also turns the packed path off: packed_usable). */
-static vka_result check_x_shared(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, int packed)
+ * what the error names (a misfit also turns the packed path off: packed_usable). The call's
+ * written tensors (named in `written`, NULL-terminated names) must not overlap it: the kernels
+ * would read x while this call overwrites it. */
+static vka_result check_x_shared(vka_cmd *cmd, const char *op, const vka_conv2d_shape *sh, int packed,
+                                 const char *const *written_names, const vka_tensor *written)
 {
     const vka_packed_layout *l = &sh->x_shared;
     if (!vka_tensor_present(l->t)) return VKA_SUCCESS;
@@ -532,6 +535,9 @@ static vka_result check_x_shared(vka_cmd *cmd, const char *op, const vka_conv2d_
         return bad_call(cmd, op, sh, "x_shared (%ux%u in %ux%u, border %u, %u channel vec4) does not hold this x "
                                      "(see vka_conv2d_x_shared_fits)", l->h, l->w, l->hp, l->wp, l->border, l->c4);
     if (!packed) return bad_call(cmd, op, sh, "x_shared, but the packed kernels do not run here");
+    for (int i = 0; written_names[i]; i++)
+        if (vka_tensor_overlaps(l->t, written[i]))
+            return bad_call(cmd, op, sh, "x_shared overlaps %s, which this call writes", written_names[i]);
     return VKA_SUCCESS;
 }
 
@@ -551,7 +557,8 @@ static vka_result forward(vka_cmd *cmd, const char *op, const vka_conv2d_shape *
     vka_conv2d_variant v = resolve(cmd, op, sh, x_given_packed(sh) ? w : x, w);
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     int packed = packed_applies(vka_cmd_context(cmd), v, sh, scratch_all);
-    if ((rc = check_x_shared(cmd, op, sh, packed))) return rc;
+    static const char *const fwd_written[] = {"y", "the scratch", "stats", NULL};
+    if ((rc = check_x_shared(cmd, op, sh, packed, fwd_written, (vka_tensor[]){y, scratch_all, stats}))) return rc;
     if (sh->x_packed && !packed)
         return bad_call(cmd, op, sh, "x_packed, but the packed kernels do not run here (see vka_conv2d_x_packed_layout)");
     if (with_stats && (!stats_groups || !packed)) /* packed not: x or w unbindable as texels here */
@@ -767,7 +774,8 @@ vka_result vka_conv2d_backward(vka_cmd *cmd, const vka_conv2d_shape *sh, vka_ten
     if (!v) return VKA_ERROR_UNSUPPORTED; /* recorded by resolve */
     uint32_t slices = 1;
     int packed = packed_applies(ctx, v, sh, scratch_all);
-    if ((rc = check_x_shared(cmd, op, sh, packed))) return rc;
+    static const char *const bwd_written[] = {"dx", "dw", "db", "the scratch", NULL};
+    if ((rc = check_x_shared(cmd, op, sh, packed, bwd_written, (vka_tensor[]){dx, dw, db, scratch_all}))) return rc;
     if (sh->dy_packed && !packed)
         return bad_call(cmd, op, sh, "dy_packed, but the packed kernels do not run here (see vka_conv2d_dy_packed_layout)");
     if (sh->x_packed && !packed)
