@@ -666,6 +666,47 @@ static void resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu(voi
     free(fused), free(unfused);
 }
 
+/* A batch whose buffers exceed one storage binding is refused when the model is made, naming the
+ * largest batch that fits; that batch records a whole training step (every dispatch checks its
+ * bindings against the device's limits) and one row more is refused again. Recorded, not run:
+ * the point is the binding check, and resnet20 at that batch would take minutes on lavapipe. */
+static void model_refuses_a_batch_past_the_binding_limit_and_takes_the_largest_that_fits(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    const vka_model_kind kinds[2] = {VKA_MODEL_CNN, VKA_MODEL_RESNET20};
+    for (int ki = 0; ki < 2; ki++) {
+        vka_model_desc d = {.kind = kinds[ki], .in_channels = 2, .height = 28, .width = 28, .classes = 10,
+                            .batch = 1u << 22};
+        vka_model *m = NULL;
+        assert_int_equal(vka_model_create(ctx, &d, &m), VKA_ERROR_LIMIT_EXCEEDED);
+        assert_null(m);
+        const char *msg = vka_context_last_error(ctx), *at = strstr(msg, "at most ");
+        unsigned fit = 0;
+        if (!at || sscanf(at, "at most %u rows", &fit) != 1 || !strstr(msg, "--batch-size"))
+            fail_msg("the refusal names no batch that fits and no flag: %s", msg);
+        assert_true(fit >= 2 && fit < d.batch);
+        d.batch = fit + 1;
+        assert_int_equal(vka_model_create(ctx, &d, &m), VKA_ERROR_LIMIT_EXCEEDED);
+        d.batch = fit;
+        TEST_OK(vka_model_create(ctx, &d, &m));
+        vka_arena *arena;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "largest batch"}, &arena));
+        vka_tensor input, dlogits;
+        TEST_OK(vka_arena_alloc(arena, (uint64_t)fit * 2 * 28 * 28 * 4, &input));
+        TEST_OK(vka_arena_alloc(arena, (uint64_t)fit * 10 * 4, &dlogits));
+        vka_cmd *cmd;
+        TEST_OK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd));
+        TEST_OK(vka_model_forward(cmd, m, &(vka_forward_desc){.n = fit, .training = 1, .update_bn_stats = 1}, input));
+        TEST_OK(vka_model_backward(cmd, m, fit, dlogits));
+        assert_int_equal(vka_cmd_status(cmd), VKA_SUCCESS);
+        vka_cmd_destroy(cmd);
+        vka_arena_destroy(arena);
+        vka_model_destroy(m);
+    }
+    test_context_finish(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +715,7 @@ int main(void)
         cmocka_unit_test(resnet20_unmasked_step_matches_the_composed_reference),
         cmocka_unit_test(resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_statistics),
         cmocka_unit_test(resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu),
+        cmocka_unit_test(model_refuses_a_batch_past_the_binding_limit_and_takes_the_largest_that_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,6 +222,21 @@ uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape
     return scratch_base_bytes(ctx, sh) + (coop_region_wanted(ctx, sh) ? coop_region_bytes(ctx) : 0);
 }
 
+uint64_t vka_conv2d_largest_binding(const vka_context *ctx, const vka_conv2d_shape *sh)
+{
+    conv2d_sizes z = sizes_of(sh);
+    uint64_t floats = z.x > z.y ? z.x : z.y;
+    if (z.w > floats) floats = z.w;
+    uint64_t partials = weight_partials(ctx, sh);
+    if (partials > floats) floats = partials;
+    uint64_t bytes = floats * 4;
+    if (vka_conv2d_packed_shape(sh) && vka_conv2d_packed_device(ctx)) {
+        uint64_t copy = vka_conv2d_packed_largest_copy(sh);
+        if (copy > bytes) bytes = copy;
+    }
+    return bytes;
+}
+
 /* ---- arguments -------------------------------------------------------------------- */
 
 #define SHAPE_FMT "N=%u C=%u H=%u W=%u K=%u R=%u S=%u stride=%u pad=%u"

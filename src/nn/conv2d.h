@@ -116,6 +116,10 @@ vka_conv2d_variant vka_conv2d_choose(const vka_context *ctx, const vka_conv2d_sh
  * packed x another conv reads as its x_shared (calls never write their own packed x region when
  * x_packed is set). */
 uint64_t vka_conv2d_scratch_bytes(const vka_context *ctx, const vka_conv2d_shape *sh);
+/* The largest single buffer binding (bytes) a call at this shape makes on this device: x, y,
+ * w, the weight-gradient partials, and on lavapipe's packed path the packed x and dy copies.
+ * A model checks it against maxStorageBufferRange before it allocates (vka_model_create). */
+uint64_t vka_conv2d_largest_binding(const vka_context *ctx, const vka_conv2d_shape *sh);
 
 /* Whether the backward of this shape with this scratch runs lavapipe's packed kernels; if so,
  * *out describes where and how its packed dy lives in the scratch, for a producer to write

@@ -230,6 +230,12 @@ uint64_t vka_conv2d_packed_scratch_end(const vka_conv2d_shape *sh, uint64_t part
     return layout_of(sh, partial_bytes).end;
 }
 
+uint64_t vka_conv2d_packed_largest_copy(const vka_conv2d_shape *sh)
+{
+    packed_layout l = layout_of(sh, 0);
+    return l.xp_bytes > l.dyp_bytes ? l.xp_bytes : l.dyp_bytes;
+}
+
 uint32_t vka_conv2d_packed_groups(const vka_conv2d_shape *sh)
 {
     uint64_t crs = (uint64_t)sh->c * sh->r * sh->s;

@@ -18,6 +18,9 @@ int vka_conv2d_packed_shape(const vka_conv2d_shape *sh);
 /* Scratch bytes the packed path needs in all, its copies placed after partial_bytes. */
 uint64_t vka_conv2d_packed_scratch_end(const vka_conv2d_shape *sh, uint64_t partial_bytes);
 
+/* The larger of the packed x and dy copies, in bytes (each is one binding). */
+uint64_t vka_conv2d_packed_largest_copy(const vka_conv2d_shape *sh);
+
 /* Image groups of the packed weight gradient (its partials: groups x K x (C*R*S+1) floats). */
 uint32_t vka_conv2d_packed_groups(const vka_conv2d_shape *sh);
 

@@ -403,6 +403,47 @@ static void name_nodes(vka_model *m)
     }
 }
 
+/* The model's largest buffer binding at a batch of b images (bytes), and the node holding it. */
+static uint64_t largest_binding(const vka_model *m, uint32_t b, uint32_t *node)
+{
+    uint64_t worst = 0;
+    for (uint32_t i = 0; i < m->node_count; i++) {
+        const vka_node *n = &m->nodes[i];
+        uint64_t bytes = (uint64_t)b * n->c * n->h * n->w * 4;
+        if (n->op == VKA_NODE_CONV) {
+            vka_conv2d_shape s = conv_shape(m, n, b);
+            s.n_capacity = b;
+            uint64_t conv = vka_conv2d_largest_binding(m->ctx, &s);
+            if (conv > bytes) bytes = conv;
+        }
+        if (bytes > worst) worst = bytes, *node = i;
+    }
+    return worst;
+}
+
+/* Every buffer of the model fits one storage binding on this device. A batch too large fails
+ * here, naming the buffer and the batch that fits, not at the first dispatch after a run's
+ * files were written. */
+static vka_result check_batch_fits(const vka_model *m)
+{
+    uint64_t limit = m->ctx->limits.max_storage_buffer_range;
+    uint32_t node = 0, b = m->desc.batch;
+    uint64_t worst = largest_binding(m, b, &node);
+    if (worst <= limit) return VKA_SUCCESS;
+    uint32_t lo = 0, hi = b, ignored; /* the largest batch that fits: in [lo, hi) */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (largest_binding(m, mid, &ignored) <= limit) lo = mid;
+        else hi = mid;
+    }
+    return vka_fail(&m->ctx->logger, VKA_ERROR_LIMIT_EXCEEDED,
+                    "model %s: %u rows per batch (images; in eval, times --anchors) need a %llu-byte buffer at "
+                    "layer %s, over this device's limit of %llu bytes for one buffer binding; at most %u rows fit "
+                    "here: lower --batch-size",
+                    vka_model_kind_name(m->desc.kind), b, (unsigned long long)worst, m->nodes[node].scope[0] + 4,
+                    (unsigned long long)limit, lo);
+}
+
 vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_model **out)
 {
     *out = NULL;
@@ -417,8 +458,10 @@ vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_mo
     m->desc = *desc;
     builder b = {m, 0};
     build_graph(&b);
-    vka_result rc = b.failed ? vka_fail(&ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory") : allocate(m);
-    name_nodes(m);
+    vka_result rc = b.failed ? vka_fail(&ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory") : VKA_SUCCESS;
+    if (!rc) name_nodes(m);
+    if (!rc) rc = check_batch_fits(m);
+    if (!rc) rc = allocate(m);
     if (rc) {
         vka_model_destroy(m);
         return rc;

@@ -447,6 +447,11 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
         goto done;
     }
     VKA_CHECK(prepare_eval_ref(&t));
+    const uint64_t steps_per_epoch = t.train.count / t.B; /* the last partial batch is dropped */
+    /* The first step recorded, not run, before anything is written: a dispatch the device cannot
+     * take refuses the run here, not after its directory and configuration exist. */
+    prepare_step(&t, &t.slot[0], p.epoch, p.index, p.step);
+    VKA_CHECK(record_step(&t, &t.slot[0], steps_per_epoch));
     if (mkdir(c->out_dir, 0755) != 0 && errno != EEXIST) {
         rc = vka_fail(t.lg, VKA_ERROR_IO, "--out %s: cannot create the directory (%s)", c->out_dir, strerror(errno));
         goto done;
@@ -469,7 +474,6 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
         goto done;
     }
 
-    const uint64_t steps_per_epoch = t.train.count / t.B; /* the last partial batch is dropped */
     const uint64_t total_steps = steps_per_epoch * c->epochs;
     double started = now_s(), last_print = 0;
     uint64_t steps_this_run = 0;
