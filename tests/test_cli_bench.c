@@ -169,8 +169,21 @@ static void bench_refuses_bad_numbers_and_keeps_an_old_trace(void **state)
     char kept[16] = {0};
     assert_non_null(fgets(kept, sizeof kept, f));
     fclose(f);
-    unlink(path);
     assert_string_equal(kept, "old\n");
+    /* ... and so does one that fails once the device is up (a batch past one buffer binding),
+     * with no partial trace beside it. */
+    snprintf(args, sizeof args, "--quick --batch-size 65536 --trace %s", path);
+    assert_int_equal(bench_status(args, text, sizeof text), 1);
+    if (!strstr(text, "--batch-size")) fail_msg("bench with too large a batch: %s", text);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(kept, sizeof kept, f));
+    fclose(f);
+    assert_string_equal(kept, "old\n");
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (access(tmp, F_OK) == 0) fail_msg("a failed bench left %s", tmp);
+    unlink(path);
 }
 
 int main(void)

@@ -90,12 +90,27 @@ static void bad_usage_exits_with_status_2(void **state)
     free(out);
 }
 
+/* Standard output that cannot be written (a full disk: /dev/full) is a failure with a message,
+ * not an exit status of 0 over a lost report. */
+static void unwritable_standard_output_fails(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(system("test -w /dev/full"), 0); /* Linux's always-full device */
+    assert_int_equal(run(VKANCHOR_EXE " devices --json 2>&1 >/dev/full", &out), 1);
+    if (!strstr(out, "cannot write standard output")) fail_msg("devices --json > /dev/full: %s", out);
+    free(out);
+    assert_int_equal(run(VKANCHOR_EXE " --help 2>&1 >/dev/full", &out), 1);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(devices_json_lists_every_device_with_its_limits),
         cmocka_unit_test(devices_table_names_each_device),
         cmocka_unit_test(bad_usage_exits_with_status_2),
+        cmocka_unit_test(unwritable_standard_output_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

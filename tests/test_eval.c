@@ -164,12 +164,78 @@ static void bad_inputs_fail_before_any_work(void **state)
     assert_non_null(strstr(err, "'extra'"));
 }
 
+/* A file's bytes (NULL if unreadable); *n its size. */
+static unsigned char *slurp(const char *path, long *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = ftell(f);
+    rewind(f);
+    unsigned char *b = malloc((size_t)*n + 1);
+    if (b && fread(b, 1, (size_t)*n, f) != (size_t)*n) free(b), b = NULL;
+    fclose(f);
+    return b;
+}
+
+/* Outputs that would destroy something are refused before any work, naming why, and leave
+ * everything as it was: the checkpoint itself as --report or --samples (the model would be lost),
+ * one file given as two outputs, a symbolic link or a special file as the report (a rename would
+ * replace the link or the node itself). */
+static void outputs_that_would_destroy_an_input_or_a_special_file_are_refused(void **state)
+{
+    (void)state;
+    char args[2048], err[8192], path[450], link_path[450];
+    long before_n = 0, after_n = 0;
+    unsigned char *before = slurp(ckpt, &before_n);
+    assert_non_null(before);
+    snprintf(args, sizeof args, "eval --checkpoint %s --report %s", ckpt, ckpt);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "--report") || !strstr(err, "the same file as")) fail_msg("report over its checkpoint: %s", err);
+    snprintf(path, sizeof path, "%s/run/../run/checkpoint.ckpt", dir); /* another name for it */
+    snprintf(args, sizeof args, "eval --checkpoint %s --samples %s --report %s/r2.json", ckpt, path, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "--samples") || !strstr(err, "the same file as")) fail_msg("samples over the checkpoint: %s", err);
+    unsigned char *after = slurp(ckpt, &after_n);
+    assert_non_null(after);
+    assert_true(after_n == before_n && memcmp(before, after, (size_t)before_n) == 0);
+    free(before), free(after);
+    /* One path for two outputs, in a directory not made yet (nothing made either). */
+    snprintf(args, sizeof args, "eval --checkpoint %s --report %s/twice/o.json --samples %s/twice/o.json", ckpt, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "the same file as")) fail_msg("one file for two outputs: %s", err);
+    snprintf(path, sizeof path, "%s/twice", dir);
+    if (access(path, F_OK) == 0) fail_msg("a refused eval made %s", path);
+    /* A symbolic link (dangling: following it would create its target) stays a link. */
+    snprintf(link_path, sizeof link_path, "%s/link.json", dir);
+    snprintf(path, sizeof path, "%s/link-target.json", dir);
+    assert_int_equal(symlink(path, link_path), 0);
+    snprintf(args, sizeof args, "eval --checkpoint %s --report %s", ckpt, link_path);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "symbolic link")) fail_msg("report over a link: %s", err);
+    struct stat st;
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_not_equal(access(path, F_OK), 0);
+    unlink(link_path);
+    /* A FIFO stands in for a device (a regression must not replace a real one on the test machine). */
+    snprintf(path, sizeof path, "%s/fifo.json", dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    snprintf(args, sizeof args, "eval --checkpoint %s --report %s", ckpt, path);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "not a regular file")) fail_msg("report over a FIFO: %s", err);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(eval_writes_every_metric_and_figure),
         cmocka_unit_test(eval_is_deterministic_for_a_seed),
         cmocka_unit_test(bad_inputs_fail_before_any_work),
+        cmocka_unit_test(outputs_that_would_destroy_an_input_or_a_special_file_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

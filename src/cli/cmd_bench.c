@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "nn/peak.h"
+#include "train/file_replace.h"
 #include "train/trainer.h"
 
 static int by_time(const void *a, const void *b)
@@ -96,11 +97,20 @@ int cli_bench(int argc, char **argv)
     vka_context *ctx;
     if (vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx))
         return CLI_FAIL;
-    /* Opened once the device is there: a run that cannot start leaves an old trace alone. */
-    if (trace_path && !(d.trace = fopen(trace_path, "w"))) {
-        fprintf(stderr, "vkanchor bench: --trace %s: cannot open it for writing (%s)\n", trace_path, strerror(errno));
-        vka_context_destroy(ctx);
-        return CLI_USAGE;
+    /* Written beside (TRACE.tmp) once the device is there and renamed into place at the end: a
+     * run that fails leaves an old trace as it was and no partial one. */
+    char trace_tmp[4200];
+    if (trace_path) {
+        snprintf(trace_tmp, sizeof trace_tmp, "%s.tmp", trace_path);
+        if (vka_output_path_check(&ctx->logger, "--trace", trace_path, NULL, 0)) {
+            vka_context_destroy(ctx);
+            return CLI_USAGE;
+        }
+        if (!(d.trace = fopen(trace_tmp, "w"))) {
+            fprintf(stderr, "vkanchor bench: --trace %s: cannot open it for writing (%s)\n", trace_tmp, strerror(errno));
+            vka_context_destroy(ctx);
+            return CLI_USAGE;
+        }
     }
     const vka_device_info *dev = vka_context_device(ctx);
     vka_bench_result r;
@@ -111,6 +121,11 @@ int cli_bench(int argc, char **argv)
         fprintf(stderr, "vkanchor bench: --trace %s: write failed (%s)\n", trace_path, strerror(errno));
         rc = VKA_ERROR_IO;
     }
+    if (d.trace && !rc && rename(trace_tmp, trace_path) != 0) {
+        fprintf(stderr, "vkanchor bench: --trace %s: cannot rename into place (%s)\n", trace_path, strerror(errno));
+        rc = VKA_ERROR_IO;
+    }
+    if (d.trace && rc) remove(trace_tmp);
     if (rc) {
         vka_context_destroy(ctx);
         return CLI_FAIL;

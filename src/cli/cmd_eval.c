@@ -69,10 +69,21 @@ static void figure_path(char *out, size_t n, const char *report, const char *suf
     strncat(out, suffix, n - strlen(out) - 1);
 }
 
-static int write_samples(const char *path, const vka_eval_outputs *o)
+/* The per-sample CSV, written beside and renamed into place (vka_file_replace): a failed write
+ * leaves no partial file and names its reason. */
+typedef struct samples_body {
+    const vka_eval_outputs *o;
+} samples_body;
+
+static int write_samples_body(int fd, void *user)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return 0;
+    const vka_eval_outputs *o = ((samples_body *)user)->o;
+    int dup_fd = dup(fd);
+    FILE *f = dup_fd >= 0 ? fdopen(dup_fd, "w") : NULL;
+    if (!f) {
+        if (dup_fd >= 0) close(dup_fd);
+        return -1;
+    }
     fprintf(f, "index,label,prediction,confidence,uncertainty\n");
     for (uint32_t i = 0; i < o->n; i++) {
         const float *z = o->logits + (size_t)i * o->classes;
@@ -83,7 +94,17 @@ static int write_samples(const char *path, const vka_eval_outputs *o)
         for (uint32_t c = 0; c < o->classes; c++) sum += expf(z[c] - mx);
         fprintf(f, "%u,%u,%u,%.6f,%.6f\n", i, o->labels[i], arg, 1.0f / sum, o->uncertainty[i]);
     }
-    return fclose(f) == 0;
+    int bad = ferror(f);
+    int err = errno;
+    if (fclose(f) != 0 && !bad) return -1; /* errno from fclose */
+    if (bad) errno = err ? err : EIO;
+    return bad ? -1 : 0;
+}
+
+static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval_outputs *o)
+{
+    samples_body body = {o};
+    return vka_file_replace(lg, path, write_samples_body, &body);
 }
 
 /* The directories prepare_output made, removed again (if still empty) when the evaluation fails. */
@@ -136,6 +157,21 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     float *scores_id[VKA_SCORE_COUNT] = {0}, *scores_ood[VKA_SCORE_COUNT] = {0};
 
     made_dirs made = {.n = 0};
+    {   /* Every output a regular file or none yet, and none of them the checkpoint or another
+         * output: a report written over its own checkpoint would lose the model. Checked before
+         * prepare_output probes the paths (which would follow a link). */
+        char fig[2][1200];
+        figure_path(fig[0], sizeof fig[0], a->report, "-reliability.png");
+        figure_path(fig[1], sizeof fig[1], a->report, "-uncertainty.png");
+        const char *report_others[] = {a->checkpoint, a->samples, fig[0], fig[1]};
+        const char *samples_others[] = {a->checkpoint, a->report, fig[0], fig[1]};
+        const char *fig_others[] = {a->checkpoint, a->samples};
+        if (vka_output_path_check(lg, "--report", a->report, report_others, 4) ||
+            (a->samples && vka_output_path_check(lg, "--samples", a->samples, samples_others, 4)) ||
+            vka_output_path_check(lg, "the figure", fig[0], fig_others, 2) ||
+            vka_output_path_check(lg, "the figure", fig[1], fig_others, 2))
+            goto done;
+    }
     if (!prepare_output(lg, a->report, "--report", &made) ||
         (a->samples && !prepare_output(lg, a->samples, "--samples", &made)))
         goto done;
@@ -240,10 +276,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         cJSON_AddNumberToObject(cj, "mean_accuracy", corr_sum / corr_count);
         cJSON_AddNumberToObject(cj, "mean_accuracy_severity_5", corr5_sum / corr5_count);
     }
-    if (a->samples && !write_samples(a->samples, &clean)) {
-        vka_fail(lg, VKA_ERROR_IO, "%s: cannot write the per-sample file", a->samples);
-        goto done;
-    }
+    if (a->samples && write_samples(lg, a->samples, &clean)) goto done; /* logged, naming why */
     /* The figures once everything ran (a late failure leaves an earlier run's as they were),
      * each written beside and renamed into place. */
     char path[1200], tmp[1300];

@@ -1,4 +1,5 @@
 /* vkanchor: anchored training and evaluation of vision models on any Vulkan device. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,17 @@ static void usage(FILE *f)
             "VKANCHOR_DATA=DIR is searched for datasets given by name (DIR/<name>/).\n");
 }
 
+/* What went to standard output (a JSON report, a table, the help) must have arrived: a full
+ * disk behind it is a failure, not a silent loss. */
+static int checked_stdout(const char *command, int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "vkanchor %s: cannot write standard output (%s)\n", command, strerror(errno));
+        return status == CLI_OK ? CLI_FAIL : status;
+    }
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -42,20 +54,24 @@ int main(int argc, char **argv)
     const char *command = argv[1];
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         usage(stdout);
-        return CLI_OK;
+        return checked_stdout(command, CLI_OK);
     }
     if (strcmp(command, "--version") == 0) {
         printf("vkanchor 0.1.0\n");
-        return CLI_OK;
+        return checked_stdout(command, CLI_OK);
     }
     /* getopt names its errors after argv[0]: "vkanchor train: unrecognized option '--foo'". */
     char name[64];
     snprintf(name, sizeof name, "vkanchor %s", command);
     argv[1] = name;
-    if (strcmp(command, "devices") == 0) return cli_devices(argc - 1, argv + 1);
-    if (strcmp(command, "train") == 0) return cli_train(argc - 1, argv + 1);
-    if (strcmp(command, "eval") == 0) return cli_eval(argc - 1, argv + 1);
-    if (strcmp(command, "bench") == 0) return cli_bench(argc - 1, argv + 1);
-    fprintf(stderr, "vkanchor: unknown command '%s' (see 'vkanchor --help')\n", command);
-    return CLI_USAGE;
+    int status;
+    if (strcmp(command, "devices") == 0) status = cli_devices(argc - 1, argv + 1);
+    else if (strcmp(command, "train") == 0) status = cli_train(argc - 1, argv + 1);
+    else if (strcmp(command, "eval") == 0) status = cli_eval(argc - 1, argv + 1);
+    else if (strcmp(command, "bench") == 0) status = cli_bench(argc - 1, argv + 1);
+    else {
+        fprintf(stderr, "vkanchor: unknown command '%s' (see 'vkanchor --help')\n", command);
+        return CLI_USAGE;
+    }
+    return checked_stdout(command, status);
 }

@@ -1,9 +1,14 @@
 /* Atomic file replacement (file_replace.h): checkpoints, run configs, evaluation reports. */
+/* realpath (X/Open, beyond the project's _POSIX_C_SOURCE). */
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "train/file_replace.h"
@@ -23,11 +28,56 @@ int vka_write_all(int fd, const void *data, uint64_t bytes)
     return 0;
 }
 
+/* PATH with its directory resolved (links, "..", "."): names a file that may not exist yet. */
+static int canonical_path(const char *path, char out[PATH_MAX])
+{
+    char d[PATH_MAX], b[PATH_MAX], dir[PATH_MAX];
+    if (snprintf(d, sizeof d, "%s", path) >= (int)sizeof d) return 0;
+    snprintf(b, sizeof b, "%s", path);
+    if (!realpath(dirname(d), dir)) return 0;
+    return snprintf(out, PATH_MAX, "%s/%s", dir, basename(b)) < PATH_MAX;
+}
+
+/* Whether a and b name the same file: the same inode where both exist, else the same
+ * canonical path. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char ca[PATH_MAX], cb[PATH_MAX];
+    if (canonical_path(a, ca) && canonical_path(b, cb)) return strcmp(ca, cb) == 0;
+    return strcmp(a, b) == 0; /* a directory still to be made: the paths as given */
+}
+
+/* VKA_SUCCESS unless PATH exists and is not a regular file. */
+static vka_result check_regular(vka_logger *lg, const char *flag, const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) return VKA_SUCCESS;
+    const char *kind = S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
+    return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s%s%s: it is %s, which an output would replace; give the path "
+                    "of a regular file", flag ? flag : "", flag ? " " : "", path, kind);
+}
+
+vka_result vka_output_path_check(vka_logger *lg, const char *flag, const char *path, const char *const *others, int n)
+{
+    vka_result rc = check_regular(lg, flag, path);
+    if (rc) return rc;
+    for (int i = 0; i < n; i++)
+        if (others[i] && same_file(path, others[i]))
+            return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: the same file as %s, which this run also reads "
+                            "or writes; give another path", flag, path, others[i]);
+    return VKA_SUCCESS;
+}
+
 vka_result vka_file_replace(vka_logger *lg, const char *path, int (*write_body)(int fd, void *user), void *user)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "path too long: %s", path);
+    vka_result rc = check_regular(lg, NULL, path);
+    if (rc) return rc;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return vka_fail(lg, VKA_ERROR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
     int bad = write_body(fd, user);

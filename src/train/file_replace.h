@@ -10,6 +10,11 @@
 /* Writes the body through write_body(fd, user) (0 on success, -1 with errno set), then
  * syncs and renames it into place. On failure PATH is untouched and PATH.tmp removed. */
 vka_result vka_file_replace(vka_logger *lg, const char *path, int (*write_body)(int fd, void *user), void *user);
+/* Whether PATH may be written as an output: absent, or a regular file (renaming over a link or
+ * a device node would replace the link or the node itself), and not the same file as any of the
+ * n paths in `others` (the run's inputs and its other outputs; NULL entries are skipped).
+ * Logs why not, naming `flag` ("--report"). */
+vka_result vka_output_path_check(vka_logger *lg, const char *flag, const char *path, const char *const *others, int n);
 /* write(2) until done (EINTR retried): 0, or -1 with errno. */
 int vka_write_all(int fd, const void *data, uint64_t bytes);
 /* vka_file_replace with `text` as the whole content. */
