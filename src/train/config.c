@@ -79,6 +79,43 @@ char *vka_train_config_json(const vka_train_config *c)
     return text;
 }
 
+char *vka_train_config_changes(const char *was_json, const vka_train_config *now)
+{
+    /* What a resumed run may change without leaving the run it continues: how long it goes on,
+     * where it writes and on which device. */
+    static const char *const free_keys[] = {"epochs", "max_steps", "out_dir", "device"};
+    char *now_json = vka_train_config_json(now);
+    cJSON *was = cJSON_Parse(was_json), *is = now_json ? cJSON_Parse(now_json) : NULL;
+    free(now_json);
+    size_t cap = 1024, len = 0;
+    char *out = malloc(cap);
+    if (out) out[0] = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, was) {
+        if (!out) break;
+        int skip = 0;
+        for (size_t k = 0; k < sizeof free_keys / sizeof *free_keys; k++) skip |= strcmp(item->string, free_keys[k]) == 0;
+        const cJSON *other = cJSON_GetObjectItemCaseSensitive(is, item->string);
+        if (skip || (other && cJSON_Compare(item, other, 1))) continue;
+        char *a = cJSON_PrintUnformatted(item), *b = other ? cJSON_PrintUnformatted(other) : NULL;
+        size_t need = len + strlen(item->string) + (a ? strlen(a) : 0) + (b ? strlen(b) : 4) + 16;
+        if (need > cap) {
+            char *grown = realloc(out, cap = 2 * need);
+            if (!grown) free(out);
+            out = grown;
+        }
+        if (out) len += (size_t)snprintf(out + len, cap - len, "%s%s %s (was %s)", len ? ", " : "", item->string,
+                                         b ? b : "none", a ? a : "?");
+        cJSON_free(a), cJSON_free(b);
+    }
+    cJSON_Delete(was), cJSON_Delete(is);
+    if (out && !len) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 static int pick(const char *const *names, int n, const char *s)
 {
     for (int i = 0; i < n; i++)

@@ -21,6 +21,7 @@
 #include "nn/optim.h"
 #include "train/checkpoint.h"
 #include "train/curves.h"
+#include "train/run_dir.h"
 #include "train/file_replace.h"
 #include "train/trainer.h"
 
@@ -85,6 +86,7 @@ typedef struct trainer {
     uint32_t *order;              /* this epoch's sample order */
     uint32_t order_epoch;
     FILE *metrics;
+    int lock_fd;                  /* the run directory's lock (run_dir.h), -1 when not held */
 } trainer;
 
 static vka_augment_shape augment_shape(const trainer *t, uint32_t n)
@@ -158,6 +160,7 @@ static void trainer_close(trainer *t)
     vka_dataset_free(&t->test);
     free(t->order);
     if (t->metrics) fclose(t->metrics);
+    vka_run_dir_close(t->lock_fd);
 }
 
 /* ---- one step ---------------------------------------------------------------------- */
@@ -378,6 +381,15 @@ static vka_result load_checkpoint(trainer *t, progress *p)
     }
     const uint64_t *pr = prog->data;
     p->epoch = (uint32_t)pr[0], p->index = (uint32_t)pr[1], p->step = pr[2];
+    /* Settings changed since the run began are taken, and said: the run no longer continues
+     * bit for bit. */
+    const vka_ckpt_section *was = vka_checkpoint_find(&ck, "config");
+    char *changes = was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0
+                        ? vka_train_config_changes(was->data, t->cfg) : NULL;
+    if (changes)
+        vka_log(t->lg, VKA_LOG_WARNING, "resuming %s with settings its run did not have: %s; the result is not the "
+                "run it continues, step for step", t->cfg->resume, changes);
+    free(changes);
     VKA_CHECK(vka_upload(t->ctx, m->params, 0, params->data, pbytes));
     if (bn->bytes) VKA_CHECK(vka_upload(t->ctx, m->bn_stats, 0, bn->data, bn->bytes));
     VKA_CHECK(vka_upload(t->ctx, t->opt_a, 0, oa->data, pbytes));
@@ -431,7 +443,7 @@ static vka_result collect(trainer *t, step_slot *sl, running *r, vka_train_resul
 
 vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile int *stop, vka_train_result *result)
 {
-    trainer t = {.ctx = ctx, .lg = &ctx->logger, .cfg = c};
+    trainer t = {.ctx = ctx, .lg = &ctx->logger, .cfg = c, .lock_fd = -1};
     memset(result, 0, sizeof *result);
     vka_result rc = VKA_SUCCESS;
     VKA_CHECK(vka_dataset_open(c->data, VKA_SPLIT_TRAIN, t.lg->fn, t.lg->user, &t.train));
@@ -452,10 +464,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
      * take refuses the run here, not after its directory and configuration exist. */
     prepare_step(&t, &t.slot[0], p.epoch, p.index, p.step);
     VKA_CHECK(record_step(&t, &t.slot[0], steps_per_epoch));
-    if (mkdir(c->out_dir, 0755) != 0 && errno != EEXIST) {
-        rc = vka_fail(t.lg, VKA_ERROR_IO, "--out %s: cannot create the directory (%s)", c->out_dir, strerror(errno));
-        goto done;
-    }
+    VKA_CHECK(vka_run_dir_open(t.lg, c->out_dir, c->resume[0] ? (int64_t)p.step : -1, &t.lock_fd));
     char path[1100];
     snprintf(path, sizeof path, "%s/config.json", c->out_dir);
     char *json = vka_train_config_json(c);
@@ -607,7 +616,7 @@ static void add_timings(vka_logger *lg, vka_bench_result *out, vka_cmd *cmd, FIL
 
 vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vka_bench_desc *d, vka_bench_result *out)
 {
-    trainer t = {.ctx = ctx, .lg = &ctx->logger, .cfg = c};
+    trainer t = {.ctx = ctx, .lg = &ctx->logger, .cfg = c, .lock_fd = -1};
     memset(out, 0, sizeof *out);
     vka_result rc = VKA_SUCCESS;
     /* Synthetic uint8 images: the data's values do not change the work. */
