@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "test_util.h"
+#include "vk/env_switches.h"
 #include "vk/vk_internal.h"
 #include "probe_axpy.spv.h"
 
@@ -66,6 +67,46 @@ static void unknown_device_name_fails_and_lists_the_devices(void **state)
     assert_non_null(strstr(last_error, "0: "));
     rc = vka_context_create(&(vka_context_desc){.device = "4096", .log = keep_error}, &ctx);
     assert_int_equal(rc, VKA_ERROR_DEVICE_NOT_FOUND);
+}
+
+static char warnings[4096];
+static void keep_warnings(void *user, vka_log_level level, const char *message)
+{
+    (void)user;
+    if (level == VKA_LOG_WARNING) strncat(warnings, message, sizeof warnings - strlen(warnings) - 2), strcat(warnings, "\n");
+}
+
+/* A VKANCHOR_* switch set to a value it does not take, or a name no switch has, is said when a
+ * context is made (not silently ignored); a good value is not. And every switch the sources read
+ * is in the table that check uses. */
+static void environment_switches_with_unknown_names_or_values_are_warned_about(void **state)
+{
+    (void)state;
+    setenv("VKANCHOR_CONV", "foo", 1);
+    setenv("VKANCHOR_TILED_BLOCK", "3x3", 1);
+    setenv("VKANCHOR_CONV_PACKD", "0", 1); /* a typo */
+    setenv("VKANCHOR_TEXEL", "1", 1);
+    warnings[0] = 0;
+    vka_context *ctx;
+    TEST_OK(vka_context_create(&(vka_context_desc){.log = keep_warnings}, &ctx));
+    vka_context_destroy(ctx);
+    unsetenv("VKANCHOR_CONV"), unsetenv("VKANCHOR_TILED_BLOCK"), unsetenv("VKANCHOR_CONV_PACKD"), unsetenv("VKANCHOR_TEXEL");
+    if (!strstr(warnings, "VKANCHOR_CONV=foo") || !strstr(warnings, "VKANCHOR_TILED_BLOCK=3x3") ||
+        !strstr(warnings, "VKANCHOR_CONV_PACKD is set but no") || strstr(warnings, "VKANCHOR_TEXEL"))
+        fail_msg("warnings: %s", warnings);
+    /* The names the sources read, from the sources themselves. */
+    FILE *p = popen("grep -rhoE '(getenv|vka_switch_off)\\(\"VKANCHOR_[A-Z0-9_]+' " VKA_SOURCE_DIR "/src", "r");
+    assert_non_null(p);
+    char line[256];
+    int names = 0;
+    while (fgets(line, sizeof line, p)) {
+        char *name = strstr(line, "VKANCHOR_");
+        name[strcspn(name, "\"\n")] = 0;
+        if (!vka_env_switch_known(name)) fail_msg("%s is read in src/ but missing from src/vk/env_switches.c", name);
+        names++;
+    }
+    pclose(p);
+    assert_true(names >= 20);
 }
 
 static void arena_rejects_a_zero_size_tensor(void **state)
@@ -435,6 +476,7 @@ int main(void)
         cmocka_unit_test(recorded_buffer_can_be_submitted_again_and_is_timed),
         cmocka_unit_test(an_op_error_stops_the_submit),
         cmocka_unit_test(descriptor_sets_are_made_once_and_never_outlive_their_tensors),
+        cmocka_unit_test(environment_switches_with_unknown_names_or_values_are_warned_about),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vk/env_switches.h"
 #include "vk/vk_internal.h"
 
 #define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
@@ -329,6 +330,7 @@ vka_result vka_context_create(const vka_context_desc *desc, vka_context **out)
     VKA_CHECK(vka_instance_open(desc, ctx));
     VKA_CHECK(select_device(ctx, desc->device));
     VKA_CHECK(create_device(ctx));
+    vka_check_env_switches(&ctx->logger);
     ctx->limits = vka_limits_plan(&ctx->info.limits, &ctx->logger);
     VKA_CHECK(vka_arena_create(ctx, &(vka_arena_desc){.name = "staging", .kind = VKA_MEMORY_STAGING},
                                &ctx->staging));
