@@ -156,6 +156,9 @@ static void bench_refuses_bad_numbers_and_keeps_an_old_trace(void **state)
         assert_int_equal(bench_status(bad[i][0], text, sizeof text), 2);
         if (!strstr(text, bad[i][1])) fail_msg("bench %s: %s", bad[i][0], text);
     }
+    /* A flag that cannot act is said, and the run goes on. */
+    assert_int_equal(bench_status("--quick --no-anchoring --anchors 3", text, sizeof text), 0);
+    if (!strstr(text, "--anchors 3 does nothing")) fail_msg("bench --no-anchoring --anchors 3: %s", text);
     char path[] = "/tmp/vka_bench_trace_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);

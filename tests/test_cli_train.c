@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700
 #include <limits.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,73 @@ static void an_existing_run_is_kept_unless_resumed_or_overwritten(void **state)
     free(config0), free(metrics0), free(config1), free(metrics1), free(config2), free(config3);
 }
 
+/* A copy of checkpoint `from` at `to`, its section `tag` changed by `edit` and the CRC made
+ * valid again: what a damaged or hand-made file that passes the CRC looks like. */
+static void write_edited_checkpoint(const char *from, const char *to, const char *tag,
+                                    void (*edit)(unsigned char *data, uint64_t bytes))
+{
+    vka_logger lg = {0};
+    vka_checkpoint ck;
+    assert_int_equal(vka_checkpoint_read(&lg, from, &ck), VKA_SUCCESS);
+    vka_ckpt_section sections[128];
+    unsigned char *copy = NULL;
+    for (uint32_t i = 0; i < ck.count; i++) {
+        sections[i] = ck.sections[i];
+        if (strcmp(ck.sections[i].tag, tag) == 0) {
+            copy = malloc(ck.sections[i].bytes);
+            memcpy(copy, ck.sections[i].data, ck.sections[i].bytes);
+            edit(copy, ck.sections[i].bytes);
+            sections[i].data = copy;
+        }
+    }
+    assert_non_null(copy);
+    assert_int_equal(vka_checkpoint_write(&lg, to, sections, ck.count), VKA_SUCCESS);
+    free(copy);
+    vka_checkpoint_free(&ck);
+}
+
+static void nan_in_the_middle(unsigned char *data, uint64_t bytes)
+{
+    float nan = NAN;
+    memcpy(data + (bytes / 8) * 4, &nan, 4);
+}
+
+static void step_far_ahead(unsigned char *data, uint64_t bytes)
+{
+    (void)bytes;
+    uint64_t step = (uint64_t)1 << 62;
+    memcpy(data + 16, &step, 8); /* progress: epoch, batch, step */
+}
+
+/* Checkpoints whose CRC holds but whose content no healthy run writes (a NaN parameter, a
+ * position past any epoch) are refused by resume and eval with a message naming the problem,
+ * not trained on or reported as a diverged run. */
+static void checkpoints_no_healthy_run_writes_are_refused(void **state)
+{
+    (void)state;
+    char err[4096], args[1400], good[400], bad[400];
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --max-steps 2 --out %s/healthy --quiet", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    snprintf(good, sizeof good, "%s/healthy/checkpoint.ckpt", dir);
+    snprintf(bad, sizeof bad, "%s/nan.ckpt", dir);
+    write_edited_checkpoint(good, bad, "params", nan_in_the_middle);
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 2 --resume %s --out %s/from-nan --quiet",
+             dir, bad, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "'params'") || !strstr(err, "nan") || strstr(err, "diverged")) fail_msg("resume from NaN: %s", err);
+    snprintf(args, sizeof args, "eval --checkpoint %s --data %s/data --report %s/nan.json", bad, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "'params'")) fail_msg("eval of NaN: %s", err);
+    snprintf(bad, sizeof bad, "%s/ahead.ckpt", dir);
+    write_edited_checkpoint(good, bad, "progress", step_far_ahead);
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --epochs 2 --resume %s --out %s/from-ahead --quiet",
+             dir, bad, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "its position")) fail_msg("resume from a crafted position: %s", err);
+    snprintf(args, sizeof args, "%s/from-nan", dir);
+    if (access(args, F_OK) == 0) fail_msg("a refused resume made %s", args);
+}
+
 /* Integer flags take integers, schedules that contradict --epochs are refused. */
 static void flags_that_cannot_mean_what_they_say_are_refused(void **state)
 {
@@ -218,6 +286,7 @@ int main(void)
         cmocka_unit_test(bad_flags_and_bad_data_fail_with_one_clear_line),
         cmocka_unit_test(an_existing_run_is_kept_unless_resumed_or_overwritten),
         cmocka_unit_test(flags_that_cannot_mean_what_they_say_are_refused),
+        cmocka_unit_test(checkpoints_no_healthy_run_writes_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

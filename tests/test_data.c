@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -131,6 +132,12 @@ static void idx_rejects_wrong_magic_mismatched_counts_bad_labels_and_trailing_by
     write_file("lab", lab, lab_size, 0);
     assert_int_equal(vka_dataset_load_idx(path_of("img"), path_of("lab"), keep_error, NULL, &ds), VKA_ERROR_FORMAT);
     assert_non_null(strstr(last_error, "magic"));
+    /* A directory where the images file should be: said so, not read as corrupt gzip data. */
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/a-directory", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(vka_dataset_load_idx(sub, path_of("lab"), keep_error, NULL, &ds), VKA_ERROR_IO);
+    if (!strstr(last_error, "a directory where a data file should be")) fail_msg("a directory as images: %s", last_error);
     /* Counts that disagree: 3 images, 2 labels. */
     write_file("img", img, img_size, 0);
     unsigned char lab2[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 2, 1, 2};

@@ -229,6 +229,32 @@ static void outputs_that_would_destroy_an_input_or_a_special_file_are_refused(vo
     unlink(path);
 }
 
+/* A standard (not anchored) model has no references to take: --anchors is said to do nothing,
+ * and the evaluation runs without them. */
+static void a_standard_model_says_anchors_do_nothing(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_train_config c;
+    vka_train_config_default(&c);
+    snprintf(c.data, sizeof c.data, "%s/data", dir);
+    snprintf(c.out_dir, sizeof c.out_dir, "%s/standard", dir);
+    c.epochs = 1;
+    c.batch_size = 16;
+    c.anchoring = 0;
+    vka_train_result r;
+    TEST_OK(vka_train_run(ctx, &c, NULL, &r));
+    test_context_finish(ctx);
+    char args[2048], err[8192];
+    snprintf(args, sizeof args, "eval --checkpoint %s/standard/checkpoint.ckpt --anchors 3 --report %s/standard.json",
+             dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    if (!strstr(err, "--anchors 3 does nothing")) fail_msg("eval of a standard model with --anchors 3: %s", err);
+    snprintf(args, sizeof args, "eval --checkpoint %s/standard/checkpoint.ckpt --report %s/standard.json", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    if (strstr(err, "does nothing")) fail_msg("the default --anchors warned: %s", err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +262,7 @@ int main(void)
         cmocka_unit_test(eval_is_deterministic_for_a_seed),
         cmocka_unit_test(bad_inputs_fail_before_any_work),
         cmocka_unit_test(outputs_that_would_destroy_an_input_or_a_special_file_are_refused),
+        cmocka_unit_test(a_standard_model_says_anchors_do_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

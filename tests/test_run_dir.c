@@ -64,6 +64,22 @@ static void a_second_run_into_a_held_directory_is_refused(void **state)
     test_remove_dir(dir);
 }
 
+/* An --out several levels below an existing directory is made, like mkdir -p (as eval makes
+ * its report's directories). */
+static void a_nested_run_directory_is_made_with_its_parents(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vka_run_dir_XXXXXX", nested[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(nested, sizeof nested, "%s/a/b/c", dir);
+    vka_logger lg = quiet_logger();
+    int fd;
+    assert_int_equal(vka_run_dir_open(&lg, nested, -1, &fd), VKA_SUCCESS);
+    vka_run_dir_close(fd);
+    assert_true(exists(nested, ".lock"));
+    test_remove_dir(dir);
+}
+
 /* A fresh run removes the replaced run's checkpoint and curves (its metrics are rewritten by
  * the run itself); a resumed run keeps them. */
 static void a_fresh_run_clears_a_replaced_runs_model_and_a_resumed_one_keeps_it(void **state)
@@ -146,6 +162,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_second_run_into_a_held_directory_is_refused),
+        cmocka_unit_test(a_nested_run_directory_is_made_with_its_parents),
         cmocka_unit_test(a_fresh_run_clears_a_replaced_runs_model_and_a_resumed_one_keeps_it),
         cmocka_unit_test(a_resumed_run_drops_the_records_past_its_checkpoint),
         cmocka_unit_test(a_resumed_runs_changed_settings_are_named),

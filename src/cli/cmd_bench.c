@@ -25,6 +25,7 @@ int cli_bench(int argc, char **argv)
     vka_train_config c;
     vka_train_config_default(&c);
     c.schedule = VKA_SCHED_CONSTANT;
+    int anchors_set = 0;
     vka_bench_desc d = {.channels = 0, .size = 0, .classes = 10, .warmup = 3, .steps = 10, .anchors = 5};
     int json = 0, quick = 0;
     double peak = 0;
@@ -58,7 +59,11 @@ int cli_bench(int argc, char **argv)
         case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
         case O_JSON: json = 1; break;
         case O_QUICK: quick = 1; break;
-        case O_ANCH: if (!cli_integer("bench", "--anchors", optarg, 1, 65536, &v)) return CLI_USAGE; d.anchors = (uint32_t)v; break;
+        case O_ANCH:
+            if (!cli_integer("bench", "--anchors", optarg, 1, 65536, &v)) return CLI_USAGE;
+            d.anchors = (uint32_t)v;
+            anchors_set = 1;
+            break;
         case O_CH: if (!cli_integer("bench", "--channels", optarg, 1, 4, &v)) return CLI_USAGE; d.channels = (uint32_t)v; break;
         case O_SIZE: if (!cli_integer("bench", "--size", optarg, 8, 1024, &v)) return CLI_USAGE; d.size = (uint32_t)v; break;
         case O_NOANCH: c.anchoring = 0; break;
@@ -88,6 +93,9 @@ int cli_bench(int argc, char **argv)
         }
     }
     if (!cli_no_positional("bench", argc, argv, optind)) return CLI_USAGE;
+    if (!c.anchoring && anchors_set && d.anchors > 1)
+        fprintf(stderr, "vkanchor bench: warning: --anchors %u does nothing with --no-anchoring (standard inference)\n",
+                d.anchors);
     if (quick) {  /* a smoke test: small unless --batch-size says otherwise */
         if (!bs_set) c.batch_size = 8;
         d.warmup = 1, d.steps = 2;

@@ -22,6 +22,7 @@
 typedef struct eval_args {
     const char *checkpoint, *data, *ood, *corruptions, *report, *samples, *device;
     uint32_t anchors, batch, limit, corruption_limit;
+    int anchors_set; /* --anchors given (a standard model ignores it: said) */
     uint64_t seed;
 } eval_args;
 
@@ -178,6 +179,9 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     vka_eval_desc d = {.checkpoint = a->checkpoint, .data = a->data, .anchors = a->anchors, .batch = a->batch,
                        .seed = a->seed};
     if (vka_evaluator_create(ctx, &d, &e)) goto done;
+    if (!e->anchored && a->anchors_set && a->anchors != 1)
+        vka_log(lg, VKA_LOG_WARNING, "--anchors %u does nothing: %s holds a standard (not anchored) model, evaluated "
+                "without references", a->anchors, a->checkpoint);
     const char *data = a->data ? a->data : e->train_config.data;
     if (vka_dataset_open(data, VKA_SPLIT_TEST, lg->fn, lg->user, &test)) goto done;
     if (a->ood) {
@@ -367,6 +371,7 @@ int cli_eval(int argc, char **argv)
         case O_ANCH:
             if (!cli_integer("eval", "--anchors", optarg, 1, 65536, &v)) return CLI_USAGE;
             a.anchors = (uint32_t)v;
+            a.anchors_set = 1;
             break;
         case O_LIMIT:
             if (!cli_integer("eval", "--limit", optarg, 0, UINT32_MAX, &v)) return CLI_USAGE;

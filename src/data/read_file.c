@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "data/data_internal.h"
@@ -10,6 +11,10 @@ vka_result vka_read_file(vka_logger *lg, const char *path, unsigned char **data,
 {
     *data = NULL;
     *size = 0;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return vka_fail(lg, VKA_ERROR_IO, "%s: a directory where a data file should be; give the dataset's directory "
+                        "(--data DIR) or its name", path);
     gzFile f = gzopen(path, "rb");
     if (!f)
         return vka_fail(lg, VKA_ERROR_IO, "%s: cannot open (%s)", path, errno ? strerror(errno) : "out of memory");

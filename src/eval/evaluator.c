@@ -38,6 +38,8 @@ static vka_result load(vka_evaluator *e, const vka_eval_desc *d)
         rc = vka_fail(lg, VKA_ERROR_FORMAT, "%s: not a training checkpoint (a section is missing)", d->checkpoint);
         goto done;
     }
+    VKA_CHECK(vka_checkpoint_check_finite(lg, d->checkpoint, params));
+    VKA_CHECK(vka_checkpoint_check_finite(lg, d->checkpoint, bn));
     VKA_CHECK(vka_train_config_parse(lg, cfg->data, &e->train_config));
     const uint32_t *s = shape->data;
     e->channels = s[0], e->height = s[1], e->width = s[2], e->classes = s[3];

@@ -449,7 +449,8 @@ vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_mo
     *out = NULL;
     if (desc->in_channels == 0 || desc->height < 4 || desc->width < 4 || desc->classes < 2 || desc->batch == 0)
         return vka_fail(&ctx->logger, VKA_ERROR_INVALID_ARGUMENT,
-                        "model %s: input (%u, %u, %u), %u classes, batch %u is not a shape it can take",
+                        "model %s: input (%u, %u, %u), %u classes, batch %u is not a shape it can take (it needs "
+                        "images of at least 4x4 pixels, 2 or more classes and a batch of 1 or more)",
                         vka_model_kind_name(desc->kind), desc->in_channels, desc->height, desc->width, desc->classes,
                         desc->batch);
     vka_model *m = calloc(1, sizeof *m);

@@ -1,5 +1,6 @@
 /* Atomic, checksummed checkpoint files (format in checkpoint.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +126,19 @@ void vka_checkpoint_free(vka_checkpoint *ck)
     if (!ck) return;
     free(ck->file);
     memset(ck, 0, sizeof *ck);
+}
+
+vka_result vka_checkpoint_check_finite(vka_logger *lg, const char *path, const vka_ckpt_section *s)
+{
+    if (!s) return VKA_SUCCESS;
+    const unsigned char *b = s->data;
+    for (uint64_t i = 0; i + 4 <= s->bytes; i += 4) {
+        float v;
+        memcpy(&v, b + i, 4); /* sections are not aligned in the file */
+        if (!isfinite(v))
+            return vka_fail(lg, VKA_ERROR_FORMAT, "%s: section '%s' holds %g at float %llu: not a checkpoint a healthy "
+                            "run wrote; resume from or evaluate an earlier one", path, s->tag, v,
+                            (unsigned long long)(i / 4));
+    }
+    return VKA_SUCCESS;
 }

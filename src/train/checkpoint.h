@@ -36,5 +36,9 @@ vka_result vka_checkpoint_read(vka_logger *lg, const char *path, vka_checkpoint 
 /* The section with `tag`, or NULL. */
 const vka_ckpt_section *vka_checkpoint_find(const vka_checkpoint *ck, const char *tag);
 void vka_checkpoint_free(vka_checkpoint *ck);
+/* VKA_SUCCESS when every float of the section (a multiple of 4 bytes) is finite; otherwise
+ * names the file, the section and the first bad float. A model or optimizer state that holds
+ * NaN or infinity was never written by a healthy run (training stops at a non-finite loss). */
+vka_result vka_checkpoint_check_finite(vka_logger *lg, const char *path, const vka_ckpt_section *s);
 
 #endif

@@ -62,11 +62,29 @@ static vka_result trim_metrics(vka_logger *lg, const char *out_dir, uint64_t las
     return rc;
 }
 
+/* mkdir -p: out_dir and the directories above it (as eval makes its report's). */
+static vka_result make_dirs(vka_logger *lg, const char *out_dir)
+{
+    char dir[1100];
+    if (snprintf(dir, sizeof dir, "%s", out_dir) >= (int)sizeof dir)
+        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out %s: path too long", out_dir);
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char was = *p;
+        *p = 0;
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return vka_fail(lg, VKA_ERROR_IO, "--out %s: cannot create the directory %s (%s)", out_dir, dir,
+                            strerror(errno));
+        if (!(*p = was)) break;
+    }
+    return VKA_SUCCESS;
+}
+
 vka_result vka_run_dir_open(vka_logger *lg, const char *out_dir, int64_t resume_step, int *lock_fd)
 {
     *lock_fd = -1;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return vka_fail(lg, VKA_ERROR_IO, "--out %s: cannot create the directory (%s)", out_dir, strerror(errno));
+    vka_result made = make_dirs(lg, out_dir);
+    if (made) return made;
     char path[1100];
     snprintf(path, sizeof path, "%s/.lock", out_dir);
     int fd = open(path, O_RDWR | O_CREAT, 0644);

@@ -7,7 +7,7 @@
 
 #include "vk/vk_internal.h"
 
-/* Makes out_dir (one level, like mkdir) and locks it (out_dir/.lock, a POSIX record lock held
+/* Makes out_dir (and the directories above it, like mkdir -p) and locks it (out_dir/.lock, a POSIX record lock held
  * until vka_run_dir_close): a second run into the same directory is refused while the first
  * lives. Then, for a fresh run (resume_step < 0), removes what a replaced run left (its
  * checkpoint and curves), so that a crash before the first checkpoint cannot leave the new

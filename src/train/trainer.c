@@ -379,7 +379,20 @@ static vka_result load_checkpoint(trainer *t, progress *p)
                       t->cfg->resume, s[0], s[1], s[2], s[3], s[4]);
         goto done;
     }
+    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, params));
+    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, bn));
+    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, oa));
+    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, ob));
     const uint64_t *pr = prog->data;
+    /* A position inside an epoch of this run: its index within the epoch's batches, its step
+     * at least that (a crafted or damaged file could say anything the CRC covers). */
+    uint64_t batches = t->train.count / t->B;
+    if (pr[0] > UINT32_MAX || pr[1] > batches || pr[2] < pr[1] || pr[2] > (pr[0] + 1) * (uint64_t)t->train.count) {
+        rc = vka_fail(t->lg, VKA_ERROR_FORMAT, "%s: its position (epoch %llu, batch %llu, step %llu) is not one a run "
+                      "of %llu batches per epoch reaches", t->cfg->resume, (unsigned long long)pr[0],
+                      (unsigned long long)pr[1], (unsigned long long)pr[2], (unsigned long long)batches);
+        goto done;
+    }
     p->epoch = (uint32_t)pr[0], p->index = (uint32_t)pr[1], p->step = pr[2];
     /* Settings changed since the run began are taken, and said: the run no longer continues
      * bit for bit. */
