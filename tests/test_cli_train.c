@@ -257,6 +257,12 @@ static void checkpoints_no_healthy_run_writes_are_refused(void **state)
     if (!strstr(err, "its position")) fail_msg("resume from a crafted position: %s", err);
     snprintf(args, sizeof args, "%s/from-nan", dir);
     if (access(args, F_OK) == 0) fail_msg("a refused resume made %s", args);
+    /* A resume whose --max-steps the checkpoint has reached would train nothing: said, exit 1. */
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --resume %s --max-steps 2 --quiet", dir, good);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "raise --max-steps")) fail_msg("resume past --max-steps: %s", err);
+    assert_int_equal(run("train --out '' --max-steps 1", err, sizeof err), 2);
+    if (!strstr(err, "--out ''")) fail_msg("an empty --out: %s", err);
 }
 
 /* Integer flags take integers, schedules that contradict --epochs are refused. */

@@ -154,8 +154,15 @@ int cli_train(int argc, char **argv)
         case O_LS: if (!number("--label-smoothing", optarg, 0, 1, &v)) return CLI_USAGE; c.label_smoothing = v; break;
         case O_SEED: if (!cli_seed("train", "--seed", optarg, &c.seed)) return CLI_USAGE; break;
         case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
-        case O_OUT: snprintf(c.out_dir, sizeof c.out_dir, "%s", optarg); break;
-        case O_RESUME: snprintf(c.resume, sizeof c.resume, "%s", optarg); break;
+        case O_OUT:
+        case O_RESUME:
+            if (!optarg[0] || strlen(optarg) >= sizeof c.out_dir) {
+                fprintf(stderr, "vkanchor train: %s '%s': give a path (at most %zu characters)\n",
+                        o == O_OUT ? "--out" : "--resume", optarg, sizeof c.out_dir - 1);
+                return CLI_USAGE;
+            }
+            snprintf(o == O_OUT ? c.out_dir : c.resume, sizeof c.out_dir, "%s", optarg);
+            break;
         case O_MAX: if (!integer("--max-steps", optarg, 1, 1e15, &v)) return CLI_USAGE; c.max_steps = (uint64_t)v; break;
         case O_QUIET: quiet = 1; break;
         case O_OVERWRITE: overwrite = 1; break;

@@ -471,6 +471,12 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
                       c->resume, p.epoch, c->epochs);
         goto done;
     }
+    if (c->resume[0] && c->max_steps && p.step >= c->max_steps) {
+        rc = vka_fail(t.lg, VKA_ERROR_INVALID_ARGUMENT,
+                      "%s is at step %llu already, --max-steps %llu: raise --max-steps (or leave it out) to train it "
+                      "further", c->resume, (unsigned long long)p.step, (unsigned long long)c->max_steps);
+        goto done;
+    }
     VKA_CHECK(prepare_eval_ref(&t));
     const uint64_t steps_per_epoch = t.train.count / t.B; /* the last partial batch is dropped */
     /* The first step recorded, not run, before anything is written: a dispatch the device cannot
