@@ -223,6 +223,15 @@ static void nan_in_the_middle(unsigned char *data, uint64_t bytes)
     memcpy(data + (bytes / 8) * 4, &nan, 4);
 }
 
+/* Batch index 4 of epoch 0 in a run of 4 batches per epoch (64 images, batch 16): the end of
+ * an epoch, which a run saves as the next epoch's batch 0. */
+static void batch_past_the_epoch(unsigned char *data, uint64_t bytes)
+{
+    (void)bytes;
+    const uint64_t pos[3] = {0, 4, 4};
+    memcpy(data, pos, sizeof pos);
+}
+
 static void step_far_ahead(unsigned char *data, uint64_t bytes)
 {
     (void)bytes;
@@ -255,6 +264,14 @@ static void checkpoints_no_healthy_run_writes_are_refused(void **state)
              dir, bad, dir);
     assert_int_equal(run(args, err, sizeof err), 1);
     if (!strstr(err, "its position")) fail_msg("resume from a crafted position: %s", err);
+    write_edited_checkpoint(good, bad, "progress", batch_past_the_epoch);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "its position")) fail_msg("resume from batch 4 of 4: %s", err);
+    /* Its position counts batches of its own size: another --batch-size is refused. */
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 8 --epochs 2 --resume %s --out %s/other-batch "
+             "--quiet", dir, good, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "--batch-size 16")) fail_msg("resume with another batch size: %s", err);
     snprintf(args, sizeof args, "%s/from-nan", dir);
     if (access(args, F_OK) == 0) fail_msg("a refused resume made %s", args);
     /* A resume whose --max-steps the checkpoint has reached would train nothing: said, exit 1. */

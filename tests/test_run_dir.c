@@ -34,6 +34,30 @@ static int exists(const char *dir, const char *name)
     return access(path, F_OK) == 0;
 }
 
+/* A run configuration for directory `dir`: fresh, or resuming from `resume`, optionally
+ * with --overwrite. */
+static vka_train_config run_in(const char *dir, const char *resume, int overwrite)
+{
+    vka_train_config c;
+    vka_train_config_default(&c);
+    snprintf(c.out_dir, sizeof c.out_dir, "%s", dir);
+    if (resume) snprintf(c.resume, sizeof c.resume, "%s", resume);
+    c.overwrite = overwrite;
+    return c;
+}
+
+/* vka_run_dir_open of c at resume step `step`, released at once: its result. */
+static vka_result open_and_close(const vka_train_config *c, uint64_t step, int *continuing, char *error, size_t n)
+{
+    vka_logger lg = quiet_logger();
+    int fd, cont;
+    vka_result rc = vka_run_dir_open(&lg, c, step, &cont, &fd);
+    vka_run_dir_close(fd);
+    if (continuing) *continuing = cont;
+    if (error) snprintf(error, n, "%s", lg.last_error);
+    return rc;
+}
+
 /* While one run holds a directory, another process's open is refused (naming the directory);
  * once it is released, it succeeds. Record locks belong to processes: the rival is a child. */
 static void a_second_run_into_a_held_directory_is_refused(void **state)
@@ -42,16 +66,17 @@ static void a_second_run_into_a_held_directory_is_refused(void **state)
     char dir[] = "/tmp/vka_run_dir_XXXXXX";
     assert_non_null(mkdtemp(dir));
     vka_logger lg = quiet_logger();
-    int fd;
-    assert_int_equal(vka_run_dir_open(&lg, dir, -1, &fd), VKA_SUCCESS);
+    vka_train_config c = run_in(dir, NULL, 1);
+    int fd, cont;
+    assert_int_equal(vka_run_dir_open(&lg, &c, 0, &cont, &fd), VKA_SUCCESS);
     assert_true(fd >= 0);
     for (int held = 1; held >= 0; held--) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-            int other;
+            int other, other_cont;
             vka_logger child = quiet_logger();
-            if (vka_run_dir_open(&child, dir, -1, &other) == VKA_SUCCESS) _exit(0);
+            if (vka_run_dir_open(&child, &c, 0, &other_cont, &other) == VKA_SUCCESS) _exit(0);
             _exit(strstr(child.last_error, "another vkanchor train") && strstr(child.last_error, dir) ? 1 : 2);
         }
         int status;
@@ -65,48 +90,61 @@ static void a_second_run_into_a_held_directory_is_refused(void **state)
 }
 
 /* An --out several levels below an existing directory is made, like mkdir -p (as eval makes
- * its report's directories). */
+ * its report's directories); an empty one is refused. */
 static void a_nested_run_directory_is_made_with_its_parents(void **state)
 {
     (void)state;
     char dir[] = "/tmp/vka_run_dir_XXXXXX", nested[128];
     assert_non_null(mkdtemp(dir));
     snprintf(nested, sizeof nested, "%s/a/b/c", dir);
-    vka_logger lg = quiet_logger();
-    int fd;
-    assert_int_equal(vka_run_dir_open(&lg, nested, -1, &fd), VKA_SUCCESS);
-    vka_run_dir_close(fd);
+    vka_train_config c = run_in(nested, NULL, 0);
+    assert_int_equal(open_and_close(&c, 0, NULL, NULL, 0), VKA_SUCCESS);
     assert_true(exists(nested, ".lock"));
+    c = run_in("", NULL, 0);
+    assert_int_equal(open_and_close(&c, 0, NULL, NULL, 0), VKA_ERROR_INVALID_ARGUMENT);
     test_remove_dir(dir);
 }
 
-/* A fresh run removes the replaced run's checkpoint and curves (its metrics are rewritten by
- * the run itself); a resumed run keeps them. */
-static void a_fresh_run_clears_a_replaced_runs_model_and_a_resumed_one_keeps_it(void **state)
+/* A directory holding a run: a fresh run is refused without --overwrite (the files untouched)
+ * and clears the old run with it; a run resumed from another directory's checkpoint is a
+ * fresh run here too; one resumed from the directory's own checkpoint keeps it. */
+static void a_run_is_replaced_only_with_overwrite_and_continued_only_from_its_own_checkpoint(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/vka_run_dir_XXXXXX";
+    char dir[] = "/tmp/vka_run_dir_XXXXXX", own[128], elsewhere[128], error[1024];
     assert_non_null(mkdtemp(dir));
-    vka_logger lg = quiet_logger();
-    const char *left[] = {"checkpoint.ckpt", "loss.png", "accuracy.png"};
-    for (int i = 0; i < 3; i++) write_file(dir, left[i], "old");
-    int fd;
-    assert_int_equal(vka_run_dir_open(&lg, dir, 10, &fd), VKA_SUCCESS);
-    vka_run_dir_close(fd);
-    for (int i = 0; i < 3; i++) assert_true(exists(dir, left[i]));
-    assert_int_equal(vka_run_dir_open(&lg, dir, -1, &fd), VKA_SUCCESS);
-    vka_run_dir_close(fd);
-    for (int i = 0; i < 3; i++)
-        if (exists(dir, left[i])) fail_msg("a fresh run left the replaced run's %s", left[i]);
+    const char *left[] = {"checkpoint.ckpt", "metrics.jsonl", "loss.png", "accuracy.png"};
+    snprintf(own, sizeof own, "%s/checkpoint.ckpt", dir);
+    snprintf(elsewhere, sizeof elsewhere, "/tmp/another-run/checkpoint.ckpt");
+    const vka_train_config cases[] = {run_in(dir, NULL, 0), run_in(dir, elsewhere, 0)};
+    for (int i = 0; i < 2; i++) {
+        for (int f = 0; f < 4; f++) write_file(dir, left[f], "old\n");
+        assert_int_equal(open_and_close(&cases[i], 0, NULL, error, sizeof error), VKA_ERROR_INVALID_ARGUMENT);
+        if (!strstr(error, "already holds a run") || !strstr(error, "--overwrite")) fail_msg("refusal: %s", error);
+        for (int f = 0; f < 4; f++) assert_true(exists(dir, left[f]));
+        vka_train_config over = cases[i];
+        over.overwrite = 1;
+        int continuing = 1;
+        assert_int_equal(open_and_close(&over, 0, &continuing, NULL, 0), VKA_SUCCESS);
+        assert_int_equal(continuing, 0);
+        for (int f = 0; f < 4; f++)
+            if (exists(dir, left[f])) fail_msg("case %d: a replacing run left the old %s", i, left[f]);
+    }
+    for (int f = 0; f < 4; f++) write_file(dir, left[f], "old\n");
+    vka_train_config cont = run_in(dir, own, 0);
+    int continuing = 0;
+    assert_int_equal(open_and_close(&cont, 10, &continuing, NULL, 0), VKA_SUCCESS);
+    assert_int_equal(continuing, 1);
+    for (int f = 0; f < 4; f++) assert_true(exists(dir, left[f]));
     test_remove_dir(dir);
 }
 
 /* Resuming from step 4 drops the records a run wrote after that checkpoint (steps 5 and 6, and
- * an epoch record at 6) and keeps the rest, in order, byte for byte. */
+ * an epoch record at 6) and a last line cut short, and keeps the rest, in order, byte for byte. */
 static void a_resumed_run_drops_the_records_past_its_checkpoint(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/vka_run_dir_XXXXXX";
+    char dir[] = "/tmp/vka_run_dir_XXXXXX", own[128];
     assert_non_null(mkdtemp(dir));
     const char *keep = "{\"type\":\"step\",\"epoch\":1,\"step\":2,\"loss\":1.5}\n"
                        "{\"type\":\"epoch\",\"epoch\":1,\"step\":4,\"train_loss\":1.2}\n"
@@ -114,12 +152,12 @@ static void a_resumed_run_drops_the_records_past_its_checkpoint(void **state)
     char text[1024];
     snprintf(text, sizeof text, "%s{\"type\":\"step\",\"epoch\":2,\"step\":5,\"loss\":1.1}\n"
                                 "{\"type\":\"step\",\"epoch\":2,\"step\":6,\"loss\":1.0}\n"
-                                "{\"type\":\"epoch\",\"epoch\":2,\"step\":6,\"train_loss\":1.0}\n", keep);
+                                "{\"type\":\"epoch\",\"epoch\":2,\"step\":6,\"train_loss\":1.0}\n"
+                                "{\"type\":\"step\",\"epo", keep);
     write_file(dir, "metrics.jsonl", text);
-    vka_logger lg = quiet_logger();
-    int fd;
-    assert_int_equal(vka_run_dir_open(&lg, dir, 4, &fd), VKA_SUCCESS);
-    vka_run_dir_close(fd);
+    snprintf(own, sizeof own, "%s/checkpoint.ckpt", dir);
+    vka_train_config c = run_in(dir, own, 0);
+    assert_int_equal(open_and_close(&c, 4, NULL, NULL, 0), VKA_SUCCESS);
     char path[512], got[1024] = {0};
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "r");
@@ -131,15 +169,40 @@ static void a_resumed_run_drops_the_records_past_its_checkpoint(void **state)
     test_remove_dir(dir);
 }
 
+/* A run's file that is a symbolic link is refused before the run starts (its first atomic
+ * write would replace the link), the link left as it was. */
+static void a_linked_run_file_is_refused_up_front(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vka_run_dir_XXXXXX", link_path[128], error[1024];
+    assert_non_null(mkdtemp(dir));
+    snprintf(link_path, sizeof link_path, "%s/config.json", dir);
+    assert_int_equal(symlink("/tmp/somewhere-else.json", link_path), 0);
+    vka_train_config c = run_in(dir, NULL, 1);
+    assert_int_equal(open_and_close(&c, 0, NULL, error, sizeof error), VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(error, "symbolic link")) fail_msg("a linked config.json: %s", error);
+    struct stat st;
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    test_remove_dir(dir);
+}
+
 /* The settings a resumed run changed are named with both values; the ones it may change
- * (epochs, max_steps, out_dir, device) are not. */
+ * (max_steps, out_dir, device, and epochs except under the cosine schedule) are not. */
 static void a_resumed_runs_changed_settings_are_named(void **state)
 {
     (void)state;
     vka_train_config was, now;
     vka_train_config_default(&was);
+    assert_int_equal(was.schedule, VKA_SCHED_COSINE);
     now = was;
     now.epochs = was.epochs + 5;
+    {   /* cosine: the total shapes every learning rate */
+        char *j = vka_train_config_json(&was), *ch = vka_train_config_changes(j, &now);
+        if (!ch || !strstr(ch, "epochs")) fail_msg("epochs under cosine: %s", ch ? ch : "(none)");
+        free(ch), free(j);
+        was.schedule = now.schedule = VKA_SCHED_CONSTANT;
+    }
     now.max_steps = 7;
     snprintf(now.out_dir, sizeof now.out_dir, "elsewhere");
     char *json = vka_train_config_json(&was);
@@ -163,7 +226,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_second_run_into_a_held_directory_is_refused),
         cmocka_unit_test(a_nested_run_directory_is_made_with_its_parents),
-        cmocka_unit_test(a_fresh_run_clears_a_replaced_runs_model_and_a_resumed_one_keeps_it),
+        cmocka_unit_test(a_run_is_replaced_only_with_overwrite_and_continued_only_from_its_own_checkpoint),
+        cmocka_unit_test(a_linked_run_file_is_refused_up_front),
         cmocka_unit_test(a_resumed_run_drops_the_records_past_its_checkpoint),
         cmocka_unit_test(a_resumed_runs_changed_settings_are_named),
     };

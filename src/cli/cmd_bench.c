@@ -123,10 +123,14 @@ int cli_bench(int argc, char **argv)
     const vka_device_info *dev = vka_context_device(ctx);
     vka_bench_result r;
     vka_result rc = vka_train_bench(ctx, &c, &d, &r);
-    int trace_bad = d.trace && ferror(d.trace); /* a failed write in the middle, whatever fclose says */
-    if (d.trace && fclose(d.trace) != 0) trace_bad = 1;
+    /* A failed write in the middle (the error flag), or in the flush, sync or close at the end:
+     * the temporary file then never replaces the trace. */
+    int trace_bad = d.trace && ferror(d.trace), trace_err = 0;
+    if (d.trace && !trace_bad && (fflush(d.trace) != 0 || fsync(fileno(d.trace)) != 0)) trace_bad = 1, trace_err = errno;
+    if (d.trace && fclose(d.trace) != 0 && !trace_bad) trace_bad = 1, trace_err = errno;
     if (trace_bad && !rc) {
-        fprintf(stderr, "vkanchor bench: --trace %s: write failed (%s)\n", trace_path, strerror(errno));
+        fprintf(stderr, "vkanchor bench: --trace %s: write failed (%s)\n", trace_path,
+                trace_err ? strerror(trace_err) : "a write failed");
         rc = VKA_ERROR_IO;
     }
     if (d.trace && !rc && rename(trace_tmp, trace_path) != 0) {

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 static volatile int interrupted = 0;
@@ -210,25 +211,15 @@ int cli_train(int argc, char **argv)
         strftime(c.out_dir, sizeof c.out_dir, "runs/%Y%m%d-%H%M%S", &tm);
     }
     /* A run is not replaced by accident: its checkpoint and metrics would be. Resuming
-     * continues the run in the checkpoint's own directory; any other --out must be free. */
-    int continuing = 0;
-    if (c.resume[0]) {
-        char a[PATH_MAX], b[PATH_MAX];
-        continuing = realpath(ckpt_dir, a) && realpath(c.out_dir, b) && strcmp(a, b) == 0;
-    }
-    if (!continuing && !overwrite) {
-        static const char *const files[] = {"checkpoint.ckpt", "metrics.jsonl"};
-        for (int i = 0; i < 2; i++) {
-            char path[sizeof c.out_dir + 32];
-            struct stat st;
-            snprintf(path, sizeof path, "%s/%s", c.out_dir, files[i]);
-            if (stat(path, &st) == 0) {
-                fprintf(stderr, "vkanchor train: %s already holds a run (%s): pick another --out, continue it with "
-                        "--resume %s/checkpoint.ckpt --out %s, or replace it with --overwrite\n", c.out_dir, files[i],
-                        c.out_dir, c.out_dir);
-                return CLI_USAGE;
-            }
-        }
+     * continues the run in the checkpoint's own directory; any other --out must be free.
+     * Said here before any work; the trainer checks again under the directory's lock. */
+    c.overwrite = overwrite;
+    const char *which;
+    if (!vka_run_dir_continues(c.resume, c.out_dir) && !overwrite && vka_run_dir_holds_run(c.out_dir, &which)) {
+        fprintf(stderr, "vkanchor train: %s already holds a run (%s): pick another --out, continue it with "
+                "--resume %s/checkpoint.ckpt --out %s, or replace it with --overwrite\n", c.out_dir, which,
+                c.out_dir, c.out_dir);
+        return CLI_USAGE;
     }
     if (!cli_verbose && !quiet) cli_verbose = 1; /* progress lines are info messages */
 

@@ -38,8 +38,12 @@ static void usage(FILE *f)
  * disk behind it is a failure, not a silent loss. */
 static int checked_stdout(const char *command, int status)
 {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "vkanchor %s: cannot write standard output (%s)\n", command, strerror(errno));
+    errno = 0;
+    int flush_failed = fflush(stdout) != 0, err = errno;
+    if (flush_failed || ferror(stdout)) {
+        /* errno names the flush's failure; an earlier failed write left only the error flag. */
+        fprintf(stderr, "vkanchor %s: cannot write standard output (%s)\n", command,
+                flush_failed && err ? strerror(err) : "a write failed");
         return status == CLI_OK ? CLI_FAIL : status;
     }
     return status;

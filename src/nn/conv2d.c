@@ -230,7 +230,10 @@ uint64_t vka_conv2d_largest_binding(const vka_context *ctx, const vka_conv2d_sha
     uint64_t partials = weight_partials(ctx, sh);
     if (partials > floats) floats = partials;
     uint64_t bytes = floats * 4;
-    if (vka_conv2d_packed_shape(sh) && vka_conv2d_packed_device(ctx)) {
+    /* The packed copies where the packed path runs: with the variant this shape gets, in a
+     * scratch of the size a caller allocates (vka_conv2d_scratch_bytes; only sizes matter). */
+    vka_tensor scratch = {.size = vka_conv2d_scratch_bytes(ctx, sh)};
+    if (packed_applies(ctx, vka_conv2d_choose(ctx, sh), sh, scratch)) {
         uint64_t copy = vka_conv2d_packed_largest_copy(sh);
         if (copy > bytes) bytes = copy;
     }

@@ -436,6 +436,12 @@ static vka_result check_batch_fits(const vka_model *m)
         if (largest_binding(m, mid, &ignored) <= limit) lo = mid;
         else hi = mid;
     }
+    if (lo == 0)
+        return vka_fail(&m->ctx->logger, VKA_ERROR_LIMIT_EXCEEDED,
+                        "model %s: one row needs a %llu-byte buffer at layer %s, over this device's limit of %llu bytes "
+                        "for one buffer binding: use smaller images", vka_model_kind_name(m->desc.kind),
+                        (unsigned long long)largest_binding(m, 1, &node), m->nodes[node].scope[0] + 4,
+                        (unsigned long long)limit);
     return vka_fail(&m->ctx->logger, VKA_ERROR_LIMIT_EXCEEDED,
                     "model %s: %u rows per batch (images; in eval, times --anchors) need a %llu-byte buffer at "
                     "layer %s, over this device's limit of %llu bytes for one buffer binding; at most %u rows fit "

@@ -81,9 +81,11 @@ char *vka_train_config_json(const vka_train_config *c)
 
 char *vka_train_config_changes(const char *was_json, const vka_train_config *now)
 {
-    /* What a resumed run may change without leaving the run it continues: how long it goes on,
-     * where it writes and on which device. */
-    static const char *const free_keys[] = {"epochs", "max_steps", "out_dir", "device"};
+    /* What a resumed run may change without leaving the run it continues: where it stops, where
+     * it writes and on which device; and how many epochs, unless the schedule is cosine (whose
+     * every learning rate depends on the total). */
+    static const char *const free_keys[] = {"max_steps", "out_dir", "device", "epochs"};
+    const size_t free_count = now->schedule == VKA_SCHED_COSINE ? 3 : 4;
     char *now_json = vka_train_config_json(now);
     cJSON *was = cJSON_Parse(was_json), *is = now_json ? cJSON_Parse(now_json) : NULL;
     free(now_json);
@@ -94,7 +96,7 @@ char *vka_train_config_changes(const char *was_json, const vka_train_config *now
     cJSON_ArrayForEach(item, was) {
         if (!out) break;
         int skip = 0;
-        for (size_t k = 0; k < sizeof free_keys / sizeof *free_keys; k++) skip |= strcmp(item->string, free_keys[k]) == 0;
+        for (size_t k = 0; k < free_count; k++) skip |= strcmp(item->string, free_keys[k]) == 0;
         const cJSON *other = cJSON_GetObjectItemCaseSensitive(is, item->string);
         if (skip || (other && cJSON_Compare(item, other, 1))) continue;
         char *a = cJSON_PrintUnformatted(item), *b = other ? cJSON_PrintUnformatted(other) : NULL;

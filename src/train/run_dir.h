@@ -5,17 +5,29 @@
 
 #include <stdint.h>
 
+#include "train/trainer.h"
 #include "vk/vk_internal.h"
 
-/* Makes out_dir (and the directories above it, like mkdir -p) and locks it (out_dir/.lock, a POSIX record lock held
- * until vka_run_dir_close): a second run into the same directory is refused while the first
- * lives. Then, for a fresh run (resume_step < 0), removes what a replaced run left (its
- * checkpoint and curves), so that a crash before the first checkpoint cannot leave the new
- * configuration beside the old model; for a resumed run, drops the metrics records past
- * resume_step (written after the checkpoint it resumes from, by a run that then stopped
- * without saving), so that the metrics and curves run forward once. *lock_fd: the lock's
- * descriptor (-1 on failure). */
-vka_result vka_run_dir_open(vka_logger *lg, const char *out_dir, int64_t resume_step, int *lock_fd);
+/* Whether out_dir holds a run (a checkpoint or metrics): *which names the file found. */
+int vka_run_dir_holds_run(const char *out_dir, const char **which);
+
+/* Whether a run resuming from checkpoint `resume` in out_dir continues the run that wrote it
+ * (the checkpoint is out_dir's own), rather than starting over in another directory. */
+int vka_run_dir_continues(const char *resume, const char *out_dir);
+
+/* Makes c->out_dir (and the directories above it, like mkdir -p) and locks it (out_dir/.lock,
+ * a POSIX record lock held until vka_run_dir_close; record locks belong to the process, so
+ * this guards against other processes, not a second run in this one). Then, under the lock:
+ * - a run that continues its directory's run (vka_run_dir_continues) keeps it, dropping the
+ *   metrics records past resume_step (written after the checkpoint by a run that stopped
+ *   without saving) and a torn last line, so that the metrics and curves run forward once;
+ * - any other run refuses a directory that holds a run unless c->overwrite, and otherwise
+ *   removes what a replaced run left (checkpoint, metrics, curves), so that a crash before
+ *   the first checkpoint cannot leave the new configuration beside the old model.
+ * The run's files there must be regular files or absent (a link or a device would be replaced
+ * by the first atomic write). *continuing: which of the two; *lock_fd: the lock (-1 on failure). */
+vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t resume_step, int *continuing,
+                            int *lock_fd);
 
 /* Releases the lock (the file stays: an empty marker). */
 void vka_run_dir_close(int lock_fd);

@@ -382,12 +382,24 @@ static vka_result load_checkpoint(trainer *t, progress *p)
     VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, params));
     VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, bn));
     VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, oa));
-    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, ob));
+    /* (AdamW's second moments, ob, may overflow to infinity on a huge gradient while training
+     * goes on: that element's update is then 0.) */
+    const vka_ckpt_section *was = vka_checkpoint_find(&ck, "config");
+    vka_train_config was_cfg;
+    vka_train_config_default(&was_cfg);
+    if (was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0 &&
+        vka_train_config_parse(t->lg, was->data, &was_cfg) == VKA_SUCCESS && was_cfg.batch_size != t->B) {
+        /* Its position counts batches of its own size. */
+        rc = vka_fail(t->lg, VKA_ERROR_INVALID_ARGUMENT, "%s was trained with --batch-size %u: resume it with the same "
+                      "batch size", t->cfg->resume, was_cfg.batch_size);
+        goto done;
+    }
     const uint64_t *pr = prog->data;
-    /* A position inside an epoch of this run: its index within the epoch's batches, its step
-     * at least that (a crafted or damaged file could say anything the CRC covers). */
+    /* A position a run of this many batches per epoch reaches: a batch index inside the epoch and
+     * the steps of the epochs before it (a crafted or damaged file could say anything the CRC
+     * covers, and a batch index past the epoch would read past its sample order). */
     uint64_t batches = t->train.count / t->B;
-    if (pr[0] > UINT32_MAX || pr[1] > batches || pr[2] < pr[1] || pr[2] > (pr[0] + 1) * (uint64_t)t->train.count) {
+    if (pr[0] > UINT32_MAX || pr[1] >= batches || pr[2] != pr[0] * batches + pr[1]) {
         rc = vka_fail(t->lg, VKA_ERROR_FORMAT, "%s: its position (epoch %llu, batch %llu, step %llu) is not one a run "
                       "of %llu batches per epoch reaches", t->cfg->resume, (unsigned long long)pr[0],
                       (unsigned long long)pr[1], (unsigned long long)pr[2], (unsigned long long)batches);
@@ -396,7 +408,6 @@ static vka_result load_checkpoint(trainer *t, progress *p)
     p->epoch = (uint32_t)pr[0], p->index = (uint32_t)pr[1], p->step = pr[2];
     /* Settings changed since the run began are taken, and said: the run no longer continues
      * bit for bit. */
-    const vka_ckpt_section *was = vka_checkpoint_find(&ck, "config");
     char *changes = was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0
                         ? vka_train_config_changes(was->data, t->cfg) : NULL;
     if (changes)
@@ -483,7 +494,8 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
      * take refuses the run here, not after its directory and configuration exist. */
     prepare_step(&t, &t.slot[0], p.epoch, p.index, p.step);
     VKA_CHECK(record_step(&t, &t.slot[0], steps_per_epoch));
-    VKA_CHECK(vka_run_dir_open(t.lg, c->out_dir, c->resume[0] ? (int64_t)p.step : -1, &t.lock_fd));
+    int continuing;
+    VKA_CHECK(vka_run_dir_open(t.lg, c, p.step, &continuing, &t.lock_fd));
     char path[1100];
     snprintf(path, sizeof path, "%s/config.json", c->out_dir);
     char *json = vka_train_config_json(c);
@@ -496,7 +508,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     free(text);
     if (rc) goto done;
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->out_dir);
-    t.metrics = fopen(path, c->resume[0] ? "a" : "w");
+    t.metrics = fopen(path, continuing ? "a" : "w");
     if (!t.metrics) {
         rc = vka_fail(t.lg, VKA_ERROR_IO, "%s: cannot write", path);
         goto done;

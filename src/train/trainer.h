@@ -39,6 +39,7 @@ typedef struct vka_train_config {
     char device[256];
     char out_dir[1024];
     char resume[1024];
+    int overwrite;                /* a fresh run may replace the run in out_dir (--overwrite); not saved */
 } vka_train_config;
 
 /* The defaults: Fashion-MNIST, cnn, anchoring with masking alpha 0.25 toward the
@@ -49,8 +50,9 @@ char *vka_train_config_json(const vka_train_config *c);
 /* Reads a configuration back from its JSON (the checkpoint's "config" section). */
 vka_result vka_train_config_parse(vka_logger *lg, const char *json, vka_train_config *c);
 /* The settings of `now` that differ from the run configuration was_json (a checkpoint's), as
- * "key now (was old), ..." (malloc'd), leaving out what a resumed run may change (epochs,
- * max_steps, out_dir, device); NULL when nothing else differs (or without memory). */
+ * "key now (was old), ..." (malloc'd), leaving out what a resumed run may change (max_steps,
+ * out_dir, device, and epochs unless the schedule is cosine); NULL when nothing else differs
+ * (or without memory). */
 char *vka_train_config_changes(const char *was_json, const vka_train_config *now);
 /* The learning rate at step `step` of `steps_per_epoch * epochs`. */
 double vka_train_lr(const vka_train_config *c, uint64_t step, uint64_t steps_per_epoch);
