@@ -355,6 +355,37 @@ done:
     return rc;
 }
 
+/* What load_checkpoint takes only from a checkpoint a healthy run of this configuration could
+ * have written (the CRC holds for a crafted or damaged file too): finite parameters, BatchNorm
+ * statistics and momenta; the same batch size (its position counts batches of that size); and
+ * a position such a run reaches. */
+static vka_result check_resumable(trainer *t, const vka_checkpoint *ck)
+{
+    const char *path = t->cfg->resume;
+    vka_result rc = VKA_SUCCESS;
+    static const char *const finite[] = {"params", "bn_stats", "opt_a"};
+    /* (Not opt_b: AdamW's second moments may overflow to infinity on a huge gradient while
+     * training goes on; that element's update is then 0.) */
+    for (int i = 0; i < 3; i++)
+        if ((rc = vka_checkpoint_check_finite(t->lg, path, vka_checkpoint_find(ck, finite[i])))) return rc;
+    const vka_ckpt_section *was = vka_checkpoint_find(ck, "config");
+    vka_train_config was_cfg;
+    vka_train_config_default(&was_cfg);
+    if (was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0 &&
+        vka_train_config_parse(t->lg, was->data, &was_cfg) == VKA_SUCCESS && was_cfg.batch_size != t->B)
+        return vka_fail(t->lg, VKA_ERROR_INVALID_ARGUMENT, "%s was trained with --batch-size %u: resume it with the "
+                        "same batch size", path, was_cfg.batch_size);
+    /* A batch index inside the epoch and the steps of the epochs before it: a batch index past
+     * the epoch would read past its sample order. */
+    const uint64_t *pr = vka_checkpoint_find(ck, "progress")->data;
+    uint64_t batches = t->train.count / t->B;
+    if (pr[0] > UINT32_MAX || pr[1] >= batches || pr[2] != pr[0] * batches + pr[1])
+        return vka_fail(t->lg, VKA_ERROR_FORMAT, "%s: its position (epoch %llu, batch %llu, step %llu) is not one a "
+                        "run of %llu batches per epoch reaches", path, (unsigned long long)pr[0],
+                        (unsigned long long)pr[1], (unsigned long long)pr[2], (unsigned long long)batches);
+    return VKA_SUCCESS;
+}
+
 static vka_result load_checkpoint(trainer *t, progress *p)
 {
     vka_checkpoint ck;
@@ -379,35 +410,12 @@ static vka_result load_checkpoint(trainer *t, progress *p)
                       t->cfg->resume, s[0], s[1], s[2], s[3], s[4]);
         goto done;
     }
-    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, params));
-    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, bn));
-    VKA_CHECK(vka_checkpoint_check_finite(t->lg, t->cfg->resume, oa));
-    /* (AdamW's second moments, ob, may overflow to infinity on a huge gradient while training
-     * goes on: that element's update is then 0.) */
-    const vka_ckpt_section *was = vka_checkpoint_find(&ck, "config");
-    vka_train_config was_cfg;
-    vka_train_config_default(&was_cfg);
-    if (was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0 &&
-        vka_train_config_parse(t->lg, was->data, &was_cfg) == VKA_SUCCESS && was_cfg.batch_size != t->B) {
-        /* Its position counts batches of its own size. */
-        rc = vka_fail(t->lg, VKA_ERROR_INVALID_ARGUMENT, "%s was trained with --batch-size %u: resume it with the same "
-                      "batch size", t->cfg->resume, was_cfg.batch_size);
-        goto done;
-    }
+    VKA_CHECK(check_resumable(t, &ck));
     const uint64_t *pr = prog->data;
-    /* A position a run of this many batches per epoch reaches: a batch index inside the epoch and
-     * the steps of the epochs before it (a crafted or damaged file could say anything the CRC
-     * covers, and a batch index past the epoch would read past its sample order). */
-    uint64_t batches = t->train.count / t->B;
-    if (pr[0] > UINT32_MAX || pr[1] >= batches || pr[2] != pr[0] * batches + pr[1]) {
-        rc = vka_fail(t->lg, VKA_ERROR_FORMAT, "%s: its position (epoch %llu, batch %llu, step %llu) is not one a run "
-                      "of %llu batches per epoch reaches", t->cfg->resume, (unsigned long long)pr[0],
-                      (unsigned long long)pr[1], (unsigned long long)pr[2], (unsigned long long)batches);
-        goto done;
-    }
     p->epoch = (uint32_t)pr[0], p->index = (uint32_t)pr[1], p->step = pr[2];
     /* Settings changed since the run began are taken, and said: the run no longer continues
      * bit for bit. */
+    const vka_ckpt_section *was = vka_checkpoint_find(&ck, "config");
     char *changes = was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0
                         ? vka_train_config_changes(was->data, t->cfg) : NULL;
     if (changes)
