@@ -282,6 +282,33 @@ static void checkpoints_no_healthy_run_writes_are_refused(void **state)
     if (!strstr(err, "--out ''")) fail_msg("an empty --out: %s", err);
 }
 
+/* A resumed run takes its own run's settings where no flag is given (it continues that run),
+ * names the flags that change one, and says which part of a mismatched checkpoint differs. */
+static void a_resumed_run_defaults_to_its_own_settings(void **state)
+{
+    (void)state;
+    char err[4096], args[1400], config[400];
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 8 --lr 0.01 --optimizer adamw --epochs 3 "
+             "--max-steps 2 --out %s/own --quiet", dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    snprintf(args, sizeof args, "train --resume %s/own/checkpoint.ckpt --max-steps 4 --quiet", dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    if (strstr(err, "did not have")) fail_msg("a resume with no flags changed settings: %s", err);
+    snprintf(config, sizeof config, "%s/own/config.json", dir);
+    char *text = read_text(config);
+    assert_non_null(text);
+    if (!strstr(text, "\"lr\":\t0.01") || !strstr(text, "\"adamw\"") || !strstr(text, "\"batch_size\":\t8") ||
+        !strstr(text, "\"epochs\":\t3"))
+        fail_msg("the resumed run's config.json: %s", text);
+    free(text);
+    snprintf(args, sizeof args, "train --resume %s/own/checkpoint.ckpt --max-steps 6 --lr 0.02 --quiet", dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    if (!strstr(err, "lr 0.02 (was 0.01)")) fail_msg("a changed --lr: %s", err);
+    snprintf(args, sizeof args, "train --resume %s/own/checkpoint.ckpt --max-steps 8 --optimizer sgd --quiet", dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "another optimizer")) fail_msg("another --optimizer: %s", err);
+}
+
 /* Integer flags take integers, schedules that contradict --epochs are refused. */
 static void flags_that_cannot_mean_what_they_say_are_refused(void **state)
 {
@@ -310,6 +337,7 @@ int main(void)
         cmocka_unit_test(an_existing_run_is_kept_unless_resumed_or_overwritten),
         cmocka_unit_test(flags_that_cannot_mean_what_they_say_are_refused),
         cmocka_unit_test(checkpoints_no_healthy_run_writes_are_refused),
+        cmocka_unit_test(a_resumed_run_defaults_to_its_own_settings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "train/checkpoint.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -50,8 +51,10 @@ static void train_usage(FILE *f)
             "  --seed N               [0]\n"
             "  --device INDEX|NAME    [the best device present]\n"
             "  --out DIR              [runs/<timestamp>]\n"
-            "  --resume FILE          continue from a checkpoint (same model, data, optimizer), in the\n"
-            "                         checkpoint's directory unless --out names another (empty) one\n"
+            "  --resume FILE          continue from a checkpoint, with its run's settings unless flags\n"
+            "                         change them (named when it starts; not model, data, optimizer,\n"
+            "                         batch size), in the checkpoint's directory unless --out names\n"
+            "                         another (empty) one\n"
             "  --overwrite            replace the run already in --out (refused otherwise)\n"
             "  --max-steps N          stop after N steps in total [no limit]\n"
             "  --quiet                no progress lines\n"
@@ -90,10 +93,46 @@ static void dir_of(const char *path, char *out, size_t n)
     else snprintf(out, n, ".");
 }
 
+/* The checkpoint --resume names, found before the flags are read (NULL without one). */
+static const char *resume_arg(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) break;
+        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) path = argv[++i];
+        else if (strncmp(argv[i], "--resume=", 9) == 0) path = argv[i] + 9;
+    }
+    return path;
+}
+
+/* A resumed run's defaults are its own run's settings (its checkpoint's configuration), so
+ * that it continues that run bit for bit; flags given override them (and are named as changes
+ * when the run starts). Not taken over: where it stops, writes and runs. An unreadable
+ * checkpoint leaves the usual defaults: the trainer reports it. */
+static void resume_defaults(const char *path, vka_train_config *c)
+{
+    vka_logger quiet = {0};
+    vka_checkpoint ck;
+    if (vka_checkpoint_read(&quiet, path, &ck)) return;
+    const vka_ckpt_section *cfg = vka_checkpoint_find(&ck, "config");
+    vka_train_config was = *c;
+    if (cfg && cfg->bytes && ((const char *)cfg->data)[cfg->bytes - 1] == 0 &&
+        vka_train_config_parse(&quiet, cfg->data, &was) == VKA_SUCCESS) {
+        was.max_steps = c->max_steps;
+        memcpy(was.device, c->device, sizeof was.device);
+        memcpy(was.out_dir, c->out_dir, sizeof was.out_dir);
+        memcpy(was.resume, c->resume, sizeof was.resume);
+        *c = was;
+    }
+    vka_checkpoint_free(&ck);
+}
+
 int cli_train(int argc, char **argv)
 {
     vka_train_config c;
     vka_train_config_default(&c);
+    const char *resuming = resume_arg(argc, argv);
+    if (resuming) resume_defaults(resuming, &c);
     int crop_set = 0, quiet = 0, overwrite = 0, mask_set = 0, sgd_set = 0;
     enum { O_LR = 256, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_MILE, O_GAMMA, O_WARM, O_NOANCH, O_MASKP, O_MASKT,
            O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET, O_OVERWRITE };
@@ -187,7 +226,7 @@ int cli_train(int argc, char **argv)
                 c.epochs);
         return CLI_USAGE;
     }
-    if (!crop_set && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
+    if (!crop_set && !resuming && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
     if (!c.anchoring && mask_set)
         fprintf(stderr, "vkanchor train: warning: --mask-prob and --mask-target do nothing with --no-anchoring\n");
     if (c.optimizer == VKA_OPT_ADAMW && sgd_set)

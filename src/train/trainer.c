@@ -401,13 +401,20 @@ static vka_result load_checkpoint(trainer *t, progress *p)
         goto done;
     }
     const uint32_t *s = shape->data;
-    if (s[0] != t->train.channels || s[1] != t->train.height || s[2] != t->train.width || s[3] != t->train.classes ||
-        s[4] != m->desc.in_channels || params->bytes != pbytes || bn->bytes != m->bn_floats * 4 ||
-        oa->bytes != pbytes || ob->bytes != (t->cfg->optimizer == VKA_OPT_ADAMW ? pbytes : 0)) {
+    /* Which of the three differs, named: the data's shape, the model's parameters (anchoring
+     * changes its input channels), the optimizer's state. */
+    const char *differs = s[0] != t->train.channels || s[1] != t->train.height || s[2] != t->train.width ||
+                                  s[3] != t->train.classes
+                              ? "dataset (--data)"
+                          : s[4] != m->desc.in_channels ? "input (anchoring on or off: --no-anchoring)"
+                          : params->bytes != pbytes || bn->bytes != m->bn_floats * 4 || oa->bytes != pbytes
+                              ? "model (--model)"
+                          : ob->bytes != (t->cfg->optimizer == VKA_OPT_ADAMW ? pbytes : 0) ? "optimizer (--optimizer)"
+                                                                                           : NULL;
+    if (differs) {
         rc = vka_fail(t->lg, VKA_ERROR_FORMAT,
-                      "%s was written for another model, dataset or optimizer (images %ux%ux%u, %u classes, "
-                      "%u input channels); resume with the same --model, --data and --optimizer",
-                      t->cfg->resume, s[0], s[1], s[2], s[3], s[4]);
+                      "%s was written for another %s (its images %ux%ux%u, %u classes, %u input channels); resume "
+                      "with the run's own", t->cfg->resume, differs, s[0], s[1], s[2], s[3], s[4]);
         goto done;
     }
     VKA_CHECK(check_resumable(t, &ck));
