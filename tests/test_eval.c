@@ -255,6 +255,64 @@ static void a_standard_model_says_anchors_do_nothing(void **state)
     if (strstr(err, "does nothing")) fail_msg("the default --anchors warned: %s", err);
 }
 
+/* The report of a whole eval as parsed JSON (asserts it is there). */
+static cJSON *report_at(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    cJSON *root = cJSON_Parse(text);
+    assert_non_null(root);
+    return root;
+}
+
+/* Flags do what the help says: --limit caps the corruption images too; with --anchors 1 the
+ * anchored uncertainty (0 everywhere with one reference) is left out of --ood, with a warning,
+ * not reported as an AUROC of 0.5; an unknown corruption name is named with the valid ones;
+ * images outside the corruption suite's sizes are refused before any work. */
+static void eval_flags_do_what_the_help_says(void **state)
+{
+    (void)state;
+    char args[2048], err[8192], report[400];
+    snprintf(report, sizeof report, "%s/flags.json", dir);
+    snprintf(args, sizeof args, "eval --checkpoint %s --anchors 1 --ood %s/data --limit 6 --corruptions contrast "
+             "--report %s", ckpt, ood_dir, report);
+    if (run(args, err, sizeof err) != 0) fail_msg("eval failed: %s", err);
+    if (!strstr(err, "--anchors 1: the anchored uncertainty needs")) fail_msg("no K=1 warning: %s", err);
+    cJSON *root = report_at(report);
+    assert_int_equal((int)number_at(root, "corruptions", "images_per_severity"), 6);
+    cJSON *ood = cJSON_GetObjectItem(root, "ood");
+    assert_non_null(cJSON_GetObjectItem(ood, "max_softmax"));
+    assert_null(cJSON_GetObjectItem(ood, "anchored_uncertainty"));
+    cJSON_Delete(root);
+    snprintf(args, sizeof args, "eval --checkpoint %s --corruptions gaussian_noise,foo --report %s", ckpt, report);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "'foo' is not a corruption") || !strstr(err, "gaussian_noise, shot_noise"))
+        fail_msg("an unknown corruption: %s", err);
+    /* 6x6 images (the model takes them, the corruption suite not): refused before the clean
+     * evaluation, whose results would otherwise be lost with the late failure. */
+    char small[256];
+    assert_int_equal(test_make_tiny_dataset(small, "test_eval_small", 32, 8, 6), 0);
+    vka_context *ctx = test_context();
+    vka_train_config c;
+    vka_train_config_default(&c);
+    snprintf(c.data, sizeof c.data, "%s/data", small);
+    snprintf(c.out_dir, sizeof c.out_dir, "%s/run", small);
+    c.epochs = 1;
+    c.batch_size = 8;
+    vka_train_result r;
+    TEST_OK(vka_train_run(ctx, &c, NULL, &r));
+    test_context_finish(ctx);
+    snprintf(args, sizeof args, "eval --checkpoint %s/run/checkpoint.ckpt --corruptions contrast --report %s/r.json",
+             small, small);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "these are 6x6") || strstr(err, "accuracy")) fail_msg("6x6 images and corruptions: %s", err);
+    test_remove_dir(small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +321,7 @@ int main(void)
         cmocka_unit_test(bad_inputs_fail_before_any_work),
         cmocka_unit_test(outputs_that_would_destroy_an_input_or_a_special_file_are_refused),
         cmocka_unit_test(a_standard_model_says_anchors_do_nothing),
+        cmocka_unit_test(eval_flags_do_what_the_help_says),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -37,8 +37,9 @@ static void eval_usage(FILE *f)
             "  --anchors K            references per image [5]; K=1 is enough for accuracy\n"
             "  --ood NAME|DIR         out-of-distribution set for anomaly rejection (e.g. mnist)\n"
             "  --corruptions all|LIST corruption suite (comma-separated names), 5 severities each [none]\n"
-            "  --limit N              use the first N test images, 0 = all [all]\n"
-            "  --corruption-limit N   images per corruption and severity, 0 = all [1000]\n"
+            "  --limit N              use the first N test (and --ood) images, 0 = all [all]\n"
+            "  --corruption-limit N   images per corruption and severity, 0 = all, at most --limit\n"
+            "                         [1000]\n"
             "  --report FILE          JSON report; figures are written beside it [report.json]\n"
             "  --samples FILE         per-sample CSV: index,label,prediction,confidence,uncertainty\n"
             "  --batch-size N         test images per batch, 0 = the default [128 / K]\n"
@@ -192,23 +193,45 @@ static int run_eval(vka_context *ctx, const eval_args *a)
             goto done;
         }
     }
+    /* The anchored uncertainty is the spread over K references: with one it is 0 everywhere. */
+    const int has_uncertainty = e->anchored && e->anchors >= 2;
+    if (a->ood && e->anchored && !has_uncertainty)
+        vka_log(lg, VKA_LOG_WARNING, "--anchors 1: the anchored uncertainty needs 2 or more references; --ood reports "
+                "the other scores only");
     /* Every corruption named must exist and apply before any work starts. */
     vka_corruption chosen[VKA_CORRUPT_COUNT];
     uint32_t n_chosen = 0;
     if (a->corruptions && strcmp(a->corruptions, "none") != 0) {
         char bad[64] = "";
         if (vka_corruption_parse_list(a->corruptions, e->channels, chosen, &n_chosen, bad, sizeof bad)) {
-            vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT,
-                     "--corruptions: '%s' is not a corruption of %u-channel images (see docs/corruptions.md)", bad,
-                     e->channels);
+            vka_corruption t;
+            int exists = bad[0] && vka_corruption_parse(bad, &t) == VKA_SUCCESS;
+            char names[1024] = "";
+            vka_corruption all[VKA_CORRUPT_COUNT];
+            uint32_t n_all = vka_corruption_list(e->channels, all);
+            for (uint32_t i = 0; i < n_all; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                         vka_corruption_name(all[i]));
+            vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--corruptions: '%s' %s; give 'all' or some of: %s", bad,
+                     exists ? "needs 3-channel images" : "is not a corruption", names);
+            goto done;
+        }
+        if (e->height < VKA_CORRUPT_MIN_SIZE || e->width < VKA_CORRUPT_MIN_SIZE || e->height > VKA_CORRUPT_MAX_SIZE ||
+            e->width > VKA_CORRUPT_MAX_SIZE) {
+            vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--corruptions: the corruption suite takes images of %u to %u "
+                     "pixels a side, these are %ux%u; leave --corruptions out", VKA_CORRUPT_MIN_SIZE,
+                     VKA_CORRUPT_MAX_SIZE, e->height, e->width);
             goto done;
         }
     }
     int any_corruption = n_chosen > 0;
 
     /* Clean data. */
-    vka_log(lg, VKA_LOG_INFO, "evaluating %s on %s with K=%u reference%s", a->checkpoint, data, e->anchors,
-            e->anchors > 1 ? "s" : "");
+    if (e->anchored)
+        vka_log(lg, VKA_LOG_INFO, "evaluating %s on %s with K=%u reference%s", a->checkpoint, data, e->anchors,
+                e->anchors > 1 ? "s" : "");
+    else
+        vka_log(lg, VKA_LOG_INFO, "evaluating %s on %s (a standard model: no references)", a->checkpoint, data);
     if (vka_evaluator_run(e, &test, a->limit, NULL, &clean)) goto done;
     vka_clean_metrics m_raw, m_cal;
     if (vka_clean_metrics_compute(lg, clean.logits, clean.labels, clean.n, clean.classes, &m_raw) ||
@@ -243,7 +266,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         cJSON_AddStringToObject(oj, "dataset", a->ood);
         cJSON_AddNumberToObject(oj, "images", ood_out.n);
         for (int s = 0; s < VKA_SCORE_COUNT; s++) {
-            if (s == VKA_SCORE_UNCERTAINTY && !e->anchored) continue; /* no references, no uncertainty */
+            if (s == VKA_SCORE_UNCERTAINTY && !has_uncertainty) continue; /* it needs K >= 2 references */
             om[s].auroc = vka_metric_auroc(scores_id[s], clean.n, scores_ood[s], ood_out.n);
             om[s].fpr95 = vka_metric_fpr95(scores_id[s], clean.n, scores_ood[s], ood_out.n);
             cJSON *sj = cJSON_AddObjectToObject(oj, vka_score_names[s]);
@@ -257,7 +280,9 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     int corr_count = 0, corr5_count = 0;
     if (any_corruption) {
         cJSON *cj = cJSON_AddObjectToObject(root, "corruptions");
+        /* --limit caps every part of the evaluation; --corruption-limit the corruptions further. */
         uint32_t limit = a->corruption_limit ? a->corruption_limit : test.count;
+        if (a->limit && a->limit < limit) limit = a->limit;
         cJSON_AddNumberToObject(cj, "images_per_severity", limit < test.count ? limit : test.count);
         for (uint32_t i = 0; i < n_chosen; i++) {
             vka_corruption t = chosen[i];
@@ -290,7 +315,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         remove(tmp);
         vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
     }
-    if (a->ood && e->anchored) {
+    if (a->ood && has_uncertainty) {
         figure_path(path, sizeof path, a->report, "-uncertainty.png");
         snprintf(tmp, sizeof tmp, "%s.tmp", path);
         if (vka_plot_histograms_png(tmp, clean.uncertainty, clean.n, ood_out.uncertainty, ood_out.n,
@@ -322,7 +347,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         printf("\nAnomaly rejection against %s (%u images, in-distribution positive):\n\n", a->ood, ood_out.n);
         printf("| score | AUROC | FPR at 95%% TPR |\n|---|---|---|\n");
         for (int s = 0; s < VKA_SCORE_COUNT; s++)
-            if (s != VKA_SCORE_UNCERTAINTY || e->anchored)
+            if (s != VKA_SCORE_UNCERTAINTY || has_uncertainty)
                 printf("| %s | %.4f | %.4f |\n", vka_score_names[s], om[s].auroc, om[s].fpr95);
     }
     if (any_corruption)
