@@ -309,6 +309,23 @@ static void a_resumed_run_defaults_to_its_own_settings(void **state)
     if (!strstr(err, "another optimizer")) fail_msg("another --optimizer: %s", err);
 }
 
+/* Runs started together without --out each get their own runs/<timestamp> directory (a suffix
+ * where the second is the same), and a run that fails before writing leaves none behind. */
+static void default_run_directories_never_collide(void **state)
+{
+    (void)state;
+    char cmd[2048], runs[400];
+    snprintf(runs, sizeof runs, "%s/cwd", dir);
+    assert_int_equal(mkdir(runs, 0755), 0);
+    snprintf(cmd, sizeof cmd, "cd %s && (for i in 1 2 3; do %s train --data %s/data --batch-size 16 --max-steps 1 "
+             "--quiet >/dev/null 2>&1 & done; wait) && test $(ls runs | wc -l) -eq 3 && test $(ls runs/*/checkpoint.ckpt "
+             "| wc -l) -eq 3", runs, VKANCHOR_EXE, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "cd %s && ! %s train --data %s/data --batch-size 60000 --max-steps 1 --quiet 2>/dev/null "
+             "&& test $(ls runs | wc -l) -eq 3", runs, VKANCHOR_EXE, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Integer flags take integers, schedules that contradict --epochs are refused. */
 static void flags_that_cannot_mean_what_they_say_are_refused(void **state)
 {
@@ -338,6 +355,7 @@ int main(void)
         cmocka_unit_test(flags_that_cannot_mean_what_they_say_are_refused),
         cmocka_unit_test(checkpoints_no_healthy_run_writes_are_refused),
         cmocka_unit_test(a_resumed_run_defaults_to_its_own_settings),
+        cmocka_unit_test(default_run_directories_never_collide),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* vkanchor train: flags -> vka_train_config, a device, SIGINT handling. */
 /* realpath (X/Open, beyond the project's _POSIX_C_SOURCE). */
 #define _XOPEN_SOURCE 700
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "train/checkpoint.h"
@@ -242,12 +244,26 @@ int cli_train(int argc, char **argv)
     dir_of(c.resume, ckpt_dir, sizeof ckpt_dir);
     if (!c.out_dir[0] && c.resume[0]) /* resuming continues the run where its checkpoint is */
         snprintf(c.out_dir, sizeof c.out_dir, "%s", ckpt_dir);
+    int made_out = 0;
     if (!c.out_dir[0]) {
+        made_out = 1;
+        /* runs/<timestamp>, made here: mkdir fails on a name taken (two runs started in one
+         * second), and the next suffix is tried, so each run gets its own directory. */
         time_t now = time(NULL);
         struct tm tm;
         localtime_r(&now, &tm);
         mkdir("runs", 0755);
-        strftime(c.out_dir, sizeof c.out_dir, "runs/%Y%m%d-%H%M%S", &tm);
+        char stamp[64];
+        strftime(stamp, sizeof stamp, "runs/%Y%m%d-%H%M%S", &tm);
+        snprintf(c.out_dir, sizeof c.out_dir, "%s", stamp);
+        for (int k = 2; mkdir(c.out_dir, 0755) != 0; k++) {
+            if (errno != EEXIST || k > 1000) {
+                fprintf(stderr, "vkanchor train: cannot create a run directory under runs/ (%s): give --out DIR\n",
+                        strerror(errno));
+                return CLI_FAIL;
+            }
+            snprintf(c.out_dir, sizeof c.out_dir, "%s-%d", stamp, k);
+        }
     }
     /* A run is not replaced by accident: its checkpoint and metrics would be. Resuming
      * continues the run in the checkpoint's own directory; any other --out must be free.
@@ -270,6 +286,15 @@ int cli_train(int argc, char **argv)
     vka_train_result result;
     rc = vka_train_run(ctx, &c, &interrupted, &result);
     vka_context_destroy(ctx);
+    if (rc && made_out) { /* a run that wrote nothing leaves no empty directory under runs/ */
+        char lock[sizeof c.out_dir + 8];
+        snprintf(lock, sizeof lock, "%s/.lock", c.out_dir);
+        struct stat st;
+        char config[sizeof c.out_dir + 16];
+        snprintf(config, sizeof config, "%s/config.json", c.out_dir);
+        if (stat(config, &st) != 0) remove(lock);
+        rmdir(c.out_dir);
+    }
     if (rc) return CLI_FAIL;
     if (result.interrupted) {
         fprintf(stderr, "vkanchor train: interrupted at step %llu; checkpoint in %s/checkpoint.ckpt\n",
