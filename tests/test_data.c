@@ -224,6 +224,19 @@ static void dataset_open_detects_the_format_of_a_directory(void **state)
     TEST_OK(vka_dataset_open(dir, VKA_SPLIT_TEST, keep_error, NULL, &ds));
     assert_int_equal(ds.count, 3);
     vka_dataset_free(&ds);
+    /* An IDX directory with test files only (what scripts/fetch-mnist.sh writes) opens for eval
+     * and, for training, says what it is for. */
+    char idx_dir[600];
+    snprintf(idx_dir, sizeof idx_dir, "%s/test-only", dir);
+    assert_int_equal(mkdir(idx_dir, 0755), 0);
+    unsigned char img[16 + 2 * 4 * 4], lab[8 + 2];
+    size_t lab_size, img_size = make_idx(img, lab, 2, 4, 4, &lab_size);
+    write_file("test-only/t10k-images-idx3-ubyte", img, img_size, 0);
+    write_file("test-only/t10k-labels-idx1-ubyte", lab, lab_size, 0);
+    TEST_OK(vka_dataset_open(idx_dir, VKA_SPLIT_TEST, keep_error, NULL, &ds));
+    vka_dataset_free(&ds);
+    assert_int_equal(vka_dataset_open(idx_dir, VKA_SPLIT_TRAIN, keep_error, NULL, &ds), VKA_ERROR_IO);
+    if (!strstr(last_error, "serves eval --ood")) fail_msg("a test-only directory for training: %s", last_error);
     free(d);
     assert_int_equal(vka_dataset_open("/nonexistent/dir", VKA_SPLIT_TRAIN, keep_error, NULL, &ds), VKA_ERROR_IO);
     assert_non_null(strstr(last_error, "neither a dataset name"));

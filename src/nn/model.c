@@ -445,7 +445,7 @@ static vka_result check_batch_fits(const vka_model *m)
     return vka_fail(&m->ctx->logger, VKA_ERROR_LIMIT_EXCEEDED,
                     "model %s: %u rows per batch (images; in eval, times --anchors) need a %llu-byte buffer at "
                     "layer %s, over this device's limit of %llu bytes for one buffer binding; at most %u rows fit "
-                    "here: lower --batch-size",
+                    "here: lower --batch-size (in eval, or --anchors)",
                     vka_model_kind_name(m->desc.kind), b, (unsigned long long)worst, m->nodes[node].scope[0] + 4,
                     (unsigned long long)limit, lo);
 }
