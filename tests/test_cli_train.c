@@ -343,6 +343,17 @@ static void flags_that_cannot_mean_what_they_say_are_refused(void **state)
     assert_int_equal(run("train --seed 18446744073709551616", err, sizeof err), 2);
     assert_int_equal(run("train extra", err, sizeof err), 2);
     assert_non_null(strstr(err, "'extra'"));
+    /* Flags the rest of the command leaves nothing to do are said (the run itself then stops at
+     * a batch larger than the 64 training images, before any work). */
+    static const char *const idle[][2] = {{"--gamma 0.5", "--gamma is used by --schedule multistep only"},
+                                          {"--schedule constant --warmup-epochs 1 --epochs 3", "--warmup-epochs is used"},
+                                          {"--no-anchoring --ref-pool train", "--ref-pool does nothing"}};
+    for (int i = 0; i < 3; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, "train --data %s/data --batch-size 1000 --out %s/idle %s", dir, dir, idle[i][0]);
+        assert_int_equal(run(args, err, sizeof err), 1);
+        if (!strstr(err, idle[i][1])) fail_msg("train %s: %s", idle[i][0], err);
+    }
 }
 
 int main(void)

@@ -137,7 +137,7 @@ int cli_train(int argc, char **argv)
     vka_train_config_default(&c);
     const char *resuming = resume_arg(argc, argv);
     if (resuming) resume_defaults(resuming, &c);
-    int crop_set = 0, quiet = 0, overwrite = 0, mask_set = 0, sgd_set = 0;
+    int crop_set = 0, quiet = 0, overwrite = 0, mask_set = 0, sgd_set = 0, gamma_set = 0, warm_set = 0, pool_set = 0;
     enum { O_LR = 256, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_MILE, O_GAMMA, O_WARM, O_NOANCH, O_MASKP, O_MASKT,
            O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET, O_OVERWRITE };
     static const struct option options[] = {
@@ -186,13 +186,13 @@ int cli_train(int argc, char **argv)
             }
             break;
         }
-        case O_GAMMA: if (!number("--gamma", optarg, 0, 1, &v)) return CLI_USAGE; c.gamma = v; break;
-        case O_WARM: if (!integer("--warmup-epochs", optarg, 0, 100000, &v)) return CLI_USAGE; c.warmup_epochs = (uint32_t)v; break;
+        case O_GAMMA: if (!number("--gamma", optarg, 0, 1, &v)) return CLI_USAGE; c.gamma = v; gamma_set = 1; break;
+        case O_WARM: if (!integer("--warmup-epochs", optarg, 0, 100000, &v)) return CLI_USAGE; c.warmup_epochs = (uint32_t)v; warm_set = 1; break;
         case O_NOANCH: c.anchoring = 0; break;
         case O_MASKP: if (!number("--mask-prob", optarg, 0, 1, &v)) return CLI_USAGE; c.mask_prob = v; mask_set = 1; break;
         case O_MASKT: if (!choice("--mask-target", optarg, targets, 2, &e)) return CLI_USAGE; c.mask_target = e; mask_set = 1; break;
         case O_MASKBN: if (!choice("--mask-bn-stats", optarg, bns, 2, &e)) return CLI_USAGE; c.mask_bn_stats = e; break;
-        case O_POOL: if (!choice("--ref-pool", optarg, pools, 2, &e)) return CLI_USAGE; c.ref_pool = e; break;
+        case O_POOL: if (!choice("--ref-pool", optarg, pools, 2, &e)) return CLI_USAGE; c.ref_pool = e; pool_set = 1; break;
         case O_CROP: if (!integer("--crop-pad", optarg, 0, 64, &v)) return CLI_USAGE; c.crop_pad = (uint32_t)v; crop_set = 1; break;
         case O_NOFLIP: c.flip = 0; break;
         case O_LS: if (!number("--label-smoothing", optarg, 0, 1, &v)) return CLI_USAGE; c.label_smoothing = v; break;
@@ -233,6 +233,12 @@ int cli_train(int argc, char **argv)
     if (!crop_set && !resuming && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
     if (!c.anchoring && mask_set)
         fprintf(stderr, "vkanchor train: warning: --mask-prob and --mask-target do nothing with --no-anchoring\n");
+    if (gamma_set && c.schedule != VKA_SCHED_MULTISTEP)
+        fprintf(stderr, "vkanchor train: warning: --gamma is used by --schedule multistep only\n");
+    if (warm_set && c.schedule != VKA_SCHED_COSINE)
+        fprintf(stderr, "vkanchor train: warning: --warmup-epochs is used by --schedule cosine only\n");
+    if (!c.anchoring && pool_set)
+        fprintf(stderr, "vkanchor train: warning: --ref-pool does nothing with --no-anchoring\n");
     if (c.optimizer == VKA_OPT_ADAMW && sgd_set)
         fprintf(stderr, "vkanchor train: warning: --momentum and --nesterov do nothing with --optimizer adamw\n");
     /* A directory is recorded as an absolute path, so that eval finds it from anywhere (a
