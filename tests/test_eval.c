@@ -15,6 +15,23 @@
 
 static char dir[256], ood_dir[256], big_dir[256], ckpt[400];
 
+/* Trains a small model on data_dir/data into data_dir/run_name (anchored or standard). */
+static vka_result train_tiny(const char *data_dir, const char *run_name, uint32_t epochs, uint32_t batch, int anchoring)
+{
+    vka_context *ctx = test_context();
+    vka_train_config c;
+    vka_train_config_default(&c);
+    snprintf(c.data, sizeof c.data, "%s/data", data_dir);
+    snprintf(c.out_dir, sizeof c.out_dir, "%s/%s", data_dir, run_name);
+    c.epochs = epochs;
+    c.batch_size = batch;
+    c.anchoring = anchoring;
+    vka_train_result r;
+    vka_result rc = vka_train_run(ctx, &c, NULL, &r);
+    test_context_finish(ctx);
+    return rc;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -22,16 +39,7 @@ static int setup(void **state)
         test_make_tiny_dataset(big_dir, "test_eval_big", 16, 16, 16))
         return -1;
     /* A small anchored model, trained once for every test here. */
-    vka_context *ctx = test_context();
-    vka_train_config c;
-    vka_train_config_default(&c);
-    snprintf(c.data, sizeof c.data, "%s/data", dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/run", dir);
-    c.epochs = 2;
-    c.batch_size = 16;
-    vka_train_result r;
-    vka_result rc = vka_train_run(ctx, &c, NULL, &r);
-    test_context_finish(ctx);
+    vka_result rc = train_tiny(dir, "run", 2, 16, 1);
     snprintf(ckpt, sizeof ckpt, "%s/run/checkpoint.ckpt", dir);
     return rc ? -1 : 0;
 }
@@ -234,17 +242,7 @@ static void outputs_that_would_destroy_an_input_or_a_special_file_are_refused(vo
 static void a_standard_model_says_anchors_do_nothing(void **state)
 {
     (void)state;
-    vka_context *ctx = test_context();
-    vka_train_config c;
-    vka_train_config_default(&c);
-    snprintf(c.data, sizeof c.data, "%s/data", dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/standard", dir);
-    c.epochs = 1;
-    c.batch_size = 16;
-    c.anchoring = 0;
-    vka_train_result r;
-    TEST_OK(vka_train_run(ctx, &c, NULL, &r));
-    test_context_finish(ctx);
+    TEST_OK(train_tiny(dir, "standard", 1, 16, 0));
     char args[2048], err[8192];
     snprintf(args, sizeof args, "eval --checkpoint %s/standard/checkpoint.ckpt --anchors 3 --report %s/standard.json",
              dir, dir);
@@ -296,16 +294,7 @@ static void eval_flags_do_what_the_help_says(void **state)
      * evaluation, whose results would otherwise be lost with the late failure. */
     char small[256];
     assert_int_equal(test_make_tiny_dataset(small, "test_eval_small", 32, 8, 6), 0);
-    vka_context *ctx = test_context();
-    vka_train_config c;
-    vka_train_config_default(&c);
-    snprintf(c.data, sizeof c.data, "%s/data", small);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/run", small);
-    c.epochs = 1;
-    c.batch_size = 8;
-    vka_train_result r;
-    TEST_OK(vka_train_run(ctx, &c, NULL, &r));
-    test_context_finish(ctx);
+    TEST_OK(train_tiny(small, "run", 1, 8, 1));
     snprintf(args, sizeof args, "eval --checkpoint %s/run/checkpoint.ckpt --corruptions contrast --report %s/r.json",
              small, small);
     assert_int_equal(run(args, err, sizeof err), 1);
