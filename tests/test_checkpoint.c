@@ -122,6 +122,10 @@ static void failed_write_keeps_the_previous_checkpoint(void **state)
     float other[2] = {9, 9};
     vka_ckpt_section s[] = {{"weights", other, sizeof other}};
     assert_int_equal(vka_checkpoint_write(&lg, path, s, 1), VKA_ERROR_IO);
+    /* Read, a directory is named as one, with the file it likely holds. */
+    vka_checkpoint ck;
+    assert_int_equal(vka_checkpoint_read(&lg, tmp, &ck), VKA_ERROR_IO);
+    if (!strstr(lg.last_error, "a directory; give its checkpoint file")) fail_msg("a directory: %s", lg.last_error);
     rmdir(tmp);
     size_t m;
     unsigned char *after = slurp(&m);

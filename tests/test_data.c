@@ -237,6 +237,11 @@ static void dataset_open_detects_the_format_of_a_directory(void **state)
     vka_dataset_free(&ds);
     assert_int_equal(vka_dataset_open(idx_dir, VKA_SPLIT_TRAIN, keep_error, NULL, &ds), VKA_ERROR_IO);
     if (!strstr(last_error, "serves eval --ood")) fail_msg("a test-only directory for training: %s", last_error);
+    /* A file where the dataset's directory should be. */
+    char file[700];
+    snprintf(file, sizeof file, "%s/t10k-images-idx3-ubyte", idx_dir);
+    assert_int_equal(vka_dataset_open(file, VKA_SPLIT_TEST, keep_error, NULL, &ds), VKA_ERROR_IO);
+    if (!strstr(last_error, "a file; give the directory")) fail_msg("a file as the dataset: %s", last_error);
     free(d);
     assert_int_equal(vka_dataset_open("/nonexistent/dir", VKA_SPLIT_TRAIN, keep_error, NULL, &ds), VKA_ERROR_IO);
     assert_non_null(strstr(last_error, "neither a dataset name"));

@@ -125,6 +125,10 @@ vka_result vka_dataset_open(const char *name_or_dir, vka_split split, vka_log_fn
             return vka_fail(&lg, VKA_ERROR_IO,
                             "'%s' is neither a dataset name (fashion-mnist, mnist, cifar10, cifar100) nor a directory",
                             name_or_dir);
+        struct stat st;
+        if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+            return vka_fail(&lg, VKA_ERROR_IO, "%s: a file; give the directory that holds the dataset's files (or a "
+                            "dataset name)", dir);
     }
     data_format format = k ? k->format : detect(dir);
     if (format == FORMAT_NONE)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "train/checkpoint.h"
@@ -55,6 +56,9 @@ vka_result vka_checkpoint_write(vka_logger *lg, const char *path, const vka_ckpt
 vka_result vka_checkpoint_read(vka_logger *lg, const char *path, vka_checkpoint *out)
 {
     memset(out, 0, sizeof *out);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return vka_fail(lg, VKA_ERROR_IO, "%s: a directory; give its checkpoint file (%s/checkpoint.ckpt)", path, path);
     FILE *f = fopen(path, "rb");
     if (!f) return vka_fail(lg, VKA_ERROR_IO, "%s: cannot open (%s)", path, strerror(errno));
     fseek(f, 0, SEEK_END);
