@@ -301,6 +301,10 @@ static void a_resumed_run_defaults_to_its_own_settings(void **state)
         !strstr(text, "\"epochs\":\t3"))
         fail_msg("the resumed run's config.json: %s", text);
     free(text);
+    /* getopt_long's abbreviation of --resume finds the run's settings too. */
+    snprintf(args, sizeof args, "train --res=%s/own/checkpoint.ckpt --max-steps 5 --quiet", dir);
+    assert_int_equal(run(args, err, sizeof err), 0);
+    if (strstr(err, "did not have")) fail_msg("a resume by --res changed settings: %s", err);
     snprintf(args, sizeof args, "train --resume %s/own/checkpoint.ckpt --max-steps 6 --lr 0.02 --quiet", dir);
     assert_int_equal(run(args, err, sizeof err), 0);
     if (!strstr(err, "lr 0.02 (was 0.01)")) fail_msg("a changed --lr: %s", err);
@@ -322,7 +326,8 @@ static void default_run_directories_never_collide(void **state)
              "| wc -l) -eq 3", runs, VKANCHOR_EXE, dir);
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "cd %s && ! %s train --data %s/data --batch-size 60000 --max-steps 1 --quiet 2>/dev/null "
-             "&& test $(ls runs | wc -l) -eq 3", runs, VKANCHOR_EXE, dir);
+             "&& ! %s train --data %s/data --device no-such-device --max-steps 1 --quiet 2>/dev/null "
+             "&& test $(ls runs | wc -l) -eq 3", runs, VKANCHOR_EXE, dir, VKANCHOR_EXE, dir);
     assert_int_equal(system(cmd), 0);
 }
 

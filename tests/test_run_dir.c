@@ -221,6 +221,27 @@ static void a_resumed_runs_changed_settings_are_named(void **state)
     free(json);
 }
 
+/* A run configuration read back (a checkpoint's) takes numbers only inside the ranges the CLI
+ * takes: out of range, it is refused naming the field (no -1 or 1e9 in an unsigned field). */
+static void a_configuration_out_of_range_is_refused(void **state)
+{
+    (void)state;
+    vka_train_config c;
+    vka_logger lg = quiet_logger();
+    assert_int_equal(vka_train_config_parse(&lg, "{\"model\":\"cnn\",\"crop_pad\":1e9}", &c), VKA_ERROR_FORMAT);
+    if (!strstr(lg.last_error, "'crop_pad'")) fail_msg("crop_pad 1e9: %s", lg.last_error);
+    assert_int_equal(vka_train_config_parse(&lg, "{\"model\":\"cnn\",\"epochs\":-1}", &c), VKA_ERROR_FORMAT);
+    assert_int_equal(vka_train_config_parse(&lg, "{\"model\":\"cnn\",\"milestones\":[3,-2]}", &c), VKA_ERROR_FORMAT);
+    assert_int_equal(vka_train_config_parse(&lg, "{\"model\":\"cnn\",\"epochs\":7,\"lr\":0.5}", &c), VKA_SUCCESS);
+    assert_int_equal(c.epochs, 7);
+    /* A setting the old configuration did not record is named as such. */
+    vka_train_config now;
+    vka_train_config_default(&now);
+    char *changes = vka_train_config_changes("{\"model\":\"cnn\"}", &now);
+    if (!changes || !strstr(changes, "lr 0.05 (not recorded)")) fail_msg("unrecorded settings: %s", changes);
+    free(changes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +251,7 @@ int main(void)
         cmocka_unit_test(a_linked_run_file_is_refused_up_front),
         cmocka_unit_test(a_resumed_run_drops_the_records_past_its_checkpoint),
         cmocka_unit_test(a_resumed_runs_changed_settings_are_named),
+        cmocka_unit_test(a_configuration_out_of_range_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

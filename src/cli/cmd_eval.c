@@ -315,6 +315,10 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         remove(tmp);
         vka_log(lg, VKA_LOG_WARNING, "could not write %s", path);
     }
+    if (!(a->ood && has_uncertainty)) { /* an earlier evaluation's figure would stand beside this report */
+        figure_path(path, sizeof path, a->report, "-uncertainty.png");
+        remove(path);
+    }
     if (a->ood && has_uncertainty) {
         figure_path(path, sizeof path, a->report, "-uncertainty.png");
         snprintf(tmp, sizeof tmp, "%s.tmp", path);

@@ -57,8 +57,8 @@ static void train_usage(FILE *f)
             "  --out DIR              [runs/<timestamp>]\n"
             "  --resume FILE          continue from a checkpoint, with its run's settings unless flags\n"
             "                         change them (named when it starts; not model, data, optimizer,\n"
-            "                         batch size), in the checkpoint's directory unless --out names\n"
-            "                         another (empty) one\n"
+            "                         anchoring, batch size), in the checkpoint's directory unless --out\n"
+            "                         names another (empty) one\n"
             "  --overwrite            replace the run already in --out (refused otherwise)\n"
             "  --max-steps N          stop after N steps in total [no limit]\n"
             "  --quiet                no progress lines\n"
@@ -97,27 +97,16 @@ static void dir_of(const char *path, char *out, size_t n)
     else snprintf(out, n, ".");
 }
 
-/* The checkpoint --resume names, found before the flags are read (NULL without one). */
-static const char *resume_arg(int argc, char **argv)
-{
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) break;
-        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) path = argv[++i];
-        else if (strncmp(argv[i], "--resume=", 9) == 0) path = argv[i] + 9;
-    }
-    return path;
-}
-
 /* A resumed run's defaults are its own run's settings (its checkpoint's configuration), so
  * that it continues that run bit for bit; flags given override them (and are named as changes
  * when the run starts). Not taken over: where it stops, writes and runs. An unreadable
  * checkpoint leaves the usual defaults: the trainer reports it. */
-static void resume_defaults(const char *path, vka_train_config *c)
+static int resume_defaults(const char *path, vka_train_config *c)
 {
     vka_logger quiet = {0};
     vka_checkpoint ck;
-    if (vka_checkpoint_read(&quiet, path, &ck)) return;
+    int adopted = 0;
+    if (vka_checkpoint_read(&quiet, path, &ck)) return 0;
     const vka_ckpt_section *cfg = vka_checkpoint_find(&ck, "config");
     vka_train_config was = *c;
     if (cfg && cfg->bytes && ((const char *)cfg->data)[cfg->bytes - 1] == 0 &&
@@ -127,16 +116,30 @@ static void resume_defaults(const char *path, vka_train_config *c)
         memcpy(was.out_dir, c->out_dir, sizeof was.out_dir);
         memcpy(was.resume, c->resume, sizeof was.resume);
         *c = was;
+        adopted = 1;
     }
     vka_checkpoint_free(&ck);
+    return adopted;
+}
+
+/* The default run directory made for this run, removed again when the run wrote nothing
+ * into it (its lock file aside). */
+static void remove_unused_run_dir(const char *dir)
+{
+    char path[1100];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (stat(path, &st) == 0) return;
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    remove(path);
+    rmdir(dir);
 }
 
 int cli_train(int argc, char **argv)
 {
     vka_train_config c;
     vka_train_config_default(&c);
-    const char *resuming = resume_arg(argc, argv);
-    if (resuming) resume_defaults(resuming, &c);
+
     int crop_set = 0, quiet = 0, overwrite = 0, mask_set = 0, sgd_set = 0, gamma_set = 0, warm_set = 0, pool_set = 0;
     enum { O_LR = 256, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_MILE, O_GAMMA, O_WARM, O_NOANCH, O_MASKP, O_MASKT,
            O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET, O_OVERWRITE };
@@ -164,7 +167,16 @@ int cli_train(int argc, char **argv)
                              *const pools[] = {"batch", "train"};
     int o, e;
     double v;
-    optind = 1;
+    /* A first pass finds --resume (as getopt_long takes it: abbreviated, with '=', the last of
+     * several), so that its run's settings become the defaults the flags then override. */
+    const char *resuming = NULL;
+    opterr = 0;
+    optind = 0;
+    while ((o = getopt_long(argc, argv, "d:m:e:vh", options, NULL)) != -1)
+        if (o == O_RESUME) resuming = optarg;
+    opterr = 1;
+    int adopted = resuming && resume_defaults(resuming, &c);
+    optind = 0;
     while ((o = getopt_long(argc, argv, "d:m:e:vh", options, NULL)) != -1) {
         switch (o) {
         case 'd': snprintf(c.data, sizeof c.data, "%s", optarg); break;
@@ -222,15 +234,16 @@ int cli_train(int argc, char **argv)
         fprintf(stderr, "vkanchor train: warning: --milestones is used by --schedule multistep only\n");
     for (uint32_t i = 0; i < c.milestone_count; i++)
         if (c.milestones[i] > c.epochs || (i && c.milestones[i] <= c.milestones[i - 1])) {
-            fprintf(stderr, "vkanchor train: --milestones: expected increasing epochs up to --epochs %u\n", c.epochs);
+            fprintf(stderr, "vkanchor train: --milestones: expected increasing epochs up to --epochs %u%s\n", c.epochs,
+                    adopted ? " (the milestones of the resumed run, from its checkpoint)" : "");
             return CLI_USAGE;
         }
     if (c.warmup_epochs >= c.epochs && c.warmup_epochs) {
-        fprintf(stderr, "vkanchor train: --warmup-epochs %u: expected fewer than --epochs %u\n", c.warmup_epochs,
-                c.epochs);
+        fprintf(stderr, "vkanchor train: --warmup-epochs %u: expected fewer than --epochs %u%s\n", c.warmup_epochs,
+                c.epochs, adopted ? " (the warm-up of the resumed run, from its checkpoint)" : "");
         return CLI_USAGE;
     }
-    if (!crop_set && !resuming && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
+    if (!crop_set && !adopted && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
     if (!c.anchoring && mask_set)
         fprintf(stderr, "vkanchor train: warning: --mask-prob and --mask-target do nothing with --no-anchoring\n");
     if (gamma_set && c.schedule != VKA_SCHED_MULTISTEP)
@@ -288,21 +301,16 @@ int cli_train(int argc, char **argv)
 
     vka_context *ctx;
     vka_result rc = vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx);
-    if (rc) return CLI_FAIL;
+    if (rc) {
+        if (made_out) remove_unused_run_dir(c.out_dir);
+        return CLI_FAIL;
+    }
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     vka_train_result result;
     rc = vka_train_run(ctx, &c, &interrupted, &result);
     vka_context_destroy(ctx);
-    if (rc && made_out) { /* a run that wrote nothing leaves no empty directory under runs/ */
-        char lock[sizeof c.out_dir + 8];
-        snprintf(lock, sizeof lock, "%s/.lock", c.out_dir);
-        struct stat st;
-        char config[sizeof c.out_dir + 16];
-        snprintf(config, sizeof config, "%s/config.json", c.out_dir);
-        if (stat(config, &st) != 0) remove(lock);
-        rmdir(c.out_dir);
-    }
+    if (rc && made_out) remove_unused_run_dir(c.out_dir); /* no empty directory under runs/ */
     if (rc) return CLI_FAIL;
     if (result.interrupted) {
         fprintf(stderr, "vkanchor train: interrupted at step %llu; checkpoint in %s/checkpoint.ckpt\n",

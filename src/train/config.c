@@ -110,6 +110,22 @@ char *vka_train_config_changes(const char *was_json, const vka_train_config *now
                                          b ? b : "none", a ? a : "?");
         cJSON_free(a), cJSON_free(b);
     }
+    cJSON_ArrayForEach(item, is) { /* settings the run's configuration did not record at all */
+        if (!out || cJSON_GetObjectItemCaseSensitive(was, item->string)) continue;
+        int skip = 0;
+        for (size_t k = 0; k < free_count; k++) skip |= strcmp(item->string, free_keys[k]) == 0;
+        if (skip) continue;
+        char *b = cJSON_PrintUnformatted(item);
+        size_t need = len + strlen(item->string) + (b ? strlen(b) : 1) + 32;
+        if (need > cap) {
+            char *grown = realloc(out, cap = 2 * need);
+            if (!grown) free(out);
+            out = grown;
+        }
+        if (out) len += (size_t)snprintf(out + len, cap - len, "%s%s %s (not recorded)", len ? ", " : "", item->string,
+                                         b ? b : "?");
+        cJSON_free(b);
+    }
     cJSON_Delete(was), cJSON_Delete(is);
     if (out && !len) {
         free(out);
@@ -130,7 +146,17 @@ vka_result vka_train_config_parse(vka_logger *lg, const char *json, vka_train_co
     vka_train_config_default(c);
     cJSON *o = cJSON_Parse(json);
     if (!o) return vka_fail(lg, VKA_ERROR_FORMAT, "configuration is not valid JSON");
-#define NUM(key, field) do { cJSON *it = cJSON_GetObjectItem(o, key); if (cJSON_IsNumber(it)) c->field = it->valuedouble; } while (0)
+    /* Numbers inside the ranges the CLI takes (the CRC of a checkpoint vouches for no values: a
+     * crafted or damaged one must not put -1 or 1e30 into an unsigned field). */
+    const char *bad = NULL;
+#define NUM_IN(key, field, lo, hi)                                                                          \
+    do {                                                                                                    \
+        cJSON *it = cJSON_GetObjectItem(o, key);                                                            \
+        if (!cJSON_IsNumber(it)) break;                                                                     \
+        if (!(it->valuedouble >= (lo) && it->valuedouble <= (hi))) { bad = bad ? bad : key; break; }       \
+        c->field = it->valuedouble;                                                                         \
+    } while (0)
+#define NUM(key, field) NUM_IN(key, field, -1e300, 1e300)
 #define BOOL(key, field) do { cJSON *it = cJSON_GetObjectItem(o, key); if (cJSON_IsBool(it)) c->field = cJSON_IsTrue(it); } while (0)
 #define STR(key, field) do { const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, key)); if (s) snprintf(c->field, sizeof c->field, "%s", s); } while (0)
 #define ENUM(key, field, names, n) do { int v = pick(names, n, cJSON_GetStringValue(cJSON_GetObjectItem(o, key))); if (v >= 0) c->field = v; } while (0)
@@ -139,41 +165,46 @@ vka_result vka_train_config_parse(vka_logger *lg, const char *json, vka_train_co
     const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(o, "model"));
     int ok = model && vka_model_kind_parse(model, &kind);
     if (ok) c->model = kind;
-    NUM("epochs", epochs);
-    NUM("batch_size", batch_size);
+    NUM_IN("epochs", epochs, 1, 100000);
+    NUM_IN("batch_size", batch_size, 2, 65536);
     ENUM("optimizer", optimizer, OPT, 2);
-    NUM("lr", lr);
-    NUM("momentum", momentum);
+    NUM_IN("lr", lr, 0, 100);
+    NUM_IN("momentum", momentum, 0, 0.9999);
     BOOL("nesterov", nesterov);
-    NUM("weight_decay", weight_decay);
-    NUM("beta1", beta1);
-    NUM("beta2", beta2);
-    NUM("adam_eps", adam_eps);
+    NUM_IN("weight_decay", weight_decay, 0, 1);
+    NUM_IN("beta1", beta1, 0, 0.9999999);
+    NUM_IN("beta2", beta2, 0, 0.9999999);
+    NUM_IN("adam_eps", adam_eps, 1e-30, 1);
     ENUM("schedule", schedule, SCHED, 3);
     cJSON *ms = cJSON_GetObjectItem(o, "milestones"), *it;
     c->milestone_count = 0;
-    cJSON_ArrayForEach(it, ms) if (c->milestone_count < VKA_MAX_MILESTONES) c->milestones[c->milestone_count++] = (uint32_t)it->valuedouble;
-    NUM("gamma", gamma);
-    NUM("warmup_epochs", warmup_epochs);
+    cJSON_ArrayForEach(it, ms) {
+        if (!cJSON_IsNumber(it) || !(it->valuedouble >= 1 && it->valuedouble <= 100000)) bad = bad ? bad : "milestones";
+        else if (c->milestone_count < VKA_MAX_MILESTONES) c->milestones[c->milestone_count++] = (uint32_t)it->valuedouble;
+    }
+    NUM_IN("gamma", gamma, 0, 1);
+    NUM_IN("warmup_epochs", warmup_epochs, 0, 100000);
     BOOL("anchoring", anchoring);
-    NUM("mask_prob", mask_prob);
+    NUM_IN("mask_prob", mask_prob, 0, 1);
     ENUM("mask_target", mask_target, TARGET, 2);
     ENUM("mask_bn_stats", mask_bn_stats, MASKBN, 2);
     ENUM("ref_pool", ref_pool, POOL, 2);
-    NUM("crop_pad", crop_pad);
+    NUM_IN("crop_pad", crop_pad, 0, 64);
     BOOL("flip", flip);
-    NUM("label_smoothing", label_smoothing);
+    NUM_IN("label_smoothing", label_smoothing, 0, 1);
     const char *seed = cJSON_GetStringValue(cJSON_GetObjectItem(o, "seed"));
     if (seed) c->seed = strtoull(seed, NULL, 10);
-    NUM("max_steps", max_steps);
+    NUM_IN("max_steps", max_steps, 0, 1e15);
     STR("device", device);
     STR("out_dir", out_dir);
 #undef NUM
+#undef NUM_IN
 #undef BOOL
 #undef STR
 #undef ENUM
     cJSON_Delete(o);
     if (!ok) return vka_fail(lg, VKA_ERROR_FORMAT, "configuration names no known model");
+    if (bad) return vka_fail(lg, VKA_ERROR_FORMAT, "configuration: '%s' is out of its range", bad);
     return VKA_SUCCESS;
 }
 

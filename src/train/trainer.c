@@ -370,9 +370,9 @@ static vka_result check_resumable(trainer *t, const vka_checkpoint *ck)
         if ((rc = vka_checkpoint_check_finite(t->lg, path, vka_checkpoint_find(ck, finite[i])))) return rc;
     const vka_ckpt_section *was = vka_checkpoint_find(ck, "config");
     vka_train_config was_cfg;
-    vka_train_config_default(&was_cfg);
+    vka_logger quiet = {0}; /* a configuration it cannot read is the changes' business (named there) */
     if (was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0 &&
-        vka_train_config_parse(t->lg, was->data, &was_cfg) == VKA_SUCCESS && was_cfg.batch_size != t->B)
+        vka_train_config_parse(&quiet, was->data, &was_cfg) == VKA_SUCCESS && was_cfg.batch_size != t->B)
         return vka_fail(t->lg, VKA_ERROR_INVALID_ARGUMENT, "%s was trained with --batch-size %u: resume it with the "
                         "same batch size", path, was_cfg.batch_size);
     /* A batch index inside the epoch and the steps of the epochs before it: a batch index past
