@@ -107,6 +107,15 @@ static void environment_switches_with_unknown_names_or_values_are_warned_about(v
     }
     pclose(p);
     assert_true(names >= 20);
+    /* ... and the ones the scripts read (a user sets them in the same environment). */
+    p = popen("grep -rhoE '[$][{]VKANCHOR_[A-Z0-9_]+' " VKA_SOURCE_DIR "/scripts", "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof line, p)) {
+        char *name = strstr(line, "VKANCHOR_");
+        name[strcspn(name, "\n")] = 0;
+        if (!vka_env_switch_known(name)) fail_msg("%s is read in scripts/ but missing from src/vk/env_switches.c", name);
+    }
+    pclose(p);
 }
 
 static void arena_rejects_a_zero_size_tensor(void **state)

@@ -17,6 +17,7 @@ typedef struct env_switch {
 static const env_switch SWITCHES[] = {
     {"VKANCHOR_VALIDATION", ONOFF},        {"VKANCHOR_SYNC_VALIDATION", ONOFF}, {"VKANCHOR_LIMITS", "min"},
     {"VKANCHOR_DATA", NULL},               {"VKANCHOR_MAX_STORAGE_RANGE", NULL}, {"VKANCHOR_TEST_DEVICE", NULL},
+    {"VKANCHOR_EXE", NULL}, /* the binary scripts/bench-devices.sh runs (read there, not here) */
     {"VKANCHOR_CONV", "tiled texel"},      {"VKANCHOR_MATMUL", "tiled texel"},  {"VKANCHOR_BN_REDUCE", "gpu cpu"},
     {"VKANCHOR_TILED_BLOCK", "4x4 4x8 8x4 8x8"},
     {"VKANCHOR_BN_SPAN", ONOFF},           {"VKANCHOR_CONV_CPAIR", ONOFF},      {"VKANCHOR_CONV_PACKED", ONOFF},
