@@ -277,8 +277,18 @@ static void eval_flags_do_what_the_help_says(void **state)
     char args[2048], err[8192], report[400];
     snprintf(report, sizeof report, "%s/flags.json", dir);
     snprintf(args, sizeof args, "eval --checkpoint %s --anchors 1 --ood %s/data --limit 6 --corruptions contrast "
-             "--report %s", ckpt, ood_dir, report);
+             "--report %s --samples %s/k1.csv", ckpt, ood_dir, report, dir);
     if (run(args, err, sizeof err) != 0) fail_msg("eval failed: %s", err);
+    {   /* ... and the per-sample uncertainty column is left empty, not filled with zeros. */
+        char csv[450], line[256];
+        snprintf(csv, sizeof csv, "%s/k1.csv", dir);
+        FILE *f = fopen(csv, "r");
+        assert_non_null(f);
+        assert_non_null(fgets(line, sizeof line, f)); /* header */
+        assert_non_null(fgets(line, sizeof line, f));
+        fclose(f);
+        if (line[strlen(line) - 2] != ',') fail_msg("a K=1 sample line: %s", line);
+    }
     if (!strstr(err, "--anchors 1: the anchored uncertainty needs")) fail_msg("no K=1 warning: %s", err);
     cJSON *root = report_at(report);
     assert_int_equal((int)number_at(root, "corruptions", "images_per_severity"), 6);

@@ -42,6 +42,7 @@ static void eval_usage(FILE *f)
             "                         [1000]\n"
             "  --report FILE          JSON report; figures are written beside it [report.json]\n"
             "  --samples FILE         per-sample CSV: index,label,prediction,confidence,uncertainty\n"
+            "                         (uncertainty empty with fewer than 2 references)\n"
             "  --batch-size N         test images per batch, 0 = the default [128 / K]\n"
             "  --seed N               which training images become the references [0]\n"
             "  --device INDEX|NAME    [the best device present]\n"
@@ -75,11 +76,13 @@ static void figure_path(char *out, size_t n, const char *report, const char *suf
  * leaves no partial file and names its reason. */
 typedef struct samples_body {
     const vka_eval_outputs *o;
+    int with_uncertainty; /* 0: the column left empty (fewer than 2 references: no spread to show) */
 } samples_body;
 
 static int write_samples_body(int fd, void *user)
 {
     const vka_eval_outputs *o = ((samples_body *)user)->o;
+    int with_uncertainty = ((samples_body *)user)->with_uncertainty;
     int dup_fd = dup(fd);
     FILE *f = dup_fd >= 0 ? fdopen(dup_fd, "w") : NULL;
     if (!f) {
@@ -94,7 +97,8 @@ static int write_samples_body(int fd, void *user)
         for (uint32_t c = 1; c < o->classes; c++)
             if (z[c] > mx) mx = z[c], arg = c;
         for (uint32_t c = 0; c < o->classes; c++) sum += expf(z[c] - mx);
-        fprintf(f, "%u,%u,%u,%.6f,%.6f\n", i, o->labels[i], arg, 1.0f / sum, o->uncertainty[i]);
+        if (with_uncertainty) fprintf(f, "%u,%u,%u,%.6f,%.6f\n", i, o->labels[i], arg, 1.0f / sum, o->uncertainty[i]);
+        else fprintf(f, "%u,%u,%u,%.6f,\n", i, o->labels[i], arg, 1.0f / sum);
     }
     int bad = ferror(f);
     int err = errno;
@@ -103,9 +107,9 @@ static int write_samples_body(int fd, void *user)
     return bad ? -1 : 0;
 }
 
-static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval_outputs *o)
+static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval_outputs *o, int with_uncertainty)
 {
-    samples_body body = {o};
+    samples_body body = {o, with_uncertainty};
     return vka_file_replace(lg, path, write_samples_body, &body);
 }
 
@@ -305,7 +309,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         cJSON_AddNumberToObject(cj, "mean_accuracy", corr_sum / corr_count);
         cJSON_AddNumberToObject(cj, "mean_accuracy_severity_5", corr5_sum / corr5_count);
     }
-    if (a->samples && write_samples(lg, a->samples, &clean)) goto done; /* logged, naming why */
+    if (a->samples && write_samples(lg, a->samples, &clean, has_uncertainty)) goto done; /* logged, naming why */
     /* The figures once everything ran (a late failure leaves an earlier run's as they were),
      * each written beside and renamed into place. */
     char path[1200], tmp[1300];
