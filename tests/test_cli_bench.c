@@ -71,15 +71,17 @@ static void bench_quick_reports_throughput_kernels_and_memory(void **state)
 static void bench_trace_lists_every_dispatch_of_the_timed_step(void **state)
 {
     (void)state;
-    char path[] = "/tmp/vka_trace_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    /* Into directories that do not exist yet: bench makes them (as train and eval do). */
+    char top[] = "/tmp/vka_trace_XXXXXX", path[128];
+    assert_non_null(mkdtemp(top));
+    snprintf(path, sizeof path, "%s/a/b/trace.jsonl", top);
     char args[256];
     snprintf(args, sizeof args, "--model cnn --trace %s", path);
     cJSON *o = bench(args);
     FILE *f = fopen(path, "r");
-    unlink(path); /* gone whatever the checks below say; still readable through f */
+    char rm[160];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", top);
+    assert_int_equal(system(rm), 0); /* gone whatever the checks below say; still readable through f */
     assert_non_null(f);
     char line[512];
     double sum = 0;
@@ -118,7 +120,8 @@ static void bench_trace_to_an_unwritable_path_fails_with_a_message(void **state)
 {
     (void)state;
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s bench --quick --trace /nonexistent-vka-dir/t.jsonl 2>&1", VKANCHOR_EXE);
+    /* (A directory that cannot be made even by root: bench makes missing parents otherwise.) */
+    snprintf(cmd, sizeof cmd, "%s bench --quick --trace /proc/no-such-vka-dir/t.jsonl 2>&1", VKANCHOR_EXE);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char text[4096];
@@ -126,7 +129,7 @@ static void bench_trace_to_an_unwritable_path_fails_with_a_message(void **state)
     text[n] = 0;
     int status = pclose(p);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
-    if (!strstr(text, "--trace /nonexistent-vka-dir/t.jsonl")) fail_msg("no message naming the path: %s", text);
+    if (!strstr(text, "--trace /proc/no-such-vka-dir/t.jsonl")) fail_msg("no message naming the path: %s", text);
 }
 
 /* vkanchor bench ARGS, stderr and stdout into text: the exit status. */

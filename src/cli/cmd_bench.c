@@ -110,7 +110,12 @@ int cli_bench(int argc, char **argv)
     char trace_tmp[4200];
     if (trace_path) {
         snprintf(trace_tmp, sizeof trace_tmp, "%s.tmp", trace_path);
-        if (vka_output_path_check(&ctx->logger, "--trace", trace_path, NULL, 0)) {
+        char parent[4200];
+        snprintf(parent, sizeof parent, "%s", trace_path);
+        char *slash = strrchr(parent, '/');
+        if (slash) *slash = 0;
+        if ((slash && vka_make_dirs(&ctx->logger, "--trace", trace_path, parent)) ||
+            vka_output_path_check(&ctx->logger, "--trace", trace_path, NULL, 0)) {
             vka_context_destroy(ctx);
             return CLI_USAGE;
         }

@@ -114,3 +114,23 @@ vka_result vka_file_replace_text(vka_logger *lg, const char *path, const char *t
 {
     return vka_file_replace(lg, path, write_text, (void *)text);
 }
+
+vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir)
+{
+    char d[4096];
+    if (!dir[0]) return VKA_SUCCESS;
+    if (snprintf(d, sizeof d, "%s", dir) >= (int)sizeof d)
+        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: path too long", flag, named);
+    for (char *p = d + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char was = *p;
+        *p = 0;
+        struct stat st;
+        /* A component that is a directory already passes whatever mkdir would say (EACCES, EROFS). */
+        if (!(stat(d, &st) == 0 && S_ISDIR(st.st_mode)) && mkdir(d, 0755) != 0 && errno != EEXIST)
+            return vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot create the directory %s (%s)", flag, named, d,
+                            strerror(errno));
+        if (!(*p = was)) break;
+    }
+    return VKA_SUCCESS;
+}

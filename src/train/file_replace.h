@@ -15,6 +15,9 @@ vka_result vka_file_replace(vka_logger *lg, const char *path, int (*write_body)(
  * n paths in `others` (the run's inputs and its other outputs; NULL entries are skipped).
  * Logs why not, naming `flag` ("--report"). */
 vka_result vka_output_path_check(vka_logger *lg, const char *flag, const char *path, const char *const *others, int n);
+/* mkdir -p of dir (nothing for ""); a failure names `flag` and the path the user gave (`named`:
+ * dir itself, or a file inside it). */
+vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir);
 /* write(2) until done (EINTR retried): 0, or -1 with errno. */
 int vka_write_all(int fd, const void *data, uint64_t bytes);
 /* vka_file_replace with `text` as the whole content. */

@@ -42,27 +42,6 @@ int vka_run_dir_continues(const char *resume, const char *out_dir)
     return realpath(dirname(d), a) && realpath(out_dir, b) && strcmp(a, b) == 0;
 }
 
-/* mkdir -p: out_dir and the directories above it (as eval makes its report's). A component
- * that exists as a directory is passed whatever mkdir would say (EACCES, EROFS). */
-static vka_result make_dirs(vka_logger *lg, const char *out_dir)
-{
-    char dir[1100];
-    if (!out_dir[0]) return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out: an empty path");
-    if (snprintf(dir, sizeof dir, "%s", out_dir) >= (int)sizeof dir)
-        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out %s: path too long", out_dir);
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char was = *p;
-        *p = 0;
-        struct stat st;
-        if (!(stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) && mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return vka_fail(lg, VKA_ERROR_IO, "--out %s: cannot create the directory %s (%s)", out_dir, dir,
-                            strerror(errno));
-        if (!(*p = was)) break;
-    }
-    return VKA_SUCCESS;
-}
-
 /* Rewrites metrics.jsonl without the records past step `last` and without a torn last line
  * (a record cut short by a full disk: appending would merge the next one into it). */
 static vka_result trim_metrics(vka_logger *lg, const char *out_dir, uint64_t last)
@@ -134,7 +113,8 @@ vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t 
 {
     *lock_fd = -1;
     *continuing = 0;
-    vka_result rc = make_dirs(lg, c->out_dir);
+    vka_result rc = c->out_dir[0] ? vka_make_dirs(lg, "--out", c->out_dir, c->out_dir)
+                                  : vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out: an empty path");
     if (rc) return rc;
     char path[1100];
     snprintf(path, sizeof path, "%s/.lock", c->out_dir);
