@@ -159,6 +159,11 @@ static void bench_refuses_bad_numbers_and_keeps_an_old_trace(void **state)
         assert_int_equal(bench_status(bad[i][0], text, sizeof text), 2);
         if (!strstr(text, bad[i][1])) fail_msg("bench %s: %s", bad[i][0], text);
     }
+    /* --quick keeps the steps and warm-up given (its small defaults only fill in). */
+    char quick_cmd[512];
+    snprintf(quick_cmd, sizeof quick_cmd, "%s bench --quick --steps 3 --warmup 0 --json 2>/dev/null | "
+             "grep -qE '\"steps\":[[:space:]]*3,'", VKANCHOR_EXE);
+    assert_int_equal(system(quick_cmd), 0);
     /* A flag that cannot act is said, and the run goes on. */
     assert_int_equal(bench_status("--quick --no-anchoring --anchors 3", text, sizeof text), 0);
     if (!strstr(text, "--anchors 3 does nothing")) fail_msg("bench --no-anchoring --anchors 3: %s", text);

@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700
 #include <limits.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +326,19 @@ static void default_run_directories_never_collide(void **state)
              "--quiet >/dev/null 2>&1 & done; wait) && test $(ls runs | wc -l) -eq 3 && test $(ls runs/*/checkpoint.ckpt "
              "| wc -l) -eq 3", runs, VKANCHOR_EXE, dir);
     assert_int_equal(system(cmd), 0);
+    /* A directory another process holds (its lock, taken here) is refused at once, saying so. */
+    char locked[400], lock[420], err[4096], args[1024];
+    snprintf(locked, sizeof locked, "%s/locked", dir);
+    assert_int_equal(mkdir(locked, 0755), 0);
+    snprintf(lock, sizeof lock, "%s/.lock", locked);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    assert_int_equal(fcntl(fd, F_SETLK, &l), 0);
+    snprintf(args, sizeof args, "train --data %s/data --batch-size 16 --max-steps 1 --out %s --quiet", dir, locked);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "another vkanchor train is writing into it")) fail_msg("a held directory: %s", err);
+    close(fd);
     snprintf(cmd, sizeof cmd, "cd %s && ! %s train --data %s/data --batch-size 60000 --max-steps 1 --quiet 2>/dev/null "
              "&& ! %s train --data %s/data --device no-such-device --max-steps 1 --quiet 2>/dev/null "
              "&& test $(ls runs | wc -l) -eq 3", runs, VKANCHOR_EXE, dir, VKANCHOR_EXE, dir);

@@ -226,6 +226,15 @@ static void outputs_that_would_destroy_an_input_or_a_special_file_are_refused(vo
     assert_true(S_ISLNK(st.st_mode));
     assert_int_not_equal(access(path, F_OK), 0);
     unlink(link_path);
+    /* An output inside the dataset's own directory (its test labels, here) and a samples file
+     * named as the report's temporary are refused. */
+    snprintf(args, sizeof args, "eval --checkpoint %s --data %s/data --samples %s/data/t10k-labels-idx1-ubyte --report "
+             "%s/r3.json", ckpt, dir, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "inside the dataset directory")) fail_msg("samples into the dataset: %s", err);
+    snprintf(args, sizeof args, "eval --checkpoint %s --report %s/r4.json --samples %s/r4.json.tmp", ckpt, dir, dir);
+    assert_int_equal(run(args, err, sizeof err), 1);
+    if (!strstr(err, "the same file as")) fail_msg("samples as the report's temporary: %s", err);
     /* A FIFO stands in for a device (a regression must not replace a real one on the test machine). */
     snprintf(path, sizeof path, "%s/fifo.json", dir);
     assert_int_equal(mkfifo(path, 0644), 0);

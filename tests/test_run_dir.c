@@ -130,7 +130,23 @@ static void a_run_is_replaced_only_with_overwrite_and_continued_only_from_its_ow
         for (int f = 0; f < 4; f++)
             if (exists(dir, left[f])) fail_msg("case %d: a replacing run left the old %s", i, left[f]);
     }
+    /* Another checkpoint kept in the directory is not its run: resuming it there is a fresh run. */
     for (int f = 0; f < 4; f++) write_file(dir, left[f], "old\n");
+    write_file(dir, "other.ckpt", "another run's\n");
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.ckpt", dir);
+    vka_train_config foreign = run_in(dir, other, 0);
+    assert_int_equal(open_and_close(&foreign, 0, NULL, error, sizeof error), VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(error, "already holds a run")) fail_msg("a foreign checkpoint resumed in a run's directory: %s", error);
+    for (int f = 0; f < 4; f++) assert_true(exists(dir, left[f]));
+    /* A user's own config.json there counts too, and without a checkpoint the advice is not to resume. */
+    char lone[] = "/tmp/vka_run_dir_XXXXXX";
+    assert_non_null(mkdtemp(lone));
+    write_file(lone, "config.json", "{\"mine\": 1}\n");
+    vka_train_config into_lone = run_in(lone, NULL, 0);
+    assert_int_equal(open_and_close(&into_lone, 0, NULL, error, sizeof error), VKA_ERROR_INVALID_ARGUMENT);
+    if (!strstr(error, "(config.json)") || strstr(error, "--resume")) fail_msg("a user's config.json: %s", error);
+    test_remove_dir(lone);
     vka_train_config cont = run_in(dir, own, 0);
     int continuing = 0;
     assert_int_equal(open_and_close(&cont, 10, &continuing, NULL, 0), VKA_SUCCESS);
@@ -155,6 +171,7 @@ static void a_resumed_run_drops_the_records_past_its_checkpoint(void **state)
                                 "{\"type\":\"epoch\",\"epoch\":2,\"step\":6,\"train_loss\":1.0}\n"
                                 "{\"type\":\"step\",\"epo", keep);
     write_file(dir, "metrics.jsonl", text);
+    write_file(dir, "checkpoint.ckpt", "the run's own\n");
     snprintf(own, sizeof own, "%s/checkpoint.ckpt", dir);
     vka_train_config c = run_in(dir, own, 0);
     assert_int_equal(open_and_close(&c, 4, NULL, NULL, 0), VKA_SUCCESS);

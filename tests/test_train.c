@@ -113,6 +113,28 @@ static void resuming_continues_exactly(void **state)
     test_context_finish(ctx);
 }
 
+/* Stopped before its first step (Ctrl-C during start-up), a fresh run says it saved nothing and
+ * leaves no half-made run (a configuration without a checkpoint) in its directory. */
+static void a_run_stopped_before_its_first_step_leaves_nothing(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_train_result r;
+    vka_train_config c = config("stopped", 1);
+    volatile int stop = 1;
+    TEST_OK(vka_train_run(ctx, &c, &stop, &r));
+    assert_true(r.interrupted);
+    assert_false(r.saved);
+    assert_int_equal(r.steps_done, 0);
+    static const char *const files[] = {"config.json", "metrics.jsonl", "checkpoint.ckpt"};
+    for (int i = 0; i < 3; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/stopped/%s", dir, files[i]);
+        if (access(path, F_OK) == 0) fail_msg("a run stopped before its first step left %s", path);
+    }
+    test_context_finish(ctx);
+}
+
 static void divergence_stops_and_keeps_the_last_good_checkpoint(void **state)
 {
     (void)state;
@@ -164,6 +186,7 @@ int main(void)
         cmocka_unit_test(same_seed_gives_bit_identical_weights),
         cmocka_unit_test(resuming_continues_exactly),
         cmocka_unit_test(divergence_stops_and_keeps_the_last_good_checkpoint),
+        cmocka_unit_test(a_run_stopped_before_its_first_step_leaves_nothing),
         cmocka_unit_test(every_training_mode_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

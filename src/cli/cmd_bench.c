@@ -42,7 +42,7 @@ int cli_bench(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
         {0},
     };
-    int o, bs_set = 0;
+    int o, bs_set = 0, steps_set = 0, warm_set = 0;
     double v;
     optind = 1;
     while ((o = getopt_long(argc, argv, "m:vh", options, NULL)) != -1) {
@@ -54,8 +54,8 @@ int cli_bench(int argc, char **argv)
             }
             break;
         case O_BS: if (!cli_integer("bench", "--batch-size", optarg, 2, 65536, &v)) return CLI_USAGE; c.batch_size = (uint32_t)v; bs_set = 1; break;
-        case O_STEPS: if (!cli_integer("bench", "--steps", optarg, 1, 100000, &v)) return CLI_USAGE; d.steps = (uint32_t)v; break;
-        case O_WARM: if (!cli_integer("bench", "--warmup", optarg, 0, 100000, &v)) return CLI_USAGE; d.warmup = (uint32_t)v; break;
+        case O_STEPS: if (!cli_integer("bench", "--steps", optarg, 1, 100000, &v)) return CLI_USAGE; d.steps = (uint32_t)v; steps_set = 1; break;
+        case O_WARM: if (!cli_integer("bench", "--warmup", optarg, 0, 100000, &v)) return CLI_USAGE; d.warmup = (uint32_t)v; warm_set = 1; break;
         case O_DEV: snprintf(c.device, sizeof c.device, "%s", optarg); break;
         case O_JSON: json = 1; break;
         case O_QUICK: quick = 1; break;
@@ -82,7 +82,7 @@ int cli_bench(int argc, char **argv)
                    "states the FMA peak instead.\n"
                    "Defaults: cnn and resnet20 on 1x28x28 (Fashion-MNIST), resnet18 on 3x32x32; batch 128,\n"
                    "3 warm-up steps, 10 timed steps, K = 5 references.\n"
-                   "--quick: batch 8, 1 warm-up step, 2 steps (a smoke test, not a measurement).\n"
+                   "--quick: batch 8, 1 warm-up step, 2 steps unless given (a smoke test, not a measurement).\n"
                    "--trace FILE: every dispatch of the timed step in order, one JSON line each (index,\n"
                    "              kernel, scope: data, loss, optimizer or the model layer's forward or\n"
                    "              backward, e.g. \"bwd 7 conv 16->32 3x3/2 14x14\", ms, bytes,\n"
@@ -96,9 +96,10 @@ int cli_bench(int argc, char **argv)
     if (!c.anchoring && anchors_set && d.anchors > 1)
         fprintf(stderr, "vkanchor bench: warning: --anchors %u does nothing with --no-anchoring (standard inference)\n",
                 d.anchors);
-    if (quick) {  /* a smoke test: small unless --batch-size says otherwise */
+    if (quick) {  /* a smoke test: small unless --batch-size, --steps or --warmup say otherwise */
         if (!bs_set) c.batch_size = 8;
-        d.warmup = 1, d.steps = 2;
+        if (!warm_set) d.warmup = 1;
+        if (!steps_set) d.steps = 2;
     }
     if (!d.channels) d.channels = c.model == VKA_MODEL_RESNET18 ? 3 : 1;
     if (!d.size) d.size = c.model == VKA_MODEL_RESNET18 ? 32 : 28;

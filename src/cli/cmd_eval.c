@@ -1,8 +1,11 @@
 /* vkanchor eval: anchored inference on clean, corrupted and out-of-distribution
  * data; accuracy, calibration and anomaly rejection; a JSON report, a markdown
  * summary and PNG figures. */
+/* realpath (X/Open, beyond the project's _POSIX_C_SOURCE). */
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +64,16 @@ static cJSON *clean_json(const vka_clean_metrics *m)
     cJSON_AddNumberToObject(o, "smooth_ece", m->smece);
     cJSON_AddNumberToObject(o, "smooth_ece_sigma", m->smece_sigma);
     return o;
+}
+
+/* Whether file `path` lies directly in directory `dir` (both resolved). */
+static int in_directory(const char *path, const char *dir)
+{
+    char p[PATH_MAX], parent[PATH_MAX], d[PATH_MAX];
+    snprintf(p, sizeof p, "%s", path);
+    char *slash = strrchr(p, '/');
+    if (slash) *slash = 0;
+    return realpath(slash ? (p[0] ? p : "/") : ".", parent) && realpath(dir, d) && strcmp(parent, d) == 0;
 }
 
 /* Strips the extension of the report path to name the figures beside it. */
@@ -169,11 +182,15 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         char fig[2][1200];
         figure_path(fig[0], sizeof fig[0], a->report, "-reliability.png");
         figure_path(fig[1], sizeof fig[1], a->report, "-uncertainty.png");
-        const char *report_others[] = {a->checkpoint, a->samples, fig[0], fig[1]};
-        const char *samples_others[] = {a->checkpoint, a->report, fig[0], fig[1]};
+        /* (Each is written as PATH.tmp first and renamed: those names are taken too.) */
+        char report_tmp[1200], samples_tmp[1200];
+        snprintf(report_tmp, sizeof report_tmp, "%s.tmp", a->report);
+        snprintf(samples_tmp, sizeof samples_tmp, "%s.tmp", a->samples ? a->samples : "");
+        const char *report_others[] = {a->checkpoint, a->samples, a->samples ? samples_tmp : NULL, fig[0], fig[1]};
+        const char *samples_others[] = {a->checkpoint, a->report, report_tmp, fig[0], fig[1]};
         const char *fig_others[] = {a->checkpoint, a->samples};
-        if (vka_output_path_check(lg, "--report", a->report, report_others, 4) ||
-            (a->samples && vka_output_path_check(lg, "--samples", a->samples, samples_others, 4)) ||
+        if (vka_output_path_check(lg, "--report", a->report, report_others, 5) ||
+            (a->samples && vka_output_path_check(lg, "--samples", a->samples, samples_others, 5)) ||
             vka_output_path_check(lg, "the figure", fig[0], fig_others, 2) ||
             vka_output_path_check(lg, "the figure", fig[1], fig_others, 2))
             goto done;
@@ -188,6 +205,17 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         vka_log(lg, VKA_LOG_WARNING, "--anchors %u does nothing: %s holds a standard (not anchored) model, evaluated "
                 "without references", a->anchors, a->checkpoint);
     const char *data = a->data ? a->data : e->train_config.data;
+    {   /* No output into a dataset's own directory (its files would be overwritten). */
+        const char *outs[2][2] = {{"--report", a->report}, {"--samples", a->samples}};
+        const char *dirs[2] = {data, a->ood};
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+                if (outs[i][1] && dirs[j] && !vka_dataset_is_name(dirs[j]) && in_directory(outs[i][1], dirs[j])) {
+                    vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: inside the dataset directory %s, whose files it "
+                             "could replace; write it elsewhere", outs[i][0], outs[i][1], dirs[j]);
+                    goto done;
+                }
+    }
     if (vka_dataset_open(data, VKA_SPLIT_TEST, lg->fn, lg->user, &test)) goto done;
     if (a->ood) {
         if (vka_dataset_open(a->ood, VKA_SPLIT_TEST, lg->fn, lg->user, &ood)) goto done;

@@ -56,9 +56,9 @@ static void train_usage(FILE *f)
             "  --device INDEX|NAME    [the best device present]\n"
             "  --out DIR              [runs/<timestamp>]\n"
             "  --resume FILE          continue from a checkpoint, with its run's settings unless flags\n"
-            "                         change them (named when it starts; not model, data, optimizer,\n"
-            "                         anchoring, batch size), in the checkpoint's directory unless --out\n"
-            "                         names another (empty) one\n"
+            "                         change them (named when it starts; not model, optimizer,\n"
+            "                         anchoring, batch size, nor data of another shape or size), in\n"
+            "                         the checkpoint's directory unless --out names another (empty) one\n"
             "  --overwrite            replace the run already in --out (refused otherwise)\n"
             "  --max-steps N          stop after N steps in total [no limit]\n"
             "  --quiet                no progress lines\n"
@@ -141,6 +141,7 @@ int cli_train(int argc, char **argv)
     vka_train_config_default(&c);
 
     int crop_set = 0, quiet = 0, overwrite = 0, mask_set = 0, sgd_set = 0, gamma_set = 0, warm_set = 0, pool_set = 0;
+    int mile_set = 0;
     enum { O_LR = 256, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_MILE, O_GAMMA, O_WARM, O_NOANCH, O_MASKP, O_MASKT,
            O_MASKBN, O_POOL, O_CROP, O_NOFLIP, O_LS, O_SEED, O_DEV, O_OUT, O_RESUME, O_MAX, O_BS, O_QUIET, O_OVERWRITE };
     static const struct option options[] = {
@@ -191,6 +192,7 @@ int cli_train(int argc, char **argv)
         case O_SCHED: if (!choice("--schedule", optarg, scheds, 3, &e)) return CLI_USAGE; c.schedule = e; break;
         case O_MILE: {
             c.milestone_count = 0;
+            mile_set = 1;
             for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
                 if (c.milestone_count == VKA_MAX_MILESTONES || !integer("--milestones", tok, 1, 100000, &v))
                     return CLI_USAGE;
@@ -235,12 +237,12 @@ int cli_train(int argc, char **argv)
     for (uint32_t i = 0; i < c.milestone_count; i++)
         if (c.milestones[i] > c.epochs || (i && c.milestones[i] <= c.milestones[i - 1])) {
             fprintf(stderr, "vkanchor train: --milestones: expected increasing epochs up to --epochs %u%s\n", c.epochs,
-                    adopted ? " (the milestones of the resumed run, from its checkpoint)" : "");
+                    adopted && !mile_set ? " (the milestones of the resumed run, from its checkpoint)" : "");
             return CLI_USAGE;
         }
     if (c.warmup_epochs >= c.epochs && c.warmup_epochs) {
         fprintf(stderr, "vkanchor train: --warmup-epochs %u: expected fewer than --epochs %u%s\n", c.warmup_epochs,
-                c.epochs, adopted ? " (the warm-up of the resumed run, from its checkpoint)" : "");
+                c.epochs, adopted && !warm_set ? " (the warm-up of the resumed run, from its checkpoint)" : "");
         return CLI_USAGE;
     }
     if (!crop_set && !adopted && (strncmp(c.data, "cifar", 5) == 0)) c.crop_pad = 4;
@@ -291,10 +293,15 @@ int cli_train(int argc, char **argv)
      * Said here before any work; the trainer checks again under the directory's lock. */
     c.overwrite = overwrite;
     const char *which;
+    if (vka_run_dir_busy(c.out_dir)) {
+        fprintf(stderr, "vkanchor train: --out %s: another vkanchor train is writing into it; wait for it to finish "
+                "or pick another --out\n", c.out_dir);
+        return CLI_FAIL;
+    }
     if (!vka_run_dir_continues(c.resume, c.out_dir) && !overwrite && vka_run_dir_holds_run(c.out_dir, &which)) {
-        fprintf(stderr, "vkanchor train: %s already holds a run (%s): pick another --out, continue it with "
-                "--resume %s/checkpoint.ckpt --out %s, or replace it with --overwrite\n", c.out_dir, which,
-                c.out_dir, c.out_dir);
+        char advice[2400];
+        vka_run_dir_advice(c.out_dir, advice, sizeof advice);
+        fprintf(stderr, "vkanchor train: %s already holds a run (%s): %s\n", c.out_dir, which, advice);
         return CLI_USAGE;
     }
     if (!cli_verbose && !quiet) cli_verbose = 1; /* progress lines are info messages */
@@ -312,6 +319,11 @@ int cli_train(int argc, char **argv)
     vka_context_destroy(ctx);
     if (rc && made_out) remove_unused_run_dir(c.out_dir); /* no empty directory under runs/ */
     if (rc) return CLI_FAIL;
+    if (result.interrupted && !result.saved) {
+        fprintf(stderr, "vkanchor train: interrupted before the first step: nothing trained, nothing saved\n");
+        if (made_out) remove_unused_run_dir(c.out_dir);
+        return 130;
+    }
     if (result.interrupted) {
         fprintf(stderr, "vkanchor train: interrupted at step %llu; checkpoint in %s/checkpoint.ckpt\n",
                 (unsigned long long)result.steps_done, c.out_dir);

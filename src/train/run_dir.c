@@ -1,10 +1,7 @@
 /* A training run's directory (run_dir.h). */
-/* realpath (X/Open, beyond the project's _POSIX_C_SOURCE). */
-#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +18,9 @@ static const char *const RUN_FILES[] = {"config.json", "metrics.jsonl", "checkpo
 
 int vka_run_dir_holds_run(const char *out_dir, const char **which)
 {
-    static const char *const marks[] = {"checkpoint.ckpt", "metrics.jsonl"};
-    for (int i = 0; i < 2; i++) {
+    /* Any file a run writes: a user's own config.json or loss.png there would be replaced too. */
+    static const char *const marks[] = {"checkpoint.ckpt", "metrics.jsonl", "config.json", "loss.png", "accuracy.png"};
+    for (int i = 0; i < 5; i++) {
         char path[1100];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", out_dir, marks[i]);
@@ -34,12 +32,38 @@ int vka_run_dir_holds_run(const char *out_dir, const char **which)
     return 0;
 }
 
+void vka_run_dir_advice(const char *out_dir, char *out, size_t n)
+{
+    char ckpt[1100];
+    struct stat st;
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", out_dir);
+    if (stat(ckpt, &st) == 0)
+        snprintf(out, n, "pick another --out, continue it with --resume %s --out %s, or replace it with --overwrite", ckpt,
+                 out_dir);
+    else
+        snprintf(out, n, "pick another --out or replace it with --overwrite (it has no checkpoint to resume)");
+}
+
+int vka_run_dir_busy(const char *out_dir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/.lock", out_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int busy = fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK;
+    close(fd);
+    return busy;
+}
+
 int vka_run_dir_continues(const char *resume, const char *out_dir)
 {
     if (!resume || !resume[0]) return 0;
-    char d[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
-    snprintf(d, sizeof d, "%s", resume);
-    return realpath(dirname(d), a) && realpath(out_dir, b) && strcmp(a, b) == 0;
+    /* The directory's own checkpoint (the same file), not another checkpoint kept there. */
+    char own[PATH_MAX];
+    struct stat a, b;
+    snprintf(own, sizeof own, "%s/checkpoint.ckpt", out_dir);
+    return stat(resume, &a) == 0 && stat(own, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /* Rewrites metrics.jsonl without the records past step `last` and without a torn last line
@@ -94,12 +118,13 @@ static vka_result prepare(vka_logger *lg, const vka_train_config *c, uint64_t re
     }
     if (continuing) return trim_metrics(lg, c->out_dir, resume_step);
     const char *which;
-    if (!c->overwrite && vka_run_dir_holds_run(c->out_dir, &which))
-        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s already holds a run (%s): pick another --out, continue it "
-                        "with --resume %s/checkpoint.ckpt --out %s, or replace it with --overwrite", c->out_dir, which,
-                        c->out_dir, c->out_dir);
-    static const char *const stale[] = {"checkpoint.ckpt", "metrics.jsonl", "loss.png", "accuracy.png"};
-    for (int i = 0; i < 4; i++) {
+    if (!c->overwrite && vka_run_dir_holds_run(c->out_dir, &which)) {
+        char advice[2400];
+        vka_run_dir_advice(c->out_dir, advice, sizeof advice);
+        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s already holds a run (%s): %s", c->out_dir, which, advice);
+    }
+    static const char *const stale[] = {"checkpoint.ckpt", "metrics.jsonl", "loss.png", "accuracy.png", "config.json"};
+    for (int i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/%s", c->out_dir, stale[i]);
         if (unlink(path) != 0 && errno != ENOENT)
             return vka_fail(lg, VKA_ERROR_IO, "%s: cannot remove what the replaced run left (%s)", path,

@@ -3,6 +3,7 @@
 #ifndef VKA_TRAIN_RUN_DIR_H
 #define VKA_TRAIN_RUN_DIR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "train/trainer.h"
@@ -12,8 +13,15 @@
 int vka_run_dir_holds_run(const char *out_dir, const char **which);
 
 /* Whether a run resuming from checkpoint `resume` in out_dir continues the run that wrote it
- * (the checkpoint is out_dir's own), rather than starting over in another directory. */
+ * (`resume` is out_dir/checkpoint.ckpt, the same file), rather than starting over. */
 int vka_run_dir_continues(const char *resume, const char *out_dir);
+
+/* What to do about a directory that holds a run: resume its checkpoint (where it has one),
+ * another --out, or --overwrite. */
+void vka_run_dir_advice(const char *out_dir, char *out, size_t n);
+
+/* Whether another process holds out_dir's lock now (a run writing into it). */
+int vka_run_dir_busy(const char *out_dir);
 
 /* Makes c->out_dir (and the directories above it, like mkdir -p) and locks it (out_dir/.lock,
  * a POSIX record lock held until vka_run_dir_close; record locks belong to the process, so

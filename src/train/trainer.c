@@ -381,8 +381,9 @@ static vka_result check_resumable(trainer *t, const vka_checkpoint *ck)
     uint64_t batches = t->train.count / t->B;
     if (pr[0] > UINT32_MAX || pr[1] >= batches || pr[2] != pr[0] * batches + pr[1])
         return vka_fail(t->lg, VKA_ERROR_FORMAT, "%s: its position (epoch %llu, batch %llu, step %llu) is not one a "
-                        "run of %llu batches per epoch reaches", path, (unsigned long long)pr[0],
-                        (unsigned long long)pr[1], (unsigned long long)pr[2], (unsigned long long)batches);
+                        "run of %llu batches per epoch reaches (another --data than its run's?)", path,
+                        (unsigned long long)pr[0], (unsigned long long)pr[1], (unsigned long long)pr[2],
+                        (unsigned long long)batches);
     return VKA_SUCCESS;
 }
 
@@ -591,13 +592,21 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     }
     /* Interrupted, or stopped by --max-steps: finish the steps in flight and save. */
     for (int s = 0; s < 2; s++) VKA_CHECK(collect(&t, &t.slot[s], &run, result));
-    if (!rc && p.index != 0) {
+    if (!rc && p.index != 0 && steps_this_run) {
         VKA_CHECK(save_checkpoint(&t, &p));
         if (t.metrics) fflush(t.metrics);
         vka_train_write_curves(t.lg, c->out_dir);
     }
     result->interrupted = stop && *stop;
     result->steps_done = p.step;
+    result->saved = steps_this_run > 0 || continuing;
+    if (!result->saved) { /* stopped before its first step: a fresh run leaves no half-made run behind */
+        static const char *const made[] = {"config.json", "metrics.jsonl"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/%s", c->out_dir, made[i]);
+            remove(path);
+        }
+    }
 done:
     trainer_close(&t);
     return rc;

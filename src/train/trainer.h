@@ -61,7 +61,8 @@ typedef struct vka_train_result {
     uint32_t epochs_done;
     uint64_t steps_done;
     double last_loss, train_accuracy, test_accuracy;
-    int interrupted;              /* SIGINT: checkpoint written, exit 130 */
+    int interrupted;              /* SIGINT: checkpoint written (where a step ran), exit 130 */
+    int saved;                    /* a checkpoint of this run is in out_dir (0: stopped before its first step) */
     int diverged;                 /* NaN or infinite loss */
 } vka_train_result;
 
