@@ -45,6 +45,25 @@ static vka_result train(vka_context *ctx, const vka_train_config *c, vka_train_r
     return vka_train_run(ctx, c, NULL, r);
 }
 
+/* The train_loss and train_accuracy fields of epoch `epoch`'s record in a run's metrics. */
+static void epoch_record(const char *run, int epoch, char *out, size_t n)
+{
+    char path[512], line[1024], tag[64];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, run);
+    snprintf(tag, sizeof tag, "\"type\":\"epoch\",\"epoch\":%d,", epoch);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    out[0] = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, tag)) {
+            const char *a = strstr(line, "\"train_loss\""), *b = strstr(line, ",\"test_accuracy\"");
+            assert_true(a && b && b > a);
+            snprintf(out, n, "%.*s", (int)(b - a), a);
+        }
+    fclose(f);
+    if (!out[0]) fail_msg("%s has no record of epoch %d", path, epoch);
+}
+
 /* The parameters section of a run's checkpoint (malloc'd). */
 static void *params_of(const char *run, uint64_t *bytes)
 {
@@ -105,6 +124,12 @@ static void resuming_continues_exactly(void **state)
     assert_int_equal(r.steps_done, 6);
     snprintf(rest.resume, sizeof rest.resume, "%s/part/checkpoint.ckpt", dir);
     TEST_OK(train(ctx, &rest, &r));
+    /* The epoch record after a mid-epoch resume covers the whole epoch, as in the straight run:
+     * the statistics of its steps before the stop come from the checkpoint. */
+    char want[160], got[160];
+    epoch_record("straight", 2, want, sizeof want);
+    epoch_record("rest", 2, got, sizeof got);
+    assert_string_equal(got, want);
     uint64_t n1, n2, n3;
     void *p1 = params_of("straight", &n1), *p2 = params_of("second", &n2), *p3 = params_of("rest", &n3);
     assert_memory_equal(p1, p2, n1);

@@ -316,9 +316,14 @@ static vka_result prepare_eval_ref(trainer *t)
     return vka_cmd_wait(sl->cmd);
 }
 
+/* This epoch's training statistics so far (the epoch record's train loss and accuracy). */
+typedef struct running { double loss, correct; uint64_t steps; } running;
+
 typedef struct progress {
     uint32_t epoch, index;        /* next step to run */
     uint64_t step;
+    running epoch_so_far;         /* the current epoch's statistics before `index` */
+    double seconds;               /* training time of the run before this process (its records' clock) */
 } progress;
 
 static vka_result save_checkpoint(trainer *t, const progress *p)
@@ -339,6 +344,8 @@ static vka_result save_checkpoint(trainer *t, const progress *p)
     if (ob) VKA_CHECK(vka_download(t->ctx, t->opt_b, 0, ob, pbytes));
     uint32_t shape[5] = {t->train.channels, t->train.height, t->train.width, t->train.classes, m->desc.in_channels};
     uint64_t prog[3] = {p->epoch, p->index, p->step};
+    /* (A section of its own: checkpoints without it resume with the epoch's statistics from 0.) */
+    double so_far[4] = {p->epoch_so_far.loss, p->epoch_so_far.correct, (double)p->epoch_so_far.steps, p->seconds};
     float norm[8];
     memcpy(norm, t->train.mean, 16);
     memcpy(norm + 4, t->train.std, 16);
@@ -346,6 +353,7 @@ static vka_result save_checkpoint(trainer *t, const progress *p)
         {"config", config, strlen(config) + 1}, {"data_shape", shape, sizeof shape}, {"normalize", norm, sizeof norm},
         {"progress", prog, sizeof prog},        {"params", params, pbytes},           {"bn_stats", bn, m->bn_floats * 4},
         {"opt_a", oa, pbytes},                  {"opt_b", ob ? (void *)ob : (void *)oa, ob ? pbytes : 0},
+        {"epoch_so_far", so_far, sizeof so_far},
     };
     char path[1100];
     snprintf(path, sizeof path, "%s/checkpoint.ckpt", t->cfg->out_dir);
@@ -421,6 +429,13 @@ static vka_result load_checkpoint(trainer *t, progress *p)
     VKA_CHECK(check_resumable(t, &ck));
     const uint64_t *pr = prog->data;
     p->epoch = (uint32_t)pr[0], p->index = (uint32_t)pr[1], p->step = pr[2];
+    const vka_ckpt_section *so_far = vka_checkpoint_find(&ck, "epoch_so_far");
+    if (so_far && so_far->bytes == 32) {
+        double v[4];
+        memcpy(v, so_far->data, 32);
+        if (isfinite(v[0]) && v[1] >= 0 && v[2] >= 0 && v[2] <= p->index && v[3] >= 0 && isfinite(v[3]))
+            p->epoch_so_far = (running){v[0], v[1], (uint64_t)v[2]}, p->seconds = v[3];
+    }
     /* Settings changed since the run began are taken, and said: the run no longer continues
      * bit for bit. */
     const vka_ckpt_section *was = vka_checkpoint_find(&ck, "config");
@@ -457,8 +472,6 @@ static void format_duration(double s, char *out, size_t n)
 }
 
 /* ---- the loop ------------------------------------------------------------------------ */
-
-typedef struct running { double loss, correct; uint64_t steps; } running;
 
 /* Waits for the step in `sl` (if any) and adds its loss statistics; a NaN or
  * infinite loss stops training before anything is saved. */
@@ -532,8 +545,9 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
 
     const uint64_t total_steps = steps_per_epoch * c->epochs;
     double started = now_s(), last_print = 0;
+    const double clock0 = started - p.seconds; /* the records' clock runs on from the resumed run's */
     uint64_t steps_this_run = 0;
-    running run = {0};
+    running run = p.epoch_so_far; /* a run resumed mid-epoch: its epoch's statistics so far */
     int cur = 0;
     while (p.epoch < c->epochs && !rc) {
         if ((stop && *stop) || (c->max_steps && p.step >= c->max_steps)) break;
@@ -583,9 +597,10 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
             fprintf(t.metrics,
                     "{\"type\":\"epoch\",\"epoch\":%u,\"step\":%llu,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
                     "\"test_accuracy\":%.6f,\"seconds\":%.2f}\n", p.epoch, (unsigned long long)p.step,
-                    result->last_loss, result->train_accuracy, test_acc, now_s() - started);
+                    result->last_loss, result->train_accuracy, test_acc, now_s() - clock0);
             fflush(t.metrics);
             run = (running){0};
+            p.epoch_so_far = run, p.seconds = now_s() - clock0;
             VKA_CHECK(save_checkpoint(&t, &p));
             vka_train_write_curves(t.lg, c->out_dir); /* figures: a failure is a warning */
         }
@@ -593,6 +608,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     /* Interrupted, or stopped by --max-steps: finish the steps in flight and save. */
     for (int s = 0; s < 2; s++) VKA_CHECK(collect(&t, &t.slot[s], &run, result));
     if (!rc && p.index != 0 && steps_this_run) {
+        p.epoch_so_far = run, p.seconds = now_s() - clock0;
         VKA_CHECK(save_checkpoint(&t, &p));
         if (t.metrics) fflush(t.metrics);
         vka_train_write_curves(t.lg, c->out_dir);
