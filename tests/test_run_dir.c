@@ -50,8 +50,8 @@ static vka_train_config run_in(const char *dir, const char *resume, int overwrit
 static vka_result open_and_close(const vka_train_config *c, uint64_t step, int *continuing, char *error, size_t n)
 {
     vka_logger lg = quiet_logger();
-    int fd, cont;
-    vka_result rc = vka_run_dir_open(&lg, c, step, &cont, &fd);
+    int fd, cont, append;
+    vka_result rc = vka_run_dir_open(&lg, c, step, &cont, &append, &fd);
     vka_run_dir_close(fd);
     if (continuing) *continuing = cont;
     if (error) snprintf(error, n, "%s", lg.last_error);
@@ -67,16 +67,16 @@ static void a_second_run_into_a_held_directory_is_refused(void **state)
     assert_non_null(mkdtemp(dir));
     vka_logger lg = quiet_logger();
     vka_train_config c = run_in(dir, NULL, 1);
-    int fd, cont;
-    assert_int_equal(vka_run_dir_open(&lg, &c, 0, &cont, &fd), VKA_SUCCESS);
+    int fd, cont, append;
+    assert_int_equal(vka_run_dir_open(&lg, &c, 0, &cont, &append, &fd), VKA_SUCCESS);
     assert_true(fd >= 0);
     for (int held = 1; held >= 0; held--) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-            int other, other_cont;
+            int other, other_cont, other_append;
             vka_logger child = quiet_logger();
-            if (vka_run_dir_open(&child, &c, 0, &other_cont, &other) == VKA_SUCCESS) _exit(0);
+            if (vka_run_dir_open(&child, &c, 0, &other_cont, &other_append, &other) == VKA_SUCCESS) _exit(0);
             _exit(strstr(child.last_error, "another vkanchor train") && strstr(child.last_error, dir) ? 1 : 2);
         }
         int status;

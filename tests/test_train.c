@@ -130,6 +130,11 @@ static void resuming_continues_exactly(void **state)
     epoch_record("straight", 2, want, sizeof want);
     epoch_record("rest", 2, got, sizeof got);
     assert_string_equal(got, want);
+    /* ... and, resumed into another directory, its metrics start with the run's records before
+     * the checkpoint (epoch 1's here), so that its curves show the whole run. */
+    epoch_record("straight", 1, want, sizeof want);
+    epoch_record("rest", 1, got, sizeof got);
+    assert_string_equal(got, want);
     uint64_t n1, n2, n3;
     void *p1 = params_of("straight", &n1), *p2 = params_of("second", &n2), *p3 = params_of("rest", &n3);
     assert_memory_equal(p1, p2, n1);

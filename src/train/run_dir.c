@@ -66,22 +66,19 @@ int vka_run_dir_continues(const char *resume, const char *out_dir)
     return stat(resume, &a) == 0 && stat(own, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Rewrites metrics.jsonl without the records past step `last` and without a torn last line
- * (a record cut short by a full disk: appending would merge the next one into it). */
-static vka_result trim_metrics(vka_logger *lg, const char *out_dir, uint64_t last)
+/* The records of a metrics.jsonl at or before step `last`, without a torn last line (a record
+ * cut short by a full disk: appending would merge the next one into it), as one malloc'd text
+ * (NULL without memory); *dropped: how many lines went. */
+static char *records_up_to(FILE *f, uint64_t last, unsigned *dropped)
 {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", out_dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return VKA_SUCCESS; /* no records yet */
     size_t cap = 1 << 16, len = 0, line_cap = 0;
     char *kept = malloc(cap), *line = NULL;
-    unsigned dropped = 0;
     ssize_t n;
+    *dropped = 0;
     while (kept && (n = getline(&line, &line_cap, f)) > 0) {
         const char *at = strstr(line, "\"step\":");
         if (line[n - 1] != '\n' || (at && strtoull(at + 7, NULL, 10) > last)) {
-            dropped++;
+            (*dropped)++;
             continue;
         }
         if (len + (size_t)n + 1 > cap) {
@@ -94,9 +91,22 @@ static vka_result trim_metrics(vka_logger *lg, const char *out_dir, uint64_t las
         len += (size_t)n;
     }
     free(line);
+    if (kept) kept[len] = 0;
+    return kept;
+}
+
+/* Rewrites the run's own metrics.jsonl without the records past step `last` (written after the
+ * checkpoint by a run that then stopped without saving) or a torn last line. */
+static vka_result trim_metrics(vka_logger *lg, const char *out_dir, uint64_t last)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", out_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return VKA_SUCCESS; /* no records yet */
+    unsigned dropped = 0;
+    char *kept = records_up_to(f, last, &dropped);
     fclose(f);
     if (!kept) return vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "%s: no memory to read it", path);
-    kept[len] = 0;
     vka_result rc = VKA_SUCCESS;
     if (dropped) {
         rc = vka_file_replace_text(lg, path, kept);
@@ -104,6 +114,32 @@ static vka_result trim_metrics(vka_logger *lg, const char *out_dir, uint64_t las
             vka_log(lg, VKA_LOG_WARNING, "%s: dropped %u record%s past step %" PRIu64 " (written after the checkpoint "
                     "this run resumes from) or cut short", path, dropped, dropped == 1 ? "" : "s", last);
     }
+    free(kept);
+    return rc;
+}
+
+/* A run resumed into another directory starts that directory's metrics.jsonl with its run's
+ * records up to the checkpoint (from the checkpoint's directory, where they are), so that its
+ * metrics and curves show the whole run. *seeded: whether any were copied. */
+static vka_result seed_metrics(vka_logger *lg, const vka_train_config *c, uint64_t last, int *seeded)
+{
+    *seeded = 0;
+    char src[1100], dst[1100];
+    snprintf(src, sizeof src, "%s", c->resume);
+    char *slash = strrchr(src, '/');
+    if (slash) *slash = 0;
+    else snprintf(src, sizeof src, ".");
+    size_t n = strlen(src);
+    snprintf(src + n, sizeof src - n, "/metrics.jsonl");
+    FILE *f = fopen(src, "r");
+    if (!f) return VKA_SUCCESS; /* no records beside the checkpoint: the new ones start alone */
+    unsigned dropped;
+    char *kept = records_up_to(f, last, &dropped);
+    fclose(f);
+    if (!kept) return vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "%s: no memory to read it", src);
+    snprintf(dst, sizeof dst, "%s/metrics.jsonl", c->out_dir);
+    vka_result rc = kept[0] ? vka_file_replace_text(lg, dst, kept) : VKA_SUCCESS;
+    *seeded = !rc && kept[0];
     free(kept);
     return rc;
 }
@@ -134,10 +170,10 @@ static vka_result prepare(vka_logger *lg, const vka_train_config *c, uint64_t re
 }
 
 vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t resume_step, int *continuing,
-                            int *lock_fd)
+                            int *append_metrics, int *lock_fd)
 {
     *lock_fd = -1;
-    *continuing = 0;
+    *continuing = *append_metrics = 0;
     vka_result rc = c->out_dir[0] ? vka_make_dirs(lg, "--out", c->out_dir, c->out_dir)
                                   : vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out: an empty path");
     if (rc) return rc;
@@ -154,13 +190,15 @@ vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t 
                             "wait for it to finish or pick another --out", c->out_dir);
         return vka_fail(lg, VKA_ERROR_IO, "--out %s: cannot lock %s (%s)", c->out_dir, path, strerror(err));
     }
-    int cont = vka_run_dir_continues(c->resume, c->out_dir);
+    int cont = vka_run_dir_continues(c->resume, c->out_dir), seeded = 0;
     rc = prepare(lg, c, resume_step, cont);
+    if (!rc && !cont && c->resume[0]) rc = seed_metrics(lg, c, resume_step, &seeded);
     if (rc) {
         close(fd);
         return rc;
     }
     *continuing = cont;
+    *append_metrics = cont || seeded;
     *lock_fd = fd;
     return VKA_SUCCESS;
 }

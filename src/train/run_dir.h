@@ -32,10 +32,14 @@ int vka_run_dir_busy(const char *out_dir);
  * - any other run refuses a directory that holds a run unless c->overwrite, and otherwise
  *   removes what a replaced run left (checkpoint, metrics, curves), so that a crash before
  *   the first checkpoint cannot leave the new configuration beside the old model.
+ *   A run resumed from another directory's checkpoint starts its metrics.jsonl with that run's
+ *   records up to resume_step (from the checkpoint's directory), so that its curves show the
+ *   whole run.
  * The run's files there must be regular files or absent (a link or a device would be replaced
- * by the first atomic write). *continuing: which of the two; *lock_fd: the lock (-1 on failure). */
+ * by the first atomic write). *continuing: which of the two; *append_metrics: metrics.jsonl
+ * holds records this run appends to; *lock_fd: the lock (-1 on failure). */
 vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t resume_step, int *continuing,
-                            int *lock_fd);
+                            int *append_metrics, int *lock_fd);
 
 /* Releases the lock (the file stays: an empty marker). */
 void vka_run_dir_close(int lock_fd);

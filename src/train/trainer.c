@@ -523,8 +523,8 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
      * take refuses the run here, not after its directory and configuration exist. */
     prepare_step(&t, &t.slot[0], p.epoch, p.index, p.step);
     VKA_CHECK(record_step(&t, &t.slot[0], steps_per_epoch));
-    int continuing;
-    VKA_CHECK(vka_run_dir_open(t.lg, c, p.step, &continuing, &t.lock_fd));
+    int continuing, append_metrics;
+    VKA_CHECK(vka_run_dir_open(t.lg, c, p.step, &continuing, &append_metrics, &t.lock_fd));
     char path[1100];
     snprintf(path, sizeof path, "%s/config.json", c->out_dir);
     char *json = vka_train_config_json(c);
@@ -537,7 +537,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     free(text);
     if (rc) goto done;
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->out_dir);
-    t.metrics = fopen(path, continuing ? "a" : "w");
+    t.metrics = fopen(path, append_metrics ? "a" : "w");
     if (!t.metrics) {
         rc = vka_fail(t.lg, VKA_ERROR_IO, "%s: cannot write", path);
         goto done;
