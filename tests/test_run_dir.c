@@ -186,6 +186,49 @@ static void a_resumed_run_drops_the_records_past_its_checkpoint(void **state)
     test_remove_dir(dir);
 }
 
+/* Resumed into another directory, a run's metrics start with its records up to the checkpoint,
+ * copied from the directory whose own checkpoint it is; a copy of a checkpoint kept elsewhere
+ * brings no records (they would be another run's). */
+static void a_run_resumed_elsewhere_starts_with_its_records(void **state)
+{
+    (void)state;
+    char a[] = "/tmp/vka_run_dir_XXXXXX", b[] = "/tmp/vka_run_dir_XXXXXX", own[128], copy[128];
+    assert_non_null(mkdtemp(a));
+    assert_non_null(mkdtemp(b));
+    write_file(a, "checkpoint.ckpt", "run A\n");
+    write_file(a, "copy.ckpt", "run A, kept aside\n");
+    const char *upto4 = "{\"type\":\"step\",\"step\":2}\n{\"type\":\"epoch\",\"step\":4}\n";
+    char all[256];
+    snprintf(all, sizeof all, "%s{\"type\":\"step\",\"step\":6}\n", upto4);
+    write_file(a, "metrics.jsonl", all);
+    snprintf(own, sizeof own, "%s/checkpoint.ckpt", a);
+    snprintf(copy, sizeof copy, "%s/copy.ckpt", a);
+    vka_logger lg = quiet_logger();
+    char into[160];
+    snprintf(into, sizeof into, "%s/from-own", b);
+    vka_train_config c = run_in(into, own, 0);
+    int fd, cont, append;
+    assert_int_equal(vka_run_dir_open(&lg, &c, 4, &cont, &append, &fd), VKA_SUCCESS);
+    vka_run_dir_close(fd);
+    assert_int_equal(cont, 0);
+    assert_int_equal(append, 1);
+    char path[256], got[256] = {0};
+    snprintf(path, sizeof path, "%s/metrics.jsonl", into);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    got[fread(got, 1, sizeof got - 1, f)] = 0;
+    fclose(f);
+    assert_string_equal(got, upto4);
+    snprintf(into, sizeof into, "%s/from-copy", b);
+    c = run_in(into, copy, 0);
+    assert_int_equal(vka_run_dir_open(&lg, &c, 4, &cont, &append, &fd), VKA_SUCCESS);
+    vka_run_dir_close(fd);
+    assert_int_equal(append, 0);
+    assert_false(exists(into, "metrics.jsonl"));
+    test_remove_dir(a);
+    test_remove_dir(b);
+}
+
 /* A run's file that is a symbolic link is refused before the run starts (its first atomic
  * write would replace the link), the link left as it was. */
 static void a_linked_run_file_is_refused_up_front(void **state)
@@ -266,6 +309,7 @@ int main(void)
         cmocka_unit_test(a_nested_run_directory_is_made_with_its_parents),
         cmocka_unit_test(a_run_is_replaced_only_with_overwrite_and_continued_only_from_its_own_checkpoint),
         cmocka_unit_test(a_linked_run_file_is_refused_up_front),
+        cmocka_unit_test(a_run_resumed_elsewhere_starts_with_its_records),
         cmocka_unit_test(a_resumed_run_drops_the_records_past_its_checkpoint),
         cmocka_unit_test(a_resumed_runs_changed_settings_are_named),
         cmocka_unit_test(a_configuration_out_of_range_is_refused),

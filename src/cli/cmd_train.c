@@ -300,7 +300,7 @@ int cli_train(int argc, char **argv)
     }
     if (!vka_run_dir_continues(c.resume, c.out_dir) && !overwrite && vka_run_dir_holds_run(c.out_dir, &which)) {
         char advice[2400];
-        vka_run_dir_advice(c.out_dir, advice, sizeof advice);
+        vka_run_dir_advice(c.out_dir, c.resume, advice, sizeof advice);
         fprintf(stderr, "vkanchor train: %s already holds a run (%s): %s\n", c.out_dir, which, advice);
         return CLI_USAGE;
     }

@@ -32,12 +32,14 @@ int vka_run_dir_holds_run(const char *out_dir, const char **which)
     return 0;
 }
 
-void vka_run_dir_advice(const char *out_dir, char *out, size_t n)
+void vka_run_dir_advice(const char *out_dir, const char *resume, char *out, size_t n)
 {
     char ckpt[1100];
     struct stat st;
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", out_dir);
-    if (stat(ckpt, &st) == 0)
+    if (resume && resume[0]) /* another checkpoint than the directory's own: it needs a directory of its own */
+        snprintf(out, n, "resume %s into another --out, or replace the run there with --overwrite", resume);
+    else if (stat(ckpt, &st) == 0)
         snprintf(out, n, "pick another --out, continue it with --resume %s --out %s, or replace it with --overwrite", ckpt,
                  out_dir);
     else
@@ -48,7 +50,7 @@ int vka_run_dir_busy(const char *out_dir)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/.lock", out_dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* (a FIFO there must not block) */
     if (fd < 0) return 0;
     struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     int busy = fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK;
@@ -119,28 +121,46 @@ static vka_result trim_metrics(vka_logger *lg, const char *out_dir, uint64_t las
 }
 
 /* A run resumed into another directory starts that directory's metrics.jsonl with its run's
- * records up to the checkpoint (from the checkpoint's directory, where they are), so that its
- * metrics and curves show the whole run. *seeded: whether any were copied. */
-static vka_result seed_metrics(vka_logger *lg, const vka_train_config *c, uint64_t last, int *seeded)
+ * records up to the checkpoint, so that its metrics and curves show the whole run: read here
+ * (before the directory is cleared: it may be the same one, under --overwrite), written by
+ * write_seed. Only from the directory whose own checkpoint it is (a copy kept elsewhere has no
+ * records of its own there). NULL: nothing to seed; *failed on an error (logged). */
+static char *read_seed(vka_logger *lg, const vka_train_config *c, uint64_t last, int *failed)
 {
-    *seeded = 0;
-    char src[1100], dst[1100];
-    snprintf(src, sizeof src, "%s", c->resume);
-    char *slash = strrchr(src, '/');
+    *failed = 0;
+    char src_dir[1100], src[1120];
+    snprintf(src_dir, sizeof src_dir, "%s", c->resume);
+    char *slash = strrchr(src_dir, '/');
     if (slash) *slash = 0;
-    else snprintf(src, sizeof src, ".");
-    size_t n = strlen(src);
-    snprintf(src + n, sizeof src - n, "/metrics.jsonl");
+    else snprintf(src_dir, sizeof src_dir, ".");
+    if (!vka_run_dir_continues(c->resume, src_dir)) return NULL;
+    snprintf(src, sizeof src, "%s/metrics.jsonl", src_dir);
     FILE *f = fopen(src, "r");
-    if (!f) return VKA_SUCCESS; /* no records beside the checkpoint: the new ones start alone */
+    if (!f) return NULL; /* no records beside the checkpoint: the new ones start alone */
     unsigned dropped;
     char *kept = records_up_to(f, last, &dropped);
     fclose(f);
-    if (!kept) return vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "%s: no memory to read it", src);
-    snprintf(dst, sizeof dst, "%s/metrics.jsonl", c->out_dir);
-    vka_result rc = kept[0] ? vka_file_replace_text(lg, dst, kept) : VKA_SUCCESS;
-    *seeded = !rc && kept[0];
-    free(kept);
+    if (!kept) {
+        *failed = 1;
+        vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "%s: no memory to read it", src);
+    }
+    return kept;
+}
+
+static vka_result write_seed(vka_logger *lg, const char *out_dir, const char *records, int *seeded)
+{
+    *seeded = 0;
+    if (!records || !records[0]) return VKA_SUCCESS;
+    char dst[1100];
+    snprintf(dst, sizeof dst, "%s/metrics.jsonl", out_dir);
+    vka_result rc = vka_file_replace_text(lg, dst, records);
+    if (!rc) {
+        unsigned lines = 0;
+        for (const char *p = records; *p; p++) lines += *p == '\n';
+        vka_log(lg, VKA_LOG_INFO, "%s: starts with the resumed run's %u record%s up to its checkpoint", dst, lines,
+                lines == 1 ? "" : "s");
+        *seeded = 1;
+    }
     return rc;
 }
 
@@ -156,7 +176,7 @@ static vka_result prepare(vka_logger *lg, const vka_train_config *c, uint64_t re
     const char *which;
     if (!c->overwrite && vka_run_dir_holds_run(c->out_dir, &which)) {
         char advice[2400];
-        vka_run_dir_advice(c->out_dir, advice, sizeof advice);
+        vka_run_dir_advice(c->out_dir, c->resume, advice, sizeof advice);
         return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s already holds a run (%s): %s", c->out_dir, which, advice);
     }
     static const char *const stale[] = {"checkpoint.ckpt", "metrics.jsonl", "loss.png", "accuracy.png", "config.json"};
@@ -190,9 +210,11 @@ vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t 
                             "wait for it to finish or pick another --out", c->out_dir);
         return vka_fail(lg, VKA_ERROR_IO, "--out %s: cannot lock %s (%s)", c->out_dir, path, strerror(err));
     }
-    int cont = vka_run_dir_continues(c->resume, c->out_dir), seeded = 0;
-    rc = prepare(lg, c, resume_step, cont);
-    if (!rc && !cont && c->resume[0]) rc = seed_metrics(lg, c, resume_step, &seeded);
+    int cont = vka_run_dir_continues(c->resume, c->out_dir), seeded = 0, failed = 0;
+    char *seed = !cont && c->resume[0] ? read_seed(lg, c, resume_step, &failed) : NULL;
+    rc = failed ? VKA_ERROR_OUT_OF_HOST_MEMORY : prepare(lg, c, resume_step, cont);
+    if (!rc) rc = write_seed(lg, c->out_dir, seed, &seeded);
+    free(seed);
     if (rc) {
         close(fd);
         return rc;

@@ -16,11 +16,12 @@ int vka_run_dir_holds_run(const char *out_dir, const char **which);
  * (`resume` is out_dir/checkpoint.ckpt, the same file), rather than starting over. */
 int vka_run_dir_continues(const char *resume, const char *out_dir);
 
-/* What to do about a directory that holds a run: resume its checkpoint (where it has one),
- * another --out, or --overwrite. */
-void vka_run_dir_advice(const char *out_dir, char *out, size_t n);
+/* What to do about a directory that holds a run: resume its checkpoint (where it has one and
+ * `resume` names none), another --out, or --overwrite. */
+void vka_run_dir_advice(const char *out_dir, const char *resume, char *out, size_t n);
 
-/* Whether another process holds out_dir's lock now (a run writing into it). */
+/* Whether another process holds out_dir's lock now (a run writing into it). Not for a process
+ * that holds it itself: closing the probe's descriptor would drop that process's lock. */
 int vka_run_dir_busy(const char *out_dir);
 
 /* Makes c->out_dir (and the directories above it, like mkdir -p) and locks it (out_dir/.lock,
@@ -32,9 +33,8 @@ int vka_run_dir_busy(const char *out_dir);
  * - any other run refuses a directory that holds a run unless c->overwrite, and otherwise
  *   removes what a replaced run left (checkpoint, metrics, curves), so that a crash before
  *   the first checkpoint cannot leave the new configuration beside the old model.
- *   A run resumed from another directory's checkpoint starts its metrics.jsonl with that run's
- *   records up to resume_step (from the checkpoint's directory), so that its curves show the
- *   whole run.
+ *   A run resumed from another directory's own checkpoint starts its metrics.jsonl with that
+ *   run's records up to resume_step, so that its curves show the whole run.
  * The run's files there must be regular files or absent (a link or a device would be replaced
  * by the first atomic write). *continuing: which of the two; *append_metrics: metrics.jsonl
  * holds records this run appends to; *lock_fd: the lock (-1 on failure). */
