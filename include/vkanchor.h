@@ -307,6 +307,7 @@ typedef struct vka_dataset {
     float mean[VKA_MAX_CHANNELS]; /* per-channel normalization, on the [0, 1] scale */
     float std[VKA_MAX_CHANNELS];
     int digits;                   /* 1: no horizontal flip in augmentation (digits, letters) */
+    char dir[4096];               /* the directory its files were read from (a name resolved) */
 } vka_dataset;
 
 typedef enum vka_split { VKA_SPLIT_TRAIN = 0, VKA_SPLIT_TEST } vka_split;

@@ -232,6 +232,18 @@ static void outputs_that_would_destroy_an_input_or_a_special_file_are_refused(vo
              "%s/r3.json", ckpt, dir, dir, dir);
     assert_int_equal(run(args, err, sizeof err), 1);
     if (!strstr(err, "inside the dataset directory")) fail_msg("samples into the dataset: %s", err);
+    /* ... a dataset given by name too (here --ood mnist, found under $VKANCHOR_DATA/mnist). */
+    char named[450];
+    snprintf(named, sizeof named, "%s/named", dir);
+    assert_int_equal(mkdir(named, 0755), 0);
+    snprintf(args, sizeof args, "cp -r %s/data %s/mnist", ood_dir, named);
+    assert_int_equal(system(args), 0);
+    setenv("VKANCHOR_DATA", named, 1);
+    snprintf(args, sizeof args, "eval --checkpoint %s --ood mnist --report %s/mnist/r5.json", ckpt, named);
+    int named_rc = run(args, err, sizeof err);
+    unsetenv("VKANCHOR_DATA");
+    assert_int_equal(named_rc, 1);
+    if (!strstr(err, "inside the dataset directory")) fail_msg("a report into a named dataset: %s", err);
     snprintf(args, sizeof args, "eval --checkpoint %s --report %s/r4.json --samples %s/r4.json.tmp", ckpt, dir, dir);
     assert_int_equal(run(args, err, sizeof err), 1);
     if (!strstr(err, "the same file as")) fail_msg("samples as the report's temporary: %s", err);

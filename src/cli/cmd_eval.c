@@ -205,17 +205,6 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         vka_log(lg, VKA_LOG_WARNING, "--anchors %u does nothing: %s holds a standard (not anchored) model, evaluated "
                 "without references", a->anchors, a->checkpoint);
     const char *data = a->data ? a->data : e->train_config.data;
-    {   /* No output into a dataset's own directory (its files would be overwritten). */
-        const char *outs[2][2] = {{"--report", a->report}, {"--samples", a->samples}};
-        const char *dirs[2] = {data, a->ood};
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 2; j++)
-                if (outs[i][1] && dirs[j] && !vka_dataset_is_name(dirs[j]) && in_directory(outs[i][1], dirs[j])) {
-                    vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: inside the dataset directory %s, whose files it "
-                             "could replace; write it elsewhere", outs[i][0], outs[i][1], dirs[j]);
-                    goto done;
-                }
-    }
     if (vka_dataset_open(data, VKA_SPLIT_TEST, lg->fn, lg->user, &test)) goto done;
     if (a->ood) {
         if (vka_dataset_open(a->ood, VKA_SPLIT_TEST, lg->fn, lg->user, &ood)) goto done;
@@ -224,6 +213,18 @@ static int run_eval(vka_context *ctx, const eval_args *a)
                      a->ood, ood.channels, ood.height, ood.width, e->channels, e->height, e->width);
             goto done;
         }
+    }
+    {   /* No output into a dataset's own directory (its files would be overwritten), a dataset
+         * given by name included (its directory as vka_dataset_open resolved it). */
+        const char *outs[2][2] = {{"--report", a->report}, {"--samples", a->samples}};
+        const char *dirs[2] = {test.dir, a->ood ? ood.dir : NULL};
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+                if (outs[i][1] && dirs[j] && dirs[j][0] && in_directory(outs[i][1], dirs[j])) {
+                    vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: inside the dataset directory %s, whose files it "
+                             "could replace; write it elsewhere", outs[i][0], outs[i][1], dirs[j]);
+                    goto done;
+                }
     }
     /* The anchored uncertainty is the spread over K references: with one it is 0 everywhere. */
     const int has_uncertainty = e->anchored && e->anchors >= 2;

@@ -142,6 +142,7 @@ vka_result vka_dataset_open(const char *name_or_dir, vka_split split, vka_log_fn
     vka_result rc = load_dir(&lg, dir, format, split, out);
     if (rc) return rc;
     snprintf(out->name, sizeof out->name, "%s", k ? k->name : dir);
+    snprintf(out->dir, sizeof out->dir, "%s", dir);
     if (k) {
         memcpy(out->mean, k->mean, sizeof k->mean);
         memcpy(out->std, k->std, sizeof k->std);
