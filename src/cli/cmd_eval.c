@@ -1,11 +1,8 @@
 /* vkanchor eval: anchored inference on clean, corrupted and out-of-distribution
  * data; accuracy, calibration and anomaly rejection; a JSON report, a markdown
  * summary and PNG figures. */
-/* realpath (X/Open, beyond the project's _POSIX_C_SOURCE). */
-#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,16 +61,6 @@ static cJSON *clean_json(const vka_clean_metrics *m)
     cJSON_AddNumberToObject(o, "smooth_ece", m->smece);
     cJSON_AddNumberToObject(o, "smooth_ece_sigma", m->smece_sigma);
     return o;
-}
-
-/* Whether file `path` lies directly in directory `dir` (both resolved). */
-static int in_directory(const char *path, const char *dir)
-{
-    char p[PATH_MAX], parent[PATH_MAX], d[PATH_MAX];
-    snprintf(p, sizeof p, "%s", path);
-    char *slash = strrchr(p, '/');
-    if (slash) *slash = 0;
-    return realpath(slash ? (p[0] ? p : "/") : ".", parent) && realpath(dir, d) && strcmp(parent, d) == 0;
 }
 
 /* Strips the extension of the report path to name the figures beside it. */
@@ -220,7 +207,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         const char *dirs[2] = {test.dir, a->ood ? ood.dir : NULL};
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 2; j++)
-                if (outs[i][1] && dirs[j] && dirs[j][0] && in_directory(outs[i][1], dirs[j])) {
+                if (outs[i][1] && dirs[j] && dirs[j][0] && vka_path_in_dir(outs[i][1], dirs[j])) {
                     vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: inside the dataset directory %s, whose files it "
                              "could replace; write it elsewhere", outs[i][0], outs[i][1], dirs[j]);
                     goto done;

@@ -292,16 +292,13 @@ int cli_train(int argc, char **argv)
      * continues the run in the checkpoint's own directory; any other --out must be free.
      * Said here before any work; the trainer checks again under the directory's lock. */
     c.overwrite = overwrite;
-    const char *which;
     if (vka_run_dir_busy(c.out_dir)) {
-        fprintf(stderr, "vkanchor train: --out %s: another vkanchor train is writing into it; wait for it to finish "
-                "or pick another --out\n", c.out_dir);
+        fprintf(stderr, "vkanchor train: --out %s: " VKA_RUN_DIR_BUSY "\n", c.out_dir);
         return CLI_FAIL;
     }
-    if (!vka_run_dir_continues(c.resume, c.out_dir) && !overwrite && vka_run_dir_holds_run(c.out_dir, &which)) {
-        char advice[2400];
-        vka_run_dir_advice(c.out_dir, c.resume, advice, sizeof advice);
-        fprintf(stderr, "vkanchor train: %s already holds a run (%s): %s\n", c.out_dir, which, advice);
+    char refusal[3600];
+    if (vka_run_dir_refuses(&c, refusal, sizeof refusal)) {
+        fprintf(stderr, "vkanchor train: %s\n", refusal);
         return CLI_USAGE;
     }
     if (!cli_verbose && !quiet) cli_verbose = 1; /* progress lines are info messages */

@@ -79,6 +79,24 @@ char *vka_train_config_json(const vka_train_config *c)
     return text;
 }
 
+/* A growing "a, b, c" list (NULL once out of memory). */
+typedef struct change_list {
+    char *text;
+    size_t len, cap;
+} change_list;
+
+static void add_change(change_list *l, const char *key, const char *now, const char *was)
+{
+    if (!l->text) return;
+    size_t need = l->len + strlen(key) + strlen(now) + strlen(was) + 32;
+    if (need > l->cap) {
+        char *grown = realloc(l->text, l->cap = 2 * need);
+        if (!grown) free(l->text);
+        if (!(l->text = grown)) return;
+    }
+    l->len += (size_t)snprintf(l->text + l->len, l->cap - l->len, "%s%s %s (%s)", l->len ? ", " : "", key, now, was);
+}
+
 char *vka_train_config_changes(const char *was_json, const vka_train_config *now)
 {
     /* What a resumed run may change without leaving the run it continues: where it stops, where
@@ -89,49 +107,29 @@ char *vka_train_config_changes(const char *was_json, const vka_train_config *now
     char *now_json = vka_train_config_json(now);
     cJSON *was = cJSON_Parse(was_json), *is = now_json ? cJSON_Parse(now_json) : NULL;
     free(now_json);
-    size_t cap = 1024, len = 0;
-    char *out = malloc(cap);
-    if (out) out[0] = 0;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, was) {
-        if (!out) break;
-        int skip = 0;
-        for (size_t k = 0; k < free_count; k++) skip |= strcmp(item->string, free_keys[k]) == 0;
-        const cJSON *other = cJSON_GetObjectItemCaseSensitive(is, item->string);
-        if (skip || (other && cJSON_Compare(item, other, 1))) continue;
-        char *a = cJSON_PrintUnformatted(item), *b = other ? cJSON_PrintUnformatted(other) : NULL;
-        size_t need = len + strlen(item->string) + (a ? strlen(a) : 0) + (b ? strlen(b) : 4) + 16;
-        if (need > cap) {
-            char *grown = realloc(out, cap = 2 * need);
-            if (!grown) free(out);
-            out = grown;
+    change_list l = {malloc(1024), 0, 1024};
+    if (l.text) l.text[0] = 0;
+    /* Every setting of either side, once: the old run's, then those it did not record. */
+    const cJSON *sides[2] = {was, is}, *item;
+    for (int side = 0; side < 2; side++)
+        cJSON_ArrayForEach(item, sides[side]) {
+            int skip = side == 1 && cJSON_GetObjectItemCaseSensitive(was, item->string);
+            for (size_t k = 0; k < free_count; k++) skip |= strcmp(item->string, free_keys[k]) == 0;
+            const cJSON *before = cJSON_GetObjectItemCaseSensitive(was, item->string);
+            const cJSON *after = cJSON_GetObjectItemCaseSensitive(is, item->string);
+            if (skip || (before && after && cJSON_Compare(before, after, 1))) continue;
+            char *a = before ? cJSON_PrintUnformatted(before) : NULL, *b = after ? cJSON_PrintUnformatted(after) : NULL;
+            char was_text[512];
+            snprintf(was_text, sizeof was_text, before ? "was %s" : "not recorded", a ? a : "?");
+            add_change(&l, item->string, after ? (b ? b : "?") : "none", was_text);
+            cJSON_free(a), cJSON_free(b);
         }
-        if (out) len += (size_t)snprintf(out + len, cap - len, "%s%s %s (was %s)", len ? ", " : "", item->string,
-                                         b ? b : "none", a ? a : "?");
-        cJSON_free(a), cJSON_free(b);
-    }
-    cJSON_ArrayForEach(item, is) { /* settings the run's configuration did not record at all */
-        if (!out || cJSON_GetObjectItemCaseSensitive(was, item->string)) continue;
-        int skip = 0;
-        for (size_t k = 0; k < free_count; k++) skip |= strcmp(item->string, free_keys[k]) == 0;
-        if (skip) continue;
-        char *b = cJSON_PrintUnformatted(item);
-        size_t need = len + strlen(item->string) + (b ? strlen(b) : 1) + 32;
-        if (need > cap) {
-            char *grown = realloc(out, cap = 2 * need);
-            if (!grown) free(out);
-            out = grown;
-        }
-        if (out) len += (size_t)snprintf(out + len, cap - len, "%s%s %s (not recorded)", len ? ", " : "", item->string,
-                                         b ? b : "?");
-        cJSON_free(b);
-    }
     cJSON_Delete(was), cJSON_Delete(is);
-    if (out && !len) {
-        free(out);
+    if (l.text && !l.len) {
+        free(l.text);
         return NULL;
     }
-    return out;
+    return l.text;
 }
 
 static int pick(const char *const *names, int n, const char *s)

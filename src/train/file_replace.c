@@ -49,6 +49,14 @@ static int same_file(const char *a, const char *b)
     return strcmp(a, b) == 0; /* a directory still to be made: the paths as given */
 }
 
+int vka_path_in_dir(const char *path, const char *dir)
+{
+    char file[PATH_MAX], d[PATH_MAX];
+    if (!canonical_path(path, file) || !realpath(dir, d)) return 0;
+    size_t n = strlen(d);
+    return strncmp(file, d, n) == 0 && file[n] == '/' && !strchr(file + n + 1, '/');
+}
+
 /* VKA_SUCCESS unless PATH exists and is not a regular file. */
 static vka_result check_regular(vka_logger *lg, const char *flag, const char *path)
 {

@@ -15,6 +15,8 @@ vka_result vka_file_replace(vka_logger *lg, const char *path, int (*write_body)(
  * n paths in `others` (the run's inputs and its other outputs; NULL entries are skipped).
  * Logs why not, naming `flag` ("--report"). */
 vka_result vka_output_path_check(vka_logger *lg, const char *flag, const char *path, const char *const *others, int n);
+/* Whether file `path` (which may not exist yet) lies directly in directory `dir`, both resolved. */
+int vka_path_in_dir(const char *path, const char *dir);
 /* mkdir -p of dir (nothing for ""); a failure names `flag` and the path the user gave (`named`:
  * dir itself, or a file inside it). */
 vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir);

@@ -16,23 +16,25 @@
 static const char *const RUN_FILES[] = {"config.json", "metrics.jsonl", "checkpoint.ckpt", "loss.png", "accuracy.png"};
 #define NUM_RUN_FILES (sizeof RUN_FILES / sizeof *RUN_FILES)
 
-int vka_run_dir_holds_run(const char *out_dir, const char **which)
+/* Whether out_dir holds a run (any file a run writes there): *which names the file found. */
+static int holds_run(const char *out_dir, const char **which)
 {
     /* Any file a run writes: a user's own config.json or loss.png there would be replaced too. */
-    static const char *const marks[] = {"checkpoint.ckpt", "metrics.jsonl", "config.json", "loss.png", "accuracy.png"};
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < NUM_RUN_FILES; i++) {
         char path[1100];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", out_dir, marks[i]);
+        snprintf(path, sizeof path, "%s/%s", out_dir, RUN_FILES[i]);
         if (lstat(path, &st) == 0) {
-            if (which) *which = marks[i];
+            if (which) *which = RUN_FILES[i];
             return 1;
         }
     }
     return 0;
 }
 
-void vka_run_dir_advice(const char *out_dir, const char *resume, char *out, size_t n)
+/* What to do about a directory that holds a run: resume its checkpoint (where it has one and
+ * `resume` names none), another --out, or --overwrite. */
+static void advice_for(const char *out_dir, const char *resume, char *out, size_t n)
 {
     char ckpt[1100];
     struct stat st;
@@ -58,7 +60,9 @@ int vka_run_dir_busy(const char *out_dir)
     return busy;
 }
 
-int vka_run_dir_continues(const char *resume, const char *out_dir)
+/* Whether a run resuming from checkpoint `resume` in out_dir continues the run that wrote it
+ * (`resume` is out_dir/checkpoint.ckpt, the same file), rather than starting over. */
+static int continues(const char *resume, const char *out_dir)
 {
     if (!resume || !resume[0]) return 0;
     /* The directory's own checkpoint (the same file), not another checkpoint kept there. */
@@ -66,6 +70,17 @@ int vka_run_dir_continues(const char *resume, const char *out_dir)
     struct stat a, b;
     snprintf(own, sizeof own, "%s/checkpoint.ckpt", out_dir);
     return stat(resume, &a) == 0 && stat(own, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int vka_run_dir_refuses(const vka_train_config *c, char *msg, size_t n)
+{
+    const char *which;
+    if (c->overwrite || continues(c->resume, c->out_dir) || !holds_run(c->out_dir, &which))
+        return 0;
+    char advice[2400];
+    advice_for(c->out_dir, c->resume, advice, sizeof advice);
+    snprintf(msg, n, "%s already holds a run (%s): %s", c->out_dir, which, advice);
+    return 1;
 }
 
 /* The records of a metrics.jsonl at or before step `last`, without a torn last line (a record
@@ -133,7 +148,7 @@ static char *read_seed(vka_logger *lg, const vka_train_config *c, uint64_t last,
     char *slash = strrchr(src_dir, '/');
     if (slash) *slash = 0;
     else snprintf(src_dir, sizeof src_dir, ".");
-    if (!vka_run_dir_continues(c->resume, src_dir)) return NULL;
+    if (!continues(c->resume, src_dir)) return NULL;
     snprintf(src, sizeof src, "%s/metrics.jsonl", src_dir);
     FILE *f = fopen(src, "r");
     if (!f) return NULL; /* no records beside the checkpoint: the new ones start alone */
@@ -173,15 +188,11 @@ static vka_result prepare(vka_logger *lg, const vka_train_config *c, uint64_t re
         if (rc) return rc;
     }
     if (continuing) return trim_metrics(lg, c->out_dir, resume_step);
-    const char *which;
-    if (!c->overwrite && vka_run_dir_holds_run(c->out_dir, &which)) {
-        char advice[2400];
-        vka_run_dir_advice(c->out_dir, c->resume, advice, sizeof advice);
-        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s already holds a run (%s): %s", c->out_dir, which, advice);
-    }
-    static const char *const stale[] = {"checkpoint.ckpt", "metrics.jsonl", "loss.png", "accuracy.png", "config.json"};
-    for (int i = 0; i < 5; i++) {
-        snprintf(path, sizeof path, "%s/%s", c->out_dir, stale[i]);
+    char refusal[3600];
+    if (vka_run_dir_refuses(c, refusal, sizeof refusal))
+        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s", refusal);
+    for (size_t i = 0; i < NUM_RUN_FILES; i++) { /* what the replaced run left */
+        snprintf(path, sizeof path, "%s/%s", c->out_dir, RUN_FILES[i]);
         if (unlink(path) != 0 && errno != ENOENT)
             return vka_fail(lg, VKA_ERROR_IO, "%s: cannot remove what the replaced run left (%s)", path,
                             strerror(errno));
@@ -206,11 +217,10 @@ vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t 
         int err = errno;
         close(fd);
         if (err == EACCES || err == EAGAIN)
-            return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out %s: another vkanchor train is writing into it; "
-                            "wait for it to finish or pick another --out", c->out_dir);
+            return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out %s: " VKA_RUN_DIR_BUSY, c->out_dir);
         return vka_fail(lg, VKA_ERROR_IO, "--out %s: cannot lock %s (%s)", c->out_dir, path, strerror(err));
     }
-    int cont = vka_run_dir_continues(c->resume, c->out_dir), seeded = 0, failed = 0;
+    int cont = continues(c->resume, c->out_dir), seeded = 0, failed = 0;
     char *seed = !cont && c->resume[0] ? read_seed(lg, c, resume_step, &failed) : NULL;
     rc = failed ? VKA_ERROR_OUT_OF_HOST_MEMORY : prepare(lg, c, resume_step, cont);
     if (!rc) rc = write_seed(lg, c->out_dir, seed, &seeded);

@@ -9,16 +9,13 @@
 #include "train/trainer.h"
 #include "vk/vk_internal.h"
 
-/* Whether out_dir holds a run (a checkpoint or metrics): *which names the file found. */
-int vka_run_dir_holds_run(const char *out_dir, const char **which);
+/* Whether a run of c may not start in c->out_dir: it holds a run that c neither continues (its
+ * own checkpoint) nor replaces (--overwrite). msg: the one-line refusal with what to do. The
+ * CLI asks before any work; vka_run_dir_open again under the lock. */
+int vka_run_dir_refuses(const vka_train_config *c, char *msg, size_t n);
 
-/* Whether a run resuming from checkpoint `resume` in out_dir continues the run that wrote it
- * (`resume` is out_dir/checkpoint.ckpt, the same file), rather than starting over. */
-int vka_run_dir_continues(const char *resume, const char *out_dir);
-
-/* What to do about a directory that holds a run: resume its checkpoint (where it has one and
- * `resume` names none), another --out, or --overwrite. */
-void vka_run_dir_advice(const char *out_dir, const char *resume, char *out, size_t n);
+/* What a run finds when another holds its directory's lock (after "--out DIR: "). */
+#define VKA_RUN_DIR_BUSY "another vkanchor train is writing into it; wait for it to finish or pick another --out"
 
 /* Whether another process holds out_dir's lock now (a run writing into it). Not for a process
  * that holds it itself: closing the probe's descriptor would drop that process's lock. */
@@ -27,7 +24,7 @@ int vka_run_dir_busy(const char *out_dir);
 /* Makes c->out_dir (and the directories above it, like mkdir -p) and locks it (out_dir/.lock,
  * a POSIX record lock held until vka_run_dir_close; record locks belong to the process, so
  * this guards against other processes, not a second run in this one). Then, under the lock:
- * - a run that continues its directory's run (vka_run_dir_continues) keeps it, dropping the
+ * - a run that continues its directory's run (its own checkpoint) keeps it, dropping the
  *   metrics records past resume_step (written after the checkpoint by a run that stopped
  *   without saving) and a torn last line, so that the metrics and curves run forward once;
  * - any other run refuses a directory that holds a run unless c->overwrite, and otherwise
