@@ -195,6 +195,17 @@ static void bench_refuses_bad_numbers_and_keeps_an_old_trace(void **state)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (access(tmp, F_OK) == 0) fail_msg("a failed bench left %s", tmp);
     unlink(path);
+    /* The directories a failed run made for its trace are taken away again; the one that was
+     * there before stays. */
+    char top[] = "/tmp/vka_bench_dirs_XXXXXX";
+    assert_non_null(mkdtemp(top));
+    snprintf(args, sizeof args, "--quick --batch-size 65536 --trace %s/new/sub/t.jsonl", top);
+    assert_int_equal(bench_status(args, text, sizeof text), 1);
+    char made[128];
+    snprintf(made, sizeof made, "%s/new", top);
+    if (access(made, F_OK) == 0) fail_msg("a failed bench left the directory %s", made);
+    assert_int_equal(access(top, F_OK), 0);
+    assert_int_equal(rmdir(top), 0);
 }
 
 int main(void)

@@ -109,19 +109,18 @@ int cli_bench(int argc, char **argv)
     /* Written beside (TRACE.tmp) once the device is there and renamed into place at the end: a
      * run that fails leaves an old trace as it was and no partial one. */
     char trace_tmp[4200];
+    vka_made_dirs trace_dirs = {.n = 0}; /* taken away again if the run fails */
     if (trace_path) {
         snprintf(trace_tmp, sizeof trace_tmp, "%s.tmp", trace_path);
-        char parent[4200];
-        snprintf(parent, sizeof parent, "%s", trace_path);
-        char *slash = strrchr(parent, '/');
-        if (slash) *slash = 0;
-        if ((slash && vka_make_dirs(&ctx->logger, "--trace", trace_path, parent)) ||
+        if (vka_make_parent_dirs(&ctx->logger, "--trace", trace_path, &trace_dirs) ||
             vka_output_path_check(&ctx->logger, "--trace", trace_path, NULL, 0)) {
+            vka_made_dirs_remove(&trace_dirs);
             vka_context_destroy(ctx);
             return CLI_USAGE;
         }
         if (!(d.trace = fopen(trace_tmp, "w"))) {
             fprintf(stderr, "vkanchor bench: --trace %s: cannot open it for writing (%s)\n", trace_tmp, strerror(errno));
+            vka_made_dirs_remove(&trace_dirs);
             vka_context_destroy(ctx);
             return CLI_USAGE;
         }
@@ -145,6 +144,7 @@ int cli_bench(int argc, char **argv)
     }
     if (d.trace && rc) remove(trace_tmp);
     if (rc) {
+        vka_made_dirs_remove(&trace_dirs);
         vka_context_destroy(ctx);
         return CLI_FAIL;
     }

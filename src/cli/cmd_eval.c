@@ -113,34 +113,11 @@ static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval
     return vka_file_replace(lg, path, write_samples_body, &body);
 }
 
-/* The directories prepare_output made, removed again (if still empty) when the evaluation fails. */
-typedef struct made_dirs {
-    char path[8][1024];
-    int n;
-} made_dirs;
-
-static void remove_made_dirs(made_dirs *m)
-{
-    while (m->n > 0) rmdir(m->path[--m->n]);
-}
-
 /* Makes the directories above `path` (like mkdir -p) and checks the file can be written,
  * before any evaluation work: a long run must not fail at its very end. */
-static int prepare_output(vka_logger *lg, const char *path, const char *what, made_dirs *made)
+static int prepare_output(vka_logger *lg, const char *path, const char *what, vka_made_dirs *made)
 {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(dir, 0755) == 0) {
-            if (made->n < 8) snprintf(made->path[made->n++], sizeof made->path[0], "%s", dir);
-        } else if (errno != EEXIST) {
-            vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot create directory %s: %s", what, path, dir, strerror(errno));
-            return 0;
-        }
-        *p = '/';
-    }
+    if (vka_make_parent_dirs(lg, what, path, made)) return 0;
     int existed = access(path, F_OK) == 0;
     FILE *f = fopen(path, "a");
     if (!f) {
@@ -162,7 +139,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     int status = CLI_FAIL;
     float *scores_id[VKA_SCORE_COUNT] = {0}, *scores_ood[VKA_SCORE_COUNT] = {0};
 
-    made_dirs made = {.n = 0};
+    vka_made_dirs made = {.n = 0};
     {   /* Every output a regular file or none yet, and none of them the checkpoint or another
          * output: a report written over its own checkpoint would lose the model. Checked before
          * prepare_output probes the paths (which would follow a link). */
@@ -380,7 +357,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     printf("\nReport: %s\n", a->report);
     status = CLI_OK;
 done:
-    if (status != CLI_OK) remove_made_dirs(&made); /* a failed evaluation leaves no empty directories */
+    if (status != CLI_OK) vka_made_dirs_remove(&made); /* a failed evaluation leaves no empty directories */
     for (int s = 0; s < VKA_SCORE_COUNT; s++) free(scores_id[s]), free(scores_ood[s]);
     vka_eval_outputs_free(&clean);
     vka_eval_outputs_free(&ood_out);

@@ -123,7 +123,7 @@ vka_result vka_file_replace_text(vka_logger *lg, const char *path, const char *t
     return vka_file_replace(lg, path, write_text, (void *)text);
 }
 
-vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir)
+vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir, vka_made_dirs *made)
 {
     char d[4096];
     if (!dir[0]) return VKA_SUCCESS;
@@ -135,10 +135,33 @@ vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, co
         *p = 0;
         struct stat st;
         /* A component that is a directory already passes whatever mkdir would say (EACCES, EROFS). */
-        if (!(stat(d, &st) == 0 && S_ISDIR(st.st_mode)) && mkdir(d, 0755) != 0 && errno != EEXIST)
-            return vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot create the directory %s (%s)", flag, named, d,
-                            strerror(errno));
+        if (!(stat(d, &st) == 0 && S_ISDIR(st.st_mode))) {
+            if (mkdir(d, 0755) == 0) {
+                if (made && made->n < (int)(sizeof made->path / sizeof made->path[0]) &&
+                    strlen(d) < sizeof made->path[0])
+                    memcpy(made->path[made->n++], d, strlen(d) + 1);
+            } else if (errno != EEXIST) {
+                return vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot create the directory %s (%s)", flag, named, d,
+                                strerror(errno));
+            }
+        }
         if (!(*p = was)) break;
     }
     return VKA_SUCCESS;
+}
+
+vka_result vka_make_parent_dirs(vka_logger *lg, const char *flag, const char *path, vka_made_dirs *made)
+{
+    char parent[4096];
+    if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent)
+        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: path too long", flag, path);
+    char *slash = strrchr(parent, '/');
+    if (!slash || slash == parent) return VKA_SUCCESS; /* "file" or "/file": nothing to make */
+    *slash = 0;
+    return vka_make_dirs(lg, flag, path, parent, made);
+}
+
+void vka_made_dirs_remove(vka_made_dirs *made)
+{
+    while (made->n > 0) rmdir(made->path[--made->n]); /* one not empty stays (ENOTEMPTY) */
 }

@@ -17,9 +17,19 @@ vka_result vka_file_replace(vka_logger *lg, const char *path, int (*write_body)(
 vka_result vka_output_path_check(vka_logger *lg, const char *flag, const char *path, const char *const *others, int n);
 /* Whether file `path` (which may not exist yet) lies directly in directory `dir`, both resolved. */
 int vka_path_in_dir(const char *path, const char *dir);
+/* The directories one command created, in order, so that a command that fails can take them
+ * away again and leave the file system as it found it. */
+typedef struct vka_made_dirs {
+    char path[16][1024];
+    int n;
+} vka_made_dirs;
 /* mkdir -p of dir (nothing for ""); a failure names `flag` and the path the user gave (`named`:
- * dir itself, or a file inside it). */
-vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir);
+ * dir itself, or a file inside it). Each directory created is added to `made` (may be NULL). */
+vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir, vka_made_dirs *made);
+/* mkdir -p of the directory above file `path` (nothing for a bare file name). */
+vka_result vka_make_parent_dirs(vka_logger *lg, const char *flag, const char *path, vka_made_dirs *made);
+/* Removes the directories in `made` that are still empty, deepest first, and forgets them all. */
+void vka_made_dirs_remove(vka_made_dirs *made);
 /* write(2) until done (EINTR retried): 0, or -1 with errno. */
 int vka_write_all(int fd, const void *data, uint64_t bytes);
 /* vka_file_replace with `text` as the whole content. */

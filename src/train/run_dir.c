@@ -205,7 +205,7 @@ vka_result vka_run_dir_open(vka_logger *lg, const vka_train_config *c, uint64_t 
 {
     *lock_fd = -1;
     *continuing = *append_metrics = 0;
-    vka_result rc = c->out_dir[0] ? vka_make_dirs(lg, "--out", c->out_dir, c->out_dir)
+    vka_result rc = c->out_dir[0] ? vka_make_dirs(lg, "--out", c->out_dir, c->out_dir, NULL)
                                   : vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "--out: an empty path");
     if (rc) return rc;
     char path[1100];
