@@ -187,6 +187,24 @@ static void divergence_stops_and_keeps_the_last_good_checkpoint(void **state)
     test_context_finish(ctx);
 }
 
+/* A learning rate far too large drives the loss to huge finite values long before it
+ * overflows; the run stops at the first loss past 1000 x ln(classes) instead of training on. */
+static void an_exploding_finite_loss_stops_the_run(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_train_result r;
+    vka_train_config c = config("exploding", 40);
+    c.lr = 100;
+    c.schedule = VKA_SCHED_CONSTANT;
+    assert_int_not_equal(train(ctx, &c, &r), VKA_SUCCESS);
+    assert_true(r.diverged);
+    const char *msg = vka_context_last_error(ctx);
+    if (!strstr(msg, "diverged") || !strstr(msg, "over 1000 x ln(classes)")) fail_msg("exploding loss: %s", msg);
+    assert_true(r.steps_done < 40 * 64 / c.batch_size);
+    test_context_finish(ctx);
+}
+
 static void every_training_mode_runs(void **state)
 {
     (void)state;
@@ -216,6 +234,7 @@ int main(void)
         cmocka_unit_test(same_seed_gives_bit_identical_weights),
         cmocka_unit_test(resuming_continues_exactly),
         cmocka_unit_test(divergence_stops_and_keeps_the_last_good_checkpoint),
+        cmocka_unit_test(an_exploding_finite_loss_stops_the_run),
         cmocka_unit_test(a_run_stopped_before_its_first_step_leaves_nothing),
         cmocka_unit_test(every_training_mode_runs),
     };

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "data/augment.h"
 #include "nn/anchor.h"
@@ -482,11 +483,19 @@ static vka_result collect(trainer *t, step_slot *sl, running *r, vka_train_resul
     if (rc) return rc;
     sl->in_flight = 0;
     const float *st = vka_tensor_map(sl->stats_host);
-    if (!isfinite(st[VKA_CE_STAT_LOSS])) {
+    /* A guess over C classes costs ln C; a mean cross-entropy a thousand times that means logits
+     * thousands apart, a softmax saturated on wrong classes that no step comes back from (at
+     * --lr 100 the loss grows to 1e26 before it overflows). Either way the run is stopped. */
+    const double bound = 1e3 * log((double)t->train.classes);
+    const float loss = st[VKA_CE_STAT_LOSS];
+    if (!isfinite(loss) || loss > bound) {
         result->diverged = 1;
+        char ckpt[1100];
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", t->cfg->out_dir);
         return vka_fail(t->lg, VKA_ERROR_INVALID_ARGUMENT,
-                        "the loss is %g at step %llu: training diverged (try a smaller --lr); the last good "
-                        "checkpoint is kept", st[VKA_CE_STAT_LOSS], (unsigned long long)sl->step + 1);
+                        "the loss is %g at step %llu%s: training diverged (try a smaller --lr); %s", loss,
+                        (unsigned long long)sl->step + 1, isfinite(loss) ? ", over 1000 x ln(classes)" : "",
+                        access(ckpt, F_OK) == 0 ? "the last good checkpoint is kept" : "no checkpoint was written");
     }
     r->loss += st[VKA_CE_STAT_LOSS];
     r->correct += st[VKA_CE_STAT_CORRECT];

@@ -63,7 +63,7 @@ typedef struct vka_train_result {
     double last_loss, train_accuracy, test_accuracy;
     int interrupted;              /* SIGINT: checkpoint written (where a step ran), exit 130 */
     int saved;                    /* a checkpoint of this run is in out_dir (0: stopped before its first step) */
-    int diverged;                 /* NaN or infinite loss */
+    int diverged;                 /* NaN, infinite or absurdly large loss */
 } vka_train_result;
 
 /* Trains per the config on `ctx`; writes config.json, metrics.jsonl and
