@@ -64,6 +64,18 @@ static void epoch_record(const char *run, int epoch, char *out, size_t n)
     if (!out[0]) fail_msg("%s has no record of epoch %d", path, epoch);
 }
 
+/* The last line of a run's metrics.jsonl. */
+static void last_record(const char *run, char *out, size_t n)
+{
+    char path[512], line[1024];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, run);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    out[0] = 0;
+    while (fgets(line, sizeof line, f)) snprintf(out, n, "%s", line);
+    fclose(f);
+}
+
 /* The parameters section of a run's checkpoint (malloc'd). */
 static void *params_of(const char *run, uint64_t *bytes)
 {
@@ -122,6 +134,12 @@ static void resuming_continues_exactly(void **state)
     part.max_steps = 6;
     TEST_OK(train(ctx, &part, &r));
     assert_int_equal(r.steps_done, 6);
+    /* Its records end with its last step's, with the loss and accuracy of the epoch's steps so far
+     * (a run shorter than the progress interval has that record alone). */
+    char last[1024];
+    last_record("part", last, sizeof last);
+    if (!strstr(last, "\"type\":\"step\",\"epoch\":2,\"step\":6,\"loss\":") || strstr(last, "null"))
+        fail_msg("part's last record: %s", last);
     snprintf(rest.resume, sizeof rest.resume, "%s/part/checkpoint.ckpt", dir);
     TEST_OK(train(ctx, &rest, &r));
     /* The epoch record after a mid-epoch resume covers the whole epoch, as in the straight run:

@@ -474,6 +474,33 @@ static void format_duration(double s, char *out, size_t n)
 
 /* ---- the loop ------------------------------------------------------------------------ */
 
+/* The progress line and the step record in metrics.jsonl, for the steps up to p->step (the
+ * loss and accuracy over this epoch's steps collected so far). */
+static void report_step(trainer *t, const progress *p, const running *run, double lr, double ips, uint64_t total_steps)
+{
+    const vka_train_config *c = t->cfg;
+    const uint64_t steps_per_epoch = t->train.count / t->B;
+    uint64_t left = total_steps > p->step ? total_steps - p->step : 0;
+    if (c->max_steps && c->max_steps - (p->step < c->max_steps ? p->step : c->max_steps) < left)
+        left = c->max_steps > p->step ? c->max_steps - p->step : 0;
+    char eta[32];
+    format_duration(left * t->B / (ips > 0 ? ips : 1), eta, sizeof eta);
+    double loss = run->steps ? run->loss / run->steps : NAN;
+    double acc = run->steps ? run->correct / (run->steps * (double)t->B) : NAN;
+    vka_log(t->lg, VKA_LOG_INFO, "epoch %u/%u step %u/%llu loss %.4f acc %.1f%% lr %.5f %.0f img/s ETA %s",
+            p->epoch + 1, c->epochs, p->index, (unsigned long long)steps_per_epoch, loss, 100 * acc, lr, ips, eta);
+    /* No step collected yet (a slow device's first seconds): null, not nan, which JSON lacks. */
+    char loss_json[32] = "null", acc_json[32] = "null";
+    if (run->steps) {
+        snprintf(loss_json, sizeof loss_json, "%.6f", loss);
+        snprintf(acc_json, sizeof acc_json, "%.6f", acc);
+    }
+    fprintf(t->metrics,
+            "{\"type\":\"step\",\"epoch\":%u,\"step\":%llu,\"loss\":%s,\"accuracy\":%s,\"lr\":%.8f,"
+            "\"images_per_s\":%.1f}\n", p->epoch + 1, (unsigned long long)p->step, loss_json, acc_json, lr, ips);
+    fflush(t->metrics);
+}
+
 /* Waits for the step in `sl` (if any) and adds its loss statistics; a NaN or
  * infinite loss stops training before anything is saved. */
 static vka_result collect(trainer *t, step_slot *sl, running *r, vka_train_result *result)
@@ -555,7 +582,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     const uint64_t total_steps = steps_per_epoch * c->epochs;
     double started = now_s(), last_print = 0;
     const double clock0 = started - p.seconds; /* the records' clock runs on from the resumed run's */
-    uint64_t steps_this_run = 0;
+    uint64_t steps_this_run = 0, reported_step = p.step;
     running run = p.epoch_so_far; /* a run resumed mid-epoch: its epoch's statistics so far */
     int cur = 0;
     while (p.epoch < c->epochs && !rc) {
@@ -575,20 +602,8 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
         double el = now_s() - started;
         if (el - last_print >= 2.0 || p.index == steps_per_epoch) {
             last_print = el;
-            double ips = steps_this_run * t.B / (el > 0 ? el : 1e-9);
-            uint64_t left = total_steps > p.step ? total_steps - p.step : 0;
-            if (c->max_steps && c->max_steps - (p.step < c->max_steps ? p.step : c->max_steps) < left)
-                left = c->max_steps > p.step ? c->max_steps - p.step : 0;
-            char eta[32];
-            format_duration(left * t.B / (ips > 0 ? ips : 1), eta, sizeof eta);
-            double loss = run.steps ? run.loss / run.steps : NAN, acc = run.steps ? run.correct / (run.steps * (double)t.B) : NAN;
-            vka_log(t.lg, VKA_LOG_INFO, "epoch %u/%u step %u/%llu loss %.4f acc %.1f%% lr %.5f %.0f img/s ETA %s",
-                    p.epoch + 1, c->epochs, p.index, (unsigned long long)steps_per_epoch, loss, 100 * acc, sl->lr, ips,
-                    eta);
-            fprintf(t.metrics,
-                    "{\"type\":\"step\",\"epoch\":%u,\"step\":%llu,\"loss\":%.6f,\"accuracy\":%.6f,\"lr\":%.8f,"
-                    "\"images_per_s\":%.1f}\n", p.epoch + 1, (unsigned long long)p.step, loss, acc, sl->lr, ips);
-            fflush(t.metrics);
+            report_step(&t, &p, &run, sl->lr, steps_this_run * t.B / (el > 0 ? el : 1e-9), total_steps);
+            reported_step = p.step;
         }
         if (p.index == steps_per_epoch) {
             for (int s = 0; s < 2; s++) VKA_CHECK(collect(&t, &t.slot[s], &run, result));
@@ -617,6 +632,10 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     /* Interrupted, or stopped by --max-steps: finish the steps in flight and save. */
     for (int s = 0; s < 2; s++) VKA_CHECK(collect(&t, &t.slot[s], &run, result));
     if (!rc && p.index != 0 && steps_this_run) {
+        if (reported_step != p.step) { /* the last step's record: a short run's only one */
+            double el = now_s() - started;
+            report_step(&t, &p, &run, t.slot[cur ^ 1].lr, steps_this_run * t.B / (el > 0 ? el : 1e-9), total_steps);
+        }
         p.epoch_so_far = run, p.seconds = now_s() - clock0;
         VKA_CHECK(save_checkpoint(&t, &p));
         if (t.metrics) fflush(t.metrics);
