@@ -3,7 +3,8 @@
 #include "common.glsl"
 // K-anchor inference reduction, one invocation per test image b:
 //   mean (B, NC) = mean over k of logits[k*B + b];
-//   unc (B) = mean over classes of the population std over k of sigmoid(logits);
+//   unc (B) = mean over classes of the sample std over k of sigmoid(logits) (divided by K - 1,
+//             as torch.std in the released code; 0 for K = 1);
 //   cal (B, NC) = mean / (1 + exp(unc)).
 // Two passes over k per class (mean, then squared deviations) as the reference does;
 // a fixed order: bit-identical runs.
@@ -28,6 +29,7 @@ void main()
     if (b >= p.batch) return;
     uint stride = p.batch * p.classes; // from anchor k to k+1
     float K = float(p.anchors);
+    float dof = max(K - 1.0, 1.0); // K = 1: var_s is 0, and so is the uncertainty
     float u = 0.0;
     for (uint j = 0; j < p.classes; j++) {
         uint base = b * p.classes + j;
@@ -43,7 +45,7 @@ void main()
             float d = sigmoid(z[base + k * stride]) - mean_s;
             var_s += d * d;
         }
-        u += sqrt(var_s / K);
+        u += sqrt(var_s / dof);
         mean[base] = sum / K;
     }
     u /= float(p.classes);

@@ -136,6 +136,26 @@ static void eval_is_deterministic_for_a_seed(void **state)
     test_context_finish(ctx);
 }
 
+/* The K references are distinct training images (the released code draws them by randperm):
+ * asked for as many as there are, every one is drawn once; the same seed draws the same. */
+static void the_references_are_distinct_training_images(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    uint32_t a[N], b[N];
+    int seen[N] = {0};
+    assert_int_equal(vka_eval_reference_indices(5, N, N, a), 0);
+    for (int k = 0; k < N; k++) {
+        assert_true(a[k] < N);
+        if (seen[a[k]]++) fail_msg("training image %u drawn twice", a[k]);
+    }
+    assert_int_equal(vka_eval_reference_indices(5, N, N, b), 0);
+    assert_memory_equal(a, b, sizeof a);
+    assert_int_equal(vka_eval_reference_indices(6, N, N, b), 0);
+    assert_memory_not_equal(a, b, sizeof a);
+    assert_int_equal(vka_eval_reference_indices(5, N + 1, N, b), -1);
+}
+
 static void bad_inputs_fail_before_any_work(void **state)
 {
     (void)state;
@@ -337,6 +357,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(eval_writes_every_metric_and_figure),
+        cmocka_unit_test(the_references_are_distinct_training_images),
         cmocka_unit_test(eval_is_deterministic_for_a_seed),
         cmocka_unit_test(bad_inputs_fail_before_any_work),
         cmocka_unit_test(outputs_that_would_destroy_an_input_or_a_special_file_are_refused),

@@ -5,7 +5,7 @@
  *   train / infer input  e <= 1e-12 (the reference half is a copy, the residual one rounding;
  *                        the masked half must be exactly 0)
  *   reduce mean          e <= 1e-11 (K <= 5 fp32 adds and a divide)
- *   uncertainty          e <= 1e-10 (fp32 sigmoid, two-pass population std, sqrt; exactly 0 for K=1)
+ *   uncertainty          e <= 1e-10 (fp32 sigmoid, two-pass sample std, sqrt; exactly 0 for K=1)
  *   calibrated           e <= 1e-10
  * Determinism: every op run twice gives the same bits. */
 #include <math.h>

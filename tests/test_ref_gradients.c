@@ -652,10 +652,11 @@ static void anchor_reduce_matches_hand_computed_values(void **state) {
     assert_close(mean[1], 0.0, 0, "mean [0,1]");
     assert_close(mean[2], 3.0, 0, "mean [1,0]");
     assert_close(mean[3], -1.0, 0, "mean [1,1]");
-    // population std of two values is |a - b| / 2; then mean over the 2 classes
-    double u0 = (fabs(sigmoid(0) - sigmoid(1)) / 2 + fabs(sigmoid(2) - sigmoid(-2)) / 2) / 2;
+    // the sample std of two values is |a - b| / sqrt(2); then mean over the 2 classes
+    double u0 = (fabs(sigmoid(0) - sigmoid(1)) + fabs(sigmoid(2) - sigmoid(-2))) / sqrt(2) / 2;
     assert_close(unc[0], u0, 1e-15, "uncertainty 0");
-    assert_close(unc[0], 0.2481631836464424, 1e-15, "uncertainty 0 (Python)");
+    // Python: (statistics.stdev([s(0), s(1)]) + statistics.stdev([s(2), s(-2)])) / 2, s the sigmoid
+    assert_close(unc[0], 0.35095573999448393, 1e-15, "uncertainty 0 (Python's sample stdev)");
     assert_close(unc[1], 0.0, 1e-15, "uncertainty 1");
     assert_close(cal[0], 0.5 / (1 + exp(u0)), 1e-15, "calibrated [0,0]");
     assert_close(cal[2], 3.0 / 2.0, 1e-15, "calibrated [1,0] = mean / (1 + e^0)");
@@ -665,14 +666,14 @@ static void anchor_reduce_matches_hand_computed_values(void **state) {
     for (int i = 0; i < 8; i++) assert_close(m1[i], logits[i], 0, "K=1 mean");
     ref_anchor_reduce(m1, u1, NULL, logits, 1, 4, 2);
     for (int b = 0; b < 4; b++) assert_close(u1[b], 0.0, 0, "K=1 uncertainty");
-    // K = 3: population std divides by K, not K-1. sigmoid values s_k for one class
+    // K = 3: the sample std divides by K - 1, as torch.std does. sigmoid values s_k for one class
     const double l3[3] = {-1, 0, 2};
     double m3, u3;
     ref_anchor_reduce(&m3, &u3, NULL, l3, 3, 1, 1);
     double s0 = sigmoid(-1), s1 = sigmoid(0), s2 = sigmoid(2), sm = (s0 + s1 + s2) / 3;
-    double pop = sqrt(((s0 - sm) * (s0 - sm) + (s1 - sm) * (s1 - sm) + (s2 - sm) * (s2 - sm)) / 3);
+    double sample = sqrt(((s0 - sm) * (s0 - sm) + (s1 - sm) * (s1 - sm) + (s2 - sm) * (s2 - sm)) / 2);
     assert_close(m3, 1.0 / 3.0, 1e-15, "K=3 mean");
-    assert_close(u3, pop, 1e-15, "K=3 population std");
+    assert_close(u3, sample, 1e-15, "K=3 sample std");
 }
 
 // ----------------------------------------------------------------------------

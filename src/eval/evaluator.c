@@ -24,6 +24,27 @@ static vka_augment_shape plain_shape(const vka_evaluator *e, uint32_t n)
     return s;
 }
 
+int vka_eval_reference_indices(uint64_t seed, uint32_t k_count, uint32_t count, uint32_t *out)
+{
+    uint8_t *taken = calloc((count + 7) / 8, 1);
+    if (!taken || k_count > count) {
+        free(taken);
+        return -1;
+    }
+    for (uint32_t k = 0; k < k_count; k++) {
+        uint64_t h = hash64(seed * 1000003ull + k);
+        uint32_t i = (uint32_t)(h % count);
+        while (taken[i / 8] >> (i % 8) & 1) { /* taken: drawn again from the next hash */
+            h = hash64(h + 1);
+            i = (uint32_t)(h % count);
+        }
+        taken[i / 8] |= (uint8_t)(1u << (i % 8));
+        out[k] = i;
+    }
+    free(taken);
+    return 0;
+}
+
 static vka_result load(vka_evaluator *e, const vka_eval_desc *d)
 {
     vka_logger *lg = &e->ctx->logger;
@@ -114,12 +135,17 @@ vka_result vka_evaluator_create(vka_context *ctx, const vka_eval_desc *d, vka_ev
     VKA_CHECK(vka_arena_alloc(e->dev, lbytes, &e->calibrated));
     VKA_CHECK(vka_arena_alloc(e->host, 2 * lbytes + (uint64_t)e->batch * 4, &e->out_host));
     VKA_CHECK(vka_cmd_create(ctx, &(vka_cmd_desc){0}, &e->cmd));
-    /* The K references: training images drawn with the seed, normalized without augmentation. */
+    /* The K references, normalized without augmentation. */
     uint8_t *px = vka_tensor_map(e->pixels);
-    for (uint32_t k = 0; k < e->anchors; k++) {
-        uint32_t i = (uint32_t)(hash64(d->seed * 1000003ull + k) % e->train.count);
-        memcpy(px + k * image, e->train.images + (uint64_t)i * image, image);
+    uint32_t *which = malloc((size_t)e->anchors * 4);
+    if (!which || vka_eval_reference_indices(d->seed, e->anchors, e->train.count, which)) {
+        free(which);
+        rc = vka_fail(&ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory drawing the references");
+        goto done;
     }
+    for (uint32_t k = 0; k < e->anchors; k++)
+        memcpy(px + k * image, e->train.images + (uint64_t)which[k] * image, image);
+    free(which);
     vka_augment_shape as = plain_shape(e, e->anchors);
     VKA_CHECK(vka_augment(e->cmd, &as, e->refs, e->pixels, e->aug));
     VKA_CHECK(vka_cmd_submit(e->cmd));

@@ -36,6 +36,11 @@ typedef struct vka_evaluator {
     vka_tensor corrupt_scratch;   /* what the corruption kernels need, grown on demand */
 } vka_evaluator;
 
+/* Which training images become the K references: k_count distinct indices below count (the
+ * released code draws them by randperm), the same for the same seed. -1: no memory, or
+ * k_count > count. */
+int vka_eval_reference_indices(uint64_t seed, uint32_t k_count, uint32_t count, uint32_t *out);
+
 /* Per-sample outputs of one pass over a dataset (malloc'd arrays). */
 typedef struct vka_eval_outputs {
     uint32_t n, classes;

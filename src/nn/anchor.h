@@ -31,7 +31,8 @@ vka_result vka_anchor_infer_input(vka_cmd *cmd, const vka_anchor_shape *s, vka_t
                                   vka_tensor refs);
 
 /* From logits (K*B, classes) (row k*B + b): mean_logits (B, classes) = mean over k;
- * uncertainty (B) = mean over classes of the population std over k of sigmoid(logits);
+ * uncertainty (B) = mean over classes of the sample std over k of sigmoid(logits) (divided by
+ * K - 1, as torch.std in the released code; 0 for K = 1);
  * calibrated (B, classes) = mean_logits / (1 + exp(uncertainty)). All three outputs required. */
 vka_result vka_anchor_reduce(vka_cmd *cmd, uint32_t anchors, uint32_t batch, uint32_t classes,
                              vka_tensor mean_logits, vka_tensor uncertainty, vka_tensor calibrated,

@@ -45,12 +45,12 @@ void ref_anchor_reduce(double *mean_logits, double *uncertainty, double *calibra
                 sum_s += 1.0 / (1.0 + exp(-z));
             }
             double mean_s = sum_s / K;
-            double var_s = 0.0; // population variance over K of sigmoid(z)
+            double var_s = 0.0; // sample variance over K of sigmoid(z): / (K - 1), 0 for K = 1
             for (int k = 0; k < K; k++) {
                 double d = 1.0 / (1.0 + exp(-logits[((size_t)k * B + b) * NC + j])) - mean_s;
                 var_s += d * d;
             }
-            unc += sqrt(var_s / K);
+            unc += sqrt(var_s / (K > 1 ? K - 1 : 1));
             mean_logits[(size_t)b * NC + j] = sum / K; // (B,NC)
         }
         unc /= NC;

@@ -99,8 +99,8 @@ void ref_anchor_train_input(double *out, const double *x, const int *ref_index, 
 void ref_anchor_infer_input(double *out, const double *x, const double *refs,
                             int K, int B, int C, int HW);
 // From logits (K*B,NC) (row k*B + b): mean_logits (B,NC) = mean over k;
-// uncertainty (B) = mean over classes of the population std (divide by K) over k of
-// sigmoid(logits); calibrated (B,NC) = mean_logits / (1 + exp(uncertainty)).
+// uncertainty (B) = mean over classes of the sample std (divide by K - 1, as torch.std in the
+// released code; 0 for K = 1) over k of sigmoid(logits); calibrated (B,NC) = mean_logits / (1 + exp(uncertainty)).
 // uncertainty and calibrated may be NULL.
 void ref_anchor_reduce(double *mean_logits, double *uncertainty, double *calibrated,
                        const double *logits, int K, int B, int NC);
