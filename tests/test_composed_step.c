@@ -58,6 +58,7 @@ typedef struct step_case {
     int masked;
     uint64_t seed;
     int unfused;                  /* resnet block tails as BN, add and ReLU nodes (VKANCHOR_FUSE_RESIDUAL=0) */
+    int packed_failed;            /* the context's packed kernels failed their self-test: none may run */
     float **after;                /* if set: gets the gradients, the updated parameters (2 param_floats), then
                                      the logits of an evaluation forward after the step (BATCH x 10) */
 } step_case;
@@ -417,6 +418,7 @@ static void run_case(const step_case *sc)
     const uint32_t C = 1, H = sc->size, W = sc->size, NC = 10;
     vka_model *m;
     if (sc->unfused) setenv("VKANCHOR_FUSE_RESIDUAL", "0", 1);
+    if (sc->packed_failed) ctx->packed_checked = -1;
     TEST_OK(vka_model_create(ctx, &(vka_model_desc){.kind = sc->kind, .in_channels = 2 * C, .height = H, .width = W,
                                                    .classes = NC, .batch = BATCH}, &m));
     unsetenv("VKANCHOR_FUSE_RESIDUAL");
@@ -463,7 +465,8 @@ static void run_case(const step_case *sc)
      * the model takes it (as the trainer does), the others NCHW: both against the reference. */
     vka_packed_layout in_layout;
     int input_packed = sc->masked && vka_model_input_layout(m, BATCH, &in_layout);
-    if (sc->masked && !input_packed && vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) &&
+    if (sc->masked && !input_packed && !sc->packed_failed && vka_context_device(ctx)->type == VKA_DEVICE_CPU &&
+        vka_conv2d_packed_device(ctx) &&
         !getenv("VKANCHOR_CONV") && !getenv("VKANCHOR_CONV_PACKED") && !getenv("VKANCHOR_INPUT_PACKED") &&
         !getenv("VKANCHOR_LIMITS"))
         fail_msg("on a CPU device: the model's first conv takes no packed input");
@@ -587,7 +590,16 @@ static void run_case(const step_case *sc)
         skips += m->nodes[i].dx_skip_empty_phases != 0, accumulates += m->nodes[i].dx_accumulate != 0;
         shared_x += m->nodes[i].reads_shared_x != 0;
     }
-    if (vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) &&
+    if (sc->packed_failed) {
+        for (uint32_t i = 0; i < ctx->kernels.capacity; i++) {
+            const vka_kernel *k = ctx->kernels.table[i];
+            if (k && k->desc.name && strncmp(k->desc.name, "conv2d_", 7) == 0 && strstr(k->desc.name, "pack"))
+                fail_msg("after a failed self-test the step ran %s", k->desc.name);
+        }
+        if (packed || packed_y || shared_x || input_packed)
+            fail_msg("after a failed self-test: %u convs with packed dy, %u BNs with packed y, %u shared x, packed "
+                     "input %d (expected none)", packed, packed_y, shared_x, input_packed);
+    } else if (vka_context_device(ctx)->type == VKA_DEVICE_CPU && vka_conv2d_packed_device(ctx) &&
         !getenv("VKANCHOR_CONV") && !getenv("VKANCHOR_CONV_PACKED")) {
         if (packed == 0 || packed_y == 0)
             fail_msg("on a CPU device: %u convs took their dy packed from the BN after them, %u BNs wrote their y "
@@ -638,6 +650,14 @@ static void resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_sta
 {
     (void)state;
     run_case(&(step_case){.kind = VKA_MODEL_RESNET20, .size = 8, .masked = 1, .seed = 22});
+}
+
+/* Where the packed kernels failed their start-up self-test, the model plans and runs without
+ * them (the texel and tiled kernels) and its step still matches the reference. */
+static void a_failed_packed_self_test_leaves_a_correct_step_on_the_fp32_kernels(void **state)
+{
+    (void)state;
+    run_case(&(step_case){.kind = VKA_MODEL_CNN, .size = 12, .masked = 1, .seed = 13, .packed_failed = 1});
 }
 
 /* The fused block tails (BN + residual + ReLU in one pass) round exactly as the BN, add and
@@ -720,6 +740,7 @@ int main(void)
         cmocka_unit_test(resnet20_unmasked_step_matches_the_composed_reference),
         cmocka_unit_test(resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_statistics),
         cmocka_unit_test(resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu),
+        cmocka_unit_test(a_failed_packed_self_test_leaves_a_correct_step_on_the_fp32_kernels),
         cmocka_unit_test(model_refuses_a_batch_past_the_binding_limit_and_takes_the_largest_that_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

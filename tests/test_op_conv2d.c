@@ -654,6 +654,52 @@ static void conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise(
     test_context_finish(ctx);
 }
 
+/* The packed kernels' start-up self-test (conv2d_self_test.c): where the device can run them
+ * it passes, having run the packed kernels of all three passes against the tiled ones; its
+ * comparison sees fp16's rounding (the coop kernels emulated, where fp16 arithmetic is
+ * offered); and a failed self-test keeps every conv off the packed kernels. Elsewhere it says
+ * no without running. */
+static void conv2d_packed_self_test_gates_the_packed_kernels(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_conv2d_shape sh = {.n = 2, .c = 8, .h = 10, .w = 10, .k = 16, .r = 3, .s = 3, .stride = 1, .pad = 1,
+                           .variant = VKA_CONV2D_TEXEL};
+    const int capable = vka_conv2d_packed_device(ctx) && !vka_switch_off("VKANCHOR_CONV_PACKED") &&
+                        vka_conv2d_choose(ctx, &(vka_conv2d_shape){.n = 1, .c = 1, .h = 4, .w = 4, .k = 1, .r = 1,
+                                                                   .s = 1, .stride = 1}) == VKA_CONV2D_TEXEL;
+    assert_int_equal(vka_conv2d_packed_ready(ctx), capable);
+    assert_int_equal(ctx->packed_checked, capable);
+    if (capable) {
+        static const char *const ran[] = {"conv2d_pack4", "conv2d_bwd_weight_packed",
+                                          "conv2d_fwd_tiled", "conv2d_bwd_weight_tiled"};
+        for (size_t i = 0; i < sizeof ran / sizeof *ran; i++)
+            if (!vka_kernel_built(ctx, ran[i], -1, 0)) fail_msg("the packed self-test never ran %s", ran[i]);
+        if (!vka_kernel_built(ctx, "conv2d_bwd_data_packed_cpair", -1, 0) &&
+            !vka_kernel_built(ctx, "conv2d_bwd_data_packed_jb1_cpair", -1, 0) && !vka_switch_off("VKANCHOR_CONV_CPAIR"))
+            fail_msg("the packed self-test never ran a stride-2 input gradient by column pairs");
+        if (vka_context_device(ctx)->features.shader_float16 &&
+            vka_context_limits(ctx)->max_shared_memory_bytes >= VKA_CONV2D_COOP_SHARED_BYTES) {
+            vka_conv2d_shape fp16 = sh, fp32 = sh;
+            fp16.variant = fp32.variant = VKA_CONV2D_TILED;
+            fp16.coop = 2, fp32.coop = -1;
+            double err = vka_conv2d_compare_paths(ctx, &fp16, &fp32, 1.0f);
+            if (!(err > 1e-5 && err < 1e-2)) fail_msg("fp16 against fp32: relative error %g", err);
+        }
+        vka_arena *arena;
+        vka_tensor scratch;
+        TEST_OK(vka_arena_create(ctx, &(vka_arena_desc){.name = "self-test gate"}, &arena));
+        TEST_OK(vka_arena_alloc(arena, vka_conv2d_scratch_bytes(ctx, &sh), &scratch));
+        vka_packed_layout l;
+        assert_true(vka_conv2d_x_packed_layout(ctx, &sh, scratch, &l));
+        ctx->packed_checked = -1; /* as after a failed self-test */
+        assert_false(vka_conv2d_x_packed_layout(ctx, &sh, scratch, &l));
+        assert_int_equal(vka_conv2d_packed_ready(ctx), 0);
+        vka_arena_destroy(arena);
+    }
+    test_context_finish(ctx);
+}
+
 /* More run blocks than one dispatch dimension holds (max_workgroup_count[0] + 1, here 1x1 on
  * 4 channels, one run of 4 columns per output row): the dispatch is split over x and y and
  * its padding workgroups (every lane past the last run) must not write statistics: each
@@ -1045,6 +1091,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(conv2d_tiled_plan_fills_a_gpu_and_keeps_cpu_devices_at_4x4),
         cmocka_unit_test(conv2d_picks_the_texel_variant_on_cpu_devices_unless_told_otherwise),
         cmocka_unit_test(conv2d_coop_forward_matches_reference_where_offered),
+        cmocka_unit_test(conv2d_packed_self_test_gates_the_packed_kernels),
         cmocka_unit_test(conv2d_input_gradient_skips_empty_phases_and_accumulates_per_phase),
         cmocka_unit_test(conv2d_rejects_bad_calls_without_dispatching),
         cmocka_unit_test(conv2d_rejects_a_shared_x_that_cannot_serve),

@@ -157,11 +157,12 @@ static uint64_t packed_base(const vka_context *ctx, const vka_conv2d_shape *sh)
 static int x_given_packed(const vka_conv2d_shape *sh) { return sh && (sh->x_packed || vka_tensor_present(sh->x_shared.t)); }
 
 /* Whether the lavapipe packed path runs: the TEXEL variant, a shape it takes, room in the
- * scratch; VKANCHOR_CONV_PACKED=0 turns it off (A/B measurements, tests of the GEMM kernels). */
+ * scratch, and its self-test not failed; VKANCHOR_CONV_PACKED=0 turns it off (A/B
+ * measurements, tests of the GEMM kernels). */
 static int packed_applies(const vka_context *ctx, vka_conv2d_variant v, const vka_conv2d_shape *sh,
                           vka_tensor scratch)
 {
-    if (v != VKA_CONV2D_TEXEL || vka_switch_off("VKANCHOR_CONV_PACKED")) return 0;
+    if (v != VKA_CONV2D_TEXEL || vka_switch_off("VKANCHOR_CONV_PACKED") || ctx->packed_checked < 0) return 0;
     return vka_conv2d_packed_usable(ctx, sh, scratch, packed_base(ctx, sh));
 }
 

@@ -81,6 +81,19 @@ typedef struct vka_conv2d_shape {
  * run on the first call (conv2d_coop.c; a failure is logged once as a warning and the fp32
  * kernels stay for all three passes). */
 int vka_conv2d_coop_ready(vka_context *ctx);
+/* One conv's forward and both gradients (bias included) run as `fast` and as `plain` say (the
+ * same geometry; variant and coop differ), from the same deterministic inputs in [-1, 1) and a
+ * dy scaled by dy_scale: the largest difference over the four outputs relative to plain's
+ * largest magnitude, INFINITY where a pass fails or a value is not finite (conv2d_self_test.c).
+ * What the fast paths' start-up self-tests run. */
+double vka_conv2d_compare_paths(vka_context *ctx, const vka_conv2d_shape *fast, const vka_conv2d_shape *plain,
+                                float dy_scale);
+/* Whether the channels-packed kernels (lavapipe's path: RGBA32F texels, subgroup shuffles,
+ * 64-bit stores) may run on this context: the device offers what they need, VKANCHOR_CONV_PACKED
+ * does not turn them off, and their self-test against the fp32 tiled kernels passed. The model
+ * runs it when a context makes its first model (the op tests test the kernels themselves); a
+ * failure is logged once as a warning and every conv takes the fp32 kernels. */
+int vka_conv2d_packed_ready(vka_context *ctx);
 /* The coop kernel's shared memory (conv2d_gemm_coop.glsl: fp16 A and B tiles 32 x 72, fp32 C
  * 64 x 68); a context planned with less (VKANCHOR_LIMITS=min) does not use it. */
 #define VKA_CONV2D_COOP_SHARED_BYTES (2u * 32u * 72u * 2u + 64u * 68u * 4u)

@@ -1,10 +1,8 @@
 /* The start-up self-test of the conv passes on cooperative matrices (conv2d.h:
  * vka_conv2d_coop_ready). The first conv that could use them runs one small conv's forward
  * and gradients through the coop kernels and through the fp32 tiled ones on this device and
- * compares: a driver or kernel fault shows up as a warning and the fp32 kernels, not as
- * wrong training. */
-#include <math.h>
-#include <stdlib.h>
+ * compares (conv2d_self_test.c): a driver or kernel fault shows up as a warning and the fp32
+ * kernels, not as wrong training. */
 #include <string.h>
 
 #include "nn/conv2d.h"
@@ -20,82 +18,14 @@ static const vka_conv2d_shape SELF_TEST = {.n = 2, .c = 24, .h = 9, .w = 9, .k =
  * unscaled tiny dy gives errors of its whole size. */
 #define SELF_TEST_TOLERANCE 1e-2
 
-/* Deterministic values in [-1, 1). */
-static void fill(float *v, size_t n, uint32_t seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        v[i] = (float)(seed >> 8) / 8388608.0f - 1.0f;
-    }
-}
-
-/* The largest difference between got and want relative to want's largest magnitude (infinite
- * where a value is not finite). */
-static double relative_error(const float *got, const float *want, size_t n)
-{
-    double scale = 0, err = 0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(want[i]));
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        err = isfinite(d) ? fmax(err, d / (scale > 0 ? scale : 1)) : INFINITY;
-    }
-    return err;
-}
-
-/* Runs the self-test: the forward and both gradients (from a dy of ~1e-9, below even fp16's
- * subnormals: unscaled it would be all zeros, an error of 1) on the coop kernels and on the
- * fp32 tiled ones; 1 when every output matches within the tolerance. *err_out: the worst
- * relative error. */
+/* The forward and both gradients, from a dy of ~1e-9 (below even fp16's subnormals: unscaled it
+ * would be all zeros, an error of 1), on the coop kernels and on the fp32 tiled ones. */
 static int self_test(vka_context *ctx, double *err_out)
 {
-    const vka_conv2d_shape *sh = &SELF_TEST;
-    uint32_t p = vka_conv2d_out_h(sh), q = vka_conv2d_out_w(sh);
-    /* x, w, b, dy, then per path (coop, fp32) y, dx, dw, db. */
-    size_t n[4] = {(size_t)sh->n * sh->k * p * q, (size_t)sh->n * sh->c * sh->h * sh->w,
-                   (size_t)sh->k * sh->c * sh->r * sh->s, sh->k};  /* y/dy, x/dx, w/dw, b/db */
-    size_t total = n[1] + n[2] + n[3] + n[0] + 2 * (n[0] + n[1] + n[2] + n[3]);
-    float *host = malloc(total * sizeof *host);
-    *err_out = INFINITY;
-    if (!host) return 0;
-    float *hx = host, *hw = hx + n[1], *hb = hw + n[2], *hdy = hb + n[3], *out[2][4];
-    float *next = hdy + n[0];
-    for (int path = 0; path < 2; path++)
-        for (int o = 0; o < 4; o++) out[path][o] = next, next += n[o];
-    fill(hx, n[1], 1), fill(hw, n[2], 2), fill(hb, n[3], 3), fill(hdy, n[0], 4);
-    for (size_t i = 0; i < n[0]; i++) hdy[i] *= 1e-9f; /* all of it below fp16's smallest subnormal */
-    vka_arena *arena = NULL;
-    vka_cmd *cmd = NULL;
-    vka_tensor x, w, b, dy, t[2][4], scratch;
-    vka_result rc = vka_arena_create(ctx, &(vka_arena_desc){.name = "coop self-test"}, &arena);
-    if (!rc) rc = vka_arena_alloc(arena, n[1] * 4, &x);
-    if (!rc) rc = vka_arena_alloc(arena, n[2] * 4, &w);
-    if (!rc) rc = vka_arena_alloc(arena, n[3] * 4, &b);
-    if (!rc) rc = vka_arena_alloc(arena, n[0] * 4, &dy);
-    for (int path = 0; path < 2; path++)
-        for (int o = 0; o < 4 && !rc; o++) rc = vka_arena_alloc(arena, n[o] * 4, &t[path][o]);
-    if (!rc) rc = vka_arena_alloc(arena, vka_conv2d_scratch_bytes(ctx, sh), &scratch);
-    if (!rc) rc = vka_upload(ctx, x, 0, hx, n[1] * 4);
-    if (!rc) rc = vka_upload(ctx, w, 0, hw, n[2] * 4);
-    if (!rc) rc = vka_upload(ctx, b, 0, hb, n[3] * 4);
-    if (!rc) rc = vka_upload(ctx, dy, 0, hdy, n[0] * 4);
-    if (!rc) rc = vka_cmd_create(ctx, &(vka_cmd_desc){0}, &cmd);
-    for (int path = 0; path < 2 && !rc; path++) {
-        vka_conv2d_shape s = *sh;
-        s.coop = path == 0 ? 1 : -1;
-        rc = vka_conv2d_forward(cmd, &s, t[path][0], x, w, b, scratch);
-        if (!rc) rc = vka_conv2d_backward(cmd, &s, t[path][1], t[path][2], t[path][3], dy, x, w, scratch);
-    }
-    if (!rc) rc = vka_cmd_submit(cmd);
-    if (!rc) rc = vka_cmd_wait(cmd);
-    for (int path = 0; path < 2; path++)
-        for (int o = 0; o < 4 && !rc; o++) rc = vka_download(ctx, t[path][o], 0, out[path][o], n[o] * 4);
-    double err = rc ? INFINITY : 0;
-    for (int o = 0; o < 4 && !rc; o++) err = fmax(err, relative_error(out[0][o], out[1][o], n[o]));
-    vka_cmd_destroy(cmd);
-    vka_arena_destroy(arena);
-    free(host);
-    *err_out = err;
-    return !rc && err <= SELF_TEST_TOLERANCE;
+    vka_conv2d_shape coop = SELF_TEST, fp32 = SELF_TEST;
+    coop.coop = 1, fp32.coop = -1;
+    *err_out = vka_conv2d_compare_paths(ctx, &coop, &fp32, 1e-9f);
+    return *err_out <= SELF_TEST_TOLERANCE;
 }
 
 int vka_conv2d_coop_ready(vka_context *ctx)

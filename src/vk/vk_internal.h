@@ -205,6 +205,7 @@ struct vka_context {
     vka_kernel_cache kernels;
     int coopmat_nv;               /* VK_NV_cooperative_matrix enabled on the device (conv2d_coop.c) */
     int coopmat_checked;          /* its self-test: 0 not run yet, 1 passed, -1 failed (then unused) */
+    int packed_checked;           /* the channels-packed kernels' self-test: the same (conv2d_self_test.c) */
     uint64_t block_serials;       /* the last vka_block serial handed out */
 };
 
