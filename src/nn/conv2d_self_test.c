@@ -126,6 +126,9 @@ int vka_conv2d_packed_ready(vka_context *ctx)
         if (ctx->packed_checked > 0)
             vka_log(&ctx->logger, VKA_LOG_INFO, "%s: channels-packed conv kernels: self-test passed (error %.1e of "
                     "the output's scale, %.2f s)", ctx->info.name, err, seconds_now() - started);
+        else if (isinf(err))
+            vka_log(&ctx->logger, VKA_LOG_WARNING, "%s: the channels-packed conv kernels' self-test could not run "
+                    "(above); every conv stays on the fp32 texel and tiled kernels", ctx->info.name);
         else
             vka_log(&ctx->logger, VKA_LOG_WARNING, "%s: the channels-packed conv kernels failed their self-test "
                     "(error %.3g of the output's scale, allowed %g); every conv stays on the fp32 texel and tiled "

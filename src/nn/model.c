@@ -467,8 +467,9 @@ vka_result vka_model_create(vka_context *ctx, const vka_model_desc *desc, vka_mo
     build_graph(&b);
     vka_result rc = b.failed ? vka_fail(&ctx->logger, VKA_ERROR_OUT_OF_HOST_MEMORY, "out of host memory") : VKA_SUCCESS;
     if (!rc) name_nodes(m);
+    /* Before the plan and the batch check: which convs keep packed copies depends on it. */
+    if (!rc) vka_conv2d_packed_ready(ctx);
     if (!rc) rc = check_batch_fits(m);
-    vka_conv2d_packed_ready(ctx); /* before the plan: which convs read packed x depends on it */
     if (!rc) rc = allocate(m);
     if (rc) {
         vka_model_destroy(m);

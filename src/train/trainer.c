@@ -489,7 +489,8 @@ static void report_step(trainer *t, const progress *p, const running *run, doubl
     double acc = run->steps ? run->correct / (run->steps * (double)t->B) : NAN;
     vka_log(t->lg, VKA_LOG_INFO, "epoch %u/%u step %u/%llu loss %.4f acc %.1f%% lr %.5f %.0f img/s ETA %s",
             p->epoch + 1, c->epochs, p->index, (unsigned long long)steps_per_epoch, loss, 100 * acc, lr, ips, eta);
-    /* No step collected yet (a slow device's first seconds): null, not nan, which JSON lacks. */
+    /* No step of this epoch collected yet (a slow device's first seconds): null, not nan, which
+     * JSON lacks. */
     char loss_json[32] = "null", acc_json[32] = "null";
     if (run->steps) {
         snprintf(loss_json, sizeof loss_json, "%.6f", loss);
@@ -501,8 +502,8 @@ static void report_step(trainer *t, const progress *p, const running *run, doubl
     fflush(t->metrics);
 }
 
-/* Waits for the step in `sl` (if any) and adds its loss statistics; a NaN or
- * infinite loss stops training before anything is saved. */
+/* Waits for the step in `sl` (if any) and adds its loss statistics; a NaN, infinite or
+ * absurdly large loss stops training before anything is saved. */
 static vka_result collect(trainer *t, step_slot *sl, running *r, vka_train_result *result)
 {
     if (!sl->in_flight) return VKA_SUCCESS;
@@ -517,6 +518,7 @@ static vka_result collect(trainer *t, step_slot *sl, running *r, vka_train_resul
     const float loss = st[VKA_CE_STAT_LOSS];
     if (!isfinite(loss) || loss > bound) {
         result->diverged = 1;
+        result->steps_done = sl->step + 1; /* the step that diverged ran */
         char ckpt[1100];
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", t->cfg->out_dir);
         return vka_fail(t->lg, VKA_ERROR_INVALID_ARGUMENT,
@@ -582,7 +584,9 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     const uint64_t total_steps = steps_per_epoch * c->epochs;
     double started = now_s(), last_print = 0;
     const double clock0 = started - p.seconds; /* the records' clock runs on from the resumed run's */
-    uint64_t steps_this_run = 0, reported_step = p.step;
+    /* What the last record counted: its step, and how many of the epoch's steps it had collected
+     * (records are written before the steps in flight are done). */
+    uint64_t steps_this_run = 0, reported_step = p.step, reported_collected = p.epoch_so_far.steps;
     running run = p.epoch_so_far; /* a run resumed mid-epoch: its epoch's statistics so far */
     int cur = 0;
     while (p.epoch < c->epochs && !rc) {
@@ -603,7 +607,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
         if (el - last_print >= 2.0 || p.index == steps_per_epoch) {
             last_print = el;
             report_step(&t, &p, &run, sl->lr, steps_this_run * t.B / (el > 0 ? el : 1e-9), total_steps);
-            reported_step = p.step;
+            reported_step = p.step, reported_collected = run.steps;
         }
         if (p.index == steps_per_epoch) {
             for (int s = 0; s < 2; s++) VKA_CHECK(collect(&t, &t.slot[s], &run, result));
@@ -627,12 +631,14 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
             p.epoch_so_far = run, p.seconds = now_s() - clock0;
             VKA_CHECK(save_checkpoint(&t, &p));
             vka_train_write_curves(t.lg, c->out_dir); /* figures: a failure is a warning */
+            last_print = now_s() - started; /* the next record once the new epoch has steps to count */
         }
     }
     /* Interrupted, or stopped by --max-steps: finish the steps in flight and save. */
     for (int s = 0; s < 2; s++) VKA_CHECK(collect(&t, &t.slot[s], &run, result));
     if (!rc && p.index != 0 && steps_this_run) {
-        if (reported_step != p.step) { /* the last step's record: a short run's only one */
+        /* The last step's record with every step collected (a short run's only one). */
+        if (reported_step != p.step || reported_collected != run.steps) {
             double el = now_s() - started;
             report_step(&t, &p, &run, t.slot[cur ^ 1].lr, steps_this_run * t.B / (el > 0 ? el : 1e-9), total_steps);
         }
