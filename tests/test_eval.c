@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "data/corrupt.h"
 #include "eval/evaluator.h"
 #include "test_util.h"
 
@@ -133,6 +134,55 @@ static void eval_is_deterministic_for_a_seed(void **state)
     for (uint32_t i = 0; i < out[0].n; i++) assert_true(out[0].uncertainty[i] > 0); /* K > 1 references disagree */
     vka_eval_outputs_free(&out[0]);
     vka_eval_outputs_free(&out[1]);
+    test_context_finish(ctx);
+}
+
+/* The last progress line logged (capture_log as the context's logger). */
+static char last_progress[512];
+static int progress_lines;
+
+static void capture_log(void *user, vka_log_level level, const char *message)
+{
+    (void)user;
+    if (level == VKA_LOG_INFO && strstr(message, "images evaluated")) {
+        snprintf(last_progress, sizeof last_progress, "%s", message);
+        progress_lines++;
+    }
+}
+
+/* Progress over several passes: each batch counted once, and a line (the pass, done of
+ * total, images/s, ETA) when the interval has passed (here: every batch). */
+static void eval_progress_counts_every_image_of_every_pass(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    char data[300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    vka_evaluator *e;
+    TEST_OK(vka_evaluator_create(ctx, &(vka_eval_desc){.checkpoint = ckpt, .anchors = 3, .batch = 5, .seed = 3}, &e));
+    vka_dataset test;
+    TEST_OK(vka_dataset_open(data, VKA_SPLIT_TEST, NULL, NULL, &test));
+    vka_logger saved = ctx->logger;
+    ctx->logger.fn = capture_log;
+    progress_lines = 0;
+    e->progress = (vka_eval_progress){.total = test.count + 7, .interval = 0};
+    snprintf(e->progress.pass, sizeof e->progress.pass, "clean");
+    vka_eval_outputs out[2];
+    TEST_OK(vka_evaluator_run(e, &test, 0, NULL, &out[0]));
+    assert_int_equal(e->progress.done, test.count);
+    assert_int_equal(progress_lines, (test.count + 4) / 5); /* one per batch of 5 */
+    snprintf(e->progress.pass, sizeof e->progress.pass, "fog severity 2");
+    vka_corrupt_desc cd = {.type = VKA_CORRUPT_FOG, .severity = 2};
+    TEST_OK(vka_evaluator_run(e, &test, 7, &cd, &out[1]));
+    ctx->logger = saved;
+    char want[128];
+    snprintf(want, sizeof want, "fog severity 2: %u of %u images evaluated (100%%), ", test.count + 7, test.count + 7);
+    if (!strstr(last_progress, want) || !strstr(last_progress, "images/s, ETA 0m00s"))
+        fail_msg("last progress line: %s", last_progress);
+    vka_eval_outputs_free(&out[0]);
+    vka_eval_outputs_free(&out[1]);
+    vka_dataset_free(&test);
+    vka_evaluator_destroy(e);
     test_context_finish(ctx);
 }
 
@@ -358,6 +408,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(eval_writes_every_metric_and_figure),
         cmocka_unit_test(the_references_are_distinct_training_images),
+        cmocka_unit_test(eval_progress_counts_every_image_of_every_pass),
         cmocka_unit_test(eval_is_deterministic_for_a_seed),
         cmocka_unit_test(bad_inputs_fail_before_any_work),
         cmocka_unit_test(outputs_that_would_destroy_an_input_or_a_special_file_are_refused),

@@ -18,6 +18,7 @@
 #include "eval/plot_png.h"
 #include "eval/report.h"
 #include "train/file_replace.h"
+#include "vk/clock.h"
 
 typedef struct eval_args {
     const char *checkpoint, *data, *ood, *corruptions, *report, *samples, *device;
@@ -115,6 +116,9 @@ static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval
 
 /* Makes the directories above `path` (like mkdir -p) and checks the file can be written,
  * before any evaluation work: a long run must not fail at its very end. */
+/* How many of a dataset's count images a pass with this limit (0: none) evaluates. */
+static uint64_t images_in(uint32_t count, uint32_t limit) { return limit && limit < count ? limit : count; }
+
 static int prepare_output(vka_logger *lg, const char *path, const char *what, vka_made_dirs *made)
 {
     if (vka_make_parent_dirs(lg, what, path, made)) return 0;
@@ -222,6 +226,14 @@ static int run_eval(vka_context *ctx, const eval_args *a)
         }
     }
     int any_corruption = n_chosen > 0;
+    /* --limit caps every part of the evaluation; --corruption-limit the corruptions further. */
+    uint32_t corruption_limit = a->corruption_limit ? a->corruption_limit : test.count;
+    if (a->limit && a->limit < corruption_limit) corruption_limit = a->limit;
+    /* Progress lines over the whole evaluation: the images of every pass. */
+    e->progress = (vka_eval_progress){.interval = 2.0, .started = vka_seconds()};
+    e->progress.last = e->progress.started;
+    e->progress.total = images_in(test.count, a->limit) + (a->ood ? images_in(ood.count, a->limit) : 0) +
+                        (uint64_t)n_chosen * 5 * images_in(test.count, corruption_limit);
 
     /* Clean data. */
     if (e->anchored)
@@ -229,6 +241,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
                 e->anchors > 1 ? "s" : "");
     else
         vka_log(lg, VKA_LOG_INFO, "evaluating %s on %s (a standard model: no references)", a->checkpoint, data);
+    snprintf(e->progress.pass, sizeof e->progress.pass, "clean");
     if (vka_evaluator_run(e, &test, a->limit, NULL, &clean)) goto done;
     vka_clean_metrics m_raw, m_cal;
     if (vka_clean_metrics_compute(lg, clean.logits, clean.labels, clean.n, clean.classes, &m_raw) ||
@@ -257,6 +270,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     /* Anomaly rejection. */
     vka_ood_metrics om[VKA_SCORE_COUNT] = {0};
     if (a->ood) {
+        snprintf(e->progress.pass, sizeof e->progress.pass, "ood");
         if (vka_evaluator_run(e, &ood, a->limit, NULL, &ood_out)) goto done;
         if (vka_scores_compute(lg, &clean, scores_id) || vka_scores_compute(lg, &ood_out, scores_ood)) goto done;
         cJSON *oj = cJSON_AddObjectToObject(root, "ood");
@@ -277,16 +291,15 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     int corr_count = 0, corr5_count = 0;
     if (any_corruption) {
         cJSON *cj = cJSON_AddObjectToObject(root, "corruptions");
-        /* --limit caps every part of the evaluation; --corruption-limit the corruptions further. */
-        uint32_t limit = a->corruption_limit ? a->corruption_limit : test.count;
-        if (a->limit && a->limit < limit) limit = a->limit;
-        cJSON_AddNumberToObject(cj, "images_per_severity", limit < test.count ? limit : test.count);
+        const uint32_t limit = corruption_limit;
+        cJSON_AddNumberToObject(cj, "images_per_severity", images_in(test.count, limit));
         for (uint32_t i = 0; i < n_chosen; i++) {
             vka_corruption t = chosen[i];
             cJSON *arr = cJSON_AddArrayToObject(cj, vka_corruption_name(t));
             for (uint32_t sev = 1; sev <= 5; sev++) {
                 vka_corrupt_desc cd = {.type = t, .severity = sev, .seed = (uint32_t)a->seed};
                 vka_eval_outputs co;
+                snprintf(e->progress.pass, sizeof e->progress.pass, "%s severity %u", vka_corruption_name(t), sev);
                 if (vka_evaluator_run(e, &test, limit, &cd, &co)) goto done;
                 vka_clean_metrics cm;
                 vka_result rc = vka_clean_metrics_compute(lg, co.logits, co.labels, co.n, co.classes, &cm);

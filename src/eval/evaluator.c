@@ -8,6 +8,7 @@
 #include "eval/evaluator.h"
 #include "nn/anchor.h"
 #include "train/checkpoint.h"
+#include "vk/clock.h"
 
 static uint64_t hash64(uint64_t x)
 {
@@ -43,6 +44,23 @@ int vka_eval_reference_indices(uint64_t seed, uint32_t k_count, uint32_t count, 
     }
     free(taken);
     return 0;
+}
+
+/* Counts b more images done and, every progress.interval seconds, says how far the whole
+ * evaluation is. */
+static void report_progress(vka_evaluator *e, uint32_t b)
+{
+    vka_eval_progress *p = &e->progress;
+    p->done += b;
+    double now = vka_seconds();
+    if (!p->total || now - p->last < p->interval) return;
+    p->last = now;
+    double rate = p->done / (now - p->started > 1e-9 ? now - p->started : 1e-9);
+    uint64_t left = p->total > p->done ? p->total - p->done : 0;
+    char eta[32];
+    vka_format_duration(left / (rate > 0 ? rate : 1), eta, sizeof eta);
+    vka_log(&e->ctx->logger, VKA_LOG_INFO, "  %s: %llu of %llu images evaluated (%.0f%%), %.0f images/s, ETA %s",
+            p->pass, (unsigned long long)p->done, (unsigned long long)p->total, 100.0 * p->done / p->total, rate, eta);
 }
 
 static vka_result load(vka_evaluator *e, const vka_eval_desc *d)
@@ -247,6 +265,7 @@ vka_result vka_evaluator_run(vka_evaluator *e, const vka_dataset *ds, uint32_t l
         /* Standard models: no anchors, so no calibration by uncertainty. */
         memcpy(out->calibrated + (size_t)first * e->classes, e->anchored ? h + lb : h, lb);
         memcpy(out->uncertainty + first, h + 2 * lb, b * 4);
+        report_progress(e, b);
     }
 done:
     if (rc) vka_eval_outputs_free(out);

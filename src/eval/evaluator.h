@@ -17,6 +17,16 @@ typedef struct vka_eval_desc {
     uint64_t seed;                /* which training images become the references */
 } vka_eval_desc;
 
+/* Progress over a whole evaluation of several passes (clean, OOD, each corruption severity):
+ * the caller sets total (the images of every pass), started and each pass's name;
+ * vka_evaluator_run counts the images it has done and logs a line (done, images/s, ETA) when
+ * `interval` seconds have passed since the last. Nothing is logged while total is 0. */
+typedef struct vka_eval_progress {
+    uint64_t total, done;
+    double started, last, interval;
+    char pass[48];
+} vka_eval_progress;
+
 typedef struct vka_evaluator {
     vka_context *ctx;
     vka_train_config train_config;/* from the checkpoint */
@@ -34,6 +44,7 @@ typedef struct vka_evaluator {
     vka_tensor out_host;          /* staging: mean logits | uncertainty | calibrated */
     vka_tensor corrupted;         /* staging-sized device buffer for corrupted pixels */
     vka_tensor corrupt_scratch;   /* what the corruption kernels need, grown on demand */
+    vka_eval_progress progress;
 } vka_evaluator;
 
 /* Which training images become the K references: k_count distinct indices below count (the

@@ -6,18 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "nn/conv2d.h"
 #include "nn/conv2d_packed.h"
 #include "nn/ops_internal.h"
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "vk/clock.h"
 
 /* Deterministic values in [-1, 1). */
 static void fill(float *v, size_t n, uint32_t seed)
@@ -115,7 +108,7 @@ int vka_conv2d_packed_ready(vka_context *ctx)
         ctx->packed_checked = 2; /* running: its own passes take the packed kernels */
         char last_error[sizeof ctx->logger.last_error];
         memcpy(last_error, ctx->logger.last_error, sizeof last_error);
-        double err = 0, started = seconds_now();
+        double err = 0, started = vka_seconds();
         for (size_t i = 0; i < sizeof PACKED_SELF_TEST / sizeof *PACKED_SELF_TEST; i++) {
             vka_conv2d_shape packed = PACKED_SELF_TEST[i], plain = PACKED_SELF_TEST[i];
             packed.variant = VKA_CONV2D_TEXEL, plain.variant = VKA_CONV2D_TILED, plain.coop = -1;
@@ -125,7 +118,7 @@ int vka_conv2d_packed_ready(vka_context *ctx)
         ctx->packed_checked = err <= PACKED_SELF_TEST_TOLERANCE ? 1 : -1;
         if (ctx->packed_checked > 0)
             vka_log(&ctx->logger, VKA_LOG_INFO, "%s: channels-packed conv kernels: self-test passed (error %.1e of "
-                    "the output's scale, %.2f s)", ctx->info.name, err, seconds_now() - started);
+                    "the output's scale, %.2f s)", ctx->info.name, err, vka_seconds() - started);
         else if (isinf(err))
             vka_log(&ctx->logger, VKA_LOG_WARNING, "%s: the channels-packed conv kernels' self-test could not run "
                     "(above); every conv stays on the fp32 texel and tiled kernels", ctx->info.name);

@@ -1,11 +1,10 @@
 /* Device peak probes: fp32 FMA rate and copy bandwidth (see peak.h). */
 #include "nn/peak.h"
 
-#include <time.h>
-
 #include "nn/ops_internal.h"
 #include "peak_copy.spv.h"
 #include "peak_fma.spv.h"
+#include "vk/clock.h"
 
 struct fma_push {
     uint32_t invocations, iterations;
@@ -62,22 +61,15 @@ vka_result vka_peak_copy(vka_cmd *cmd, vka_tensor dst, vka_tensor src, uint32_t 
     return vka_op_done(cmd, vka_dispatch_items(cmd, k, t, 2, &push, n));
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
 /* Submits what cmd holds and returns its time in ms: the dispatch's timestamps where there
  * are any, else the host's clock around submit and wait. */
 static vka_result timed_submit(vka_cmd *cmd, double *ms)
 {
     vka_result rc = vka_cmd_status(cmd);
     if (rc) return rc;
-    double t0 = now_ms();
+    double t0 = 1e3 * vka_seconds();
     if ((rc = vka_cmd_submit(cmd)) || (rc = vka_cmd_wait(cmd))) return rc;
-    *ms = now_ms() - t0;
+    *ms = 1e3 * vka_seconds() - t0;
     vka_timing t;
     if (vka_cmd_timings(cmd, &t, 1) == 1 && t.ms > 0) *ms = t.ms;
     return VKA_SUCCESS;

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "data/augment.h"
@@ -24,6 +23,7 @@
 #include "train/curves.h"
 #include "train/run_dir.h"
 #include "train/file_replace.h"
+#include "vk/clock.h"
 #include "train/trainer.h"
 
 /* ---- deterministic randomness ------------------------------------------------- */
@@ -457,21 +457,6 @@ done:
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void format_duration(double s, char *out, size_t n)
-{
-    if (s < 0 || !isfinite(s)) s = 0;
-    unsigned long t = (unsigned long)s;
-    if (t >= 3600) snprintf(out, n, "%luh%02lum", t / 3600, t / 60 % 60);
-    else snprintf(out, n, "%lum%02lus", t / 60, t % 60);
-}
-
 /* ---- the loop ------------------------------------------------------------------------ */
 
 /* The progress line and the step record in metrics.jsonl, for the steps up to p->step (the
@@ -484,7 +469,7 @@ static void report_step(trainer *t, const progress *p, const running *run, doubl
     if (c->max_steps && c->max_steps - (p->step < c->max_steps ? p->step : c->max_steps) < left)
         left = c->max_steps > p->step ? c->max_steps - p->step : 0;
     char eta[32];
-    format_duration(left * t->B / (ips > 0 ? ips : 1), eta, sizeof eta);
+    vka_format_duration(left * t->B / (ips > 0 ? ips : 1), eta, sizeof eta);
     double loss = run->steps ? run->loss / run->steps : NAN;
     double acc = run->steps ? run->correct / (run->steps * (double)t->B) : NAN;
     vka_log(t->lg, VKA_LOG_INFO, "epoch %u/%u step %u/%llu loss %.4f acc %.1f%% lr %.5f %.0f img/s ETA %s",
@@ -582,7 +567,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     }
 
     const uint64_t total_steps = steps_per_epoch * c->epochs;
-    double started = now_s(), last_print = 0;
+    double started = vka_seconds(), last_print = 0;
     const double clock0 = started - p.seconds; /* the records' clock runs on from the resumed run's */
     /* What the last record counted: its step, and how many of the epoch's steps it had collected
      * (records are written before the steps in flight are done). */
@@ -603,7 +588,7 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
         p.index++;
         cur ^= 1;
 
-        double el = now_s() - started;
+        double el = vka_seconds() - started;
         if (el - last_print >= 2.0 || p.index == steps_per_epoch) {
             last_print = el;
             report_step(&t, &p, &run, sl->lr, steps_this_run * t.B / (el > 0 ? el : 1e-9), total_steps);
@@ -625,13 +610,13 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
             fprintf(t.metrics,
                     "{\"type\":\"epoch\",\"epoch\":%u,\"step\":%llu,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
                     "\"test_accuracy\":%.6f,\"seconds\":%.2f}\n", p.epoch, (unsigned long long)p.step,
-                    result->last_loss, result->train_accuracy, test_acc, now_s() - clock0);
+                    result->last_loss, result->train_accuracy, test_acc, vka_seconds() - clock0);
             fflush(t.metrics);
             run = (running){0};
-            p.epoch_so_far = run, p.seconds = now_s() - clock0;
+            p.epoch_so_far = run, p.seconds = vka_seconds() - clock0;
             VKA_CHECK(save_checkpoint(&t, &p));
             vka_train_write_curves(t.lg, c->out_dir); /* figures: a failure is a warning */
-            last_print = now_s() - started; /* the next record once the new epoch has steps to count */
+            last_print = vka_seconds() - started; /* the next record once the new epoch has steps to count */
         }
     }
     /* Interrupted, or stopped by --max-steps: finish the steps in flight and save. */
@@ -639,10 +624,10 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
     if (!rc && p.index != 0 && steps_this_run) {
         /* The last step's record with every step collected (a short run's only one). */
         if (reported_step != p.step || reported_collected != run.steps) {
-            double el = now_s() - started;
+            double el = vka_seconds() - started;
             report_step(&t, &p, &run, t.slot[cur ^ 1].lr, steps_this_run * t.B / (el > 0 ? el : 1e-9), total_steps);
         }
-        p.epoch_so_far = run, p.seconds = now_s() - clock0;
+        p.epoch_so_far = run, p.seconds = vka_seconds() - clock0;
         VKA_CHECK(save_checkpoint(&t, &p));
         if (t.metrics) fflush(t.metrics);
         vka_train_write_curves(t.lg, c->out_dir);
@@ -750,19 +735,19 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
     for (uint32_t s = 0; s < d->warmup + d->steps; s++) {
         if (s == d->warmup) {
             for (int k = 0; k < 2; k++) VKA_CHECK(collect(&t, &t.slot[k], &run, &tr));
-            start = now_s();
+            start = vka_seconds();
         }
         step_slot *sl = &t.slot[s % 2];
         VKA_CHECK(collect(&t, sl, &run, &tr));
         prepare_step(&t, sl, s / (uint32_t)steps_per_epoch, s % (uint32_t)steps_per_epoch, s);
-        double r0 = now_s();
+        double r0 = vka_seconds();
         VKA_CHECK(record_step(&t, sl, steps_per_epoch));
-        if (s >= d->warmup) record_s += now_s() - r0;
+        if (s >= d->warmup) record_s += vka_seconds() - r0;
         VKA_CHECK(vka_cmd_submit(sl->cmd));
         sl->in_flight = 1;
     }
     for (int k = 0; k < 2; k++) VKA_CHECK(collect(&t, &t.slot[k], &run, &tr));
-    double elapsed = now_s() - start;
+    double elapsed = vka_seconds() - start;
     out->step_ms = 1e3 * elapsed / d->steps;
     out->record_ms = 1e3 * record_s / d->steps;
     out->images_per_s = d->steps * (double)t.B / elapsed;
@@ -796,9 +781,9 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
         vka_anchor_shape as2 = {.batch = images, .channels = d->channels, .height = d->size, .width = d->size,
                                 .anchors = d->anchors};
         vka_augment_shape as = augment_shape(&t, images);
-        double t0 = now_s();
+        double t0 = vka_seconds();
         for (uint32_t s = 0; s < d->warmup + d->steps && !rc; s++) {
-            if (s == d->warmup) t0 = now_s();
+            if (s == d->warmup) t0 = vka_seconds();
             rc = vka_cmd_reset(cmd);
             if (!rc) rc = vka_augment(cmd, &as, t.x, t.slot[0].pixels, t.slot[0].aug);
             if (!rc) rc = vka_anchor_infer_input(cmd, &as2, t.input, t.x, refs);
@@ -806,7 +791,7 @@ vka_result vka_train_bench(vka_context *ctx, const vka_train_config *c, const vk
             if (!rc) rc = vka_cmd_submit(cmd);
             if (!rc) rc = vka_cmd_wait(cmd);
         }
-        out->infer_images_per_s = d->steps * (double)images / (now_s() - t0);
+        out->infer_images_per_s = d->steps * (double)images / (vka_seconds() - t0);
         out->infer_anchors = d->anchors;
         vka_cmd_destroy(cmd);
     }
