@@ -69,11 +69,11 @@ int cli_bench(int argc, char **argv)
         case O_NOANCH: c.anchoring = 0; break;
         case O_PEAK: if (!cli_number("bench", "--peak-gflops", optarg, 1e-3, 1e9, &peak)) return CLI_USAGE; break;
         case O_TRACE: trace_path = optarg; break;
-        case 'v': cli_verbose = 1; break;
+        case 'v': cli_verbose = 2; break;
         case 'h':
             printf("usage: vkanchor bench [--model cnn|resnet20|resnet18] [--batch-size N] [--steps N] [--warmup N]\n"
                    "                      [--anchors K] [--channels C] [--size S] [--no-anchoring] [--device D]\n"
-                   "                      [--peak-gflops F] [--json] [--quick] [--trace FILE]\n"
+                   "                      [--peak-gflops F] [--json] [--quick] [--trace FILE] [--verbose]\n"
                    "Times anchored training steps (forward, backward, SGD) on synthetic data after a warm-up:\n"
                    "images/s, time per step, device memory, host time recording a step, GFLOP/s of the\n"
                    "convolutions (per pass) and the classifier, per-kernel GPU time with GB/s (each bound\n"
@@ -87,7 +87,8 @@ int cli_bench(int argc, char **argv)
                    "              kernel, scope: data, loss, optimizer or the model layer's forward or\n"
                    "              backward, e.g. \"bwd 7 conv 16->32 3x3/2 14x14\", ms, bytes,\n"
                    "              workgroups):\n"
-                   "              where a model's time goes layer by layer.\n");
+                   "              where a model's time goes layer by layer.\n"
+                   "--verbose: the library's info and debug messages (kernel self-tests, choices).\n");
             return CLI_OK;
         default: return CLI_USAGE;
         }

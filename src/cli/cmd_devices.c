@@ -102,7 +102,7 @@ int cli_devices(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "jvh", options, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
-        case 'v': cli_verbose = 1; break;
+        case 'v': cli_verbose = 2; break;
         case 'h':
             printf("usage: vkanchor devices [--json] [--verbose]\n"
                    "Lists every Vulkan device: name, vendor, type, driver, API version, memory heaps,\n"

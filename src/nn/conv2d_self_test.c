@@ -117,7 +117,7 @@ int vka_conv2d_packed_ready(vka_context *ctx)
         memcpy(ctx->logger.last_error, last_error, sizeof last_error);
         ctx->packed_checked = err <= PACKED_SELF_TEST_TOLERANCE ? 1 : -1;
         if (ctx->packed_checked > 0)
-            vka_log(&ctx->logger, VKA_LOG_INFO, "%s: channels-packed conv kernels: self-test passed (error %.1e of "
+            vka_log(&ctx->logger, VKA_LOG_DEBUG, "%s: channels-packed conv kernels: self-test passed (error %.1e of "
                     "the output's scale, %.2f s)", ctx->info.name, err, vka_seconds() - started);
         else if (isinf(err))
             vka_log(&ctx->logger, VKA_LOG_WARNING, "%s: the channels-packed conv kernels' self-test could not run "
