@@ -70,6 +70,12 @@ static void checkpoint_round_trips_every_section(void **state)
     assert_int_equal(w->bytes, sizeof weights);
     assert_memory_equal(w->data, weights, sizeof weights);
     assert_string_equal((const char *)vka_checkpoint_find(&ck, "config")->data, config);
+    const vka_ckpt_section *st = vka_checkpoint_find(&ck, "step");
+    assert_non_null(st);
+    assert_int_equal(st->bytes, 8);
+    uint64_t step;
+    memcpy(&step, st->data, 8);
+    assert_int_equal(step, 1234);
     assert_int_equal(vka_checkpoint_find(&ck, "empty")->bytes, 0);
     assert_null(vka_checkpoint_find(&ck, "nope"));
     vka_checkpoint_free(&ck);

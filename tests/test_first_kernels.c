@@ -111,6 +111,22 @@ static void reduce_sum_max_matches_reference_and_repeats_bit_for_bit(void **stat
         TEST_OK(vka_download(ctx, out.t, 0, ga, 8));
         assert_true(ga[0] == got[0][0]);
         if (ga[1] != amx) fail_msg("absmax n=%llu: %g vs %g", (unsigned long long)n, ga[1], amx);
+        /* Halves in [-1, 1]: every partial sum is exact in fp32 (below 2^23), so the sum must be
+         * exact too; an element lost or counted twice at a group boundary shows (the tolerance
+         * above, 1e-6 of sum |x|, would hide one at n = 2^20). */
+        double exact = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            int k = (int)test_uniform(&rng, 0, 5);
+            x[i] = 0.5f * (float)((k < 4 ? k : 4) - 2);
+            exact += x[i];
+        }
+        TEST_OK(vka_upload(ctx, tx, 0, x, n * 4));
+        TEST_OK(vka_cmd_reset(cmd));
+        TEST_OK(vka_reduce_sum_max(cmd, out.t, tx, n, scratch));
+        TEST_OK(vka_cmd_submit(cmd));
+        TEST_OK(vka_cmd_wait(cmd));
+        TEST_OK(vka_download(ctx, out.t, 0, ga, 8));
+        if (ga[0] != exact) fail_msg("exact sum n=%llu: %.9g vs %.9g", (unsigned long long)n, ga[0], exact);
         test_check_guard(ctx, out);
         free(x);
     }

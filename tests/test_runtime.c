@@ -34,6 +34,31 @@ static void default_device_is_the_highest_ranked_type(void **state)
     test_context_finish(ctx);
 }
 
+/* The choice itself on made-up lists (the CI machine has one device, where a broken ranking or
+ * index parse would still pick it). */
+static void device_pick_ranks_types_and_reads_indices_and_names(void **state)
+{
+    (void)state;
+    vka_device_info d[4] = {0};
+    snprintf(d[0].name, sizeof d[0].name, "llvmpipe (LLVM 15.0.6, 256 bits)"), d[0].type = VKA_DEVICE_CPU;
+    snprintf(d[1].name, sizeof d[1].name, "Intel(R) Graphics 1"), d[1].type = VKA_DEVICE_INTEGRATED_GPU;
+    snprintf(d[2].name, sizeof d[2].name, "NVIDIA H200"), d[2].type = VKA_DEVICE_DISCRETE_GPU;
+    snprintf(d[3].name, sizeof d[3].name, "AMD Radeon 2"), d[3].type = VKA_DEVICE_DISCRETE_GPU;
+    assert_int_equal(vka_device_pick(d, 4, NULL), 2);  /* the first discrete GPU */
+    assert_int_equal(vka_device_pick(d, 4, ""), 2);
+    assert_int_equal(vka_device_pick(d, 2, NULL), 1);  /* integrated over CPU */
+    assert_int_equal(vka_device_pick(d, 1, NULL), 0);
+    assert_int_equal(vka_device_pick(d, 4, "1"), 1);   /* digits are an index, though "1" is in names */
+    assert_int_equal(vka_device_pick(d, 4, "3"), 3);
+    assert_int_equal(vka_device_pick(d, 4, "4"), -1);
+    assert_int_equal(vka_device_pick(d, 1, "1"), -1);
+    assert_int_equal(vka_device_pick(d, 4, "radeon"), 3);  /* case-blind substring */
+    assert_int_equal(vka_device_pick(d, 4, "LLVM 15"), 0);
+    assert_int_equal(vka_device_pick(d, 4, "h2"), 2);
+    assert_int_equal(vka_device_pick(d, 4, "mali"), -1);
+    assert_int_equal(vka_device_pick(d, 0, NULL), -1);
+}
+
 static void device_is_selected_by_index_and_by_name_substring(void **state)
 {
     (void)state;
@@ -44,11 +69,14 @@ static void device_is_selected_by_index_and_by_name_substring(void **state)
     TEST_OK(vka_context_create(&(vka_context_desc){.device = "0", .validation = VKA_VALIDATION_ON}, &ctx));
     assert_string_equal(vka_context_device(ctx)->name, list[0].name);
     test_context_finish(ctx);
-    /* Three letters from the middle of the name, in upper case: a case-blind substring. */
+    /* Part of the name from its first letter on, each letter's case flipped: a case-blind substring. */
     char part[4] = {0};
-    size_t len = strlen(list[0].name);
-    memcpy(part, list[0].name + (len > 3 ? len / 2 - 1 : 0), len >= 3 ? 3 : len);
-    for (char *p = part; *p; p++) *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    const char *from = list[0].name;
+    while (*from && !((*from >= 'a' && *from <= 'z') || (*from >= 'A' && *from <= 'Z'))) from++;
+    assert_true(*from); /* a name with no letter would not test the case */
+    memcpy(part, from, strlen(from) >= 3 ? 3 : strlen(from));
+    for (char *p = part; *p; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     TEST_OK(vka_context_create(&(vka_context_desc){.device = part, .validation = VKA_VALIDATION_ON}, &ctx));
     assert_non_null(strstr(list[0].name, vka_context_device(ctx)->name) ? "" : NULL);
     test_context_finish(ctx);
@@ -471,6 +499,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_device_is_the_highest_ranked_type),
+        cmocka_unit_test(device_pick_ranks_types_and_reads_indices_and_names),
         cmocka_unit_test(device_is_selected_by_index_and_by_name_substring),
         cmocka_unit_test(unknown_device_name_fails_and_lists_the_devices),
         cmocka_unit_test(arena_rejects_a_zero_size_tensor),

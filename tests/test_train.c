@@ -76,21 +76,27 @@ static void last_record(const char *run, char *out, size_t n)
     fclose(f);
 }
 
-/* The parameters section of a run's checkpoint (malloc'd). */
-static void *params_of(const char *run, uint64_t *bytes)
+/* A section of a run's checkpoint (malloc'd). */
+static void *section_of(const char *run, const char *name, uint64_t *bytes)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s/checkpoint.ckpt", dir, run);
     vka_logger lg = {0};
     vka_checkpoint ck;
     TEST_OK(vka_checkpoint_read(&lg, path, &ck));
-    const vka_ckpt_section *p = vka_checkpoint_find(&ck, "params");
+    const vka_ckpt_section *p = vka_checkpoint_find(&ck, name);
     assert_non_null(p);
     void *copy = malloc(p->bytes);
     memcpy(copy, p->data, p->bytes);
     *bytes = p->bytes;
     vka_checkpoint_free(&ck);
     return copy;
+}
+
+/* The parameters section of a run's checkpoint (malloc'd). */
+static void *params_of(const char *run, uint64_t *bytes)
+{
+    return section_of(run, "params", bytes);
 }
 
 static void same_seed_gives_bit_identical_weights(void **state)
@@ -226,6 +232,49 @@ static void an_exploding_finite_loss_stops_the_run(void **state)
     test_context_finish(ctx);
 }
 
+/* Whether every BN running statistic is still at its start (means 0, variances 1: as many of
+ * each, nothing else). */
+static int bn_statistics_untouched(const char *run)
+{
+    uint64_t bytes;
+    float *bn = section_of(run, "bn_stats", &bytes);
+    uint64_t n = bytes / 4, zeros = 0, ones = 0;
+    for (uint64_t i = 0; i < n; i++) zeros += bn[i] == 0.0f, ones += bn[i] == 1.0f;
+    free(bn);
+    return zeros + ones == n && zeros == ones;
+}
+
+/* The trainer's masking end to end: with every batch masked, `skip` leaves the BN running
+ * statistics as they started and `update` moves them; the uniform target trains other weights
+ * than the label one; and masking at all changes the run. */
+static void masked_batches_keep_bn_statistics_and_train_toward_their_target(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    vka_train_result r;
+    vka_train_config skip = config("mask_skip", 1), update = config("mask_update", 1);
+    skip.mask_prob = update.mask_prob = 1;
+    update.mask_bn_stats = VKA_MASK_BN_UPDATE;
+    TEST_OK(train(ctx, &skip, &r));
+    TEST_OK(train(ctx, &update, &r));
+    assert_true(bn_statistics_untouched("mask_skip"));
+    assert_false(bn_statistics_untouched("mask_update"));
+    vka_train_config uniform = config("mask_uniform", 1), never = config("mask_never", 1);
+    uniform.mask_prob = 1;
+    uniform.mask_target = VKA_MASK_TARGET_UNIFORM;
+    never.mask_prob = 0;
+    TEST_OK(train(ctx, &uniform, &r));
+    TEST_OK(train(ctx, &never, &r));
+    assert_false(bn_statistics_untouched("mask_never"));
+    uint64_t n;
+    void *p_label = params_of("mask_skip", &n), *p_uniform = params_of("mask_uniform", &n);
+    void *p_never = params_of("mask_never", &n);
+    assert_memory_not_equal(p_label, p_uniform, n);
+    assert_memory_not_equal(p_label, p_never, n);
+    free(p_label), free(p_uniform), free(p_never);
+    test_context_finish(ctx);
+}
+
 static void every_training_mode_runs(void **state)
 {
     (void)state;
@@ -257,6 +306,7 @@ int main(void)
         cmocka_unit_test(divergence_stops_and_keeps_the_last_good_checkpoint),
         cmocka_unit_test(an_exploding_finite_loss_stops_the_run),
         cmocka_unit_test(a_run_stopped_before_its_first_step_leaves_nothing),
+        cmocka_unit_test(masked_batches_keep_bn_statistics_and_train_toward_their_target),
         cmocka_unit_test(every_training_mode_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,10 +6,14 @@
 #include "cli/cli.h"
 
 int cli_verbose = 0;
+/* Messages from the Vulkan validation layers (VKANCHOR_VALIDATION=1): any fails the command, as
+ * it fails a test, so that a run under validation cannot pass with the layers objecting. */
+static unsigned validation_messages = 0;
 
 void cli_log(void *user, vka_log_level level, const char *message)
 {
     (void)user;
+    if (level == VKA_LOG_VALIDATION) validation_messages++;
     static const char *const tags[] = {"debug", "info", "warning", "error", "validation"};
     if (level < VKA_LOG_WARNING && !cli_verbose) return;
     if (level == VKA_LOG_DEBUG && cli_verbose < 2) return;
@@ -76,6 +80,11 @@ int main(int argc, char **argv)
     else {
         fprintf(stderr, "vkanchor: unknown command '%s' (see 'vkanchor --help')\n", command);
         return CLI_USAGE;
+    }
+    if (validation_messages && status == CLI_OK) {
+        fprintf(stderr, "vkanchor %s: the Vulkan validation layers reported %u message%s (above): failing\n", command,
+                validation_messages, validation_messages > 1 ? "s" : "");
+        status = CLI_FAIL;
     }
     return checked_stdout(command, status);
 }

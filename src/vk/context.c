@@ -160,6 +160,22 @@ static int is_index(const char *s)
     return 1;
 }
 
+int vka_device_pick(const vka_device_info *infos, uint32_t n, const char *want)
+{
+    int chosen = -1;
+    if (!want || !*want) {
+        for (uint32_t i = 0; i < n; i++)
+            if (chosen < 0 || type_rank(infos[i].type) > type_rank(infos[chosen].type)) chosen = (int)i;
+    } else if (is_index(want)) {
+        unsigned long idx = strtoul(want, NULL, 10);
+        if (idx < n) chosen = (int)idx;
+    } else {
+        for (uint32_t i = 0; i < n && chosen < 0; i++)
+            if (contains_nocase(infos[i].name, want)) chosen = (int)i;
+    }
+    return chosen;
+}
+
 /* Picks a device by index, by name substring, or the best one. */
 static vka_result select_device(vka_context *ctx, const char *want)
 {
@@ -176,17 +192,7 @@ static vka_result select_device(vka_context *ctx, const char *want)
     vkEnumeratePhysicalDevices(ctx->instance, &n, phys);
     for (uint32_t i = 0; i < n; i++) vka_device_describe(phys[i], i, &infos[i]);
 
-    int chosen = -1;
-    if (!want || !*want) {
-        for (uint32_t i = 0; i < n; i++)
-            if (chosen < 0 || type_rank(infos[i].type) > type_rank(infos[chosen].type)) chosen = (int)i;
-    } else if (is_index(want)) {
-        unsigned long idx = strtoul(want, NULL, 10);
-        if (idx < n) chosen = (int)idx;
-    } else {
-        for (uint32_t i = 0; i < n && chosen < 0; i++)
-            if (contains_nocase(infos[i].name, want)) chosen = (int)i;
-    }
+    int chosen = vka_device_pick(infos, n, want);
     vka_result rc = VKA_SUCCESS;
     if (chosen < 0) {
         char names[768] = "";

@@ -46,6 +46,10 @@ const char *vka_vk_result_name(VkResult vr);
 
 /* Fills `info` for one physical device (needs an instance loaded by volk). */
 void vka_device_describe(VkPhysicalDevice phys, uint32_t index, vka_device_info *info);
+/* Which of n devices `want` names: NULL or "" the best type (discrete over integrated over
+ * virtual over CPU, the first of equals), all digits an index, anything else the first name
+ * containing it, case-blind. -1 for none. */
+int vka_device_pick(const vka_device_info *infos, uint32_t n, const char *want);
 /* Whether the device lists the extension `name`. */
 int vka_device_has_extension(VkPhysicalDevice phys, const char *name);
 /* The planned limits: the device's, or the spec minimums under VKANCHOR_LIMITS=min. */
