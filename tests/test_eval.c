@@ -1,6 +1,7 @@
 /* `vkanchor eval` end to end on tiny datasets: a trained checkpoint, K-anchor
  * inference, OOD, corruptions, the JSON report, figures and per-sample file;
  * and the bad inputs that must fail before any work. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +86,11 @@ static void eval_writes_every_metric_and_figure(void **state)
         double v = number_at(root, "clean", keys[i]), w = number_at(root, "clean_calibrated", keys[i]);
         assert_true(v >= 0 && v <= 30 && w >= 0 && w <= 30);
     }
-    /* Calibrated logits change confidences, never the argmax. */
-    assert_true(number_at(root, "clean", "accuracy") == number_at(root, "clean_calibrated", "accuracy"));
+    /* Calibrated logits change confidences, never the argmax; with K = 3 references they do
+     * change them (the uncertainty is not 0), so the NLL moves. */
+    const double clean_accuracy = number_at(root, "clean", "accuracy");
+    assert_true(clean_accuracy == number_at(root, "clean_calibrated", "accuracy"));
+    assert_true(number_at(root, "clean", "nll") != number_at(root, "clean_calibrated", "nll"));
     cJSON *ood = cJSON_GetObjectItem(root, "ood");
     const char *scores[] = {"max_softmax", "anchored_uncertainty", "energy"};
     for (int s = 0; s < 3; s++) {
@@ -96,8 +100,17 @@ static void eval_writes_every_metric_and_figure(void **state)
     cJSON *corr = cJSON_GetObjectItem(root, "corruptions");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(corr, "gaussian_noise")), 5);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(corr, "jpeg_compression")), 5);
-    double mean = number_at(corr, "mean_accuracy", NULL);
-    assert_true(mean >= 0 && mean <= 1);
+    double mean = number_at(corr, "mean_accuracy", NULL), sum = 0, sum5 = 0;
+    const char *kinds[] = {"gaussian_noise", "contrast", "jpeg_compression"};
+    for (int k = 0; k < 3; k++)
+        for (int sev = 0; sev < 5; sev++) {
+            double a = cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItem(corr, kinds[k]), sev));
+            assert_true(a >= 0 && a <= 1);
+            sum += a, sum5 += sev == 4 ? a : 0;
+        }
+    /* The means are of the 15 cells (and of severity 5's 3). */
+    assert_true(fabs(mean - sum / 15) < 1e-12);
+    assert_true(fabs(number_at(corr, "mean_accuracy_severity_5", NULL) - sum5 / 3) < 1e-12);
     cJSON_Delete(root);
     struct stat st;
     snprintf(path, sizeof path, "%s/reports/run1/report-reliability.png", dir);
@@ -107,9 +120,18 @@ static void eval_writes_every_metric_and_figure(void **state)
     snprintf(path, sizeof path, "%s/samples.csv", dir);
     f = fopen(path, "r");
     assert_non_null(f);
-    int lines = 0;
-    for (int ch; (ch = fgetc(f)) != EOF;) lines += ch == '\n';
+    int lines = 0, right = 0;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        unsigned index, label, prediction;
+        if (lines++ == 0) continue; /* the header */
+        if (sscanf(line, "%u,%u,%u,", &index, &label, &prediction) != 3) fail_msg("samples.csv: %s", line);
+        assert_int_equal(index, lines - 2);
+        right += label == prediction;
+    }
     fclose(f);
+    /* The report's accuracy is the samples' (24 images). */
+    assert_true(fabs(clean_accuracy - right / 24.0) < 1e-12);
     assert_int_equal(lines, 25); /* header + 24 test images */
 }
 

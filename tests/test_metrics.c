@@ -12,6 +12,7 @@
 
 #include "eval/metrics.h"
 #include "eval/plot_png.h"
+#include "eval/report.h"
 #include "test_util.h"
 
 #define TOL 1e-6
@@ -462,10 +463,68 @@ static void plots_report_an_unwritable_path(void **state)
     assert_int_equal(access(path, F_OK), -1);
 }
 
+/* ---- the report's layer: scores and clean metrics from per-sample outputs ---------- */
+
+/* The three OOD scores from hand-made outputs: max softmax, minus the uncertainty (a sign
+ * dropped would turn an AUROC of 1 into 0), energy; then the AUROC they give. */
+static void scores_are_msp_minus_uncertainty_and_energy(void **state)
+{
+    (void)state;
+    float logits[] = {0, 0, 2, 0, 1, 1, 3, 0, 0, 0, 0, 0};  /* 4 samples x 3 classes */
+    float uncertainty[] = {0.05f, 0.1f, 0.4f, 0.9f};
+    uint8_t labels[] = {0, 2, 1, 0};
+    vka_eval_outputs o = {.n = 4, .classes = 3, .logits = logits, .calibrated = logits, .uncertainty = uncertainty,
+                          .labels = labels};
+    vka_logger lg = {0};
+    float *s[VKA_SCORE_COUNT];
+    TEST_OK(vka_scores_compute(&lg, &o, s));
+    const double e1 = exp(1.0), e2 = exp(2.0), e3 = exp(3.0);
+    expect_near(s[VKA_SCORE_MSP][0], e2 / (e2 + 2), 1e-7);
+    expect_near(s[VKA_SCORE_MSP][1], e1 / (2 * e1 + 1), 1e-7);
+    expect_near(s[VKA_SCORE_MSP][2], e3 / (e3 + 2), 1e-7);
+    expect_near(s[VKA_SCORE_MSP][3], 1.0 / 3, 1e-7);
+    for (int i = 0; i < 4; i++) expect_near(s[VKA_SCORE_UNCERTAINTY][i], -uncertainty[i], 0);
+    expect_near(s[VKA_SCORE_ENERGY][0], log(e2 + 2), 1e-6);
+    expect_near(s[VKA_SCORE_ENERGY][1], 1 + log(2 + 1 / e1), 1e-6);
+    expect_near(s[VKA_SCORE_ENERGY][3], log(3.0), 1e-6);
+    /* The first two as in-distribution, the last two (more uncertain) as OOD: separated fully. */
+    expect_near(vka_metric_auroc(s[VKA_SCORE_UNCERTAINTY], 2, s[VKA_SCORE_UNCERTAINTY] + 2, 2), 1.0, 0);
+    for (int k = 0; k < VKA_SCORE_COUNT; k++) free(s[k]);
+}
+
+/* Accuracy, NLL and Brier of hand-made logits, and the same for their calibrated version: the
+ * argmax kept, the confidences lower. */
+static void clean_metrics_of_hand_made_logits(void **state)
+{
+    (void)state;
+    float logits[] = {2, 0, 0, 0, 3, 0};  /* 2 samples x 3 classes: predictions 0 and 1 */
+    uint8_t labels[] = {0, 2};              /* the first right, the second wrong */
+    vka_logger lg = {0};
+    vka_clean_metrics m;
+    TEST_OK(vka_clean_metrics_compute(&lg, logits, labels, 2, 3, &m));
+    const double e2 = exp(2.0), e3 = exp(3.0);
+    const double p0 = e2 / (e2 + 2), p1 = 1 / (e3 + 2); /* each sample's probability of its label */
+    expect_near(m.accuracy, 0.5, 0);
+    expect_near(m.nll, -(log(p0) + log(p1)) / 2, 1e-6);
+    const double q0 = 1 / (e2 + 2), q1 = e3 / (e3 + 2); /* the other classes' probabilities */
+    double brier0 = (1 - p0) * (1 - p0) + 2 * q0 * q0, brier1 = (1 - p1) * (1 - p1) + q1 * q1 + p1 * p1;
+    expect_near(m.brier, (brier0 + brier1) / 2, 1e-6);
+    float calibrated[6];
+    for (int i = 0; i < 6; i++) calibrated[i] = logits[i] / (1 + expf(0.3f));
+    vka_clean_metrics c;
+    TEST_OK(vka_clean_metrics_compute(&lg, calibrated, labels, 2, 3, &c));
+    expect_near(c.accuracy, m.accuracy, 0);
+    assert_true(c.nll != m.nll && c.brier != m.brier);
+    labels[1] = 3; /* outside the 3 classes */
+    assert_int_equal(vka_clean_metrics_compute(&lg, logits, labels, 2, 3, &c), VKA_ERROR_FORMAT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(softmax_is_stable_and_sums_to_one),
+        cmocka_unit_test(scores_are_msp_minus_uncertainty_and_energy),
+        cmocka_unit_test(clean_metrics_of_hand_made_logits),
         cmocka_unit_test(energy_score_is_logsumexp_of_the_logits),
         cmocka_unit_test(max_prob_and_confidences_take_the_lowest_class_on_ties),
         cmocka_unit_test(accuracy_counts_argmax_hits),
