@@ -660,6 +660,119 @@ static void a_failed_packed_self_test_leaves_a_correct_step_on_the_fp32_kernels(
     run_case(&(step_case){.kind = VKA_MODEL_CNN, .size = 12, .masked = 1, .seed = 13, .packed_failed = 1});
 }
 
+/* ---- the architectures, written out independently of model.c --------------------- */
+
+/* What PyTorch's state_dict of scripts/torch_models.py holds (its trainable parameters, in
+ * order): a name and a shape, appended here as that file builds them. */
+typedef struct expected_params {
+    char name[80][40];
+    uint32_t shape[80][4], dims[80], n;
+} expected_params;
+
+static void expect_param(expected_params *e, const char *name, uint32_t dims, uint32_t a, uint32_t b, uint32_t c,
+                         uint32_t d)
+{
+    assert_true(e->n < 80);
+    snprintf(e->name[e->n], sizeof e->name[0], "%s", name);
+    e->dims[e->n] = dims;
+    uint32_t s[4] = {a, b, c, d};
+    memcpy(e->shape[e->n], s, sizeof s);
+    e->n++;
+}
+
+static void expect_conv_bn(expected_params *e, const char *conv, const char *bn, uint32_t cin, uint32_t cout,
+                           uint32_t k)
+{
+    char name[40];
+    snprintf(name, sizeof name, "%s.weight", conv), expect_param(e, name, 4, cout, cin, k, k);
+    snprintf(name, sizeof name, "%s.weight", bn), expect_param(e, name, 1, cout, 0, 0, 0);
+    snprintf(name, sizeof name, "%s.bias", bn), expect_param(e, name, 1, cout, 0, 0, 0);
+}
+
+/* ResNet(in_ch, classes, stem, stages, blocks of 2 per stage for resnet18, 3 for resnet20). */
+static void expect_resnet(expected_params *e, uint32_t in_ch, uint32_t classes, uint32_t stem, const uint32_t *widths,
+                          int stages, int blocks)
+{
+    expect_conv_bn(e, "conv1", "bn1", in_ch, stem, 3);
+    uint32_t c = stem;
+    int layer = 0;
+    for (int s = 0; s < stages; s++)
+        for (int b = 0; b < blocks; b++, layer++) {
+            uint32_t stride = s > 0 && b == 0 ? 2 : 1, w = widths[s];
+            char conv[40], bn[40];
+            snprintf(conv, sizeof conv, "layers.%d.conv1", layer), snprintf(bn, sizeof bn, "layers.%d.bn1", layer);
+            expect_conv_bn(e, conv, bn, c, w, 3);
+            snprintf(conv, sizeof conv, "layers.%d.conv2", layer), snprintf(bn, sizeof bn, "layers.%d.bn2", layer);
+            expect_conv_bn(e, conv, bn, w, w, 3);
+            if (stride != 1 || c != w) {
+                snprintf(conv, sizeof conv, "layers.%d.shortcut.0", layer);
+                snprintf(bn, sizeof bn, "layers.%d.shortcut.1", layer);
+                expect_conv_bn(e, conv, bn, c, w, 1);
+            }
+            c = w;
+        }
+    expect_param(e, "fc.weight", 2, classes, c, 0, 0);
+    expect_param(e, "fc.bias", 1, classes, 0, 0, 0);
+}
+
+/* Each model's parameters against PyTorch's names and shapes, and the spatial size its
+ * classifier's average pool sees: an architecture error in model.c (a width, a stride, a
+ * shortcut where there should be none) that the composed reference, which walks the model's
+ * own graph, would copy. */
+static void models_have_the_pytorch_parameters_and_downsampling(void **state)
+{
+    (void)state;
+    vka_context *ctx = test_context();
+    static const uint32_t r20[] = {16, 32, 64}, r18[] = {64, 128, 256, 512};
+    struct { vka_model_kind kind; uint32_t in_ch, size, pooled; } models[] = {
+        {VKA_MODEL_CNN, 2, 28, 7}, {VKA_MODEL_RESNET20, 2, 28, 7}, {VKA_MODEL_RESNET18, 6, 32, 4}};
+    for (int m_i = 0; m_i < 3; m_i++) {
+        expected_params e = {.n = 0};
+        if (models[m_i].kind == VKA_MODEL_CNN) {
+            static const uint32_t chans[] = {32, 32, 64, 64}, index[] = {0, 3, 7, 10}; /* nn.Sequential slots */
+            uint32_t c = models[m_i].in_ch;
+            for (int i = 0; i < 4; i++) {
+                char conv[40], bn[40];
+                snprintf(conv, sizeof conv, "features.%u", index[i]), snprintf(bn, sizeof bn, "features.%u", index[i] + 1);
+                expect_conv_bn(&e, conv, bn, c, chans[i], 3);
+                c = chans[i];
+            }
+            expect_param(&e, "fc.weight", 2, 10, 64, 0, 0);
+            expect_param(&e, "fc.bias", 1, 10, 0, 0, 0);
+        } else if (models[m_i].kind == VKA_MODEL_RESNET20) {
+            expect_resnet(&e, models[m_i].in_ch, 10, 16, r20, 3, 3);
+        } else {
+            expect_resnet(&e, models[m_i].in_ch, 10, 64, r18, 4, 2);
+        }
+        vka_model *m;
+        TEST_OK(vka_model_create(ctx, &(vka_model_desc){.kind = models[m_i].kind, .in_channels = models[m_i].in_ch,
+                                                       .height = models[m_i].size, .width = models[m_i].size,
+                                                       .classes = 10, .batch = 1}, &m));
+        const char *kind = vka_model_kind_name(models[m_i].kind);
+        if (m->param_count != e.n) fail_msg("%s: %u parameters, PyTorch has %u", kind, m->param_count, e.n);
+        for (uint32_t i = 0; i < e.n; i++) {
+            const vka_param *p = &m->param_info[i];
+            if (strcmp(p->name, e.name[i]) != 0 || p->dims != e.dims[i] ||
+                memcmp(p->shape, e.shape[i], e.dims[i] * sizeof(uint32_t)) != 0)
+                fail_msg("%s parameter %u: %s (%u dims: %u %u %u %u), PyTorch: %s (%u dims: %u %u %u %u)", kind, i,
+                         p->name, p->dims, p->shape[0], p->shape[1], p->shape[2], p->shape[3], e.name[i], e.dims[i],
+                         e.shape[i][0], e.shape[i][1], e.shape[i][2], e.shape[i][3]);
+        }
+        int pools = 0;
+        for (uint32_t i = 0; i < m->node_count; i++)
+            if (m->nodes[i].op == VKA_NODE_GAP) {
+                const vka_node *in = &m->nodes[m->nodes[i].in[0]];
+                if (in->h != models[m_i].pooled || in->w != models[m_i].pooled)
+                    fail_msg("%s: the average pool sees %ux%u, expected %ux%u", kind, in->h, in->w,
+                             models[m_i].pooled, models[m_i].pooled);
+                pools++;
+            }
+        assert_int_equal(pools, 1);
+        vka_model_destroy(m);
+    }
+    test_context_finish(ctx);
+}
+
 /* The fused block tails (BN + residual + ReLU in one pass) round exactly as the BN, add and
  * ReLU nodes do one after another: the same step, and an evaluation forward after it, give
  * the same bits either way. */
@@ -741,6 +854,7 @@ int main(void)
         cmocka_unit_test(resnet20_masked_step_matches_the_composed_reference_and_keeps_bn_statistics),
         cmocka_unit_test(resnet20_fused_block_tails_give_the_bits_of_separate_bn_add_relu),
         cmocka_unit_test(a_failed_packed_self_test_leaves_a_correct_step_on_the_fp32_kernels),
+        cmocka_unit_test(models_have_the_pytorch_parameters_and_downsampling),
         cmocka_unit_test(model_refuses_a_batch_past_the_binding_limit_and_takes_the_largest_that_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
