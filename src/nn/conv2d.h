@@ -94,6 +94,8 @@ double vka_conv2d_compare_paths(vka_context *ctx, const vka_conv2d_shape *fast, 
  * runs it when a context makes its first model (the op tests test the kernels themselves); a
  * failure is logged once as a warning and every conv takes the fp32 kernels. */
 int vka_conv2d_packed_ready(vka_context *ctx);
+/* The same against another tolerance (its test: 0 fails it on any rounding difference). */
+int vka_conv2d_packed_ready_within(vka_context *ctx, double tolerance);
 /* The coop kernel's shared memory (conv2d_gemm_coop.glsl: fp16 A and B tiles 32 x 72, fp32 C
  * 64 x 68); a context planned with less (VKANCHOR_LIMITS=min) does not use it. */
 #define VKA_CONV2D_COOP_SHARED_BYTES (2u * 32u * 72u * 2u + 64u * 68u * 4u)

@@ -100,7 +100,9 @@ static const vka_conv2d_shape PACKED_SELF_TEST[] = {
  * is off by its whole size. */
 #define PACKED_SELF_TEST_TOLERANCE 1e-4
 
-int vka_conv2d_packed_ready(vka_context *ctx)
+int vka_conv2d_packed_ready(vka_context *ctx) { return vka_conv2d_packed_ready_within(ctx, PACKED_SELF_TEST_TOLERANCE); }
+
+int vka_conv2d_packed_ready_within(vka_context *ctx, double tolerance)
 {
     /* (Only where convs take the texel variant: CPU devices, or VKANCHOR_CONV=texel.) */
     if (ctx->packed_checked == 0 && vka_conv2d_packed_device(ctx) && !vka_switch_off("VKANCHOR_CONV_PACKED") &&
@@ -115,7 +117,7 @@ int vka_conv2d_packed_ready(vka_context *ctx)
             err = fmax(err, vka_conv2d_compare_paths(ctx, &packed, &plain, 1.0f));
         }
         memcpy(ctx->logger.last_error, last_error, sizeof last_error);
-        ctx->packed_checked = err <= PACKED_SELF_TEST_TOLERANCE ? 1 : -1;
+        ctx->packed_checked = err <= tolerance ? 1 : -1;
         if (ctx->packed_checked > 0)
             vka_log(&ctx->logger, VKA_LOG_DEBUG, "%s: channels-packed conv kernels: self-test passed (error %.1e of "
                     "the output's scale, %.2f s)", ctx->info.name, err, vka_seconds() - started);
@@ -126,7 +128,7 @@ int vka_conv2d_packed_ready(vka_context *ctx)
             vka_log(&ctx->logger, VKA_LOG_WARNING, "%s: the channels-packed conv kernels failed their self-test "
                     "(error %.3g of the output's scale, allowed %g); every conv stays on the fp32 texel and tiled "
                     "kernels (VKANCHOR_CONV_PACKED=0 does the same without the test)", ctx->info.name, err,
-                    PACKED_SELF_TEST_TOLERANCE);
+                    tolerance);
     }
     return ctx->packed_checked > 0;
 }
