@@ -10,10 +10,15 @@
 
 #include "vk/vk_internal.h"
 
+/* Validation messages seen by test_log, over a context's whole life: its destruction too, when
+ * the layers report objects never destroyed (the context's own count is gone by then). */
+static uint32_t validation_seen;
+
 static void test_log(void *user, vka_log_level level, const char *message)
 {
     (void)user;
     /* Validation messages and errors are shown so a failing test explains itself. */
+    if (level == VKA_LOG_VALIDATION) validation_seen++;
     if (level >= VKA_LOG_WARNING) fprintf(stderr, "  [vkanchor %s] %s\n", level == VKA_LOG_VALIDATION ? "validation" : level == VKA_LOG_ERROR ? "error" : "warning", message);
 }
 
@@ -50,9 +55,12 @@ vka_context *test_context_coop(void)
 
 void test_context_finish(vka_context *ctx)
 {
-    uint32_t n = vka_context_validation_messages(ctx);
+    uint32_t n = vka_context_validation_messages(ctx), before = validation_seen;
     vka_context_destroy(ctx);
     if (n) fail_msg("the validation layers reported %u message(s) (printed above)", n);
+    if (validation_seen != before)
+        fail_msg("the validation layers reported %u message(s) while the context was destroyed (printed above)",
+                 validation_seen - before);
 }
 
 test_rig test_rig_open(const char *arena_name)

@@ -84,7 +84,8 @@ int vka_conv2d_coop_ready(vka_context *ctx);
 /* One conv's forward and both gradients (bias included) run as `fast` and as `plain` say (the
  * same geometry; variant and coop differ), from the same deterministic inputs in [-1, 1) and a
  * dy scaled by dy_scale: the largest difference over the four outputs relative to plain's
- * largest magnitude, INFINITY where a pass fails or a value is not finite (conv2d_self_test.c).
+ * largest magnitude, INFINITY where a value is not finite, NaN where a pass could not run
+ * (conv2d_self_test.c).
  * What the fast paths' start-up self-tests run. */
 double vka_conv2d_compare_paths(vka_context *ctx, const vka_conv2d_shape *fast, const vka_conv2d_shape *plain,
                                 float dy_scale);
