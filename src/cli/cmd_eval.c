@@ -114,11 +114,11 @@ static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval
     return vka_file_replace(lg, path, write_samples_body, &body);
 }
 
-/* Makes the directories above `path` (like mkdir -p) and checks the file can be written,
- * before any evaluation work: a long run must not fail at its very end. */
-/* How many of a dataset's count images a pass with this limit (0: none) evaluates. */
+/* How many of a dataset's count images a pass with this limit (0: no limit) evaluates. */
 static uint64_t images_in(uint32_t count, uint32_t limit) { return limit && limit < count ? limit : count; }
 
+/* Makes the directories above `path` (like mkdir -p) and checks the file can be written,
+ * before any evaluation work: a long run must not fail at its very end. */
 static int prepare_output(vka_logger *lg, const char *path, const char *what, vka_made_dirs *made)
 {
     if (vka_make_parent_dirs(lg, what, path, made)) return 0;
