@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "train/checkpoint.h"
+#include "train/file_replace.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -87,16 +88,6 @@ static int choice(const char *flag, const char *s, const char *const *names, int
     return 0;
 }
 
-/* The directory part of a file path: "." without one, "/" for a file at the root. */
-static void dir_of(const char *path, char *out, size_t n)
-{
-    snprintf(out, n, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (slash == out) out[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(out, n, ".");
-}
-
 /* A resumed run's defaults are its own run's settings (its checkpoint's configuration), so
  * that it continues that run bit for bit; flags given override them (and are named as changes
  * when the run starts). Not taken over: where it stops, writes and runs. An unreadable
@@ -107,10 +98,9 @@ static int resume_defaults(const char *path, vka_train_config *c)
     vka_checkpoint ck;
     int adopted = 0;
     if (vka_checkpoint_read(&quiet, path, &ck)) return 0;
-    const vka_ckpt_section *cfg = vka_checkpoint_find(&ck, "config");
+    const char *cfg = vka_checkpoint_text(&ck, "config");
     vka_train_config was = *c;
-    if (cfg && cfg->bytes && ((const char *)cfg->data)[cfg->bytes - 1] == 0 &&
-        vka_train_config_parse(&quiet, cfg->data, &was) == VKA_SUCCESS) {
+    if (cfg && vka_train_config_parse(&quiet, cfg, &was) == VKA_SUCCESS) {
         was.max_steps = c->max_steps;
         memcpy(was.device, c->device, sizeof was.device);
         memcpy(was.out_dir, c->out_dir, sizeof was.out_dir);
@@ -264,7 +254,7 @@ int cli_train(int argc, char **argv)
         realpath(c.data, absolute) && strlen(absolute) < sizeof c.data)
         memcpy(c.data, absolute, strlen(absolute) + 1);
     char ckpt_dir[sizeof c.resume];
-    dir_of(c.resume, ckpt_dir, sizeof ckpt_dir);
+    vka_dir_of(c.resume, ckpt_dir, sizeof ckpt_dir);
     if (!c.out_dir[0] && c.resume[0]) /* resuming continues the run where its checkpoint is */
         snprintf(c.out_dir, sizeof c.out_dir, "%s", ckpt_dir);
     int made_out = 0;

@@ -49,6 +49,15 @@ static int same_file(const char *a, const char *b)
     return strcmp(a, b) == 0; /* a directory still to be made: the paths as given */
 }
 
+void vka_dir_of(const char *path, char *out, size_t n)
+{
+    snprintf(out, n, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash == out) out[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(out, n, ".");
+}
+
 int vka_path_in_dir(const char *path, const char *dir)
 {
     char file[PATH_MAX], d[PATH_MAX];
@@ -153,11 +162,8 @@ vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, co
 vka_result vka_make_parent_dirs(vka_logger *lg, const char *flag, const char *path, vka_made_dirs *made)
 {
     char parent[4096];
-    if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent)
-        return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: path too long", flag, path);
-    char *slash = strrchr(parent, '/');
-    if (!slash || slash == parent) return VKA_SUCCESS; /* "file" or "/file": nothing to make */
-    *slash = 0;
+    if (strlen(path) >= sizeof parent) return vka_fail(lg, VKA_ERROR_INVALID_ARGUMENT, "%s %s: path too long", flag, path);
+    vka_dir_of(path, parent, sizeof parent); /* "." or "/" exist already: nothing made */
     return vka_make_dirs(lg, flag, path, parent, made);
 }
 

@@ -3,6 +3,7 @@
 #ifndef VKA_TRAIN_FILE_REPLACE_H
 #define VKA_TRAIN_FILE_REPLACE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vk/vk_internal.h"
@@ -15,6 +16,8 @@ vka_result vka_file_replace(vka_logger *lg, const char *path, int (*write_body)(
  * n paths in `others` (the run's inputs and its other outputs; NULL entries are skipped).
  * Logs why not, naming `flag` ("--report"). */
 vka_result vka_output_path_check(vka_logger *lg, const char *flag, const char *path, const char *const *others, int n);
+/* The directory part of a file path: "." without one, "/" for a file at the root. */
+void vka_dir_of(const char *path, char *out, size_t n);
 /* Whether file `path` (which may not exist yet) lies directly in directory `dir`, both resolved. */
 int vka_path_in_dir(const char *path, const char *dir);
 /* The directories one command created, in order, so that a command that fails can take them

@@ -144,10 +144,7 @@ static char *read_seed(vka_logger *lg, const vka_train_config *c, uint64_t last,
 {
     *failed = 0;
     char src_dir[1100], src[1120];
-    snprintf(src_dir, sizeof src_dir, "%s", c->resume);
-    char *slash = strrchr(src_dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(src_dir, sizeof src_dir, ".");
+    vka_dir_of(c->resume, src_dir, sizeof src_dir);
     if (!continues(c->resume, src_dir)) return NULL;
     snprintf(src, sizeof src, "%s/metrics.jsonl", src_dir);
     FILE *f = fopen(src, "r");
