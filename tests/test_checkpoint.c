@@ -77,6 +77,11 @@ static void checkpoint_round_trips_every_section(void **state)
     memcpy(&step, st->data, 8);
     assert_int_equal(step, 1234);
     assert_int_equal(vka_checkpoint_find(&ck, "empty")->bytes, 0);
+    /* Text sections: the configuration; not an empty one, nor bytes without a terminating NUL. */
+    assert_string_equal(vka_checkpoint_text(&ck, "config"), config);
+    assert_null(vka_checkpoint_text(&ck, "empty"));
+    assert_null(vka_checkpoint_text(&ck, "weights"));
+    assert_null(vka_checkpoint_text(&ck, "nope"));
     assert_null(vka_checkpoint_find(&ck, "nope"));
     vka_checkpoint_free(&ck);
     char tmp[320];

@@ -69,17 +69,17 @@ static vka_result load(vka_evaluator *e, const vka_eval_desc *d)
     vka_checkpoint ck;
     vka_result rc = vka_checkpoint_read(lg, d->checkpoint, &ck);
     if (rc) return rc;
-    const vka_ckpt_section *cfg = vka_checkpoint_find(&ck, "config"), *shape = vka_checkpoint_find(&ck, "data_shape");
+    const char *cfg = vka_checkpoint_text(&ck, "config");
+    const vka_ckpt_section *shape = vka_checkpoint_find(&ck, "data_shape");
     const vka_ckpt_section *norm = vka_checkpoint_find(&ck, "normalize"), *params = vka_checkpoint_find(&ck, "params");
     const vka_ckpt_section *bn = vka_checkpoint_find(&ck, "bn_stats");
-    if (!cfg || !shape || !norm || !params || !bn || shape->bytes != 20 || norm->bytes != 32 ||
-        ((const char *)cfg->data)[cfg->bytes - 1] != 0) {
+    if (!cfg || !shape || !norm || !params || !bn || shape->bytes != 20 || norm->bytes != 32) {
         rc = vka_fail(lg, VKA_ERROR_FORMAT, "%s: not a training checkpoint (a section is missing)", d->checkpoint);
         goto done;
     }
     VKA_CHECK(vka_checkpoint_check_finite(lg, d->checkpoint, params));
     VKA_CHECK(vka_checkpoint_check_finite(lg, d->checkpoint, bn));
-    VKA_CHECK(vka_train_config_parse(lg, cfg->data, &e->train_config));
+    VKA_CHECK(vka_train_config_parse(lg, cfg, &e->train_config));
     const uint32_t *s = shape->data;
     e->channels = s[0], e->height = s[1], e->width = s[2], e->classes = s[3];
     memcpy(e->mean, norm->data, 16);

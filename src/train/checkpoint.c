@@ -118,6 +118,12 @@ done:
     return rc;
 }
 
+const char *vka_checkpoint_text(const vka_checkpoint *ck, const char *tag)
+{
+    const vka_ckpt_section *s = vka_checkpoint_find(ck, tag);
+    return s && s->bytes && ((const char *)s->data)[s->bytes - 1] == 0 ? s->data : NULL;
+}
+
 const vka_ckpt_section *vka_checkpoint_find(const vka_checkpoint *ck, const char *tag)
 {
     for (uint32_t i = 0; i < ck->count; i++)

@@ -35,6 +35,9 @@ typedef struct vka_checkpoint {
 vka_result vka_checkpoint_read(vka_logger *lg, const char *path, vka_checkpoint *out);
 /* The section with `tag`, or NULL. */
 const vka_ckpt_section *vka_checkpoint_find(const vka_checkpoint *ck, const char *tag);
+/* A section that holds text (the run's configuration): its NUL-terminated string, or NULL when
+ * absent, empty or not terminated (a crafted file). */
+const char *vka_checkpoint_text(const vka_checkpoint *ck, const char *tag);
 void vka_checkpoint_free(vka_checkpoint *ck);
 /* VKA_SUCCESS when every float of the section (a multiple of 4 bytes) is finite; otherwise
  * names the file, the section and the first bad float. A model or optimizer state that holds

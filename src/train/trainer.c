@@ -377,11 +377,10 @@ static vka_result check_resumable(trainer *t, const vka_checkpoint *ck)
      * training goes on; that element's update is then 0.) */
     for (int i = 0; i < 3; i++)
         if ((rc = vka_checkpoint_check_finite(t->lg, path, vka_checkpoint_find(ck, finite[i])))) return rc;
-    const vka_ckpt_section *was = vka_checkpoint_find(ck, "config");
+    const char *was = vka_checkpoint_text(ck, "config");
     vka_train_config was_cfg;
     vka_logger quiet = {0}; /* a configuration it cannot read is the changes' business (named there) */
-    if (was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0 &&
-        vka_train_config_parse(&quiet, was->data, &was_cfg) == VKA_SUCCESS && was_cfg.batch_size != t->B)
+    if (was && vka_train_config_parse(&quiet, was, &was_cfg) == VKA_SUCCESS && was_cfg.batch_size != t->B)
         return vka_fail(t->lg, VKA_ERROR_INVALID_ARGUMENT, "%s was trained with --batch-size %u: resume it with the "
                         "same batch size", path, was_cfg.batch_size);
     /* A batch index inside the epoch and the steps of the epochs before it: a batch index past
@@ -439,9 +438,8 @@ static vka_result load_checkpoint(trainer *t, progress *p)
     }
     /* Settings changed since the run began are taken, and said: the run no longer continues
      * bit for bit. */
-    const vka_ckpt_section *was = vka_checkpoint_find(&ck, "config");
-    char *changes = was && was->bytes && ((const char *)was->data)[was->bytes - 1] == 0
-                        ? vka_train_config_changes(was->data, t->cfg) : NULL;
+    const char *was = vka_checkpoint_text(&ck, "config");
+    char *changes = was ? vka_train_config_changes(was, t->cfg) : NULL;
     if (changes)
         vka_log(t->lg, VKA_LOG_WARNING, "resuming %s with settings its run did not have: %s; the result is not the "
                 "run it continues, step for step", t->cfg->resume, changes);
