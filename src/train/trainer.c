@@ -577,8 +577,10 @@ vka_result vka_train_run(vka_context *ctx, const vka_train_config *c, volatile i
         step_slot *sl = &t.slot[cur];
         /* This slot's previous step (two steps ago) must be done before we reuse it. */
         VKA_CHECK(collect(&t, sl, &run, result));
-        prepare_step(&t, sl, p.epoch, p.index, p.step);
-        VKA_CHECK(record_step(&t, sl, steps_per_epoch));
+        if (steps_this_run > 0) { /* (the first step is in slot 0 already, recorded before the loop) */
+            prepare_step(&t, sl, p.epoch, p.index, p.step);
+            VKA_CHECK(record_step(&t, sl, steps_per_epoch));
+        }
         VKA_CHECK(vka_cmd_submit(sl->cmd));
         sl->in_flight = 1;
         steps_this_run++;
