@@ -107,43 +107,38 @@ int cli_bench(int argc, char **argv)
     vka_context *ctx;
     if (vka_context_create(&(vka_context_desc){.device = c.device[0] ? c.device : NULL, .log = cli_log}, &ctx))
         return CLI_FAIL;
-    /* Written beside (TRACE.tmp) once the device is there and renamed into place at the end: a
-     * run that fails leaves an old trace as it was and no partial one. */
-    char trace_tmp[4200];
-    vka_made_dirs trace_dirs = {.n = 0}; /* taken away again if the run fails */
+    /* The trace is collected in memory and written atomically at the end (vka_file_replace_text):
+     * a run that fails leaves an old trace as it was and no partial one. Its path is checked and
+     * its directories made first (taken away again if the run fails). */
+    char *trace_text = NULL;
+    size_t trace_len = 0;
+    vka_made_dirs trace_dirs = {.n = 0};
     if (trace_path) {
-        snprintf(trace_tmp, sizeof trace_tmp, "%s.tmp", trace_path);
-        if (vka_make_parent_dirs(&ctx->logger, "--trace", trace_path, &trace_dirs) ||
-            vka_output_path_check(&ctx->logger, "--trace", trace_path, NULL, 0)) {
+        if (vka_output_path_check(&ctx->logger, "--trace", trace_path, NULL, 0) ||
+            vka_output_prepare(&ctx->logger, "--trace", trace_path, &trace_dirs)) {
             vka_made_dirs_remove(&trace_dirs);
             vka_context_destroy(ctx);
             return CLI_USAGE;
         }
-        if (!(d.trace = fopen(trace_tmp, "w"))) {
-            fprintf(stderr, "vkanchor bench: --trace %s: cannot open it for writing (%s)\n", trace_tmp, strerror(errno));
+        if (!(d.trace = open_memstream(&trace_text, &trace_len))) {
+            fprintf(stderr, "vkanchor bench: --trace %s: no memory for it\n", trace_path);
             vka_made_dirs_remove(&trace_dirs);
             vka_context_destroy(ctx);
-            return CLI_USAGE;
+            return CLI_FAIL;
         }
     }
     const vka_device_info *dev = vka_context_device(ctx);
     vka_bench_result r;
     vka_result rc = vka_train_bench(ctx, &c, &d, &r);
-    /* A failed write in the middle (the error flag), or in the flush, sync or close at the end:
-     * the temporary file then never replaces the trace. */
-    int trace_bad = d.trace && ferror(d.trace), trace_err = 0;
-    if (d.trace && !trace_bad && (fflush(d.trace) != 0 || fsync(fileno(d.trace)) != 0)) trace_bad = 1, trace_err = errno;
-    if (d.trace && fclose(d.trace) != 0 && !trace_bad) trace_bad = 1, trace_err = errno;
-    if (trace_bad && !rc) {
-        fprintf(stderr, "vkanchor bench: --trace %s: write failed (%s)\n", trace_path,
-                trace_err ? strerror(trace_err) : "a write failed");
-        rc = VKA_ERROR_IO;
+    if (d.trace) {
+        int bad = ferror(d.trace);
+        if ((fclose(d.trace) != 0 || bad || !trace_text) && !rc) {
+            fprintf(stderr, "vkanchor bench: --trace %s: no memory for it\n", trace_path);
+            rc = VKA_ERROR_OUT_OF_HOST_MEMORY;
+        }
+        if (!rc) rc = vka_file_replace_text(&ctx->logger, trace_path, trace_text); /* (logs why not) */
+        free(trace_text);
     }
-    if (d.trace && !rc && rename(trace_tmp, trace_path) != 0) {
-        fprintf(stderr, "vkanchor bench: --trace %s: cannot rename into place (%s)\n", trace_path, strerror(errno));
-        rc = VKA_ERROR_IO;
-    }
-    if (d.trace && rc) remove(trace_tmp);
     if (rc) {
         vka_made_dirs_remove(&trace_dirs);
         vka_context_destroy(ctx);

@@ -73,23 +73,14 @@ static void figure_path(char *out, size_t n, const char *report, const char *suf
     strncat(out, suffix, n - strlen(out) - 1);
 }
 
-/* The per-sample CSV, written beside and renamed into place (vka_file_replace): a failed write
- * leaves no partial file and names its reason. */
-typedef struct samples_body {
-    const vka_eval_outputs *o;
-    int with_uncertainty; /* 0: the column left empty (fewer than 2 references: no spread to show) */
-} samples_body;
-
-static int write_samples_body(int fd, void *user)
+/* The per-sample CSV (uncertainty empty with fewer than 2 references: no spread to show),
+ * built in memory and written beside and renamed into place (vka_file_replace_text). */
+static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval_outputs *o, int with_uncertainty)
 {
-    const vka_eval_outputs *o = ((samples_body *)user)->o;
-    int with_uncertainty = ((samples_body *)user)->with_uncertainty;
-    int dup_fd = dup(fd);
-    FILE *f = dup_fd >= 0 ? fdopen(dup_fd, "w") : NULL;
-    if (!f) {
-        if (dup_fd >= 0) close(dup_fd);
-        return -1;
-    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "--samples %s: no memory for it", path);
     fprintf(f, "index,label,prediction,confidence,uncertainty\n");
     for (uint32_t i = 0; i < o->n; i++) {
         const float *z = o->logits + (size_t)i * o->classes;
@@ -102,36 +93,17 @@ static int write_samples_body(int fd, void *user)
         else fprintf(f, "%u,%u,%u,%.6f,\n", i, o->labels[i], arg, 1.0f / sum);
     }
     int bad = ferror(f);
-    int err = errno;
-    if (fclose(f) != 0 && !bad) return -1; /* errno from fclose */
-    if (bad) errno = err ? err : EIO;
-    return bad ? -1 : 0;
-}
-
-static vka_result write_samples(vka_logger *lg, const char *path, const vka_eval_outputs *o, int with_uncertainty)
-{
-    samples_body body = {o, with_uncertainty};
-    return vka_file_replace(lg, path, write_samples_body, &body);
+    if (fclose(f) != 0 || bad || !text) {
+        free(text);
+        return vka_fail(lg, VKA_ERROR_OUT_OF_HOST_MEMORY, "--samples %s: no memory for it", path);
+    }
+    vka_result rc = vka_file_replace_text(lg, path, text);
+    free(text);
+    return rc;
 }
 
 /* How many of a dataset's count images a pass with this limit (0: no limit) evaluates. */
 static uint64_t images_in(uint32_t count, uint32_t limit) { return limit && limit < count ? limit : count; }
-
-/* Makes the directories above `path` (like mkdir -p) and checks the file can be written,
- * before any evaluation work: a long run must not fail at its very end. */
-static int prepare_output(vka_logger *lg, const char *path, const char *what, vka_made_dirs *made)
-{
-    if (vka_make_parent_dirs(lg, what, path, made)) return 0;
-    int existed = access(path, F_OK) == 0;
-    FILE *f = fopen(path, "a");
-    if (!f) {
-        vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot be written: %s", what, path, strerror(errno));
-        return 0;
-    }
-    fclose(f);
-    if (!existed) remove(path); /* leave nothing behind if the evaluation fails */
-    return 1;
-}
 
 static int run_eval(vka_context *ctx, const eval_args *a)
 {
@@ -146,7 +118,7 @@ static int run_eval(vka_context *ctx, const eval_args *a)
     vka_made_dirs made = {.n = 0};
     {   /* Every output a regular file or none yet, and none of them the checkpoint or another
          * output: a report written over its own checkpoint would lose the model. Checked before
-         * prepare_output probes the paths (which would follow a link). */
+         * vka_output_prepare probes the paths (which would follow a link). */
         char fig[2][1200];
         figure_path(fig[0], sizeof fig[0], a->report, "-reliability.png");
         figure_path(fig[1], sizeof fig[1], a->report, "-uncertainty.png");
@@ -163,8 +135,8 @@ static int run_eval(vka_context *ctx, const eval_args *a)
             vka_output_path_check(lg, "the figure", fig[1], fig_others, 2))
             goto done;
     }
-    if (!prepare_output(lg, a->report, "--report", &made) ||
-        (a->samples && !prepare_output(lg, a->samples, "--samples", &made)))
+    if (vka_output_prepare(lg, "--report", a->report, &made) ||
+        (a->samples && vka_output_prepare(lg, "--samples", a->samples, &made)))
         goto done;
     vka_eval_desc d = {.checkpoint = a->checkpoint, .data = a->data, .anchors = a->anchors, .batch = a->batch,
                        .seed = a->seed};

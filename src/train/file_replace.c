@@ -167,6 +167,18 @@ vka_result vka_make_parent_dirs(vka_logger *lg, const char *flag, const char *pa
     return vka_make_dirs(lg, flag, path, parent, made);
 }
 
+vka_result vka_output_prepare(vka_logger *lg, const char *flag, const char *path, vka_made_dirs *made)
+{
+    vka_result rc = vka_make_parent_dirs(lg, flag, path, made);
+    if (rc) return rc;
+    int existed = access(path, F_OK) == 0;
+    FILE *f = fopen(path, "a");
+    if (!f) return vka_fail(lg, VKA_ERROR_IO, "%s %s: cannot be written: %s", flag, path, strerror(errno));
+    fclose(f);
+    if (!existed) remove(path); /* nothing left behind if the command fails */
+    return VKA_SUCCESS;
+}
+
 void vka_made_dirs_remove(vka_made_dirs *made)
 {
     while (made->n > 0) rmdir(made->path[--made->n]); /* one not empty stays (ENOTEMPTY) */

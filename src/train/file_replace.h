@@ -31,6 +31,10 @@ typedef struct vka_made_dirs {
 vka_result vka_make_dirs(vka_logger *lg, const char *flag, const char *named, const char *dir, vka_made_dirs *made);
 /* mkdir -p of the directory above file `path` (nothing for a bare file name). */
 vka_result vka_make_parent_dirs(vka_logger *lg, const char *flag, const char *path, vka_made_dirs *made);
+/* Before a command's work: makes the directories above PATH (recorded in `made`) and checks
+ * that PATH can be written (a probe that leaves it as it was), so that a long run does not fail
+ * at its very end. A failure names `flag`. */
+vka_result vka_output_prepare(vka_logger *lg, const char *flag, const char *path, vka_made_dirs *made);
 /* Removes the directories in `made` that are still empty, deepest first, and forgets them all. */
 void vka_made_dirs_remove(vka_made_dirs *made);
 /* write(2) until done (EINTR retried): 0, or -1 with errno. */
