@@ -202,6 +202,7 @@ static void write_edited_checkpoint(const char *from, const char *to, const char
     vka_checkpoint ck;
     assert_int_equal(vka_checkpoint_read(&lg, from, &ck), VKA_SUCCESS);
     vka_ckpt_section sections[128];
+    assert_true(ck.count <= 128);
     unsigned char *copy = NULL;
     for (uint32_t i = 0; i < ck.count; i++) {
         sections[i] = ck.sections[i];
@@ -228,14 +229,14 @@ static void nan_in_the_middle(unsigned char *data, uint64_t bytes)
  * an epoch, which a run saves as the next epoch's batch 0. */
 static void batch_past_the_epoch(unsigned char *data, uint64_t bytes)
 {
-    (void)bytes;
+    assert_true(bytes >= 24);
     const uint64_t pos[3] = {0, 4, 4};
     memcpy(data, pos, sizeof pos);
 }
 
 static void step_far_ahead(unsigned char *data, uint64_t bytes)
 {
-    (void)bytes;
+    assert_true(bytes >= 24);
     uint64_t step = (uint64_t)1 << 62;
     memcpy(data + 16, &step, 8); /* progress: epoch, batch, step */
 }

@@ -61,6 +61,20 @@ static double number_at(cJSON *root, const char *a, const char *b)
     return cJSON_GetNumberValue(b ? cJSON_GetObjectItem(o, b) : o);
 }
 
+/* The report of a whole eval as parsed JSON (asserts it is there). */
+static cJSON *report_at(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    cJSON *root = cJSON_Parse(text);
+    assert_non_null(root);
+    return root;
+}
+
 static void eval_writes_every_metric_and_figure(void **state)
 {
     (void)state;
@@ -71,14 +85,7 @@ static void eval_writes_every_metric_and_figure(void **state)
              "--corruption-limit 8 --report %s --samples %s/samples.csv",
              ckpt, ood_dir, report, dir);
     if (run(args, err, sizeof err) != 0) fail_msg("eval failed: %s", err);
-    FILE *f = fopen(report, "r");
-    assert_non_null(f);
-    char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
-    cJSON *root = cJSON_Parse(text);
-    assert_non_null(root);
+    cJSON *root = report_at(report);
     assert_int_equal((int)number_at(root, "config", "anchors"), 3);
     assert_int_equal((int)number_at(root, "config", "test_images"), 24);
     const char *keys[] = {"accuracy", "nll", "brier", "ece_15", "rms_ce_20", "smooth_ece"};
@@ -118,7 +125,7 @@ static void eval_writes_every_metric_and_figure(void **state)
     snprintf(path, sizeof path, "%s/reports/run1/report-uncertainty.png", dir);
     assert_int_equal(stat(path, &st), 0);
     snprintf(path, sizeof path, "%s/samples.csv", dir);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     assert_non_null(f);
     int lines = 0, right = 0;
     char line[256];
@@ -365,20 +372,6 @@ static void a_standard_model_says_anchors_do_nothing(void **state)
     snprintf(args, sizeof args, "eval --checkpoint %s/standard/checkpoint.ckpt --report %s/standard.json", dir, dir);
     assert_int_equal(run(args, err, sizeof err), 0);
     if (strstr(err, "does nothing")) fail_msg("the default --anchors warned: %s", err);
-}
-
-/* The report of a whole eval as parsed JSON (asserts it is there). */
-static cJSON *report_at(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
-    cJSON *root = cJSON_Parse(text);
-    assert_non_null(root);
-    return root;
 }
 
 /* Flags do what the help says: --limit caps the corruption images too; with --anchors 1 the

@@ -115,7 +115,7 @@ static void a_run_is_replaced_only_with_overwrite_and_continued_only_from_its_ow
     assert_non_null(mkdtemp(dir));
     const char *left[] = {"checkpoint.ckpt", "metrics.jsonl", "loss.png", "accuracy.png"};
     snprintf(own, sizeof own, "%s/checkpoint.ckpt", dir);
-    snprintf(elsewhere, sizeof elsewhere, "/tmp/another-run/checkpoint.ckpt");
+    snprintf(elsewhere, sizeof elsewhere, "%s.none/checkpoint.ckpt", dir); /* (a directory no run made) */
     const vka_train_config cases[] = {run_in(dir, NULL, 0), run_in(dir, elsewhere, 0)};
     for (int i = 0; i < 2; i++) {
         for (int f = 0; f < 4; f++) write_file(dir, left[f], "old\n");
@@ -234,16 +234,18 @@ static void a_run_resumed_elsewhere_starts_with_its_records(void **state)
 static void a_linked_run_file_is_refused_up_front(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/vka_run_dir_XXXXXX", link_path[128], error[1024];
+    char dir[] = "/tmp/vka_run_dir_XXXXXX", link_path[128], target[128], error[1024];
     assert_non_null(mkdtemp(dir));
     snprintf(link_path, sizeof link_path, "%s/config.json", dir);
-    assert_int_equal(symlink("/tmp/somewhere-else.json", link_path), 0);
+    snprintf(target, sizeof target, "%s/link-target.json", dir);
+    assert_int_equal(symlink(target, link_path), 0);
     vka_train_config c = run_in(dir, NULL, 1);
     assert_int_equal(open_and_close(&c, 0, NULL, error, sizeof error), VKA_ERROR_INVALID_ARGUMENT);
     if (!strstr(error, "symbolic link")) fail_msg("a linked config.json: %s", error);
     struct stat st;
     assert_int_equal(lstat(link_path, &st), 0);
     assert_true(S_ISLNK(st.st_mode));
+    assert_int_not_equal(access(target, F_OK), 0); /* nothing written through the link */
     test_remove_dir(dir);
 }
 

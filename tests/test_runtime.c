@@ -116,9 +116,11 @@ static void environment_switches_with_unknown_names_or_values_are_warned_about(v
     setenv("VKANCHOR_TEXEL", "1", 1);
     warnings[0] = 0;
     vka_context *ctx;
-    TEST_OK(vka_context_create(&(vka_context_desc){.log = keep_warnings}, &ctx));
-    vka_context_destroy(ctx);
+    vka_result rc = vka_context_create(&(vka_context_desc){.log = keep_warnings}, &ctx);
+    /* (Unset before the check: a failure must not leave them to the tests after this one.) */
     unsetenv("VKANCHOR_CONV"), unsetenv("VKANCHOR_TILED_BLOCK"), unsetenv("VKANCHOR_CONV_PACKD"), unsetenv("VKANCHOR_TEXEL");
+    TEST_OK(rc);
+    vka_context_destroy(ctx);
     if (!strstr(warnings, "VKANCHOR_CONV=foo") || !strstr(warnings, "VKANCHOR_TILED_BLOCK=3x3") ||
         !strstr(warnings, "VKANCHOR_CONV_PACKD is set but no") || strstr(warnings, "VKANCHOR_TEXEL"))
         fail_msg("warnings: %s", warnings);
