@@ -58,11 +58,12 @@ static vka_result load_dir(vka_logger *lg, const char *dir, data_format format, 
         char ib[64], lb[64];
         snprintf(ib, sizeof ib, "%s-images-idx3-ubyte", prefix);
         snprintf(lb, sizeof lb, "%s-labels-idx1-ubyte", prefix);
-        if (!find_file(dir, ib, a, sizeof a) || !find_file(dir, lb, b, sizeof b)) {
+        int have_images = find_file(dir, ib, a, sizeof a), have_labels = find_file(dir, lb, b, sizeof b);
+        if (!have_images || !have_labels) {
             /* No training files at all beside the test ones: a test set (scripts/fetch-mnist.sh's). */
             char t[4096];
-            int test_only = split == VKA_SPLIT_TRAIN && !find_file(dir, ib, a, sizeof a) &&
-                            !find_file(dir, lb, b, sizeof b) && find_file(dir, "t10k-images-idx3-ubyte", t, sizeof t);
+            int test_only = split == VKA_SPLIT_TRAIN && !have_images && !have_labels &&
+                            find_file(dir, "t10k-images-idx3-ubyte", t, sizeof t);
             return vka_fail(lg, VKA_ERROR_IO, "%s: missing %s or %s (.gz or raw)%s", dir, ib, lb,
                             test_only ? "; a directory with test files only (as scripts/fetch-mnist.sh writes) serves "
                                         "eval --ood, not training" : "");

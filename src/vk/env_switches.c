@@ -41,12 +41,14 @@ static int one_of(const char *values, const char *value)
     return 0;
 }
 
-int vka_env_switch_known(const char *name)
+static const env_switch *find_switch(const char *name)
 {
     for (size_t i = 0; i < NUM_SWITCHES; i++)
-        if (strcmp(SWITCHES[i].name, name) == 0) return 1;
-    return 0;
+        if (strcmp(SWITCHES[i].name, name) == 0) return &SWITCHES[i];
+    return NULL;
 }
+
+int vka_env_switch_known(const char *name) { return find_switch(name) != NULL; }
 
 unsigned vka_check_env_switches(vka_logger *lg)
 {
@@ -60,9 +62,7 @@ unsigned vka_check_env_switches(vka_logger *lg)
         if (len >= sizeof name) len = sizeof name - 1;
         memcpy(name, *e, len);
         name[len] = 0;
-        const env_switch *s = NULL;
-        for (size_t i = 0; i < NUM_SWITCHES; i++)
-            if (strcmp(SWITCHES[i].name, name) == 0) s = &SWITCHES[i];
+        const env_switch *s = find_switch(name);
         if (!s) {
             vka_log(lg, VKA_LOG_WARNING, "%s is set but no vkanchor switch has that name; ignored", name);
             warned++;
